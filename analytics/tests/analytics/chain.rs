@@ -1,0 +1,326 @@
+//! Chain validation, analytics and full enrichment.
+
+use ds_analytics::bs::price;
+use ds_analytics::chain::{atm_index, max_pain_index, pcr, validate_chain};
+use ds_analytics::{enrich_chain, AnalyticsError, ChainInput, OptionKind, Quote};
+use proptest::prelude::*;
+
+fn quote(last: f64, oi: u64) -> Quote {
+    Quote {
+        bid: 0.0,
+        ask: 0.0,
+        last,
+        volume: 10,
+        open_interest: oi,
+    }
+}
+
+fn input<'a>(
+    spot: f64,
+    strikes: &'a [f64],
+    calls: &'a [Quote],
+    puts: &'a [Quote],
+) -> ChainInput<'a> {
+    ChainInput {
+        spot,
+        strikes,
+        calls,
+        puts,
+        time_to_expiry_years: 0.1,
+        rate: 0.065,
+        dividend_yield: 0.0,
+    }
+}
+
+#[test]
+fn validation_table() {
+    let q = quote(1.0, 1);
+    let nan_bid = Quote { bid: f64::NAN, ..q };
+    let neg_last = Quote { last: -1.0, ..q };
+    let inf_ask = Quote {
+        ask: f64::INFINITY,
+        ..q
+    };
+    let two = [100.0, 110.0];
+    let (one_q, two_q) = ([q], [q, q]);
+    let (c_nan, p_neg, p_inf) = ([q, nan_bid], [neg_last, q], [q, inf_ask]);
+    let (s1, s_nan, s_dec, s_eq, s_neg) = (
+        [100.0],
+        [100.0, f64::NAN],
+        [110.0, 100.0],
+        [100.0, 100.0],
+        [-5.0],
+    );
+    let cases: Vec<(ChainInput<'_>, Option<AnalyticsError>)> = vec![
+        (input(100.0, &[], &[], &[]), None), // empty chain is valid
+        (input(100.0, &s1, &one_q, &one_q), None),
+        (
+            input(100.0, &two, &one_q, &two_q),
+            Some(AnalyticsError::LengthMismatch {
+                strikes: 2,
+                calls: 1,
+                puts: 2,
+            }),
+        ),
+        (
+            input(f64::NAN, &s1, &one_q, &one_q),
+            Some(AnalyticsError::NonFinite {
+                field: "spot",
+                index: None,
+            }),
+        ),
+        (
+            input(-1.0, &s1, &one_q, &one_q),
+            Some(AnalyticsError::OutOfRange {
+                field: "spot",
+                index: None,
+            }),
+        ),
+        (
+            input(100.0, &s_nan, &two_q, &two_q),
+            Some(AnalyticsError::NonFinite {
+                field: "strikes",
+                index: Some(1),
+            }),
+        ),
+        (
+            input(100.0, &s_dec, &two_q, &two_q),
+            Some(AnalyticsError::StrikesNotIncreasing { index: 1 }),
+        ),
+        (
+            input(100.0, &s_eq, &two_q, &two_q),
+            Some(AnalyticsError::StrikesNotIncreasing { index: 1 }),
+        ),
+        (
+            input(100.0, &s_neg, &one_q, &one_q),
+            Some(AnalyticsError::OutOfRange {
+                field: "strikes",
+                index: Some(0),
+            }),
+        ),
+        (
+            input(100.0, &two, &c_nan, &two_q),
+            Some(AnalyticsError::NonFinite {
+                field: "calls.bid",
+                index: Some(1),
+            }),
+        ),
+        (
+            input(100.0, &two, &two_q, &p_neg),
+            Some(AnalyticsError::OutOfRange {
+                field: "puts.last",
+                index: Some(0),
+            }),
+        ),
+        (
+            input(100.0, &two, &two_q, &p_inf),
+            Some(AnalyticsError::NonFinite {
+                field: "puts.ask",
+                index: Some(1),
+            }),
+        ),
+        (
+            ChainInput {
+                rate: f64::NAN,
+                ..input(100.0, &[], &[], &[])
+            },
+            Some(AnalyticsError::NonFinite {
+                field: "rate",
+                index: None,
+            }),
+        ),
+    ];
+    for (i, (chain, want)) in cases.iter().enumerate() {
+        assert_eq!(validate_chain(chain).err(), *want, "case {i}");
+        if let Some(e) = want {
+            assert_eq!(
+                enrich_chain(chain, None).err().as_ref(),
+                Some(e),
+                "case {i}"
+            );
+            assert!(!e.is_retryable());
+        }
+    }
+}
+
+#[test]
+fn empty_chain() {
+    let out = enrich_chain(&input(100.0, &[], &[], &[]), None).unwrap();
+    assert!(out.calls.is_empty() && out.puts.is_empty());
+    let a = out.analytics;
+    assert_eq!((a.pcr_oi, a.pcr_volume), (0.0, 0.0));
+    assert_eq!(
+        (a.atm_strike, a.atm_straddle, a.atm_iv, a.max_pain_strike),
+        (None, None, None, None)
+    );
+    assert_eq!((a.total_call_oi, a.total_put_oi), (0, 0));
+}
+
+#[test]
+fn one_strike_zero_oi_zero_time() {
+    let strikes = [100.0];
+    let calls = [quote(5.0, 0)];
+    let puts = [quote(4.0, 0)];
+    let mut chain = input(101.0, &strikes, &calls, &puts);
+    chain.time_to_expiry_years = 0.0;
+    let out = enrich_chain(&chain, None).unwrap();
+    let a = out.analytics;
+    assert_eq!(a.pcr_oi, 0.0); // zero OI: denominator 0
+    assert_eq!(a.pcr_volume, 1.0);
+    assert_eq!(a.atm_strike, Some(100.0));
+    assert_eq!(a.atm_straddle, Some(9.0));
+    assert_eq!(a.max_pain_strike, Some(100.0));
+    // T = 0: no IV, no Greeks, no ATM IV.
+    assert!(out.calls[0].implied.is_none() && out.puts[0].implied.is_none());
+    assert_eq!(a.atm_iv, None);
+}
+
+#[test]
+fn quote_price_choice() {
+    let both = Quote {
+        bid: 1.0,
+        ask: 3.0,
+        last: 7.0,
+        ..Quote::default()
+    };
+    let only_bid = Quote {
+        bid: 1.0,
+        ask: 0.0,
+        last: 7.0,
+        ..Quote::default()
+    };
+    let nothing = Quote::default();
+    assert_eq!(both.reference_price(), Some(2.0));
+    assert_eq!(only_bid.reference_price(), Some(7.0));
+    assert_eq!(nothing.reference_price(), None);
+}
+
+#[test]
+fn atm_and_pcr_rules() {
+    let strikes = [100.0, 110.0, 120.0];
+    assert_eq!(atm_index(105.0, &strikes), Some(0)); // tie: lower
+    assert_eq!(atm_index(105.1, &strikes), Some(1));
+    assert_eq!(atm_index(50.0, &strikes), Some(0));
+    assert_eq!(atm_index(500.0, &strikes), Some(2));
+    assert_eq!(atm_index(110.0, &strikes), Some(1));
+    assert_eq!(atm_index(f64::NAN, &strikes), None);
+    assert_eq!(atm_index(100.0, &[]), None);
+    assert_eq!(pcr(5, 0), 0.0);
+    assert_eq!(pcr(5, 10), 0.5);
+}
+
+#[test]
+fn max_pain_ties_take_lower() {
+    let strikes = [100.0, 110.0, 120.0];
+    let zero = [quote(0.0, 0); 3];
+    assert_eq!(max_pain_index(&strikes, &zero, &zero), Some(0));
+    // Every strike pays 200 (10·20, 10·10 + 10·10, 10·20): the lowest wins.
+    let calls = [quote(0.0, 10), quote(0.0, 0), quote(0.0, 0)];
+    let puts = [quote(0.0, 0), quote(0.0, 0), quote(0.0, 10)];
+    assert_eq!(max_pain_index(&strikes, &calls, &puts), Some(0));
+}
+
+/// Builds a chain priced at known vols, enriches it and checks the vols come back.
+#[test]
+fn enrichment_recovers_feed_vols() {
+    let (spot, t, r, q) = (21_512.35, 9.0 / 365.0, 0.065, 0.0);
+    let strikes: Vec<f64> = (0..41).map(|i| 20_500.0 + 50.0 * f64::from(i)).collect();
+    let smile = |k: f64| 0.13 + 0.4 * ((k / spot).ln()).powi(2);
+    let mk = |kind, k: f64| {
+        let p = price(kind, spot, k, t, r, q, smile(k)).unwrap();
+        Quote {
+            bid: p * 0.99,
+            ask: p * 1.01,
+            last: p,
+            volume: 5,
+            open_interest: 100,
+        }
+    };
+    let calls: Vec<Quote> = strikes.iter().map(|&k| mk(OptionKind::Call, k)).collect();
+    let puts: Vec<Quote> = strikes.iter().map(|&k| mk(OptionKind::Put, k)).collect();
+    let chain = ChainInput {
+        spot,
+        strikes: &strikes,
+        calls: &calls,
+        puts: &puts,
+        time_to_expiry_years: t,
+        rate: r,
+        dividend_yield: q,
+    };
+    let out = enrich_chain(&chain, None).unwrap();
+    let mut solved = 0;
+    for side in [&out.calls, &out.puts] {
+        for eq in side.iter() {
+            if let Some(iv) = eq.iv() {
+                assert!(
+                    (iv - smile(eq.strike)).abs() < 1e-8,
+                    "strike {} iv {iv}",
+                    eq.strike
+                );
+                solved += 1;
+            }
+        }
+    }
+    assert!(solved >= 70, "{solved}");
+    let a = out.analytics;
+    assert_eq!(a.atm_strike, Some(21_500.0));
+    assert!((a.atm_iv.unwrap() - smile(21_500.0)).abs() < 1e-8);
+    assert_eq!(a.total_call_oi, 4100);
+    assert_eq!(a.pcr_oi, 1.0);
+}
+
+fn brute_force_max_pain(strikes: &[f64], calls: &[Quote], puts: &[Quote]) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (j, &s) in strikes.iter().enumerate() {
+        let mut pain = 0.0;
+        for (i, &k) in strikes.iter().enumerate() {
+            pain += calls[i].open_interest as f64 * (s - k).max(0.0);
+            pain += puts[i].open_interest as f64 * (k - s).max(0.0);
+        }
+        if best.is_none_or(|(_, b)| pain < b) {
+            best = Some((j, pain));
+        }
+    }
+    best.map(|(j, _)| j)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The O(n) prefix-sum max pain equals the O(n²) definition, ties included.
+    /// Strikes on a 2.5 grid and integer OI keep every sum exact in f64.
+    #[test]
+    fn max_pain_equals_brute_force(
+        base in 1_u32..4000,
+        gaps in prop::collection::vec(1_u32..5, 0..60),
+        ois in prop::collection::vec((0_u64..50_000, 0_u64..50_000), 60),
+        zero_heavy in any::<bool>(),
+    ) {
+        let mut k = f64::from(base) * 2.5;
+        let mut strikes = vec![k];
+        for g in &gaps { k += f64::from(*g) * 2.5; strikes.push(k); }
+        let n = strikes.len();
+        let shrink = |oi: u64| if zero_heavy { oi % 3 } else { oi };
+        let calls: Vec<Quote> = ois[..n].iter().map(|&(c, _)| quote(1.0, shrink(c))).collect();
+        let puts: Vec<Quote> = ois[..n].iter().map(|&(_, p)| quote(1.0, shrink(p))).collect();
+        prop_assert_eq!(
+            max_pain_index(&strikes, &calls, &puts),
+            brute_force_max_pain(&strikes, &calls, &puts)
+        );
+    }
+
+    /// ATM by binary search equals a linear scan (ties lower).
+    #[test]
+    fn atm_equals_linear_scan(
+        gaps in prop::collection::vec(1_u32..5, 1..40),
+        spot in 0.0_f64..400.0,
+    ) {
+        let mut k = 50.0;
+        let strikes: Vec<f64> = gaps.iter().map(|g| { k += f64::from(*g) * 2.5; k }).collect();
+        let mut best = 0;
+        for (i, &s) in strikes.iter().enumerate() {
+            if (s - spot).abs() < (strikes[best] - spot).abs() { best = i; }
+        }
+        prop_assert_eq!(atm_index(spot, &strikes), Some(best));
+    }
+}

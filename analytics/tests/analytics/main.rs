@@ -1,0 +1,9 @@
+//! Integration tests of `ds-analytics`: case tables and property tests.
+
+mod bars;
+mod bs;
+mod chain;
+mod iv;
+mod market;
+mod oi;
+mod surface;

@@ -1,0 +1,1 @@
+//! Enrichers (issue 4 fills this in).

@@ -1,0 +1,159 @@
+//! Synthetic option chains: for the next expiries of the product's real calendar,
+//! strikes ATM ± N steps priced with Black–Scholes from a volatility smile and a
+//! term structure, with bid/ask spreads, and volume and open interest that evolve
+//! plausibly (OI never negative; every build-up class occurs over a session).
+//!
+//! Quotes are the model price ± a half-spread, *not* rounded to the exchange tick,
+//! so the quote mid is exactly the model price and enrichment recovers the model's
+//! volatility (to 1e-8); `last` is the model price on the tick grid, as trades are.
+
+use super::model::FeedEvent;
+use super::rng::Rng;
+use super::underlying::{round_to, tick_size};
+use ds_analytics::market::next_expiries_at;
+use ds_analytics::market::{time_to_expiry_years, trading_day, ProductSpec};
+use ds_analytics::{price, OptionKind};
+use ds_runtime::config::FeedConfig;
+use ds_schemas::{OptionChain, OptionQuote};
+use std::collections::{BTreeMap, HashMap};
+
+/// Per-quote state that evolves between snapshots.
+#[derive(Debug, Clone, Copy)]
+struct QuoteState {
+    open_interest: u64,
+    day_volume: u64,
+}
+
+/// The chain side of one product's feed.
+#[derive(Debug, Clone)]
+pub struct ChainModel {
+    expiries: usize,
+    strikes_each_side: usize,
+    seqs: BTreeMap<String, u64>,
+    quotes: HashMap<(String, i64, bool), QuoteState>,
+    day: Option<chrono::NaiveDate>,
+    /// Per-product smile shape: skew and curvature in log-moneyness.
+    skew: f64,
+    curvature: f64,
+}
+
+impl ChainModel {
+    /// A chain model continuing the chain sequences in `seqs` (expiry → last seq).
+    pub fn new(spec: &ProductSpec, cfg: &FeedConfig, seqs: &BTreeMap<String, u64>, rng: &mut Rng) -> Self {
+        let _ = spec;
+        Self {
+            expiries: cfg.expiries,
+            strikes_each_side: cfg.strikes_each_side,
+            seqs: seqs.clone(),
+            quotes: HashMap::new(),
+            day: None,
+            skew: -0.25 - 0.1 * rng.uniform(),
+            curvature: 0.6 + 0.4 * rng.uniform(),
+        }
+    }
+
+    /// The model volatility at `strike` for an expiry `t` years away with forward `fwd`.
+    pub fn model_vol(&self, spec: &ProductSpec, fwd: f64, strike: f64, t: f64) -> f64 {
+        // Term structure: short expiries a little richer, flattening out.
+        let atm = spec.annual_vol * (1.0 + 0.15 * (-t * 26.0).exp());
+        let m = (strike / fwd).ln() / t.max(1.0 / 365.0).sqrt();
+        let smile = 1.0 + self.skew * m * 0.1 + self.curvature * (m * 0.1).powi(2);
+        (atm * smile).clamp(0.03, 3.0)
+    }
+
+    /// Appends one snapshot per live expiry at event time `ts_unix_ns`, spot `spot`.
+    pub fn snapshots(
+        &mut self,
+        spec: &ProductSpec,
+        spot: f64,
+        ts_unix_ns: i64,
+        rng: &mut Rng,
+        out: &mut Vec<FeedEvent>,
+    ) {
+        let today = trading_day(ts_unix_ns, spec.exchange);
+        if self.day != Some(today) {
+            // A new trading day: traded volume restarts, OI carries over.
+            for q in self.quotes.values_mut() {
+                q.day_volume = 0;
+            }
+            self.day = Some(today);
+        }
+        let tick = tick_size(spec.exchange);
+        let atm = spec.nearest_strike(spot);
+        let n = self.strikes_each_side as i64;
+        let strikes: Vec<f64> = (-n..=n)
+            .map(|i| round_to(atm + i as f64 * spec.strike_step, 1e-6))
+            .filter(|k| *k > 0.0)
+            .collect();
+        // A common OI flow per snapshot (positions opened or closed market-wide),
+        // so that OI moves together and all build-up classes occur.
+        let flow = rng.normal();
+        for expiry in next_expiries_at(spec.exchange, ts_unix_ns, self.expiries) {
+            let t = time_to_expiry_years(expiry, spec.exchange, ts_unix_ns);
+            if t <= 0.0 {
+                continue;
+            }
+            let expiry_s = expiry.format("%Y-%m-%d").to_string();
+            let fwd = spot * ((spec.rate - spec.dividend_yield) * t).exp();
+            let mut calls = Vec::with_capacity(strikes.len());
+            let mut puts = Vec::with_capacity(strikes.len());
+            for &k in &strikes {
+                let vol = self.model_vol(spec, fwd, k, t);
+                for (is_call, side) in [(true, &mut calls), (false, &mut puts)] {
+                    let kind = if is_call { OptionKind::Call } else { OptionKind::Put };
+                    let theo = price(kind, spot, k, t, spec.rate, spec.dividend_yield, vol)
+                        .unwrap_or(0.0);
+                    let moneyness = ((k / spot).ln() / (vol * t.sqrt())).abs();
+                    let key = (expiry_s.clone(), (k * 1000.0).round() as i64, is_call);
+                    let state = self.quotes.entry(key).or_insert_with(|| QuoteState {
+                        open_interest: (20_000.0 * (-moneyness).exp() * (0.5 + rng.uniform()))
+                            .round() as u64
+                            + 100,
+                        day_volume: 0,
+                    });
+                    let d_oi = ((flow * 0.6 + rng.normal()) * 0.01 * state.open_interest as f64
+                        + 20.0 * rng.normal())
+                    .round() as i64;
+                    state.open_interest = (state.open_interest as i64 + d_oi).max(0) as u64;
+                    state.day_volume += d_oi.unsigned_abs() + rng.range(0, 50);
+                    side.push(quote(k, theo, tick, state));
+                }
+            }
+            let seq = self.seqs.entry(expiry_s.clone()).or_insert(0);
+            *seq += 1;
+            out.push(FeedEvent::Chain(OptionChain {
+                product: spec.name.clone(),
+                expiry: expiry_s,
+                spot,
+                ts_unix_ns,
+                seq: *seq,
+                strikes: strikes.clone(),
+                calls,
+                puts,
+            }));
+        }
+    }
+}
+
+fn quote(strike: f64, theo: f64, tick: f64, s: &QuoteState) -> OptionQuote {
+    if theo < tick {
+        // Worthless on the tick grid: no bid, offered at one tick.
+        return OptionQuote {
+            strike,
+            bid: 0.0,
+            ask: tick,
+            last: tick,
+            volume: s.day_volume,
+            open_interest: s.open_interest,
+        };
+    }
+    let half = (0.004 * theo + tick).min(0.4 * theo);
+    OptionQuote {
+        strike,
+        bid: theo - half,
+        ask: theo + half,
+        last: round_to(theo, tick).max(tick),
+        volume: s.day_volume,
+        open_interest: s.open_interest,
+    }
+}

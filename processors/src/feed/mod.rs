@@ -1,0 +1,275 @@
+//! The market feed: synthetic underlying ticks and option-chain snapshots for the
+//! configured products, published on `MD_RAW` (SPEC §2) with `Ds-Schema` and
+//! deterministic `Nats-Msg-Id`s through a bounded window of outstanding acks.
+//!
+//! Live mode stamps events with the wall clock, one tick per product per interval;
+//! historical mode (`--date`) generates a whole session of that trading day with
+//! that day's timestamps, as fast as possible or paced by a speed factor.
+
+pub mod chains;
+pub mod model;
+pub mod rng;
+pub mod underlying;
+
+use crate::time::now_unix_ns;
+use anyhow::Context as _;
+use async_nats::jetstream::Context;
+use chrono::NaiveDate;
+use futures::StreamExt;
+use ds_analytics::market::{session_bounds, ProductSpec};
+use ds_runtime::config::Config;
+use ds_runtime::publish::Publisher;
+use ds_runtime::shutdown::Shutdown;
+use ds_runtime::subjects;
+use ds_schemas::{OptionChain, UnderlyingTick};
+use model::{FeedEvent, ProductFeed, Resume};
+use std::time::{Duration, Instant};
+
+/// How fast a historical day is published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// As fast as JetStream acknowledges.
+    Max,
+    /// This many times the original pace (1.0 = real time).
+    Factor(f64),
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Speed::Max);
+        }
+        match s.trim_end_matches(['x', 'X']).parse::<f64>() {
+            Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
+            _ => Err(format!("speed must be `max` or a positive factor, got {s:?}")),
+        }
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct FeedOptions {
+    /// A historical trading day instead of live data.
+    pub date: Option<NaiveDate>,
+    /// Pacing of a historical day.
+    pub speed: Speed,
+    /// Fixes every random choice; a random seed when `None`.
+    pub seed: Option<u64>,
+    /// Only these products (all configured ones when empty).
+    pub products: Vec<String>,
+}
+
+/// What a feed run published.
+#[derive(Debug, Clone, Default)]
+pub struct FeedReport {
+    /// Underlying ticks.
+    pub ticks: u64,
+    /// Chain snapshots.
+    pub chains: u64,
+    /// Publishes JetStream reported as duplicates.
+    pub duplicates: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Reads what each product's feed published last, from `MD_RAW`.
+///
+/// # Errors
+/// When `MD_RAW` is missing or a stored message does not decode.
+pub async fn resume_points(js: &Context, products: &[ProductSpec]) -> anyhow::Result<Vec<Resume>> {
+    let stream = js
+        .get_stream(subjects::STREAM_RAW)
+        .await
+        .context("MD_RAW is missing; run `deltastream topology apply`")?;
+    let mut out = Vec::with_capacity(products.len());
+    for p in products {
+        let mut resume = Resume::default();
+        if let Ok(m) = stream
+            .get_last_raw_message_by_subject(&subjects::raw_underlying(&p.name))
+            .await
+        {
+            let t: UnderlyingTick = ds_runtime::headers::decode(Some(&m.headers), &m.payload)
+                .with_context(|| format!("last tick of {} in MD_RAW", p.name))?;
+            resume.last_tick = Some((t.seq, t.price));
+        }
+        let mut listing = stream
+            .info_builder()
+            .subjects(format!("md.raw.{}.chain.*", p.name))
+            .fetch()
+            .await
+            .context("listing chain subjects")?;
+        let mut chain_subjects = Vec::new();
+        while let Some(item) = listing.next().await {
+            chain_subjects.push(item.context("listing chain subjects")?.0);
+        }
+        for subject in &chain_subjects {
+            if let Ok(m) = stream.get_last_raw_message_by_subject(subject).await {
+                if let Ok(c) = ds_runtime::headers::decode::<OptionChain>(Some(&m.headers), &m.payload) {
+                    resume.chain_seqs.insert(c.expiry, c.seq);
+                }
+            }
+        }
+        out.push(resume);
+    }
+    Ok(out)
+}
+
+fn selected(cfg: &Config, names: &[String]) -> anyhow::Result<Vec<ProductSpec>> {
+    if names.is_empty() {
+        return Ok(cfg.products.clone());
+    }
+    names
+        .iter()
+        .map(|n| {
+            cfg.product(n)
+                .cloned()
+                .with_context(|| format!("unknown product {n:?} (configured: {})", product_names(cfg)))
+        })
+        .collect()
+}
+
+fn product_names(cfg: &Config) -> String {
+    cfg.products
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs the feed until done (historical) or until `shutdown` (live).
+///
+/// # Errors
+/// When JetStream refuses publishes or `MD_RAW` is missing.
+pub async fn run(
+    cfg: &Config,
+    js: Context,
+    opts: FeedOptions,
+    shutdown: Shutdown,
+) -> anyhow::Result<FeedReport> {
+    let products = selected(cfg, &opts.products)?;
+    let resumes = resume_points(&js, &products).await?;
+    let seed = opts.seed.unwrap_or_else(|| now_unix_ns() as u64);
+    let feeds: Vec<ProductFeed> = products
+        .iter()
+        .zip(&resumes)
+        .map(|(p, r)| ProductFeed::new(p, &cfg.feed, seed, r))
+        .collect();
+    let publisher = Publisher::new(js, cfg.feed.publish_window);
+    match opts.date {
+        Some(date) => historical(cfg, &products, feeds, publisher, date, opts.speed, shutdown).await,
+        None => live(cfg, feeds, publisher, shutdown).await,
+    }
+}
+
+async fn publish_all(
+    publisher: &mut Publisher,
+    events: &mut Vec<FeedEvent>,
+    report: &mut FeedReport,
+) -> anyhow::Result<()> {
+    for e in events.drain(..) {
+        let subject = e.subject();
+        let id = e.msg_id();
+        match &e {
+            FeedEvent::Tick(t) => {
+                publisher.publish(subject, &id, t).await?;
+                report.ticks += 1;
+            }
+            FeedEvent::Chain(c) => {
+                publisher.publish(subject, &id, c).await?;
+                report.chains += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn live(
+    cfg: &Config,
+    mut feeds: Vec<ProductFeed>,
+    mut publisher: Publisher,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<FeedReport> {
+    let started = Instant::now();
+    let mut report = FeedReport::default();
+    let mut every = tokio::time::interval(Duration::from_millis(cfg.feed.tick_interval_ms.max(1)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut events = Vec::new();
+    tracing::info!(products = feeds.len(), "feed live");
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = every.tick() => {}
+        }
+        let ts = now_unix_ns();
+        for f in &mut feeds {
+            f.step(ts, &mut events);
+        }
+        publish_all(&mut publisher, &mut events, &mut report).await?;
+        // Live data should be visible at once: wait for this round's acks.
+        publisher.flush().await?;
+    }
+    publisher.flush().await?;
+    report.duplicates = publisher.counts().1;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Every event time of `date`'s session for `spec`, `interval_ms` apart, both ends inside.
+pub fn session_times(spec: &ProductSpec, date: NaiveDate, interval_ms: u64) -> Vec<i64> {
+    let (open, close) = session_bounds(date, spec.exchange);
+    let step = (interval_ms.max(1) as i64) * 1_000_000;
+    (0..)
+        .map(|i| open + i * step)
+        .take_while(|t| *t <= close)
+        .collect()
+}
+
+async fn historical(
+    cfg: &Config,
+    products: &[ProductSpec],
+    mut feeds: Vec<ProductFeed>,
+    mut publisher: Publisher,
+    date: NaiveDate,
+    speed: Speed,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<FeedReport> {
+    let started = Instant::now();
+    let mut report = FeedReport::default();
+    // The day's events of all products, merged in event-time order (ties in product order).
+    let mut schedule: Vec<(i64, usize)> = products
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            session_times(p, date, cfg.feed.tick_interval_ms)
+                .into_iter()
+                .map(move |t| (t, i))
+        })
+        .collect();
+    schedule.sort_unstable();
+    let first_ts = schedule.first().map(|(t, _)| *t).unwrap_or(0);
+    tracing::info!(%date, events = schedule.len(), "feed historical day");
+    let mut events = Vec::new();
+    for (ts, i) in schedule {
+        if shutdown.is_triggered() {
+            break;
+        }
+        if let Speed::Factor(f) = speed {
+            let due = Duration::from_secs_f64(((ts - first_ts) as f64 / 1e9) / f);
+            let now = started.elapsed();
+            if due > now {
+                publisher.flush().await?;
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(due - now) => {}
+                }
+            }
+        }
+        feeds[i].step(ts, &mut events);
+        publish_all(&mut publisher, &mut events, &mut report).await?;
+    }
+    publisher.flush().await?;
+    report.duplicates = publisher.counts().1;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}

@@ -1,0 +1,10 @@
+//! DeltaStream's stream processors, each a thin async shell around the pure
+//! `ds-analytics` library:
+//! - [`feed`]: the synthetic market feed publishing on `MD_RAW`;
+//! - [`enrich`]: the enrichers, consumer groups from `MD_RAW` to `MD_ENRICHED`;
+//! - [`project`]: the projector, from `MD_ENRICHED` into MongoDB read models.
+
+pub mod feed;
+pub mod enrich;
+pub mod project;
+pub mod time;

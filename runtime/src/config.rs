@@ -1,0 +1,224 @@
+//! Configuration as data: one struct with a doc comment per field and defaults in
+//! one place, read from an optional TOML file, then overridden by environment
+//! variables (`DS_*`) and flags (the CLI applies those), in that order.
+
+use crate::{Error, Result};
+use ds_analytics::market::{default_products, ProductSpec};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A secret that never prints.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The feed's settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// Milliseconds between two ticks of a product in live mode.
+    pub tick_interval_ms: u64,
+    /// An option chain per expiry every this many ticks.
+    pub chain_every_ticks: u32,
+    /// How many of the next expiries get a chain.
+    pub expiries: usize,
+    /// Strikes on each side of the ATM strike.
+    pub strikes_each_side: usize,
+    /// Publishes awaiting their ack at most.
+    pub publish_window: usize,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            tick_interval_ms: 1000,
+            chain_every_ticks: 5,
+            expiries: 3,
+            strikes_each_side: 10,
+            publish_window: 1024,
+        }
+    }
+}
+
+/// Everything a DeltaStream component can be configured with.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// NATS server URL(s), comma-separated for a cluster (`DS_NATS_URL`). `up` starts
+    /// its own server when unset; other commands use `nats://127.0.0.1:4222`.
+    pub nats_url: Option<String>,
+    /// MongoDB URL (`DS_MONGO_URL`). `up` starts its own mongod when unset; other
+    /// commands use `mongodb://127.0.0.1:27017`.
+    pub mongo_url: Option<String>,
+    /// MongoDB database of the projections (`DS_MONGO_DB`).
+    pub mongo_db: String,
+    /// Gateway listen address `host:port` (`DS_HTTP_ADDR`).
+    pub http_addr: String,
+    /// Where `up` keeps the embedded servers' data (`DS_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Development mode (`DS_DEV=1`, `--dev`): generated JWT secret, anonymous reads.
+    pub dev: bool,
+    /// JWT signing secret, at least 32 bytes outside development mode (`DS_JWT_SECRET`).
+    pub jwt_secret: Option<Secret>,
+    /// JSON logs (`DS_LOG_JSON=1`).
+    pub log_json: bool,
+    /// Stream retention in days.
+    pub stream_max_age_days: u64,
+    /// The products traded, with their exchange, rate and dividend yield.
+    pub products: Vec<ProductSpec>,
+    /// The feed's settings.
+    pub feed: FeedConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            mongo_url: None,
+            mongo_db: crate::mongo::DEFAULT_DB.into(),
+            http_addr: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from(".deltastream"),
+            dev: false,
+            jwt_secret: None,
+            log_json: false,
+            stream_max_age_days: 30,
+            products: default_products(),
+            feed: FeedConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (TOML) over the defaults, or the defaults alone when `None`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file cannot be read or has unknown or ill-typed keys.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?;
+                toml::from_str::<Config>(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Overrides fields from `DS_*` environment variables (read through `get`).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = get("DS_NATS_URL").filter(|v| !v.is_empty()) {
+            self.nats_url = Some(v);
+        }
+        if let Some(v) = get("DS_MONGO_URL").filter(|v| !v.is_empty()) {
+            self.mongo_url = Some(v);
+        }
+        if let Some(v) = get("DS_MONGO_DB").filter(|v| !v.is_empty()) {
+            self.mongo_db = v;
+        }
+        if let Some(v) = get("DS_HTTP_ADDR").filter(|v| !v.is_empty()) {
+            self.http_addr = v;
+        }
+        if let Some(v) = get("DS_DATA_DIR").filter(|v| !v.is_empty()) {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("DS_JWT_SECRET").filter(|v| !v.is_empty()) {
+            self.jwt_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = get("DS_DEV") {
+            self.dev = truthy(&v);
+        }
+        if let Some(v) = get("DS_LOG_JSON") {
+            self.log_json = truthy(&v);
+        }
+    }
+
+    /// Checks cross-field rules.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if self.products.is_empty() {
+            return Err(Error::Config("no products configured".into()));
+        }
+        for p in &self.products {
+            if !crate::subjects::is_product_token(&p.name) {
+                return Err(Error::Config(format!(
+                    "product name {:?} is not [A-Z0-9_]+",
+                    p.name
+                )));
+            }
+        }
+        if self.feed.expiries == 0 || self.feed.chain_every_ticks == 0 {
+            return Err(Error::Config(
+                "feed.expiries and feed.chain_every_ticks must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The NATS URL(s) to use (the default local one when unset).
+    pub fn nats_url_or_default(&self) -> &str {
+        self.nats_url.as_deref().unwrap_or(crate::nats::DEFAULT_URL)
+    }
+
+    /// The MongoDB URL to use (the default local one when unset).
+    pub fn mongo_url_or_default(&self) -> &str {
+        self.mongo_url.as_deref().unwrap_or(crate::mongo::DEFAULT_URL)
+    }
+
+    /// The configured product called `name`.
+    pub fn product(&self, name: &str) -> Option<&ProductSpec> {
+        self.products.iter().find(|p| p.name == name)
+    }
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let mut c: Config = toml::from_str("mongo_db = \"x\"\nhttp_addr = \"0.0.0.0:1\"").expect("toml");
+        assert_eq!(c.mongo_db, "x");
+        c.apply_env(|k| match k {
+            "DS_HTTP_ADDR" => Some("127.0.0.1:9".into()),
+            "DS_DEV" => Some("1".into()),
+            "DS_JWT_SECRET" => Some("s3cret".into()),
+            _ => None,
+        });
+        assert_eq!(c.http_addr, "127.0.0.1:9");
+        assert!(c.dev);
+        assert_eq!(format!("{:?}", c.jwt_secret), "Some(Secret(***))");
+        assert_eq!(c.products.len(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("nats_ulr = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! I/O plumbing shared by every DeltaStream component: configuration, NATS and
+//! MongoDB connections, the JetStream topology, the `Ds-Schema`/`Nats-Msg-Id`
+//! headers, and local `nats-server`/`mongod` child processes.
+
+pub mod config;
+pub mod error;
+pub mod headers;
+pub mod mongo;
+pub mod nats;
+pub mod publish;
+pub mod servers;
+pub mod shutdown;
+pub mod subjects;
+pub mod topology;
+
+pub use config::Config;
+pub use error::{Error, Result};

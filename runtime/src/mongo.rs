@@ -1,0 +1,68 @@
+//! Connecting to MongoDB with journaled writes, and classifying its errors.
+
+use crate::{Error, Result};
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use std::time::Duration;
+
+/// Default MongoDB URL when none is configured.
+pub const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
+/// Default database name.
+pub const DEFAULT_DB: &str = "deltastream";
+
+const HINT: &str = "Start one with `deltastream up` (embedded servers) or `mongod --dbpath <dir>`, or set DS_MONGO_URL";
+
+/// Connects to `url` and checks the server answers, with every write journaled
+/// (`j: true`, SPEC §5) so an acknowledged write survives a `kill -9` of mongod.
+///
+/// # Errors
+/// [`Error::Unreachable`] naming the URL when no server answers within a few seconds.
+pub async fn connect(url: &str, db: &str) -> Result<mongodb::Database> {
+    let unreachable = |reason: String| Error::Unreachable {
+        what: "MongoDB",
+        url: url.to_owned(),
+        reason,
+        hint: HINT,
+    };
+    let mut opts = ClientOptions::parse(url)
+        .await
+        .map_err(|e| Error::Config(format!("bad MongoDB URL {url:?}: {e}")))?;
+    opts.app_name = Some("deltastream".into());
+    opts.server_selection_timeout = Some(Duration::from_secs(4));
+    opts.connect_timeout = Some(Duration::from_secs(3));
+    opts.write_concern = Some(
+        WriteConcern::builder()
+            .w(Acknowledgment::Nodes(1))
+            .journal(true)
+            .build(),
+    );
+    let client = mongodb::Client::with_options(opts).map_err(|e| unreachable(e.to_string()))?;
+    let database = client.database(db);
+    database
+        .run_command(mongodb::bson::doc! { "ping": 1 })
+        .await
+        .map_err(|e| unreachable(first_line(&e.to_string())))?;
+    Ok(database)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).chars().take(200).collect()
+}
+
+/// Whether a MongoDB error may go away on retry (server down, network, election),
+/// as opposed to a bad request that will fail the same way again.
+pub fn is_transient(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    if e.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR)
+        || e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+    {
+        return true;
+    }
+    matches!(
+        *e.kind,
+        ErrorKind::Io(_)
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+            | ErrorKind::Internal { .. }
+    )
+}

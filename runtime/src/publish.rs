@@ -1,0 +1,97 @@
+//! Asynchronous JetStream publishing with a bounded window of outstanding acks:
+//! many messages in flight, not one round trip per message, and back-pressure
+//! once the window is full.
+
+use crate::{headers, Error, Result};
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::Context;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use ds_schemas::Schema;
+use std::collections::VecDeque;
+
+/// Default number of publishes awaiting their ack.
+pub const DEFAULT_WINDOW: usize = 512;
+
+/// A publisher that keeps at most `window` acks outstanding.
+pub struct Publisher {
+    js: Context,
+    window: usize,
+    pending: VecDeque<PublishAckFuture>,
+    published: u64,
+    duplicates: u64,
+}
+
+impl Publisher {
+    /// A publisher on `js` with at most `window` unacknowledged messages.
+    pub fn new(js: Context, window: usize) -> Self {
+        Self {
+            js,
+            window: window.max(1),
+            pending: VecDeque::with_capacity(window.max(1)),
+            published: 0,
+            duplicates: 0,
+        }
+    }
+
+    /// Publishes `msg` on `subject` with `Ds-Schema` and `Nats-Msg-Id: msg_id`.
+    /// Returns once the message is sent and the window has room; the ack is
+    /// awaited later ([`Publisher::flush`]) or when the window is full.
+    ///
+    /// # Errors
+    /// When sending fails or an earlier publish in the window was refused.
+    pub async fn publish<T: Schema>(&mut self, subject: String, msg_id: &str, msg: &T) -> Result<()> {
+        let h = headers::for_message::<T>(msg_id);
+        self.publish_raw(subject, h, Bytes::from(msg.encode_to_vec()))
+            .await
+    }
+
+    /// Publishes pre-encoded bytes with the given headers.
+    ///
+    /// # Errors
+    /// As [`Publisher::publish`].
+    pub async fn publish_raw(&mut self, subject: String, h: HeaderMap, payload: Bytes) -> Result<()> {
+        while self.pending.len() >= self.window {
+            self.await_oldest().await?;
+        }
+        let fut = self
+            .js
+            .publish_with_headers(subject, h, payload)
+            .await
+            .map_err(Error::js)?;
+        self.pending.push_back(fut);
+        Ok(())
+    }
+
+    async fn await_oldest(&mut self) -> Result<()> {
+        if let Some(fut) = self.pending.pop_front() {
+            let ack = fut.await.map_err(Error::js)?;
+            self.published += 1;
+            if ack.duplicate {
+                self.duplicates += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every message published so far is acknowledged by JetStream.
+    ///
+    /// # Errors
+    /// The first refused or timed-out publish.
+    pub async fn flush(&mut self) -> Result<()> {
+        while !self.pending.is_empty() {
+            self.await_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Messages acknowledged so far, and how many of them JetStream reported as duplicates.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.published, self.duplicates)
+    }
+
+    /// Publishes still awaiting their ack.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+}

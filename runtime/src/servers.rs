@@ -1,0 +1,345 @@
+//! Local `nats-server` and `mongod` child processes, for `deltastream up`, the
+//! benchmarks and the tests: started on free loopback ports with their data in a
+//! given directory, waited on until they answer, and stopped on drop (also when a
+//! test panics, and — through `PR_SET_PDEATHSIG` — when the parent dies).
+
+use crate::{Error, Result};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Finds `binary` in `$DS_TOOLS_DIR/bin`, in `.tools/bin` of the working directory
+/// or of any parent of it or of the running executable, then on `PATH`.
+///
+/// # Errors
+/// [`Error::MissingBinary`] saying where it looked.
+pub fn find_binary(binary: &'static str) -> Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("DS_TOOLS_DIR") {
+        dirs.push(PathBuf::from(d).join("bin"));
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.push(exe);
+    }
+    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    for root in roots {
+        for dir in root.ancestors() {
+            dirs.push(dir.join(".tools").join("bin"));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    for d in &dirs {
+        let candidate = d.join(binary);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::MissingBinary {
+        binary,
+        looked: ".tools/bin, $DS_TOOLS_DIR/bin and PATH".into(),
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; it is free at the time of the call).
+///
+/// # Errors
+/// When no socket can be bound.
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| Error::io("binding a free port", e))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io("reading a bound port", e))
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+fn wait_for_port(what: &'static str, child: &mut Child, port: u16, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::ServerStart {
+                what,
+                reason: format!("exited with {status}; log {}:\n{}", log.display(), tail(log)),
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(Error::ServerStart {
+                what,
+                reason: format!("no answer on port {port} within 60 s; log {}", log.display()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// A child process stopped with SIGTERM (then SIGKILL) on drop.
+#[derive(Debug)]
+struct Supervised {
+    what: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Supervised {
+    fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| Error::io(format!("opening {}", self.log.display()), e))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| Error::io("duplicating a log handle", e))?;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            // Own process group: a Ctrl-C on the terminal reaches us, and we stop the
+            // servers after draining, instead of the servers dying under the drain.
+            cmd.process_group(0);
+            // SAFETY: prctl is async-signal-safe; it makes the kernel stop the child
+            // if the parent dies without running its destructors (kill -9).
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(|e| Error::ServerStart {
+            what: self.what,
+            reason: format!("{}: {e}", self.program.display()),
+        })?;
+        if let Err(e) = wait_for_port(self.what, &mut child, self.port, &self.log) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGTERM, wait up to `grace`, then SIGKILL.
+    fn stop(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: plain kill(2) on our own, not yet reaped, child.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if Instant::now() >= deadline => break,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(10));
+    }
+}
+
+/// Options of a local `nats-server`.
+#[derive(Debug, Clone, Default)]
+pub struct NatsOptions {
+    /// JetStream store directory (created if missing).
+    pub store_dir: PathBuf,
+    /// Client port; a free one when `None`.
+    pub port: Option<u16>,
+    /// Extra command-line arguments (e.g. cluster routes).
+    pub extra_args: Vec<String>,
+}
+
+/// A running local `nats-server` with JetStream.
+#[derive(Debug)]
+pub struct NatsServer {
+    proc: Supervised,
+    /// Its client URL, `nats://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its client port.
+    pub port: u16,
+}
+
+impl NatsServer {
+    /// Starts `nats-server -js` and waits until it accepts connections.
+    ///
+    /// # Errors
+    /// When the binary is missing, the directory cannot be made, or it does not answer.
+    pub fn start(opts: NatsOptions) -> Result<Self> {
+        let program = find_binary("nats-server")?;
+        std::fs::create_dir_all(&opts.store_dir)
+            .map_err(|e| Error::io(format!("creating {}", opts.store_dir.display()), e))?;
+        let port = match opts.port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let mut args = vec![
+            "-js".to_string(),
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-sd".into(),
+            opts.store_dir.display().to_string(),
+        ];
+        args.extend(opts.extra_args);
+        let mut proc = Supervised {
+            what: "nats-server",
+            program,
+            args,
+            log: opts.store_dir.join("nats-server.log"),
+            port,
+            child: None,
+        };
+        proc.spawn()?;
+        Ok(Self {
+            proc,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+        })
+    }
+
+    /// Stops it gracefully (SIGTERM, then SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        self.proc.stop(Duration::from_secs(10));
+    }
+
+    /// Kills it at once, as a crash would.
+    pub fn kill9(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// Starts it again on the same port with the same data.
+    ///
+    /// # Errors
+    /// As [`NatsServer::start`].
+    pub fn restart(&mut self) -> Result<()> {
+        self.proc.stop(Duration::from_secs(10));
+        self.proc.spawn()
+    }
+}
+
+/// Options of a local `mongod`.
+#[derive(Debug, Clone, Default)]
+pub struct MongodOptions {
+    /// Database directory (created if missing).
+    pub db_path: PathBuf,
+    /// Port; a free one when `None`.
+    pub port: Option<u16>,
+}
+
+/// A running local `mongod`.
+#[derive(Debug)]
+pub struct Mongod {
+    proc: Supervised,
+    /// Its URL, `mongodb://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Mongod {
+    /// Starts `mongod` and waits until it accepts connections.
+    ///
+    /// # Errors
+    /// When the binary is missing, the directory cannot be made, or it does not answer.
+    pub fn start(opts: MongodOptions) -> Result<Self> {
+        let program = find_binary("mongod")?;
+        std::fs::create_dir_all(&opts.db_path)
+            .map_err(|e| Error::io(format!("creating {}", opts.db_path.display()), e))?;
+        let port = match opts.port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let log = opts.db_path.join("mongod.log");
+        let args = vec![
+            "--dbpath".to_string(),
+            opts.db_path.display().to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--bind_ip".into(),
+            "127.0.0.1".into(),
+            "--wiredTigerCacheSizeGB".into(),
+            "0.25".into(),
+            "--setParameter".into(),
+            "diagnosticDataCollectionEnabled=false".into(),
+            "--logpath".into(),
+            log.display().to_string(),
+            "--logappend".into(),
+        ];
+        let mut proc = Supervised {
+            what: "mongod",
+            program,
+            args,
+            log,
+            port,
+            child: None,
+        };
+        proc.spawn()?;
+        Ok(Self {
+            proc,
+            url: format!("mongodb://127.0.0.1:{port}"),
+            port,
+        })
+    }
+
+    /// Stops it gracefully (SIGTERM, then SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        self.proc.stop(Duration::from_secs(10));
+    }
+
+    /// Kills it at once, as a crash would.
+    pub fn kill9(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// Starts it again on the same port with the same data.
+    ///
+    /// # Errors
+    /// As [`Mongod::start`].
+    pub fn restart(&mut self) -> Result<()> {
+        self.proc.stop(Duration::from_secs(10));
+        self.proc.spawn()
+    }
+}
