@@ -4,6 +4,7 @@
 //! - [`enrich`]: the enrichers, consumer groups from `MD_RAW` to `MD_ENRICHED`;
 //! - [`project`]: the projector, from `MD_ENRICHED` into MongoDB read models.
 
+pub mod enriched;
 pub mod feed;
 pub mod enrich;
 pub mod project;

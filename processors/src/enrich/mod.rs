@@ -1,1 +1,3 @@
-//! Enrichers (issue 4 fills this in).
+//! Enrichers: consumer groups from MD_RAW to MD_ENRICHED.
+
+pub mod state;
