@@ -1,1 +1,118 @@
-fn main() {}
+//! `deltastream`: the one binary (SPEC §9). Parses the command line, builds the
+//! configuration (flags > environment > config file > defaults), and runs the
+//! chosen component. Errors end the process with one readable line, never a
+//! panic or a backtrace.
+
+mod commands;
+mod up;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Real-time option-market analytics on NATS JetStream.
+#[derive(Parser, Debug)]
+#[command(name = "deltastream", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// TOML configuration file (flags and DS_* variables override it).
+    #[arg(long, global = true, env = "DS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// NATS server URL(s), comma-separated for a cluster.
+    #[arg(long, global = true)]
+    pub nats_url: Option<String>,
+    /// MongoDB URL.
+    #[arg(long, global = true)]
+    pub mongo_url: Option<String>,
+    /// MongoDB database of the projections.
+    #[arg(long, global = true)]
+    pub mongo_db: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// Serve Prometheus /metrics (and /health/*) of a processor on this address.
+    #[arg(long, global = true, env = "DS_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The whole system on one machine: embedded nats-server and mongod, feed,
+    /// enricher, projector and gateway, in development mode.
+    Up(up::UpArgs),
+    /// Publish market data: live, or a historical trading day with --date.
+    Feed(commands::FeedArgs),
+    /// Run an enricher instance (MD_RAW → MD_ENRICHED); run several to scale out.
+    Enrich,
+    /// Run a projector instance (MD_ENRICHED → MongoDB); run several to scale out.
+    Project,
+    /// Run the REST and WebSocket gateway.
+    Gateway(commands::GatewayArgs),
+    /// Replay a trading day from MD_RAW (not available yet).
+    Replay(commands::ReplayArgs),
+    /// Apply or show the JetStream topology declared in nats/.
+    Topology {
+        #[command(subcommand)]
+        action: commands::TopologyAction,
+    },
+    /// Inspect and re-drive dead letters.
+    Dlq {
+        #[command(subcommand)]
+        action: commands::DlqAction,
+    },
+    /// Manage gateway users (not available yet).
+    User {
+        #[command(subcommand)]
+        action: commands::UserAction,
+    },
+    /// Measure throughput and latency against this machine's ceiling (not available yet).
+    Bench(commands::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match commands::load_config(&cli.global) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    commands::init_logging(cfg.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(a) => up::run(cfg, a).await,
+            Command::Feed(a) => commands::feed(cfg, &cli.global, a).await,
+            Command::Enrich => commands::enrich(cfg, &cli.global).await,
+            Command::Project => commands::project(cfg, &cli.global).await,
+            Command::Gateway(a) => commands::gateway(cfg, a).await,
+            Command::Replay(a) => commands::replay(cfg, a).await,
+            Command::Topology { action } => commands::topology(cfg, action).await,
+            Command::Dlq { action } => commands::dlq(cfg, action).await,
+            Command::User { action } => commands::user(cfg, action).await,
+            Command::Bench(a) => commands::bench(cfg, a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -4,8 +4,11 @@
 //! - [`enrich`]: the enrichers, consumer groups from `MD_RAW` to `MD_ENRICHED`;
 //! - [`project`]: the projector, from `MD_ENRICHED` into MongoDB read models.
 
+pub mod checkpoint;
+pub mod dlq;
 pub mod enriched;
 pub mod feed;
+pub mod group;
 pub mod enrich;
 pub mod project;
 pub mod time;

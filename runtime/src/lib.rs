@@ -2,9 +2,11 @@
 //! MongoDB connections, the JetStream topology, the `Ds-Schema`/`Nats-Msg-Id`
 //! headers, and local `nats-server`/`mongod` child processes.
 
+pub mod collections;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod metrics;
 pub mod mongo;
 pub mod nats;
 pub mod publish;

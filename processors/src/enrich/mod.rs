@@ -1,3 +1,112 @@
-//! Enrichers: consumer groups from MD_RAW to MD_ENRICHED.
+//! The enrichers: a consumer group from `MD_RAW` to `MD_ENRICHED`.
+//!
+//! Partitions are products (per-product order is what the stateful analytics
+//! need), plus the guard partition `_` for messages no product claims. Instances
+//! share partitions through leases ([`crate::group`]); each owned partition runs
+//! [`partition::run`] (or [`guard::run`]), restarting from its checkpoint with
+//! backoff after a transient failure.
 
+pub mod guard;
+pub mod partition;
 pub mod state;
+
+use crate::group::{instance_id, Member, RENEW_EVERY};
+use async_nats::jetstream::Context;
+use ds_runtime::config::Config;
+use ds_runtime::shutdown::{Shutdown, ShutdownTrigger};
+use partition::Exit;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+struct Running {
+    stop: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+fn spawn_partition(js: &Context, cfg: &Arc<Config>, name: &str) -> Running {
+    let (stop, mut handle) = Shutdown::new();
+    let js = js.clone();
+    let cfg = cfg.clone();
+    let name = name.to_owned();
+    let task = tokio::spawn(async move {
+        let products: BTreeSet<String> = cfg.products.iter().map(|p| p.name.clone()).collect();
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let result = if name == guard::PARTITION {
+                guard::run(&js, &products, &mut handle).await
+            } else {
+                match cfg.product(&name) {
+                    Some(spec) => partition::run(&js, spec, &mut handle).await,
+                    None => return,
+                }
+            };
+            match result {
+                Ok(Exit::Stopped) | Ok(Exit::Fenced) => return,
+                Err(e) => {
+                    tracing::warn!(partition = %name, error = %format!("{e:#}"), ?backoff, "partition failed; restarting from checkpoint");
+                    tokio::select! {
+                        _ = handle.wait() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
+    Running { stop, task }
+}
+
+async fn stop_partition(running: Running) {
+    running.stop.trigger();
+    let _ = running.task.await;
+}
+
+/// Runs one enricher instance until `shutdown`.
+///
+/// # Errors
+/// When the leases bucket is missing.
+pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    let mut member = Member::join(&js, partition::PROCESSOR, instance_id()).await?;
+    let mut partitions: Vec<String> = cfg.products.iter().map(|p| p.name.clone()).collect();
+    partitions.push(guard::PARTITION.to_owned());
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    tracing::info!(member = member.id(), partitions = partitions.len(), "enricher joined");
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tick.tick() => {}
+        }
+        match member.round(&partitions).await {
+            Ok(round) => {
+                for p in round.lost {
+                    if let Some(r) = running.remove(&p) {
+                        stop_partition(r).await;
+                    }
+                }
+                for p in round.acquired {
+                    tracing::info!(partition = %p, "partition acquired");
+                    running.insert(p.clone(), spawn_partition(&js, &cfg, &p));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "lease round failed"),
+        }
+        // A partition that ended by itself (fenced) is released, to be re-balanced.
+        let finished: Vec<String> = running
+            .iter()
+            .filter(|(_, r)| r.task.is_finished())
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in finished {
+            running.remove(&p);
+            member.release(&p).await;
+        }
+    }
+    for (_, r) in std::mem::take(&mut running) {
+        stop_partition(r).await;
+    }
+    member.leave().await;
+    Ok(())
+}

@@ -1,1 +1,334 @@
-//! Projector.
+//! The projector: `MD_ENRICHED` into the MongoDB read models of SPEC §6.
+//!
+//! Every write is idempotent and keyed by the event (append-only documents are
+//! inserted under an id derived from the event; latest-value documents are replaced
+//! only by a higher `source_seq`), so the projector needs no ordering: all instances
+//! share one durable consumer as a work queue. Messages are written in batches,
+//! journaled, and acked only after the batch is durable; while MongoDB is down the
+//! batch is retried with backoff (kept in hand, its ack deadline extended), and
+//! nothing is lost. A message that fails on its own `MAX_DELIVERIES` times is
+//! dead-lettered.
+
+pub mod docs;
+
+use crate::dlq;
+use crate::enriched::Enriched;
+use crate::time::now_unix_ns;
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{AckKind, Context, Message};
+use docs::{DocWrite, Write};
+use ds_runtime::collections::PROJECTION_OFFSETS;
+use ds_runtime::metrics::metrics;
+use ds_runtime::publish::Publisher;
+use ds_runtime::shutdown::Shutdown;
+use ds_runtime::subjects;
+use futures::{FutureExt, StreamExt};
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::Database;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// The processor name (DLQ subjects, metrics).
+pub const PROCESSOR: &str = "project";
+/// The durable consumer all projector instances share.
+pub const CONSUMER: &str = "project";
+/// Messages written per batch at most.
+pub const MAX_BATCH: usize = 1000;
+
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Whether a MongoDB error only says "already written".
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::InsertMany(im) => {
+            im.write_concern_error.is_none()
+                && im
+                    .write_errors
+                    .as_ref()
+                    .is_some_and(|we| we.iter().all(|w| w.code == DUPLICATE_KEY))
+        }
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+/// Writes a batch of documents, idempotently.
+///
+/// # Errors
+/// The first MongoDB error that is not a duplicate key.
+pub async fn write_batch(db: &Database, writes: &[DocWrite], max_seq: u64) -> Result<(), mongodb::error::Error> {
+    let now = DateTime::now();
+    let mut inserts: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
+    let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
+    for w in writes {
+        match w.write {
+            Write::Insert => {
+                let mut d = w.doc.clone();
+                d.insert("written_at", now);
+                inserts.entry(w.collection).or_default().push(d);
+            }
+            Write::Latest => {
+                let slot = latest.entry((w.collection, w.id.as_str())).or_insert(w);
+                if w.source_seq > slot.source_seq {
+                    *slot = w;
+                }
+            }
+        }
+    }
+    for (coll, docs) in inserts {
+        if let Err(e) = db
+            .collection::<Document>(coll)
+            .insert_many(docs)
+            .ordered(false)
+            .await
+        {
+            if !only_duplicates(&e) {
+                return Err(e);
+            }
+        }
+    }
+    for w in latest.into_values() {
+        let mut set = w.doc.clone();
+        set.remove("_id");
+        set.insert("written_at", now);
+        let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
+        let r = db
+            .collection::<Document>(w.collection)
+            .update_one(doc! {"_id": &w.id, "source_seq": {"$lt": seq}}, doc! {"$set": set})
+            .upsert(true)
+            .await;
+        if let Err(e) = r {
+            if !only_duplicates(&e) {
+                return Err(e);
+            }
+        }
+    }
+    if max_seq > 0 {
+        db.collection::<Document>(PROJECTION_OFFSETS)
+            .update_one(
+                doc! {"_id": PROCESSOR},
+                doc! {
+                    "$max": {"last_seq": i64::try_from(max_seq).unwrap_or(i64::MAX)},
+                    "$set": {"stream": subjects::STREAM_ENRICHED, "written_at": now},
+                },
+            )
+            .upsert(true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs one projector instance until `shutdown`.
+///
+/// # Errors
+/// When `MD_ENRICHED` is missing; transient failures are retried inside.
+pub async fn run(js: Context, db: Database, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    ds_runtime::collections::ensure_indexes(&db).await?;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match run_consumer(&js, &db, &mut shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), ?backoff, "projector consumer failed; rebuilding");
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> anyhow::Result<()> {
+    let stream = js
+        .get_stream(subjects::STREAM_ENRICHED)
+        .await
+        .context("MD_ENRICHED is missing; run `deltastream topology apply`")?;
+    let mut consumer = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                description: Some("MongoDB projector (shared by all instances)".into()),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 20_000,
+                max_deliver: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .context("creating consumer project")?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(MAX_BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .context("pulling from project")?;
+    let mut publisher = Publisher::new(js.clone(), 256);
+    let m = metrics();
+    let lag = m.consumer_lag.with_label_values(&[CONSUMER]);
+    let processed = m.processed.with_label_values(&[PROCESSOR, "enriched"]);
+    let redelivered = m.redelivered.with_label_values(&[PROCESSOR]);
+    let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
+    let mut watchdog = tokio::time::interval(Duration::from_secs(15));
+    watchdog.tick().await;
+    let mut received_since_check = 0usize;
+    let mut batch: Vec<Message> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = watchdog.tick() => {
+                let info = consumer.info().await.context("consumer info")?;
+                lag.set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
+                if received_since_check == 0 && info.num_pending > 0 {
+                    m.watchdog_restarts.with_label_values(&[CONSUMER]).inc();
+                    anyhow::bail!("consumer {CONSUMER} stalled with {} pending", info.num_pending);
+                }
+                received_since_check = 0;
+                continue;
+            }
+            next = messages.next() => match next {
+                Some(Ok(msg)) => batch.push(msg),
+                Some(Err(e)) => anyhow::bail!("consumer {CONSUMER}: {e}"),
+                None => anyhow::bail!("consumer {CONSUMER} ended"),
+            },
+        }
+        while batch.len() < MAX_BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(Ok(msg))) => batch.push(msg),
+                Some(Some(Err(e))) => anyhow::bail!("consumer {CONSUMER}: {e}"),
+                _ => break,
+            }
+        }
+        received_since_check += batch.len();
+        let started = Instant::now();
+        let mut writes: Vec<(usize, Vec<DocWrite>)> = Vec::with_capacity(batch.len());
+        let mut max_seq = 0;
+        let mut last_event: HashMap<String, i64> = HashMap::new();
+        for (i, msg) in batch.iter().enumerate() {
+            let info = msg.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            if info.delivered > 1 {
+                redelivered.inc();
+            }
+            max_seq = max_seq.max(info.stream_sequence);
+            let schema = ds_runtime::headers::schema(msg.headers.as_ref());
+            let decoded = Enriched::decode(schema, msg.subject.as_str(), &msg.payload)
+                .map_err(|e| e.to_string())
+                .and_then(|e| docs::writes(&e).map(|w| (e, w)).map_err(|e| format!("not representable in BSON: {e}")));
+            match decoded {
+                Ok((e, w)) => {
+                    if let Enriched::Underlying(u) = &e {
+                        last_event.insert(u.product.clone(), u.ts_unix_ns);
+                    }
+                    writes.push((i, w));
+                }
+                Err(reason) => {
+                    let letter = dlq::letter(
+                        PROCESSOR,
+                        subjects::STREAM_ENRICHED,
+                        msg.subject.as_str(),
+                        info.stream_sequence,
+                        schema,
+                        &msg.payload,
+                        &reason,
+                        info.delivered.max(1) as u64,
+                        now_unix_ns(),
+                    );
+                    dlq::publish(&mut publisher, &letter).await?;
+                }
+            }
+        }
+        for (i, reason) in write_with_retry(db, &batch, &writes, max_seq, shutdown).await? {
+            let msg = &batch[i];
+            let info = msg.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let letter = dlq::letter(
+                PROCESSOR,
+                subjects::STREAM_ENRICHED,
+                msg.subject.as_str(),
+                info.stream_sequence,
+                ds_runtime::headers::schema(msg.headers.as_ref()),
+                &msg.payload,
+                &reason,
+                info.delivered.max(1) as u64,
+                now_unix_ns(),
+            );
+            dlq::publish(&mut publisher, &letter).await?;
+        }
+        publisher.flush().await?;
+        for msg in &batch {
+            msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        }
+        processed.inc_by(batch.len() as u64);
+        for (p, ts) in last_event {
+            m.last_event_ts.with_label_values(&[&p]).set(ts / 1_000_000_000);
+        }
+        let per_msg = started.elapsed().as_secs_f64() / batch.len().max(1) as f64;
+        for _ in 0..batch.len() {
+            seconds.observe(per_msg);
+        }
+        batch.clear();
+    }
+}
+
+/// Writes the batch, retrying transient MongoDB failures with backoff for as long
+/// as it takes (extending the messages' ack deadline meanwhile): an outage loses
+/// nothing. When MongoDB refuses the batch for good, the messages are written one
+/// by one and those it refuses are returned with the reason, to be dead-lettered.
+///
+/// # Errors
+/// Only when stopped while MongoDB is unavailable (nothing is acked then).
+async fn write_with_retry(
+    db: &Database,
+    batch: &[Message],
+    writes: &[(usize, Vec<DocWrite>)],
+    max_seq: u64,
+    shutdown: &mut Shutdown,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let all: Vec<DocWrite> = writes.iter().flat_map(|(_, w)| w.iter().cloned()).collect();
+    let mut backoff = Duration::from_millis(100);
+    let mut last_progress = Instant::now();
+    loop {
+        let refused = match write_batch(db, &all, max_seq).await {
+            Ok(()) => return Ok(Vec::new()),
+            Err(e) if ds_runtime::mongo::is_transient(&e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "MongoDB refused a batch; writing its messages one by one");
+                let mut failed = Vec::new();
+                for (i, w) in writes {
+                    match write_batch(db, w, 0).await {
+                        Ok(()) => {}
+                        Err(e) if ds_runtime::mongo::is_transient(&e) => {
+                            // MongoDB went away meanwhile: retry the whole batch.
+                            failed.clear();
+                            break;
+                        }
+                        Err(e) => failed.push((*i, format!("MongoDB refused the document: {e}"))),
+                    }
+                }
+                if !failed.is_empty() {
+                    return Ok(failed);
+                }
+                e
+            }
+        };
+        tracing::warn!(error = %refused, ?backoff, "MongoDB unavailable; retrying batch");
+        if last_progress.elapsed() > Duration::from_secs(20) {
+            for msg in batch {
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+            last_progress = Instant::now();
+        }
+        tokio::select! {
+            _ = shutdown.wait() => anyhow::bail!("stopped while MongoDB was unavailable (batch not acked, will be redelivered)"),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

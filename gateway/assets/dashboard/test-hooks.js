@@ -1,0 +1,38 @@
+// Test hooks for browser tests (Playwright / ChromeDriver): `window.__ds` is a plain
+// object kept current in place, so `page.evaluate(() => window.__ds)` or
+// `page.waitForFunction(() => window.__ds.messages > 10)` see live values.
+//
+//   connected     boolean, the WebSocket is open
+//   status        'connecting' | 'connected' | 'reconnecting' | 'offline' | 'unauthorized'
+//   lastSeq       { [room]: highest applied seq }, e.g. {"product:NIFTY": 1042, "general": 1040}
+//   messages      data frames applied (after de-duplication)
+//   duplicates    data frames dropped because seq <= lastSeq[room]
+//   reconnects    reconnect attempts so far
+//   lastPrice     latest underlying price of the selected product (null before the first)
+//   chainRows     rows rendered in the option chain table (strikes of the selected expiry)
+//   chainUpdates  chain_update frames applied for the selected product
+//   bars          bars shown on the price chart (closed + the live one)
+//   product       selected product;  expiry: selected expiry (ISO date) or null
+//   lastMessageAt Date.now() of the last data frame (0 before the first)
+//   renders       animation frames that updated the DOM
+//   errors        error events received from the server
+
+export const hooks = {
+  connected: false,
+  status: 'connecting',
+  lastSeq: {},
+  messages: 0,
+  duplicates: 0,
+  reconnects: 0,
+  lastPrice: null,
+  chainRows: 0,
+  chainUpdates: 0,
+  bars: 0,
+  product: null,
+  expiry: null,
+  lastMessageAt: 0,
+  renders: 0,
+  errors: 0,
+};
+
+window.__ds = hooks;

@@ -1,0 +1,206 @@
+//! One product's enrichment loop: restore the checkpoint, (re)build the product's
+//! durable consumer from the checkpoint's sequence, then in batches apply the pure
+//! [`ProductState`], publish outputs, dead-letter poison, flush, checkpoint, ack.
+//!
+//! Acks come last: a crash anywhere re-delivers from the checkpoint, the state
+//! machine skips what it already applied, and re-published outputs carry the same
+//! `Nats-Msg-Id`, so every effect happens once.
+
+use super::state::{Applied, ProductState, RawInput};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::dlq;
+use crate::time::now_unix_ns;
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{AckKind, Context};
+use ds_analytics::market::ProductSpec;
+use ds_runtime::metrics::metrics;
+use ds_runtime::publish::Publisher;
+use ds_runtime::shutdown::Shutdown;
+use ds_runtime::subjects;
+use futures::{FutureExt, StreamExt};
+use std::time::{Duration, Instant};
+
+/// The processor name in DLQ subjects, checkpoints and consumers.
+pub const PROCESSOR: &str = "enrich";
+/// Messages handled between two checkpoints at most.
+pub const MAX_BATCH: usize = 512;
+/// With messages pending and none received for this long, the consumer is rebuilt.
+pub const STALL_AFTER: Duration = Duration::from_secs(15);
+
+/// How a partition loop ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Asked to stop.
+    Stopped,
+    /// Another instance took the partition over (checkpoint fenced).
+    Fenced,
+}
+
+/// The durable consumer of a product.
+pub fn consumer_name(product: &str) -> String {
+    format!("{PROCESSOR}_{product}")
+}
+
+/// The checkpoint key of a product.
+pub fn checkpoint_key(product: &str) -> String {
+    format!("{PROCESSOR}.{product}")
+}
+
+/// Runs one product until stopped or fenced.
+///
+/// # Errors
+/// Transient failures (NATS unreachable, consumer stalled): the caller retries
+/// with backoff, which restarts from the checkpoint.
+pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyhow::Result<Exit> {
+    let product = spec.name.as_str();
+    let (mut ckpt, restored) = match Checkpoint::open::<ProductState>(js, &checkpoint_key(product)).await {
+        Ok(x) => x,
+        Err(CheckpointError::Corrupt { key, reason }) => {
+            anyhow::bail!("checkpoint {key} is corrupt ({reason}); delete it to rebuild from the stream")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut state = restored.unwrap_or_else(|| ProductState::new(spec));
+    let stream = js
+        .get_stream(subjects::STREAM_RAW)
+        .await
+        .context("MD_RAW is missing; run `deltastream topology apply`")?;
+    let name = consumer_name(product);
+    // The consumer is rebuilt from the checkpoint on every start: whatever a
+    // previous owner had in flight is dropped, and delivery resumes in order.
+    let _ = stream.delete_consumer(&name).await;
+    let deliver_policy = if state.last_applied_seq == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: state.last_applied_seq + 1,
+        }
+    };
+    let mut consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some(name.clone()),
+            description: Some(format!("enricher of {product} (rebuilt from checkpoint on takeover)")),
+            filter_subject: subjects::raw_product(product),
+            deliver_policy,
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: 20_000,
+            max_deliver: -1,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating consumer {name}"))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(MAX_BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .with_context(|| format!("pulling from {name}"))?;
+    tracing::info!(product, from_seq = state.last_applied_seq + 1, "enriching");
+
+    let mut publisher = Publisher::new(js.clone(), 2048);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut watchdog = tokio::time::interval(STALL_AFTER);
+    watchdog.tick().await;
+    let mut received_since_check = 0usize;
+    let m = metrics();
+    let lag = m.consumer_lag.with_label_values(&[&name]);
+    let processed_tick = m.processed.with_label_values(&[PROCESSOR, "underlying"]);
+    let processed_chain = m.processed.with_label_values(&[PROCESSOR, "chain"]);
+    let redelivered = m.redelivered.with_label_values(&[PROCESSOR]);
+    let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
+    loop {
+        tokio::select! {
+            _ = stop.wait() => return Ok(Exit::Stopped),
+            _ = watchdog.tick() => {
+                let info = consumer.info().await.context("consumer info")?;
+                lag.set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
+                if received_since_check == 0 && info.num_pending > 0 {
+                    m.watchdog_restarts.with_label_values(&[&name]).inc();
+                    anyhow::bail!("consumer {name} stalled with {} pending; rebuilding from checkpoint", info.num_pending);
+                }
+                received_since_check = 0;
+                continue;
+            }
+            next = messages.next() => match next {
+                Some(Ok(msg)) => batch.push(msg),
+                Some(Err(e)) => return Err(anyhow::anyhow!("consumer {name}: {e}")),
+                None => anyhow::bail!("consumer {name} ended"),
+            },
+        }
+        while batch.len() < MAX_BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(Ok(msg))) => batch.push(msg),
+                Some(Some(Err(e))) => return Err(anyhow::anyhow!("consumer {name}: {e}")),
+                _ => break,
+            }
+        }
+        received_since_check += batch.len();
+        let started = Instant::now();
+        for msg in &batch {
+            let info = msg.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let seq = info.stream_sequence;
+            if info.delivered > 1 {
+                redelivered.inc();
+            }
+            let schema = ds_runtime::headers::schema(msg.headers.as_ref());
+            let input = RawInput {
+                subject: msg.subject.as_str(),
+                schema,
+                payload: &msg.payload,
+                stream_seq: seq,
+            };
+            match state.apply(spec, input) {
+                Ok(Applied::Outputs(outputs)) => {
+                    for o in outputs {
+                        publisher.publish_raw(o.subject(), o.headers(seq), o.encode()).await?;
+                    }
+                    if msg.subject.as_str().ends_with(".underlying") {
+                        processed_tick.inc();
+                    } else {
+                        processed_chain.inc();
+                    }
+                }
+                Ok(Applied::AlreadyApplied) => {}
+                Err(poison) => {
+                    let letter = dlq::letter(
+                        PROCESSOR,
+                        subjects::STREAM_RAW,
+                        msg.subject.as_str(),
+                        seq,
+                        schema,
+                        &msg.payload,
+                        &poison.0,
+                        info.delivered.max(1) as u64,
+                        now_unix_ns(),
+                    );
+                    dlq::publish(&mut publisher, &letter).await?;
+                    state.last_applied_seq = seq;
+                }
+            }
+        }
+        publisher.flush().await?;
+        match ckpt.save(&state).await {
+            Ok(()) => {}
+            Err(CheckpointError::Fenced(_)) => {
+                tracing::warn!(product, "another instance owns this product now; stopping");
+                return Ok(Exit::Fenced);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(last) = batch.last() {
+            // AckAll: acknowledges the whole batch.
+            last.ack_with(AckKind::Ack)
+                .await
+                .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        }
+        let per_msg = started.elapsed().as_secs_f64() / batch.len().max(1) as f64;
+        for _ in 0..batch.len() {
+            seconds.observe(per_msg);
+        }
+        batch.clear();
+    }
+}
