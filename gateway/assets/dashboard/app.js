@@ -346,10 +346,8 @@ function onMessage(msg) {
       if (!m) S.summaries.set(d.product, (m = new Map()));
       const isNew = !m.has(d.expiry);
       m.set(d.expiry, d);
-      if (d.product !== S.product || !S.und) {
-        const q = S.quotes.get(d.product);
-        S.quotes.set(d.product, { price: d.spot, chg: q && d.product === S.product ? q.chg : q?.chg });
-      }
+      // Other products only get summaries (no session change): show their spot alone.
+      if (d.product !== S.product || !S.und) S.quotes.set(d.product, { price: d.spot, chg: NaN });
       mark('tabs');
       if (d.product === S.product) {
         if (isNew) mark('expiries');
@@ -381,7 +379,13 @@ function onMessage(msg) {
 }
 
 function onStatus(st) {
+  const wasConnected = S.status.state === 'connected';
   S.status = st;
+  if (st.state === 'connected' && !wasConnected && feed && feed.reconnects > 0 && S.product) {
+    // Bars closed while we were away are replayed by the resume, unless we had no
+    // position in the bars room yet (then only the latest bar comes): refill from REST.
+    if (!feed.lastSeq[`bars:${S.product}`]) loadHistory(S.product, S.interval);
+  }
   hooks.status = st.state;
   hooks.connected = st.state === 'connected';
   hooks.reconnects = feed ? feed.reconnects : 0;
@@ -661,8 +665,8 @@ function renderReadout() {
   const p = S.p;
   const chg = b.o ? ((b.c - b.o) / b.o) * 100 : NaN;
   const cls = chg >= 0 ? 'pos' : 'neg';
-  let s = `${F.hm(b.t * 1000, p.tz)}  O <b>${F.price(b.o, p)}</b> H <b>${F.price(b.h, p)}</b> L <b>${F.price(b.l, p)}</b> C <b class="${cls}">${F.price(b.c, p)}</b> <span class="${cls}">${F.pct(chg)}</span>`;
-  const ind = [];
+  let s = `${F.hm(b.t * 1000, p.tz)}  O <b>${F.price(b.o, p)}</b> H <b>${F.price(b.h, p)}</b> L <b>${F.price(b.l, p)}</b> C <b class="${cls}">${F.price(b.c, p)}</b>`;
+  const ind = [`<span class="${cls}">${F.pct(chg)}</span>`];
   if (b.v) ind.push(`V <b>${F.qty(b.v, p)}</b>`);
   if (Number.isFinite(b.ema_9)) ind.push(`<span class="e9">EMA9</span> <b>${F.price(b.ema_9, p)}</b>`);
   if (Number.isFinite(b.ema_21)) ind.push(`<span class="e21">EMA21</span> <b>${F.price(b.ema_21, p)}</b>`);

@@ -19,7 +19,12 @@ const KNOWN_PRODUCTS = {
 export function profileFor(product) {
   const exch = String(product?.exchange || KNOWN_PRODUCTS[product?.name] || 'US').toUpperCase();
   const base = EXCHANGES[exch] || EXCHANGES.US;
-  const tz = product?.timezone || product?.tz || product?.time_zone || base.tz;
+  let tz = product?.timezone || product?.tz || product?.time_zone || base.tz;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    tz = base.tz; // not an IANA zone name
+  }
   return { ...base, exchange: exch, tz };
 }
 
