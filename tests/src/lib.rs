@@ -1,1 +1,274 @@
-//! placeholder
+//! Test support used by every integration test: a private `nats-server`
+//! (JetStream, temp dir, free port) and a private `mongod` (temp dir, free port),
+//! stopped when the [`TestEnv`] drops — also when the test panics — and helpers
+//! to run the real pipeline components in-process against them.
+
+use ds_runtime::config::Config;
+use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
+use ds_runtime::shutdown::{Shutdown, ShutdownTrigger};
+use ds_runtime::topology::{self, ApplyOptions};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// Private servers for one test.
+pub struct TestEnv {
+    /// The JetStream server.
+    pub nats: NatsServer,
+    /// The MongoDB server.
+    pub mongod: Mongod,
+    /// Configuration pointing at them (database `deltastream`).
+    pub cfg: Config,
+    /// A client on `nats`.
+    pub client: async_nats::Client,
+    /// JetStream on `client`, with the topology applied.
+    pub js: async_nats::jetstream::Context,
+    /// The projections' database.
+    pub db: mongodb::Database,
+    // Dropped last: the servers' data.
+    _dir: tempfile::TempDir,
+}
+
+/// Logs of the code under test go to the test's output (shown on failure).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,async_nats=warn,mongodb=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+impl TestEnv {
+    /// Starts both servers on free ports and applies the topology.
+    ///
+    /// # Panics
+    /// When a server cannot start (e.g. `scripts/setup.sh` was not run).
+    pub async fn start() -> Self {
+        init_logging();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nats = NatsServer::start(NatsOptions {
+            store_dir: dir.path().join("nats"),
+            ..Default::default()
+        })
+        .expect("nats-server starts (run scripts/setup.sh)");
+        let mongod = Mongod::start(MongodOptions {
+            db_path: dir.path().join("mongo"),
+            ..Default::default()
+        })
+        .expect("mongod starts (run scripts/setup.sh)");
+        let cfg = Config {
+            nats_url: Some(nats.url.clone()),
+            mongo_url: Some(mongod.url.clone()),
+            dev: true,
+            ..Config::default()
+        };
+        let client = ds_runtime::nats::connect(&nats.url, "test")
+            .await
+            .expect("connect to NATS");
+        let js = ds_runtime::nats::jetstream(client.clone());
+        topology::apply(&js, ApplyOptions::default())
+            .await
+            .expect("topology applies");
+        let db = ds_runtime::mongo::connect(&mongod.url, &cfg.mongo_db)
+            .await
+            .expect("connect to MongoDB");
+        Self {
+            nats,
+            mongod,
+            cfg,
+            client,
+            js,
+            db,
+            _dir: dir,
+        }
+    }
+
+    /// The configuration as an `Arc`, for the components.
+    pub fn cfg(&self) -> Arc<Config> {
+        Arc::new(self.cfg.clone())
+    }
+}
+
+/// A component running in-process until stopped.
+pub struct Running {
+    trigger: ShutdownTrigger,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Spawns `f(shutdown)`.
+    pub fn spawn<F, Fut>(f: F) -> Self
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (trigger, shutdown) = Shutdown::new();
+        Self {
+            trigger,
+            task: tokio::spawn(f(shutdown)),
+        }
+    }
+
+    /// Stops it gracefully and returns its result.
+    ///
+    /// # Panics
+    /// When the component panicked.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.trigger();
+        self.task.await.expect("component did not panic")
+    }
+
+    /// Kills it at once, as a crash would (no draining, no leases released).
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+/// Runs an enricher instance on `env`.
+pub fn enricher(env: &TestEnv) -> Running {
+    let (cfg, js) = (env.cfg(), env.js.clone());
+    Running::spawn(move |s| ds_processors::enrich::run(cfg, js, s))
+}
+
+/// Runs a projector instance on `env`.
+pub fn projector(env: &TestEnv) -> Running {
+    let (js, db) = (env.js.clone(), env.db.clone());
+    Running::spawn(move |s| ds_processors::project::run(js, db, s))
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`
+/// with `what` in the message.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Messages currently in a stream.
+pub async fn stream_len(js: &async_nats::jetstream::Context, stream: &str) -> u64 {
+    match js.get_stream(stream).await {
+        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Documents in a collection.
+pub async fn count(db: &mongodb::Database, coll: &str) -> u64 {
+    db.collection::<mongodb::bson::Document>(coll)
+        .count_documents(mongodb::bson::doc! {})
+        .await
+        .unwrap_or(0)
+}
+
+/// A plain HTTP/1.1 GET over a real socket: `(status, body)`.
+///
+/// # Panics
+/// When the connection fails or the response is not HTTP.
+pub async fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    http_request(addr, "GET", path, headers, None).await
+}
+
+/// A plain HTTP/1.1 request over a real socket: `(status, body)`.
+///
+/// # Panics
+/// When the connection fails or the response is not HTTP.
+pub async fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect to gateway");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    if let Some(b) = body {
+        req.push_str(b);
+    }
+    s.write_all(req.as_bytes()).await.expect("send request");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read response");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("HTTP status line");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Starts the gateway of `env` on a free port; returns its address.
+pub fn gateway(env: &TestEnv) -> (String, Running) {
+    let port = ds_runtime::servers::free_port().expect("free port");
+    let addr = format!("127.0.0.1:{port}");
+    let mut cfg = env.cfg.clone();
+    cfg.http_addr = addr.clone();
+    let state = ds_gateway::AppState {
+        cfg: Arc::new(cfg),
+        db: env.db.clone(),
+        nats: env.client.clone(),
+    };
+    (addr, Running::spawn(move |s| ds_gateway::serve(state, s)))
+}
+
+/// A small trading day for tests: one tick per product per minute (376 ticks for
+/// an NSE session, a chain per expiry every 5 ticks).
+pub fn small_day_config(mut cfg: Config) -> Config {
+    cfg.feed.tick_interval_ms = 60_000;
+    cfg
+}
+
+/// Publishes `date` for `products` with `seed` (the real feed, at max speed).
+///
+/// # Panics
+/// When publishing fails.
+pub async fn feed_day(env: &TestEnv, cfg: &Config, date: &str, products: &[&str], seed: u64) -> ds_processors::feed::FeedReport {
+    let opts = ds_processors::feed::FeedOptions {
+        date: Some(date.parse().expect("date")),
+        speed: ds_processors::feed::Speed::Max,
+        seed: Some(seed),
+        products: products.iter().map(|p| p.to_string()).collect(),
+    };
+    let (_t, shutdown) = Shutdown::new();
+    ds_processors::feed::run(cfg, env.js.clone(), opts, shutdown)
+        .await
+        .expect("feed publishes")
+}

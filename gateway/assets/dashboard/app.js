@@ -558,7 +558,6 @@ function tile(id) {
 }
 let T;
 
-let flashTimer = 0;
 function renderTiles() {
   const p = S.p;
   const c = currentChain();
@@ -570,11 +569,13 @@ function renderTiles() {
   // Spot
   setText(T.prod, S.product || '–');
   setText(T.spot.v, F.price(spot, p));
+  // Last tick direction as a small arrow (a flashing big number is tiring all day).
   if (Number.isFinite(spot) && Number.isFinite(S.prevSpot) && spot !== S.prevSpot) {
-    T.spot.v.classList.remove('tick-up', 'tick-dn');
-    T.spot.v.classList.add(spot > S.prevSpot ? 'tick-up' : 'tick-dn');
-    clearTimeout(flashTimer);
-    flashTimer = setTimeout(() => T.spot.v.classList.remove('tick-up', 'tick-dn'), 260);
+    const up = spot > S.prevSpot;
+    setText(T.tick, up ? '▲' : '▼');
+    setClass(T.tick, `t-tick ${up ? 'pos' : 'neg'}`);
+  } else if (!Number.isFinite(spot)) {
+    setText(T.tick, '');
   }
   S.prevSpot = spot;
   if (u && Number.isFinite(u.change_pct)) {
@@ -910,6 +911,7 @@ hooks.lastSeq = feed.lastSeq;
 async function main() {
   T = {
     prod: document.querySelector('#t-spot .t-prod'),
+    tick: document.querySelector('#t-spot .t-tick'),
     spot: tile('t-spot'),
     pcr: tile('t-pcr'),
     mp: tile('t-maxpain'),

@@ -334,7 +334,7 @@ export class SmileChart {
         width,
         height,
         legend: { show: false },
-        padding: [10, 8, 0, 4],
+        padding: [10, 8, 0, 18],
         cursor: { points: { size: 6 }, drag: { x: false, y: false } },
         scales: {
           x: { time: false },
