@@ -118,13 +118,11 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
         tasks.spawn(async move { ("project", ds_processors::project::run(j, d, s).await) });
     }
     {
-        let state = ds_gateway::AppState {
-            cfg: cfg.clone(),
-            db: db.clone(),
-            nats: client.clone(),
-        };
-        let s = shutdown.clone();
-        tasks.spawn(async move { ("gateway", ds_gateway::serve(state, s).await) });
+        let (c, d, n, s) = (cfg.clone(), db.clone(), client.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let run = async move { ds_gateway::serve(ds_gateway::AppState::new(c, d, n).await?, s).await };
+            ("gateway", run.await)
+        });
     }
 
     print_banner(&cfg, nats_server.as_ref(), mongod.as_ref());
@@ -153,6 +151,8 @@ async fn supervise(
         Some(done) = tasks.join_next() => {
             match done {
                 Ok((name, Err(e))) => failed = Some(e.context(format!("{name} failed"))),
+                // Finishing is expected once a signal asked everyone to stop.
+                Ok((_, Ok(()))) if shutdown.is_triggered() => {}
                 Ok((name, Ok(()))) => failed = Some(anyhow::anyhow!("{name} stopped unexpectedly")),
                 Err(e) => failed = Some(anyhow::anyhow!("a component panicked: {e}")),
             }
