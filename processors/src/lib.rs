@@ -5,6 +5,7 @@
 //! - [`project`]: the projector, from `MD_ENRICHED` into MongoDB read models.
 
 pub mod checkpoint;
+pub mod day_index;
 pub mod dlq;
 pub mod enriched;
 pub mod feed;

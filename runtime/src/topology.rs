@@ -15,6 +15,7 @@ const STREAM_FILES: &[(&str, &str)] = &[
 const KV_FILES: &[(&str, &str)] = &[
     ("ds_leases", include_str!("../../nats/kv/ds_leases.json")),
     ("ds_checkpoints", include_str!("../../nats/kv/ds_checkpoints.json")),
+    ("ds_day_index", include_str!("../../nats/kv/ds_day_index.json")),
 ];
 
 /// A KV bucket as declared in `nats/kv/*.json`.
@@ -242,6 +243,6 @@ mod tests {
         assert_eq!(names, ["MD_RAW", "MD_ENRICHED", "MD_DLQ"]);
         assert_eq!(t.streams[0].subjects, ["md.raw.>"]);
         assert_eq!(t.streams[0].max_age.as_secs(), 30 * 86_400);
-        assert_eq!(t.kv.len(), 2);
+        assert_eq!(t.kv.len(), 3);
     }
 }

@@ -241,12 +241,12 @@ pub fn gateway(env: &TestEnv) -> (String, Running) {
     let addr = format!("127.0.0.1:{port}");
     let mut cfg = env.cfg.clone();
     cfg.http_addr = addr.clone();
-    let state = ds_gateway::AppState {
-        cfg: Arc::new(cfg),
-        db: env.db.clone(),
-        nats: env.client.clone(),
-    };
-    (addr, Running::spawn(move |s| ds_gateway::serve(state, s)))
+    let (cfg, db, nats) = (Arc::new(cfg), env.db.clone(), env.client.clone());
+    let run = Running::spawn(move |s| async move {
+        let state = ds_gateway::AppState::new(cfg, db, nats).await?;
+        ds_gateway::serve(state, s).await
+    });
+    (addr, run)
 }
 
 /// A small trading day for tests: one tick per product per minute (376 ticks for
@@ -271,4 +271,182 @@ pub async fn feed_day(env: &TestEnv, cfg: &Config, date: &str, products: &[&str]
     ds_processors::feed::run(cfg, env.js.clone(), opts, shutdown)
         .await
         .expect("feed publishes")
+}
+
+/// A message as stored in a stream.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Stream sequence.
+    pub seq: u64,
+    /// Subject.
+    pub subject: String,
+    /// `Ds-Schema` header.
+    pub schema: Option<String>,
+    /// `Nats-Msg-Id` header.
+    pub msg_id: Option<String>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// Every message of `stream` matching `filter`, in stream order.
+///
+/// # Panics
+/// When the stream cannot be read.
+pub async fn read_all(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> Vec<Stored> {
+    use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+    use futures::StreamExt;
+    let s = js.get_stream(stream).await.expect("stream exists");
+    let consumer = s
+        .create_consumer(OrderedConfig {
+            filter_subject: filter.to_owned(),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("ordered consumer");
+    let mut consumer = consumer;
+    let total = consumer.info().await.expect("consumer info").num_pending;
+    let mut out = Vec::with_capacity(total as usize);
+    if total == 0 {
+        return out;
+    }
+    let mut messages = consumer.messages().await.expect("messages");
+    while let Some(m) = messages.next().await {
+        let m = m.expect("message");
+        let info = m.info().expect("info");
+        let seq = info.stream_sequence;
+        let pending = info.pending;
+        out.push(Stored {
+            seq,
+            subject: m.subject.to_string(),
+            schema: ds_runtime::headers::schema(m.headers.as_ref()).map(str::to_owned),
+            msg_id: ds_runtime::headers::msg_id(m.headers.as_ref()).map(str::to_owned),
+            payload: m.payload.to_vec(),
+        });
+        if pending == 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// FNV-1a 64 of a byte string (for comparing large outputs in tests).
+pub fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Every projection document (processing-time `*_at` fields removed), per
+/// collection, sorted by `_id`: what must be equal between two runs of a day.
+pub async fn projection_snapshot(db: &mongodb::Database) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
+    use futures::TryStreamExt;
+    let mut out = std::collections::BTreeMap::new();
+    for coll in ds_runtime::collections::PROJECTIONS {
+        let mut docs: Vec<mongodb::bson::Document> = db
+            .collection::<mongodb::bson::Document>(coll)
+            .find(mongodb::bson::doc! {})
+            .sort(mongodb::bson::doc! {"_id": 1})
+            .await
+            .expect("find")
+            .try_collect()
+            .await
+            .expect("read");
+        for d in &mut docs {
+            let keys: Vec<String> = d.keys().filter(|k| k.ends_with("_at")).cloned().collect();
+            for k in keys {
+                d.remove(&k);
+            }
+        }
+        out.insert(coll.to_string(), docs);
+    }
+    out
+}
+
+/// An enriched message as expected or as found: `(msg_id, subject, payload)`.
+pub type Out = (String, String, Vec<u8>);
+
+/// What the enrichers must publish for `raw`: the pure per-product state machine
+/// run over `MD_RAW` in stream order (poison is skipped: it goes to the DLQ).
+pub fn reference_enrichment(cfg: &Config, raw: &[Stored]) -> Vec<Out> {
+    use ds_processors::enrich::state::{Applied, ProductState, RawInput};
+    let mut states: std::collections::BTreeMap<String, ProductState> = Default::default();
+    let mut out = Vec::new();
+    for m in raw {
+        let product = m.subject.split('.').nth(2).unwrap_or("_").to_owned();
+        let Some(spec) = cfg.product(&product) else { continue };
+        let state = states.entry(product).or_insert_with(|| ProductState::new(spec));
+        let input = RawInput {
+            subject: &m.subject,
+            schema: m.schema.as_deref(),
+            payload: &m.payload,
+            stream_seq: m.seq,
+        };
+        if let Ok(Applied::Outputs { outputs: v, .. }) = state.apply(spec, input) {
+            for e in v {
+                out.push((e.msg_id(m.seq), e.subject(), e.encode().to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// The enriched messages found in `MD_ENRICHED`.
+pub async fn enriched_outputs(js: &async_nats::jetstream::Context) -> Vec<Out> {
+    read_all(js, ds_runtime::subjects::STREAM_ENRICHED, "md.enriched.>")
+        .await
+        .into_iter()
+        .map(|m| (m.msg_id.unwrap_or_default(), m.subject, m.payload))
+        .collect()
+}
+
+/// Asserts that `found` holds exactly the messages of `expected`, each once, and
+/// that per product and subject kind they appear in the same order.
+///
+/// # Panics
+/// With a description of the first difference.
+pub fn assert_same_outputs(expected: &[Out], found: &[Out]) {
+    use std::collections::{BTreeMap, HashMap};
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (id, _, _) in found {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    if let Some((id, n)) = seen.iter().find(|(_, n)| **n > 1) {
+        panic!("{id} published {n} times");
+    }
+    let by_id: HashMap<&str, (&String, &Vec<u8>)> =
+        found.iter().map(|(i, s, p)| (i.as_str(), (s, p))).collect();
+    for (id, subject, payload) in expected {
+        match by_id.get(id.as_str()) {
+            None => panic!("{id} ({subject}) missing from MD_ENRICHED"),
+            Some((s, p)) => {
+                assert_eq!(*s, subject, "{id} on the wrong subject");
+                assert!(*p == payload, "{id} differs from the reference");
+            }
+        }
+    }
+    assert_eq!(found.len(), expected.len(), "extra messages in MD_ENRICHED");
+    // Order per subject (e.g. md.enriched.NIFTY.underlying) as in the reference.
+    let order = |v: &[Out]| {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, s, _) in v {
+            m.entry(s.clone()).or_default().push(id.clone());
+        }
+        m
+    };
+    assert_eq!(order(found), order(expected), "per-subject order differs");
+}
+
+/// Writes `outputs` straight into `db` with the projector's document code: the
+/// projections an undisturbed run must produce.
+pub async fn project_reference(db: &mongodb::Database, outputs: &[Out]) {
+    let mut writes = Vec::new();
+    for (_, subject, payload) in outputs {
+        let e = ds_processors::enriched::Enriched::decode(None, subject, payload).expect("decodes");
+        writes.extend(ds_processors::project::docs::writes(&e).expect("bson"));
+    }
+    ds_processors::project::write_batch(db, &writes, 0).await.expect("reference written");
 }

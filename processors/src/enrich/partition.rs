@@ -102,6 +102,8 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
     tracing::info!(product, from_seq = state.last_applied_seq + 1, "enriching");
 
     let mut publisher = Publisher::new(js.clone(), 2048);
+    let index = crate::day_index::open(js).await?;
+    let mut days = crate::day_index::Touched::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut watchdog = tokio::time::interval(STALL_AFTER);
     watchdog.tick().await;
@@ -154,7 +156,8 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
                 stream_seq: seq,
             };
             match state.apply(spec, input) {
-                Ok(Applied::Outputs(outputs)) => {
+                Ok(Applied::Outputs { day, outputs }) => {
+                    days.touch(day, seq);
                     for o in outputs {
                         publisher.publish_raw(o.subject(), o.headers(seq), o.encode()).await?;
                     }
@@ -183,6 +186,10 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
             }
         }
         publisher.flush().await?;
+        if !days.is_empty() {
+            crate::day_index::record(&index, product, &days).await?;
+            days.clear();
+        }
         match ckpt.save(&state).await {
             Ok(()) => {}
             Err(CheckpointError::Fenced(_)) => {

@@ -2,9 +2,14 @@
 //! enriched messages out (or a reason to dead-letter it). No I/O, no clock: the
 //! live enricher and `replay` run exactly this, so a replay is byte-identical.
 //!
-//! The state (session statistics, bars in progress with their indicators, the
-//! previous chain snapshot per expiry) is serde-serializable; the enricher
-//! checkpoints it with the last applied `MD_RAW` sequence.
+//! State is kept per trading day (the session date in the product's exchange time
+//! zone): session statistics, bars in progress with their indicators, and the
+//! previous chain snapshot per expiry all start fresh each day. A day therefore
+//! depends on nothing before it, which is what makes a replay of one day equal to
+//! its live run, lets a past day be back-filled while live data flows (the two
+//! interleave in the stream without disturbing each other), and lets replays run
+//! per day in parallel. The state is serde-serializable; the enricher checkpoints
+//! it with the last applied `MD_RAW` sequence.
 
 use crate::enriched::Enriched;
 use chrono::NaiveDate;
@@ -39,9 +44,36 @@ pub struct Poison(pub String);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
     /// Enriched: publish these (possibly none).
-    Outputs(Vec<Enriched>),
+    Outputs {
+        /// The trading day the message belongs to.
+        day: NaiveDate,
+        /// The enriched messages.
+        outputs: Vec<Enriched>,
+    },
     /// Its sequence is at or below the last applied one: already done, skip it.
     AlreadyApplied,
+}
+
+/// Trading days kept in memory at once (today, and back-filled days in progress).
+pub const MAX_OPEN_DAYS: usize = 4;
+
+/// The analytics state of one product for one trading day.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DayState {
+    session: SessionStats,
+    bars: BarAggregator,
+    /// The previous snapshot of each expiry, for OI change and build-up.
+    chains: BTreeMap<String, ChainSnapshot>,
+}
+
+impl DayState {
+    fn new(spec: &ProductSpec) -> Self {
+        Self {
+            session: SessionStats::new(spec.exchange),
+            bars: BarAggregator::new(spec.exchange),
+            chains: BTreeMap::new(),
+        }
+    }
 }
 
 /// The enrichment state of one product.
@@ -51,10 +83,7 @@ pub struct ProductState {
     pub product: String,
     /// The last `MD_RAW` sequence applied (0: none).
     pub last_applied_seq: u64,
-    session: SessionStats,
-    bars: BarAggregator,
-    /// The previous snapshot of each live expiry, for OI change and build-up.
-    chains: BTreeMap<String, ChainSnapshot>,
+    days: BTreeMap<NaiveDate, DayState>,
 }
 
 impl ProductState {
@@ -63,10 +92,17 @@ impl ProductState {
         Self {
             product: spec.name.clone(),
             last_applied_seq: 0,
-            session: SessionStats::new(spec.exchange),
-            bars: BarAggregator::new(spec.exchange),
-            chains: BTreeMap::new(),
+            days: BTreeMap::new(),
         }
+    }
+
+    /// The state of `day`, created fresh on its first message; the oldest day is
+    /// forgotten when more than [`MAX_OPEN_DAYS`] are open.
+    fn day(&mut self, spec: &ProductSpec, day: NaiveDate) -> &mut DayState {
+        if !self.days.contains_key(&day) && self.days.len() >= MAX_OPEN_DAYS {
+            self.days.pop_first();
+        }
+        self.days.entry(day).or_insert_with(|| DayState::new(spec))
     }
 
     /// Applies one raw message of this product.
@@ -87,15 +123,19 @@ impl ProductState {
                 self.product
             )));
         }
-        let outputs = match subject {
-            RawSubject::Underlying { .. } => self.apply_tick(input)?,
+        let (day, outputs) = match subject {
+            RawSubject::Underlying { .. } => self.apply_tick(spec, input)?,
             RawSubject::Chain { expiry, .. } => self.apply_chain(spec, expiry, input)?,
         };
         self.last_applied_seq = input.stream_seq;
-        Ok(Applied::Outputs(outputs))
+        Ok(Applied::Outputs { day, outputs })
     }
 
-    fn apply_tick(&mut self, input: RawInput<'_>) -> Result<Vec<Enriched>, Poison> {
+    fn apply_tick(
+        &mut self,
+        spec: &ProductSpec,
+        input: RawInput<'_>,
+    ) -> Result<(NaiveDate, Vec<Enriched>), Poison> {
         let t: UnderlyingTick = ds_schemas::decode(input.schema, input.payload)
             .map_err(|e| Poison(e.to_string()))?;
         if t.product != self.product {
@@ -110,8 +150,11 @@ impl ProductState {
         if t.ts_unix_ns <= 0 {
             return Err(Poison(format!("ts_unix_ns {} is not a valid event time", t.ts_unix_ns)));
         }
+        let day = trading_day(t.ts_unix_ns, spec.exchange);
+        let product = self.product.clone();
+        let state = self.day(spec, day);
         // Work on copies: the state changes only if the whole message applies.
-        let mut session = self.session.clone();
+        let mut session = state.session.clone();
         let s = session
             .update(t.ts_unix_ns, t.price)
             .map_err(|e| Poison(format!("session statistics: {e}")))?;
@@ -136,11 +179,11 @@ impl ProductState {
         };
         // A tick the bars cannot take (late, or after the session closed) still
         // updates the price: it just forms no bar.
-        if let Ok(closed) = self.bars.update(&tick) {
-            out.extend(closed.iter().map(|c| bar_message(&self.product, c)));
+        if let Ok(closed) = state.bars.update(&tick) {
+            out.extend(closed.iter().map(|c| bar_message(&product, c)));
         }
-        self.session = session;
-        Ok(out)
+        state.session = session;
+        Ok((day, out))
     }
 
     fn apply_chain(
@@ -148,7 +191,7 @@ impl ProductState {
         spec: &ProductSpec,
         expiry_token: &str,
         input: RawInput<'_>,
-    ) -> Result<Vec<Enriched>, Poison> {
+    ) -> Result<(NaiveDate, Vec<Enriched>), Poison> {
         let c: OptionChain = ds_schemas::decode(input.schema, input.payload)
             .map_err(|e| Poison(e.to_string()))?;
         if c.product != self.product || c.expiry != expiry_token {
@@ -177,24 +220,25 @@ impl ProductState {
             rate: spec.rate,
             dividend_yield: spec.dividend_yield,
         };
-        let enriched = enrich_chain(&input_chain, self.chains.get(&c.expiry))
+        let day = trading_day(c.ts_unix_ns, spec.exchange);
+        let product = self.product.clone();
+        let state = self.day(spec, day);
+        let enriched = enrich_chain(&input_chain, state.chains.get(&c.expiry))
             .map_err(|e| Poison(format!("invalid chain: {e}")))?;
         let mut out = Vec::with_capacity(4);
         // A chain's event time also advances the bars (closing those it passed).
         out.extend(
-            self.bars
+            state
+                .bars
                 .advance_to(c.ts_unix_ns)
                 .iter()
-                .map(|b| bar_message(&self.product, b)),
+                .map(|b| bar_message(&product, b)),
         );
         let (chain, summary) = chain_messages(&c, &enriched, spec, t, input.stream_seq);
         out.push(Enriched::Chain(chain));
         out.push(Enriched::Summary(summary));
-        // Forget expiries that have expired before this event's trading day.
-        let today = trading_day(c.ts_unix_ns, spec.exchange).format("%Y-%m-%d").to_string();
-        self.chains.retain(|e, _| *e >= today);
-        self.chains.insert(c.expiry.clone(), enriched.snapshot);
-        Ok(out)
+        state.chains.insert(c.expiry.clone(), enriched.snapshot);
+        Ok((day, out))
     }
 }
 
