@@ -157,3 +157,80 @@ fn quote(strike: f64, theo: f64, tick: f64, s: &QuoteState) -> OptionQuote {
         open_interest: s.open_interest,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::model::FeedEvent;
+    use ds_analytics::chain::{enrich_chain, ChainInput, Quote};
+    use ds_analytics::market::default_products;
+
+    /// A chain priced by the feed and enriched by the library gives back the
+    /// feed's own volatilities (where the quote has a bid, i.e. the mid is the model price).
+    #[test]
+    fn enrichment_recovers_the_model_volatilities() {
+        let cfg = FeedConfig::default();
+        let ts = 1_736_912_700_000_000_000; // 2025-01-15 09:15 IST
+        for spec in default_products() {
+            let mut rng = Rng::new(9);
+            let mut model = ChainModel::new(&spec, &cfg, &BTreeMap::new(), &mut rng);
+            let mut out = Vec::new();
+            model.snapshots(&spec, spec.spot, ts, &mut rng, &mut out);
+            assert_eq!(out.len(), cfg.expiries, "{}", spec.name);
+            let mut checked = 0;
+            for e in out {
+                let FeedEvent::Chain(c) = e else { panic!("chains only") };
+                let expiry = chrono::NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d").expect("date");
+                let t = time_to_expiry_years(expiry, spec.exchange, c.ts_unix_ns);
+                let q = |o: &OptionQuote| Quote { bid: o.bid, ask: o.ask, last: o.last, volume: o.volume, open_interest: o.open_interest };
+                let calls: Vec<Quote> = c.calls.iter().map(q).collect();
+                let puts: Vec<Quote> = c.puts.iter().map(q).collect();
+                let input = ChainInput { spot: c.spot, strikes: &c.strikes, calls: &calls, puts: &puts, time_to_expiry_years: t, rate: spec.rate, dividend_yield: spec.dividend_yield };
+                let enriched = enrich_chain(&input, None).expect("valid chain");
+                let fwd = c.spot * ((spec.rate - spec.dividend_yield) * t).exp();
+                for (i, k) in c.strikes.iter().enumerate() {
+                    let want = model.model_vol(&spec, fwd, *k, t);
+                    for (side, raw) in [(&enriched.calls[i], &c.calls[i]), (&enriched.puts[i], &c.puts[i])] {
+                        if raw.bid > 0.0 {
+                            let got = side.iv().expect("iv solved");
+                            assert!((got - want).abs() < 1e-8, "{} {} K={k}: iv {got} vs model {want}", spec.name, c.expiry);
+                            checked += 1;
+                        }
+                    }
+                }
+                assert!(c.calls.iter().all(|q| q.ask >= q.bid && q.bid >= 0.0));
+            }
+            assert!(checked >= 100, "{}: only {checked} quotes checked", spec.name);
+        }
+    }
+
+    #[test]
+    fn open_interest_never_negative_and_every_buildup_occurs() {
+        use ds_analytics::oi::{Buildup, ChainSnapshot};
+        let spec = default_products()[0].clone();
+        let cfg = FeedConfig::default();
+        let mut feed = crate::feed::model::ProductFeed::new(&spec, &cfg, 5, &Default::default());
+        let mut seen = std::collections::BTreeSet::new();
+        let mut prev: BTreeMap<String, ChainSnapshot> = BTreeMap::new();
+        let open = 1_736_912_700_000_000_000i64;
+        let mut out = Vec::new();
+        for i in 0..2000 {
+            feed.step(open + i * 1_000_000_000, &mut out);
+            for e in out.drain(..) {
+                let FeedEvent::Chain(c) = e else { continue };
+                let q = |o: &OptionQuote| Quote { bid: o.bid, ask: o.ask, last: o.last, volume: o.volume, open_interest: o.open_interest };
+                let calls: Vec<Quote> = c.calls.iter().map(q).collect();
+                let puts: Vec<Quote> = c.puts.iter().map(q).collect();
+                let input = ChainInput { spot: c.spot, strikes: &c.strikes, calls: &calls, puts: &puts, time_to_expiry_years: 0.05, rate: spec.rate, dividend_yield: 0.0 };
+                let enriched = enrich_chain(&input, prev.get(&c.expiry)).expect("valid");
+                for qq in enriched.calls.iter().chain(&enriched.puts) {
+                    seen.insert(format!("{:?}", qq.oi.buildup));
+                }
+                prev.insert(c.expiry.clone(), enriched.snapshot);
+            }
+        }
+        for b in [Buildup::LongBuildup, Buildup::ShortBuildup, Buildup::ShortCovering, Buildup::LongUnwinding] {
+            assert!(seen.contains(&format!("{b:?}")), "{b:?} never occurred: {seen:?}");
+        }
+    }
+}

@@ -273,3 +273,6 @@ async fn historical(
     report.elapsed = started.elapsed();
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests;
