@@ -3,6 +3,7 @@
 //! chosen component. Errors end the process with one readable line, never a
 //! panic or a backtrace.
 
+mod bench;
 mod commands;
 mod up;
 
@@ -73,7 +74,7 @@ enum Command {
         #[command(subcommand)]
         action: commands::UserAction,
     },
-    /// Measure throughput and latency against this machine's ceiling (not available yet).
+    /// Measure throughput, latency and memory against this machine's own ceiling.
     Bench(commands::BenchArgs),
 }
 

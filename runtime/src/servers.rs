@@ -166,6 +166,10 @@ impl Supervised {
         let _ = child.wait();
     }
 
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -250,6 +254,11 @@ impl NatsServer {
         self.proc.kill9();
     }
 
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.pid()
+    }
+
     /// Starts it again on the same port with the same data.
     ///
     /// # Errors
@@ -332,6 +341,11 @@ impl Mongod {
     /// Kills it at once, as a crash would.
     pub fn kill9(&mut self) {
         self.proc.kill9();
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.pid()
     }
 
     /// Starts it again on the same port with the same data.

@@ -1,0 +1,416 @@
+//! `deltastream bench`: measures, in one run against private servers, the
+//! machine's JetStream ceiling and DeltaStream's throughput, latency and memory,
+//! and reports each figure with its ceiling ratio, target and verdict.
+
+mod ceiling;
+mod procstat;
+mod report;
+
+use anyhow::Context as _;
+use async_nats::jetstream::Context;
+use ds_processors::feed::model::{FeedEvent, ProductFeed};
+use ds_processors::feed::{FeedOptions, Speed};
+use ds_runtime::config::Config;
+use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
+use ds_runtime::shutdown::Shutdown;
+use ds_runtime::topology::{self, ApplyOptions};
+use futures::StreamExt;
+use prost::Message;
+use report::{percentile, Machine, Report};
+use std::io::IsTerminal;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The benchmark day (a Wednesday: weekly NSE expiry the next day).
+const DAY: &str = "2025-01-15";
+
+/// Progress lines on stderr.
+pub struct Progress {
+    started: Instant,
+    tty: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Prints a progress line with the elapsed time.
+    pub fn line(&self, what: &str) {
+        let t = self.started.elapsed().as_secs_f64();
+        if self.tty {
+            eprintln!("\x1b[2m[{t:7.1}s]\x1b[0m {what}");
+        } else {
+            eprintln!("[{t:7.1}s] {what}");
+        }
+    }
+}
+
+/// `bench` options.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    /// Print the report as JSON.
+    pub json: bool,
+    /// A shorter run (smaller day, fewer messages).
+    pub quick: bool,
+}
+
+fn version(bin: &str, arg: &str) -> String {
+    ds_runtime::servers::find_binary(if bin == "nats-server" { "nats-server" } else { "mongod" })
+        .ok()
+        .and_then(|p| Command::new(p).arg(arg).output().ok())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+struct Component {
+    child: Child,
+}
+
+impl Component {
+    fn spawn(name: &'static str, cfg: &Config) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("locating the deltastream binary")?;
+        let child = Command::new(exe)
+            .arg(name)
+            .env("DS_NATS_URL", cfg.nats_url_or_default())
+            .env("DS_MONGO_URL", cfg.mongo_url_or_default())
+            .env("DS_MONGO_DB", &cfg.mongo_db)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting `deltastream {name}`"))?;
+        Ok(Self { child })
+    }
+
+    fn stop(mut self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the benchmark and prints the report.
+///
+/// # Errors
+/// When a server cannot start or a measurement fails.
+pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
+    let progress = Progress::new();
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let _nats = match &cfg.nats_url {
+        Some(_) => None,
+        None => {
+            let s = NatsServer::start(NatsOptions {
+                store_dir: dir.path().join("nats"),
+                ..Default::default()
+            })?;
+            cfg.nats_url = Some(s.url.clone());
+            Some(s)
+        }
+    };
+    let _mongod = match &cfg.mongo_url {
+        Some(_) => None,
+        None => {
+            let m = Mongod::start(MongodOptions {
+                db_path: dir.path().join("mongo"),
+                ..Default::default()
+            })?;
+            cfg.mongo_url = Some(m.url.clone());
+            Some(m)
+        }
+    };
+    cfg.mongo_db = "deltastream_bench".into();
+    let mut report = Report {
+        machine: Machine::read(version("nats-server", "--version"), version("mongod", "--version")),
+        rows: Vec::new(),
+    };
+    if !report.machine.release_build {
+        progress.line("warning: this is a debug build; run `cargo run --release -p deltastream -- bench`");
+    }
+    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-bench").await?;
+    let js = ds_runtime::nats::jetstream(client.clone());
+    let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
+
+    // 1. Ceiling.
+    let (tick, chain) = sample_payloads(&cfg);
+    let n = if opts.quick { 20_000 } else { 100_000 };
+    let tick_ceiling = ceiling::measure(&js, "tick-size", tick.into(), n, &progress).await?;
+    let chain_ceiling = ceiling::measure(&js, "chain-size", chain.into(), n / 5, &progress).await?;
+    for (label, c) in [("tick-size", tick_ceiling), ("chain-size", chain_ceiling)] {
+        report.info("ceiling", format!("JetStream publish, {label}"), c.publish, "msg/s");
+        report.info("ceiling", format!("JetStream consume+ack, {label}"), c.consume, "msg/s");
+        report.info("ceiling", format!("JetStream consume+publish+ack, {label}"), c.relay, "msg/s");
+    }
+
+    // 2. A full trading day at maximum speed through enrich and project.
+    topology::apply(&js, ApplyOptions::default()).await?;
+    ds_runtime::collections::ensure_indexes(&db).await?;
+    let enrich = Component::spawn("enrich", &cfg)?;
+    let project = Component::spawn("project", &cfg)?;
+    let mut day_cfg = cfg.clone();
+    if opts.quick {
+        day_cfg.feed.tick_interval_ms = 5_000;
+    }
+    progress.line(&format!(
+        "pipeline: publishing {DAY} for {} products ({} ms ticks) at maximum speed",
+        day_cfg.products.len(),
+        day_cfg.feed.tick_interval_ms
+    ));
+    let (_t, no_stop) = Shutdown::new();
+    let started = Instant::now();
+    let feed_report = ds_processors::feed::run(
+        &day_cfg,
+        js.clone(),
+        FeedOptions {
+            date: Some(DAY.parse()?),
+            speed: Speed::Max,
+            seed: Some(42),
+            products: Vec::new(),
+        },
+        no_stop,
+    )
+    .await?;
+    let raw_msgs = (feed_report.ticks + feed_report.chains) as f64;
+    let feed_secs = feed_report.elapsed.as_secs_f64();
+    report.at_most("pipeline", format!("feed: publish a full day ({raw_msgs} msgs)"), feed_secs, "s", 60.0);
+    report.info("pipeline", "feed: publish rate", raw_msgs / feed_secs, "msg/s");
+    let products: Vec<String> = day_cfg.products.iter().map(|p| p.name.clone()).collect();
+    let mut peaks: Vec<(&str, procstat::ProcStat)> = Vec::new();
+    let sample = |peaks: &mut Vec<(&str, procstat::ProcStat)>| {
+        for (name, pid) in [("enrich", enrich.child.id()), ("project", project.child.id())]
+            .into_iter()
+            .chain(_nats.as_ref().and_then(NatsServer::pid).map(|p| ("nats-server", p)))
+            .chain(_mongod.as_ref().and_then(Mongod::pid).map(|p| ("mongod", p)))
+        {
+            let s = procstat::read(pid);
+            match peaks.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, p)) => *p = s,
+                None => peaks.push((name, s)),
+            }
+        }
+    };
+    let cpu_before: Vec<(u32, f64)> = [enrich.child.id(), project.child.id()]
+        .iter()
+        .map(|p| (*p, procstat::read(*p).cpu_secs))
+        .collect();
+    progress.line("pipeline: waiting for the enrichers to drain");
+    let enriched_at = wait_drained(&js, "MD_RAW", &products.iter().map(|p| format!("enrich_{p}")).collect::<Vec<_>>(), &progress, || sample(&mut peaks)).await?;
+    let t_enriched = enriched_at.duration_since(started).as_secs_f64();
+    progress.line("pipeline: waiting for the projector to drain");
+    let projected_at = wait_drained(&js, "MD_ENRICHED", &["project".to_owned()], &progress, || sample(&mut peaks)).await?;
+    let t_projected = projected_at.duration_since(started).as_secs_f64();
+    sample(&mut peaks);
+    let mix_ceiling = mixed_rate(feed_report.ticks as f64, tick_ceiling.relay, feed_report.chains as f64, chain_ceiling.relay);
+    report.at_least_ratio("pipeline", "enrichment sustained (raw msgs/s to last enriched)", raw_msgs / t_enriched, "msg/s", mix_ceiling, 0.5);
+    report.at_least_ratio("pipeline", "whole pipeline (raw msgs/s to last projection)", raw_msgs / t_projected, "msg/s", mix_ceiling, 1.0 / 3.0);
+    report.info("pipeline", "time until the last projection is durable", t_projected, "s");
+    for (pid, before) in cpu_before {
+        let name = if pid == enrich.child.id() { "enrich" } else { "project" };
+        report.info("pipeline", format!("CPU seconds, {name}"), procstat::read(pid).cpu_secs - before, "s");
+    }
+    for (name, s) in &peaks {
+        report.at_most("pipeline", format!("peak memory, {name}"), s.peak_rss_mib, "MiB", 300.0);
+    }
+
+    // 3. Latency at a paced 1,000 msgs/s.
+    let secs = if opts.quick { 5 } else { 20 };
+    progress.line(&format!("latency: {secs} s of live data paced at 1,000 msgs/s"));
+    let lat = paced_latency(&cfg, &js, &client, secs).await?;
+    report.at_most("latency", "raw publish → enriched publish, p50", lat.p50, "ms", 10.0);
+    report.at_most("latency", "raw publish → enriched publish, p99", lat.p99, "ms", 10.0);
+    report.info("latency", "raw publish → enriched publish, max", lat.max, "ms");
+    let proj = projection_latency(&db, lat.window).await?;
+    report.info("latency", "raw publish → projection written, p50 (ms resolution)", proj.0, "ms");
+    report.info("latency", "raw publish → projection written, p99 (ms resolution)", proj.1, "ms");
+
+    enrich.stop();
+    project.stop();
+    drop(js);
+    let _ = client.drain().await;
+
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// Messages/s of a mix of `a` messages at rate `ra` and `b` at rate `rb`.
+fn mixed_rate(a: f64, ra: f64, b: f64, rb: f64) -> f64 {
+    let t = a / ra.max(1e-9) + b / rb.max(1e-9);
+    (a + b) / t.max(1e-12)
+}
+
+fn sample_payloads(cfg: &Config) -> (Vec<u8>, Vec<u8>) {
+    let spec = &cfg.products[0];
+    let mut feed = ProductFeed::new(spec, &cfg.feed, 1, &Default::default());
+    let mut events = Vec::new();
+    let mut i = 0;
+    while !events.iter().any(|e| matches!(e, FeedEvent::Chain(_))) {
+        feed.step(1_736_912_700_000_000_000 + i * 1_000_000_000, &mut events);
+        i += 1;
+    }
+    let tick = events.iter().find_map(|e| match e {
+        FeedEvent::Tick(t) => Some(t.encode_to_vec()),
+        FeedEvent::Chain(_) => None,
+    });
+    let chain = events.iter().find_map(|e| match e {
+        FeedEvent::Chain(c) => Some(c.encode_to_vec()),
+        FeedEvent::Tick(_) => None,
+    });
+    (tick.unwrap_or_default(), chain.unwrap_or_default())
+}
+
+/// Waits until every named consumer of `stream` has nothing pending or unacked.
+async fn wait_drained(
+    js: &Context,
+    stream: &str,
+    consumers: &[String],
+    progress: &Progress,
+    mut on_poll: impl FnMut(),
+) -> anyhow::Result<Instant> {
+    let s = js.get_stream(stream).await?;
+    let mut last_report = Instant::now();
+    loop {
+        let mut pending = 0u64;
+        let mut present = 0;
+        for name in consumers {
+            if let Ok(info) = s.consumer_info(name).await {
+                present += 1;
+                pending += info.num_pending + info.num_ack_pending as u64;
+            }
+        }
+        on_poll();
+        if present == consumers.len() && pending == 0 {
+            return Ok(Instant::now());
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            progress.line(&format!("  {pending} messages still pending on {stream}"));
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    /// The event-time window of the run, for the projection query.
+    window: (i64, i64),
+}
+
+/// Publishes live feed events paced at 1,000 msgs/s and measures, from the
+/// event's timestamp (set at publish time) to receipt of its enriched message.
+async fn paced_latency(cfg: &Config, js: &Context, client: &async_nats::Client, secs: u64) -> anyhow::Result<Latency> {
+    let mut sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
+    let mut sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
+    let collector = tokio::spawn(async move {
+        let mut lat = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs + 5);
+        loop {
+            let m = tokio::select! {
+                m = sub_ticks.next() => m,
+                m = sub_chains.next() => m,
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            let Some(m) = m else { break };
+            let now = ds_processors::time::now_unix_ns();
+            let ts = if m.subject.as_str().ends_with(".underlying") {
+                ds_schemas::EnrichedUnderlying::decode(m.payload).map(|u| u.ts_unix_ns).ok()
+            } else {
+                ds_schemas::EnrichedChain::decode(m.payload).map(|c| c.ts_unix_ns).ok()
+            };
+            if let Some(ts) = ts {
+                lat.push((now - ts) as f64 / 1e6);
+            }
+        }
+        lat
+    });
+    let resumes = ds_processors::feed::resume_points(js, &cfg.products).await?;
+    let mut feeds: Vec<ProductFeed> = cfg
+        .products
+        .iter()
+        .zip(&resumes)
+        .map(|(p, r)| ProductFeed::new(p, &cfg.feed, 7, r))
+        .collect();
+    let mut publisher = ds_runtime::publish::Publisher::new(js.clone(), 256);
+    let mut every = tokio::time::interval(Duration::from_millis(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start_ns = ds_processors::time::now_unix_ns();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut queue: std::collections::VecDeque<FeedEvent> = Default::default();
+    let mut next_product = 0;
+    let mut events = Vec::new();
+    while Instant::now() < end {
+        every.tick().await;
+        if queue.is_empty() {
+            let n = feeds.len();
+            let f = &mut feeds[next_product % n];
+            next_product += 1;
+            f.step(ds_processors::time::now_unix_ns(), &mut events);
+            queue.extend(events.drain(..));
+        }
+        if let Some(mut e) = queue.pop_front() {
+            // Stamp with the publish time: latency is measured from here.
+            let now = ds_processors::time::now_unix_ns();
+            let (subject, id) = (e.subject(), e.msg_id());
+            match &mut e {
+                FeedEvent::Tick(t) => {
+                    t.ts_unix_ns = now;
+                    publisher.publish(subject, &id, t).await?;
+                }
+                FeedEvent::Chain(c) => {
+                    c.ts_unix_ns = now;
+                    publisher.publish(subject, &id, c).await?;
+                }
+            }
+        }
+    }
+    publisher.flush().await?;
+    let end_ns = ds_processors::time::now_unix_ns();
+    let mut lat = collector.await.context("latency collector")?;
+    lat.sort_by(f64::total_cmp);
+    Ok(Latency {
+        p50: percentile(&lat, 50.0),
+        p99: percentile(&lat, 99.0),
+        max: lat.last().copied().unwrap_or(0.0),
+        window: (start_ns, end_ns),
+    })
+}
+
+/// p50/p99 of `written_at − ts` of the ticks projected in `window` (ms resolution).
+async fn projection_latency(db: &mongodb::Database, window: (i64, i64)) -> anyhow::Result<(f64, f64)> {
+    use futures::TryStreamExt;
+    // Give the projector a moment to finish the last batch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let docs: Vec<mongodb::bson::Document> = db
+        .collection::<mongodb::bson::Document>(ds_runtime::collections::UNDERLYING_TICKS)
+        .find(mongodb::bson::doc! {"ts_unix_ns": {"$gte": window.0, "$lt": window.1}})
+        .await?
+        .try_collect()
+        .await?;
+    let mut lat: Vec<f64> = docs
+        .iter()
+        .filter_map(|d| {
+            let w = d.get_datetime("written_at").ok()?.timestamp_millis() as f64;
+            let ts = d.get_i64("ts_unix_ns").ok()? as f64 / 1e6;
+            Some((w - ts).max(0.0))
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    Ok((percentile(&lat, 50.0), percentile(&lat, 99.0)))
+}

@@ -1,0 +1,103 @@
+//! The consumer groups as separate processes of the real binary: two enrichers
+//! give the same output as one, and an enricher and a projector killed with
+//! SIGKILL mid-stream and replaced lose nothing and double nothing.
+
+use ds_runtime::subjects::{STREAM_ENRICHED, STREAM_RAW};
+use ds_tests::*;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn component(env: &TestEnv, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_deltastream"))
+        .args(args)
+        .env("DS_NATS_URL", &env.nats.url)
+        .env("DS_MONGO_URL", &env.mongod.url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("deltastream starts")
+}
+
+fn kill9(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn sigterm(mut c: Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(c.id() as i32, libc::SIGTERM);
+    }
+    let _ = c.wait();
+}
+
+async fn check_against_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
+    let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
+    let expected = reference_enrichment(cfg, &raw);
+    eventually("every enriched message", Duration::from_secs(120), || async {
+        (stream_len(&env.js, STREAM_ENRICHED).await as usize >= expected.len()).then_some(())
+    })
+    .await;
+    // A little longer: nothing more may arrive.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_same_outputs(&expected, &enriched_outputs(&env.js).await);
+    let reference_db = env.db.client().database("reference");
+    project_reference(&reference_db, &expected).await;
+    let want = projection_snapshot(&reference_db).await;
+    let got = eventually("projections complete", Duration::from_secs(120), || async {
+        let snap = projection_snapshot(&env.db).await;
+        snap.iter()
+            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len())
+            .then_some(snap)
+    })
+    .await;
+    assert_eq!(got, want, "projections differ from an undisturbed run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_enrichers_give_the_same_output_as_one() {
+    let env = TestEnv::start().await;
+    let cfg = small_day_config(env.cfg.clone());
+    let a = component(&env, &["enrich"]);
+    let b = component(&env, &["enrich"]);
+    let p = component(&env, &["project"]);
+    feed_day(&env, &cfg, "2025-01-15", &["NIFTY", "BANKNIFTY", "AAPL", "TSLA"], 11).await;
+    check_against_reference(&env, &cfg).await;
+    // Both instances did work: each holds some partitions.
+    let kv = env.js.get_key_value("ds_leases").await.expect("leases");
+    let mut owners = std::collections::BTreeSet::new();
+    for product in ["NIFTY", "BANKNIFTY", "AAPL", "TSLA", "_"] {
+        if let Ok(Some(v)) = kv.get(format!("enrich.owner.{product}")).await {
+            owners.insert(String::from_utf8_lossy(&v).to_string());
+        }
+    }
+    assert_eq!(owners.len(), 2, "partitions spread over both instances: {owners:?}");
+    sigterm(a);
+    sigterm(b);
+    sigterm(p);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_enricher_and_projector_are_replaced_without_loss_or_doubles() {
+    let env = TestEnv::start().await;
+    let mut cfg = small_day_config(env.cfg.clone());
+    cfg.feed.tick_interval_ms = 5_000;
+    // Publish the day first, then let the first pair start on it.
+    feed_day(&env, &cfg, "2025-01-15", &["NIFTY", "AAPL"], 5).await;
+    let total_raw = stream_len(&env.js, STREAM_RAW).await;
+    let enrich = component(&env, &["enrich"]);
+    let project = component(&env, &["project"]);
+    eventually("the first enricher well under way", Duration::from_secs(60), || async {
+        (stream_len(&env.js, STREAM_ENRICHED).await > total_raw / 3).then_some(())
+    })
+    .await;
+    kill9(enrich);
+    kill9(project);
+    // Their replacements take over (the dead one's leases expire within ~10 s).
+    let enrich = component(&env, &["enrich"]);
+    let project = component(&env, &["project"]);
+    check_against_reference(&env, &cfg).await;
+    sigterm(enrich);
+    sigterm(project);
+}
