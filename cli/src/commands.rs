@@ -145,40 +145,191 @@ pub async fn gateway(mut cfg: Config, a: GatewayArgs) -> anyhow::Result<()> {
     let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
     let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-gateway").await?;
     let (_trigger, shutdown) = on_signal();
-    let state = ds_gateway::AppState {
-        cfg: Arc::new(cfg),
-        db,
-        nats: client,
-    };
+    let state = ds_gateway::AppState::new(Arc::new(cfg), db, client).await?;
     ds_gateway::serve(state, shutdown).await
 }
 
 /// `replay` options (SPEC §9).
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// The trading day to replay (YYYY-MM-DD).
+    /// The trading day to replay (YYYY-MM-DD): the session date in each product's
+    /// exchange time zone, selected by event time.
     #[arg(long)]
     pub date: NaiveDate,
-    /// Only these products (comma-separated).
+    /// Only these products (comma-separated); default: every configured product
+    /// with data that day.
     #[arg(long, value_delimiter = ',')]
     pub products: Vec<String>,
-    /// Rebuild into this database (default deltastream_replay_<YYYYMMDD>).
-    #[arg(long)]
+    /// Rebuild the projections into this database (default
+    /// deltastream_replay_<YYYYMMDD>; with a publish option, only when given).
+    #[arg(long, conflicts_with = "in_place")]
     pub target_db: Option<String>,
-    /// Replace the live projections of that day instead.
+    /// Replace the live projections of that day (documents overwritten in place,
+    /// then those the replay did not produce deleted).
     #[arg(long)]
     pub in_place: bool,
-    /// Re-publish enriched messages under this subject prefix.
+    /// Re-publish the enriched messages on core NATS under this subject prefix
+    /// (`<P>.md.enriched.…`); publishing alone writes no database.
     #[arg(long)]
     pub publish_prefix: Option<String>,
-    /// Pace: `max` or a factor of real time.
+    /// Re-publish under a generated prefix `replay.<YYYYMMDD>-<id>` (printed).
+    #[arg(long, conflicts_with = "publish_prefix")]
+    pub publish: bool,
+    /// Pace by event time: `max`, or a factor of the original pace (1 = real time).
     #[arg(long, default_value = "max")]
     pub speed: Speed,
+    /// For a product whose day is not in the day index (the enrichers never
+    /// applied it), scan its subject in MD_RAW instead of failing.
+    #[arg(long)]
+    pub scan: bool,
+    /// Products replayed at once (enrichment is CPU-bound; leave room for live
+    /// processing). Paced replays run every product at once.
+    #[arg(long, default_value_t = ds_processors::replay::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
 }
 
-/// `deltastream replay`: not built yet.
-pub async fn replay(_cfg: Config, _a: ReplayArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`replay` is not available yet in this version of DeltaStream")
+/// `deltastream replay`: re-drives a trading day from MD_RAW through the
+/// enrichment into a database and/or replay subjects, with a progress bar on a
+/// terminal (plain lines otherwise) and a summary; Ctrl-C stops cleanly.
+pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
+    use ds_processors::replay::{self, Progress, ReplayOptions, Target};
+    use std::io::IsTerminal as _;
+
+    fn rate(n: u64, d: Duration) -> f64 {
+        n as f64 / d.as_secs_f64().max(1e-9)
+    }
+    fn line(p: &Progress) -> String {
+        format!(
+            "{} messages ({:.0}/s), {} outputs, {}/{} products",
+            p.messages,
+            rate(p.messages, p.elapsed),
+            p.outputs,
+            p.products_done,
+            p.products
+        )
+    }
+    fn event_time(ns: Option<i64>) -> String {
+        ns.map(|n| chrono::DateTime::from_timestamp_nanos(n).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "no message of the day yet".into())
+    }
+
+    let publish_prefix = match (a.publish_prefix, a.publish) {
+        (Some(p), _) => Some(p),
+        (None, true) => Some(replay::publish::default_prefix(
+            a.date,
+            ds_processors::time::now_unix_ns() as u64,
+        )),
+        (None, false) => None,
+    };
+    let target = match (a.in_place, a.target_db) {
+        (true, _) => Target::InPlace(cfg.mongo_db.clone()),
+        (false, Some(db)) => Target::Database(db),
+        (false, None) if publish_prefix.is_some() => Target::None,
+        (false, None) => Target::Database(replay::default_database(a.date)),
+    };
+    let opts = ReplayOptions {
+        date: a.date,
+        products: a.products,
+        target: target.clone(),
+        publish_prefix: publish_prefix.clone(),
+        speed: a.speed,
+        concurrency: a.concurrency.max(1),
+        scan: a.scan,
+    };
+    let js = connect_js(&cfg, "deltastream-replay").await?;
+    let db = match target.database() {
+        Some(_) => Some(ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?),
+        None => None,
+    };
+    match &target {
+        Target::Database(d) => eprintln!("replaying {} into database {d}", a.date),
+        Target::InPlace(d) => eprintln!("replaying {} in place into the live database {d}", a.date),
+        Target::None => eprintln!("replaying {}", a.date),
+    }
+    if let Some(p) = &publish_prefix {
+        eprintln!("re-publishing on {p}.md.enriched.> (speed {:?})", a.speed);
+    }
+    let (_trigger, shutdown) = on_signal();
+
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let last_line = std::sync::Mutex::new(std::time::Instant::now());
+    let on_progress = |p: &Progress| match &bar {
+        Some(b) => {
+            b.set_length(p.length.max(1));
+            b.set_position(p.position.min(p.length));
+            b.set_message(line(p));
+        }
+        None => {
+            // Plain lines (CI, logs): one every 5 s.
+            if let Ok(mut last) = last_line.lock() {
+                if last.elapsed() >= Duration::from_secs(5) {
+                    *last = std::time::Instant::now();
+                    let pct = 100.0 * p.position as f64 / p.length.max(1) as f64;
+                    eprintln!("replay {}: {pct:.0}% {}", a.date, line(p));
+                }
+            }
+        }
+    };
+    let result = replay::run(&cfg, &js, db.as_ref().map(|d| d.client()), opts, &on_progress, shutdown).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = result?;
+
+    for p in &report.products {
+        println!(
+            "  {:<10} seq {}..{} ({}): {} messages, {} of the day, {} outputs, {} documents{}{}{}",
+            p.product,
+            p.first_seq,
+            p.last_seq,
+            p.location,
+            p.messages,
+            p.day_messages,
+            p.outputs,
+            p.documents,
+            if p.deleted > 0 { format!(", {} stale documents deleted", p.deleted) } else { String::new() },
+            if p.poison > 0 { format!(", {} invalid messages skipped (as in the DLQ)", p.poison) } else { String::new() },
+            if p.completed { String::new() } else { format!(" — stopped at seq {} ({})", p.done_seq, event_time(p.last_event_unix_ns)) },
+        );
+    }
+    for s in &report.skipped {
+        println!("  {:<10} skipped: {}", s.product, s.reason);
+    }
+    let target_text = match (&report.database, report.in_place) {
+        (Some(d), true) => format!(" in place in {d}"),
+        (Some(d), false) => format!(" into {d}"),
+        (None, _) => String::new(),
+    };
+    let published = report
+        .publish_prefix
+        .as_ref()
+        .map(|p| format!(", re-published on {p}.md.enriched.>"))
+        .unwrap_or_default();
+    println!(
+        "{} {}: {} products, {} messages ({} of the day), {} outputs, {} documents{target_text}{published} in {:.2} s ({:.0} msgs/s)",
+        if report.interrupted { "interrupted replay of" } else { "replayed" },
+        report.date,
+        report.products.len(),
+        report.messages(),
+        report.day_messages(),
+        report.outputs(),
+        report.documents(),
+        report.elapsed.as_secs_f64(),
+        report.rate()
+    );
+    if report.interrupted {
+        anyhow::bail!("replay stopped before the end; re-run the same command to finish (safe: every write is idempotent)");
+    }
+    Ok(())
 }
 
 /// `topology` actions.
@@ -328,12 +479,33 @@ pub enum UserAction {
         /// Role: viewer or admin.
         #[arg(long, default_value = "viewer")]
         role: String,
+        /// Password (at least 8 characters). Prefer the DS_USER_PASSWORD
+        /// environment variable: command lines are visible to other users.
+        #[arg(long, env = "DS_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
     },
 }
 
-/// `deltastream user`: not built yet.
-pub async fn user(_cfg: Config, _action: UserAction) -> anyhow::Result<()> {
-    anyhow::bail!("`user` is not available yet in this version of DeltaStream")
+/// `deltastream user add`: creates a user directly in MongoDB (how the first
+/// admin is made; later ones can register over HTTP and be promoted).
+///
+/// # Errors
+/// When the role or input is invalid, the e-mail is taken, or MongoDB fails.
+pub async fn user(cfg: Config, action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::Add { email, role, password } => {
+            let role: ds_gateway::auth::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let password = password.filter(|p| !p.is_empty()).context(
+                "no password: pass --password or set DS_USER_PASSWORD (there is no prompt, so scripts and CI work)",
+            )?;
+            let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
+            ds_runtime::collections::ensure_indexes(&db).await?;
+            let u = ds_gateway::auth::users::add_user(&db, &email, &password, role).await?;
+            println!("added {} user {} (id {})", u.role.as_str(), u.email, u.id);
+            println!("get a token: POST /api/v1/auth/login {{\"email\": \"{}\", \"password\": …}}", u.email);
+            Ok(())
+        }
+    }
 }
 
 /// `bench` options.
@@ -347,7 +519,14 @@ pub struct BenchArgs {
     pub quick: bool,
 }
 
-/// `deltastream bench`: not built yet.
-pub async fn bench(_cfg: Config, _a: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`bench` is not available yet in this version of DeltaStream")
+/// `deltastream bench`.
+pub async fn bench(cfg: Config, a: BenchArgs) -> anyhow::Result<()> {
+    crate::bench::run(
+        cfg,
+        crate::bench::BenchOptions {
+            json: a.json,
+            quick: a.quick,
+        },
+    )
+    .await
 }

@@ -23,6 +23,12 @@ pub enum AppError {
     /// 409: conflicts with existing state (e.g. e-mail taken).
     #[error("{0}")]
     Conflict(String),
+    /// 413: the request body is larger than the gateway accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the request body is not `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 429: too many requests; retry after this many seconds.
     #[error("rate limit exceeded; retry after {0} s")]
     TooManyRequests(u64),
@@ -43,6 +49,8 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,27 +68,56 @@ impl From<mongodb::error::Error> for AppError {
     }
 }
 
+/// An RFC 7807 `application/problem+json` response.
+pub fn problem(status: StatusCode, detail: &str) -> Response {
+    problem_with(status, detail, serde_json::Map::new())
+}
+
+/// An RFC 7807 response with extension members (`extra`) next to the standard ones.
+pub fn problem_with(
+    status: StatusCode,
+    detail: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    let mut body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    if let Some(obj) = body.as_object_mut() {
+        for (k, v) in extra {
+            obj.entry(k).or_insert(v);
+        }
+    }
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         if let AppError::Internal(e) = &self {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
-        let body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-        });
-        let mut resp = (status, body.to_string()).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let AppError::TooManyRequests(secs) = self {
-            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
+        let mut resp = problem(status, &self.to_string());
+        match self {
+            AppError::TooManyRequests(secs) => {
+                if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
             }
+            AppError::Unauthorized(_) => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"deltastream\""),
+                );
+            }
+            _ => {}
         }
         resp
     }

@@ -27,7 +27,8 @@ pub fn bson_json(b: Bson) -> Value {
 pub fn document_json(d: Document) -> Value {
     let mut m = Map::with_capacity(d.len());
     for (k, v) in d {
-        if k == "_id" {
+        // Processing fields (`written_at`, lineage) are not part of the REST shape.
+        if k == "_id" || k == "processor_version" || k.ends_with("_at") {
             continue;
         }
         m.insert(k, bson_json(v));

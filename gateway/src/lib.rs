@@ -1,40 +1,86 @@
 //! DeltaStream's gateway: REST over the MongoDB projections (SPEC §7) and the
 //! WebSocket bridge (SPEC §8), in one axum application.
 
+pub mod api;
+pub mod assets;
+pub mod auth;
 pub mod error;
+pub mod extract;
+pub mod http;
 pub mod json;
+pub mod live;
+pub mod model;
+pub mod page;
+pub mod params;
 pub mod routes;
+pub mod settings;
 pub mod state;
+pub mod ws;
 
-use axum::routing::get;
 use axum::Router;
+pub use settings::Settings;
 pub use state::AppState;
 
-/// The application: every route over `state`.
+/// The application: every route over `state`, REST settings from the environment.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/health/live", get(routes::health::live))
-        .route("/health/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics))
-        .route(
-            "/api/v1/underlying/{product}/latest",
-            get(routes::underlying::latest),
-        )
+    app_with(state, Settings::from_env())
+}
+
+/// The application with explicit REST `settings` (rate limit, CORS, limits).
+pub fn app_with(state: AppState, settings: Settings) -> Router {
+    let rest = api::router(state.clone(), settings);
+    let router = Router::new()
+        .merge(ws::router())
+        .merge(assets::router())
         .with_state(state)
+        .merge(rest);
+    http::common_layers(router)
+}
+
+/// Refuses configurations the gateway must not run with (a missing or weak
+/// JWT secret outside development mode).
+///
+/// # Errors
+/// Saying what to fix.
+pub fn check_config(cfg: &ds_runtime::config::Config) -> anyhow::Result<()> {
+    auth::jwt::JwtKeys::from_config(cfg).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Serves the gateway on `cfg.http_addr` until `shutdown`.
 ///
 /// # Errors
-/// When the address cannot be bound.
-pub async fn serve(state: AppState, mut shutdown: ds_runtime::shutdown::Shutdown) -> anyhow::Result<()> {
+/// When the configuration is refused ([`check_config`]) or the address cannot be bound.
+pub async fn serve(state: AppState, shutdown: ds_runtime::shutdown::Shutdown) -> anyhow::Result<()> {
+    serve_with(state, Settings::from_env(), shutdown).await
+}
+
+/// [`serve`] with explicit REST `settings`.
+///
+/// # Errors
+/// When the configuration is refused ([`check_config`]) or the address cannot be bound.
+pub async fn serve_with(
+    state: AppState,
+    settings: Settings,
+    mut shutdown: ds_runtime::shutdown::Shutdown,
+) -> anyhow::Result<()> {
+    check_config(&state.cfg)?;
+    // Users need their unique e-mail index before anyone registers.
+    if let Err(e) = ds_runtime::collections::ensure_indexes(&state.db).await {
+        tracing::warn!(error = %e, "cannot create the MongoDB indexes yet");
+    }
     let addr = state.cfg.http_addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "gateway listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { shutdown.wait().await })
+    let hub = state.ws.clone();
+    let app = app_with(state, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.wait().await;
+            // Upgraded sockets outlive the HTTP server: close them (1001) first.
+            hub.shutdown(std::time::Duration::from_secs(3)).await;
+        })
         .await?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! `ds-analytics` library:
 //! - [`feed`]: the synthetic market feed publishing on `MD_RAW`;
 //! - [`enrich`]: the enrichers, consumer groups from `MD_RAW` to `MD_ENRICHED`;
-//! - [`project`]: the projector, from `MD_ENRICHED` into MongoDB read models.
+//! - [`project`]: the projector, from `MD_ENRICHED` into MongoDB read models;
+//! - [`replay`]: re-driving a trading day from `MD_RAW` into projections or subjects.
 
 pub mod checkpoint;
 pub mod day_index;
@@ -12,4 +13,5 @@ pub mod feed;
 pub mod group;
 pub mod enrich;
 pub mod project;
+pub mod replay;
 pub mod time;

@@ -17,13 +17,16 @@ async fn wait_enriched(env: &TestEnv, n: usize) {
     .await;
 }
 
-async fn wait_projected(env: &TestEnv, expected: &std::collections::BTreeMap<String, Vec<mongodb::bson::Document>>) {
+async fn wait_projected(
+    env: &TestEnv,
+    expected: &std::collections::BTreeMap<String, Vec<mongodb::bson::Document>>,
+) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
     eventually("projections complete", Duration::from_secs(90), || async {
         let snap = projection_snapshot(&env.db).await;
         let done = snap.iter().all(|(c, d)| expected.get(c).map_or(0, Vec::len) == d.len());
         done.then_some(snap)
     })
-    .await;
+    .await
 }
 
 /// The golden digest of the small day's enrichment: message counts per kind and

@@ -8,11 +8,18 @@ use axum::Json;
 use serde_json::json;
 
 /// The process is up.
+#[utoipa::path(get, path = "/health/live", tag = "meta",
+    responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok"}))))]
 pub async fn live() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// NATS and MongoDB are reachable; 503 naming what is down otherwise.
+#[utoipa::path(get, path = "/health/ready", tag = "meta",
+    responses(
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "nats": "up", "mongodb": "up"})),
+        (status = 503, description = "Not ready; says which dependency is down", body = Object, example = json!({"status": "not ready", "nats": "up", "mongodb": "down"})),
+    ))]
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     let nats_ok = matches!(
         s.nats.connection_state(),
@@ -41,6 +48,8 @@ pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics() -> impl IntoResponse {
     (
         [(

@@ -1,0 +1,238 @@
+//! The REST API: its shared context, its routes (registered once, for both the
+//! router and the generated OpenAPI document) and its layers (auth + rate
+//! limit, CORS, compression, timeout, body limit).
+
+use crate::auth::identity::{identify_and_limit, Auth};
+use crate::auth::jwt::JwtKeys;
+use crate::http::ratelimit::RateLimiter;
+use crate::routes::{admin, analytics, auth, chain, docs, health, legacy, products, underlying};
+use crate::settings::Settings;
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::routing::get;
+use axum::{middleware, Router};
+use std::sync::{Arc, OnceLock};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi;
+use utoipa::{Modify, OpenApi as _};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What the REST handlers share (cheap to clone).
+#[derive(Clone)]
+pub struct Ctx {
+    /// The gateway's state (config, MongoDB, NATS, live values).
+    pub app: AppState,
+    /// JWT keys and the user/key caches.
+    pub auth: Arc<Auth>,
+    /// Per-client rate limiter.
+    pub limiter: Arc<RateLimiter>,
+    /// HTTP settings.
+    pub settings: Arc<Settings>,
+    /// The OpenAPI document, rendered once.
+    pub openapi: Arc<OnceLock<bytes::Bytes>>,
+}
+
+impl FromRef<Ctx> for AppState {
+    fn from_ref(c: &Ctx) -> AppState {
+        c.app.clone()
+    }
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("Access token from POST /api/v1/auth/login (15 min)."))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "API key from POST /api/v1/auth/api-keys.",
+            ))),
+        );
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "DeltaStream API",
+        description = "REST over DeltaStream's MongoDB projections: underlying ticks and bars, enriched option chains and their analytics. \
+Times are RFC 3339 strings next to `*_unix_ns` integers; `from`/`to` take RFC 3339 or unix milliseconds and mean [from, to). \
+Lists are `{\"items\": [...], \"next_cursor\": <string|null>}`; histories are newest first unless `order=asc`. \
+Errors are RFC 7807 `application/problem+json`. Data endpoints need a bearer token or an API key outside development mode.",
+        license(name = "Apache-2.0"),
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "reference", description = "Products and expiries"),
+        (name = "underlying", description = "Underlying ticks and bars"),
+        (name = "chain", description = "Enriched option chains"),
+        (name = "analytics", description = "Chain analytics"),
+        (name = "auth", description = "Users, tokens and API keys"),
+        (name = "admin", description = "Administration (role admin)"),
+        (name = "legacy", description = "The older design's paths (aliases)"),
+        (name = "meta", description = "Health, metrics and this document"),
+    ),
+)]
+struct ApiDoc;
+
+/// The API's routes that need the identity and rate-limit layer.
+#[allow(deprecated)] // the legacy aliases are deprecated on purpose
+fn protected() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(products::list))
+        .routes(routes!(products::expiries))
+        .routes(routes!(underlying::latest))
+        .routes(routes!(underlying::ticks))
+        .routes(routes!(underlying::bars))
+        .routes(routes!(chain::latest))
+        .routes(routes!(chain::history))
+        .routes(routes!(analytics::pcr))
+        .routes(routes!(analytics::max_pain))
+        .routes(routes!(analytics::iv_surface))
+        .routes(routes!(analytics::oi_buildup))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh_session))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::create_key, auth::list_keys))
+        .routes(routes!(auth::delete_key))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::delete_user))
+        .routes(routes!(admin::list_dlq))
+        .routes(routes!(admin::retry_dlq))
+        .routes(routes!(legacy::products))
+        .routes(routes!(legacy::underlying))
+        .routes(routes!(legacy::chain))
+        .routes(routes!(legacy::pcr))
+        .routes(routes!(legacy::volatility_surface))
+        .routes(routes!(legacy::register))
+        .routes(routes!(legacy::login))
+        .routes(routes!(legacy::verify))
+}
+
+/// The API's public routes (no credentials, no rate limit).
+#[allow(deprecated)]
+fn public() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::legacy_openapi_json))
+}
+
+/// The OpenAPI document of every API route.
+pub fn openapi() -> OpenApi {
+    let (_, protected) = OpenApiRouter::<Ctx>::with_openapi(ApiDoc::openapi())
+        .merge(protected())
+        .split_for_parts();
+    let (_, public) = public().split_for_parts();
+    let mut doc = protected;
+    doc.merge(public);
+    doc
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// The REST API over `state` with `settings`.
+///
+/// The JWT secret comes from `state.cfg`; [`crate::serve`] refuses to start when
+/// it is unacceptable, and should `router` be used directly with such a config
+/// it signs with a random secret (nothing it did not issue itself is accepted).
+pub fn router(state: AppState, settings: Settings) -> Router {
+    let keys = JwtKeys::from_config(&state.cfg).unwrap_or_else(|e| {
+        tracing::error!("{e}; signing with a random secret");
+        JwtKeys::random()
+    });
+    let ctx = Ctx {
+        app: state,
+        auth: Arc::new(Auth::new(keys)),
+        limiter: Arc::new(RateLimiter::new(
+            settings.rate_limit_rps,
+            settings.rate_limit_burst,
+        )),
+        settings: Arc::new(settings.clone()),
+        openapi: Arc::new(OnceLock::new()),
+    };
+    // WebSocket tokens share the REST keys and caches (a key revoked here is
+    // refused there at once).
+    ctx.app
+        .ws
+        .set_verifier(Arc::new(crate::ws::auth::RestVerifier::new(
+            ctx.auth.clone(),
+            ctx.app.db.clone(),
+        )));
+    let (protected_router, _) = protected().split_for_parts();
+    let (public_router, _) = public().split_for_parts();
+    match openapi().to_json() {
+        Ok(s) => {
+            let _ = ctx.openapi.set(bytes::Bytes::from(s));
+        }
+        Err(e) => tracing::error!(error = %e, "cannot render the OpenAPI document"),
+    }
+    let protected_router = protected_router
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            identify_and_limit,
+        ))
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit));
+    let docs_router = Router::new()
+        .route("/docs", get(docs::page))
+        .route("/docs/", get(docs::page))
+        .route("/docs/{file}", get(docs::file));
+    let mut api = protected_router
+        .merge(public_router)
+        .merge(docs_router)
+        .with_state(ctx)
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ));
+    if let Some(c) = cors(&settings.cors_origins) {
+        api = api.layer(c);
+    }
+    api
+}

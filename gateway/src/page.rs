@@ -1,0 +1,135 @@
+//! Cursor pagination over a time-ordered projection: `[from, to)`, newest first
+//! unless `order=asc`, ties on time broken by `_id`, so pages never skip or repeat.
+
+use crate::error::ApiResult;
+use crate::json::document_json;
+use crate::params::{Cursor, Order, Range};
+use futures::TryStreamExt as _;
+use mongodb::bson::{doc, Bson, Document};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One page of a list: `{"items": [...], "next_cursor": <string|null>}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// The items.
+    pub items: Vec<Value>,
+    /// Pass back as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl Page {
+    /// A single page holding everything.
+    pub fn all(items: Vec<Value>) -> Self {
+        Self {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
+/// A history query over one collection.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// Collection.
+    pub collection: &'static str,
+    /// Equality filter (product, expiry, interval …), plain scalars only.
+    pub filter: Document,
+    /// The time field the collection is ordered by (`ts_unix_ns`, `start_unix_ns`).
+    pub time_field: &'static str,
+    /// Whether two documents may share a time (then `_id` breaks ties).
+    pub ties: bool,
+    /// Range on `time_field`.
+    pub range: Range,
+    /// Sort order.
+    pub order: Order,
+    /// Page size.
+    pub limit: i64,
+    /// Where to resume.
+    pub cursor: Option<Cursor>,
+    /// Fields to return, an inclusive projection (all fields when `None`).
+    pub projection: Option<Document>,
+}
+
+impl History {
+    fn mongo_filter(&self) -> Document {
+        let mut f = self.filter.clone();
+        let mut and: Vec<Bson> = Vec::new();
+        let mut range = Document::new();
+        if let Some(from) = self.range.from {
+            range.insert("$gte", from);
+        }
+        if let Some(to) = self.range.to {
+            range.insert("$lt", to);
+        }
+        if !range.is_empty() {
+            and.push(doc! { self.time_field: range }.into());
+        }
+        if let Some(c) = &self.cursor {
+            let op = match self.order {
+                Order::Desc => "$lt",
+                Order::Asc => "$gt",
+            };
+            if self.ties {
+                and.push(
+                    doc! {"$or": [
+                        { self.time_field: { op: c.ts } },
+                        { self.time_field: c.ts, "_id": { op: c.id.as_str() } },
+                    ]}
+                    .into(),
+                );
+            } else {
+                and.push(doc! { self.time_field: { op: c.ts } }.into());
+            }
+        }
+        if !and.is_empty() {
+            f.insert("$and", and);
+        }
+        f
+    }
+
+    /// Runs the query.
+    ///
+    /// # Errors
+    /// When MongoDB fails (503 when unreachable).
+    pub async fn run(self, db: &mongodb::Database) -> ApiResult<Page> {
+        let mut sort = doc! { self.time_field: self.order.dir() };
+        if self.ties {
+            sort.insert("_id", self.order.dir());
+        }
+        let coll = db.collection::<Document>(self.collection);
+        let mut find = coll
+            .find(self.mongo_filter())
+            .sort(sort)
+            .limit(self.limit + 1);
+        if let Some(p) = &self.projection {
+            // An inclusive projection must keep what the cursor is made of.
+            let mut p = p.clone();
+            p.insert(self.time_field, 1);
+            find = find.projection(p);
+        }
+        let mut docs: Vec<Document> = find.await?.try_collect().await?;
+        let more = docs.len() as i64 > self.limit;
+        docs.truncate(self.limit.max(0) as usize);
+        let next_cursor = if more {
+            docs.last().and_then(|d| {
+                let ts = d.get_i64(self.time_field).ok()?;
+                let id = d.get_str("_id").ok()?.to_owned();
+                Some(
+                    Cursor {
+                        order: self.order,
+                        ts,
+                        id,
+                    }
+                    .encode(),
+                )
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            items: docs.into_iter().map(document_json).collect(),
+            next_cursor,
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! `/api/v1/admin/…` (role admin): users and the dead-letter queue.
+
+use crate::api::Ctx;
+use crate::auth::users;
+use crate::auth::Admin;
+use crate::error::{ApiResult, AppError};
+use crate::extract::{Path, Query};
+use crate::model::{DlqList, Problem, Retried, UserList};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Every user.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
+    responses(
+        (status = 200, description = "Users by e-mail", body = UserList),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list_users(State(ctx): State<Ctx>, _a: Admin) -> ApiResult<Json<UserList>> {
+    Ok(Json(UserList {
+        items: users::list(&ctx.app.db).await?,
+        next_cursor: None,
+    }))
+}
+
+/// Delete a user with their API keys and refresh tokens; their access tokens
+/// stop working at once on this gateway (within seconds on others).
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin",
+    params(("id" = String, Path, description = "User id (24 hex digits)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Deleting oneself", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete_user(
+    State(ctx): State<Ctx>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if id == a.user_id {
+        return Err(AppError::BadRequest(
+            "an admin cannot delete themselves".into(),
+        ));
+    }
+    if users::delete(&ctx.app.db, &id).await? {
+        ctx.auth.forget_user(&id);
+        tracing::info!(admin = %a.user_id, user_id = %id, "user deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("no such user".into()))
+    }
+}
+
+/// `limit` of the DLQ listing.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DlqParams {
+    /// Entries at most, 1..=1000 (default 100).
+    pub limit: Option<String>,
+}
+
+fn js(ctx: &Ctx) -> async_nats::jetstream::Context {
+    ds_runtime::nats::jetstream(ctx.app.nats.clone())
+}
+
+/// Dead letters in `MD_DLQ`, oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/dlq", tag = "admin", params(DlqParams),
+    responses(
+        (status = 200, description = "Dead letters", body = DlqList),
+        (status = 400, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "NATS unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list_dlq(
+    State(ctx): State<Ctx>,
+    _a: Admin,
+    Query(q): Query<DlqParams>,
+) -> ApiResult<Json<Value>> {
+    let limit = crate::params::limit(q.limit.as_deref())?;
+    let entries = ds_processors::dlq::list(&js(&ctx), limit as usize)
+        .await
+        .map_err(|e| AppError::Unavailable(format!("cannot read MD_DLQ: {e:#}")))?;
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "failed_at".into(),
+                    Value::String(crate::live::render::rfc3339(e.letter.failed_at_unix_ns)),
+                );
+            }
+            v
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"items": items, "next_cursor": null}),
+    ))
+}
+
+/// Re-drive a dead letter: publish its original bytes again on its subject.
+#[utoipa::path(post, path = "/api/v1/admin/dlq/{seq}/retry", tag = "admin",
+    params(("seq" = u64, Path, description = "Sequence of the entry in MD_DLQ")),
+    responses(
+        (status = 200, description = "Re-published", body = Retried),
+        (status = 400, description = "Bad sequence", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn retry_dlq(
+    State(ctx): State<Ctx>,
+    Admin(a): Admin,
+    Path(seq): Path<u64>,
+) -> ApiResult<Json<Retried>> {
+    let js = js(&ctx);
+    if ds_processors::dlq::show(&js, seq).await.is_err() {
+        return Err(AppError::NotFound(format!(
+            "no DLQ entry with sequence {seq}"
+        )));
+    }
+    let republished_seq = ds_processors::dlq::retry(&js, seq)
+        .await
+        .map_err(|e| AppError::Unavailable(format!("re-drive failed: {e:#}")))?;
+    tracing::info!(admin = %a.user_id, dlq_seq = seq, republished_seq, "DLQ entry re-driven");
+    Ok(Json(Retried {
+        dlq_seq: seq,
+        republished_seq,
+    }))
+}

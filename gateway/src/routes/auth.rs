@@ -1,0 +1,212 @@
+//! `/api/v1/auth/…`: register, login, refresh (rotating), logout, me, API keys.
+
+use crate::api::Ctx;
+use crate::auth::jwt::{Claims, ACCESS_TTL_SECS};
+use crate::auth::refresh::{self};
+use crate::auth::users::{self, User, UserDoc};
+use crate::auth::{apikeys, password, Authenticated, Role};
+use crate::error::{ApiResult, AppError};
+use crate::extract::{JsonBody, Path};
+use crate::model::{
+    CreateKey, CreatedKey, Credentials, KeyList, Problem, RefreshRequest, TokenResponse,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+fn access_token(ctx: &Ctx, user_id: &str, role: Role) -> ApiResult<String> {
+    ctx.auth
+        .keys
+        .sign(&Claims::new(user_id, role))
+        .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// Registers `email` as a viewer and returns an access token.
+///
+/// # Errors
+/// 400 for a bad e-mail or password, 409 when taken.
+pub async fn register_user(
+    ctx: &Ctx,
+    c: Credentials,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    let user = users::add_user(&ctx.app.db, &c.email, &c.password, Role::Viewer).await?;
+    let token = access_token(ctx, &user.id, user.role)?;
+    tracing::info!(user_id = %user.id, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenResponse {
+            token,
+            token_type: "Bearer".into(),
+            expires_in: ACCESS_TTL_SECS,
+            refresh_token: None,
+            user,
+        }),
+    ))
+}
+
+/// Create an account (role `viewer`).
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "Registered; an access token", body = TokenResponse),
+        (status = 400, description = "Malformed body, bad e-mail or short password", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    State(ctx): State<Ctx>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    register_user(&ctx, c).await
+}
+
+async fn session(ctx: &Ctx, user: &UserDoc) -> ApiResult<TokenResponse> {
+    Ok(TokenResponse {
+        token: access_token(ctx, &user.id, user.role)?,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TTL_SECS,
+        refresh_token: Some(refresh::issue(&ctx.app.db, &user.id).await?),
+        user: User::from(user),
+    })
+}
+
+/// Checks credentials and opens a session.
+///
+/// # Errors
+/// 401 for a wrong e-mail or password (the same answer for both).
+pub async fn login_user(ctx: &Ctx, c: Credentials) -> ApiResult<Json<TokenResponse>> {
+    let user = users::find_by_email(&ctx.app.db, &c.email).await?;
+    let ok = password::verify(c.password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    match user {
+        Some(u) if ok => Ok(Json(session(ctx, &u).await?)),
+        _ => Err(AppError::Unauthorized("invalid e-mail or password".into())),
+    }
+}
+
+/// Log in: an access token (15 min) and a single-use refresh token (30 days).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(ctx): State<Ctx>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<Json<TokenResponse>> {
+    login_user(&ctx, c).await
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token;
+/// the one presented is revoked (presenting it again revokes all of the user's).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new session", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, revoked or expired refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh_session(
+    State(ctx): State<Ctx>,
+    JsonBody(r): JsonBody<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let user_id = refresh::consume(&ctx.app.db, &r.refresh_token)
+        .await?
+        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let user = users::find_by_id(&ctx.app.db, &user_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthorized("the user of this refresh token no longer exists".into())
+        })?;
+    Ok(Json(session(&ctx, &user).await?))
+}
+
+/// Revoke a refresh token (log out). Access tokens expire on their own.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Revoked (or already invalid)"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(
+    State(ctx): State<Ctx>,
+    JsonBody(r): JsonBody<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    refresh::revoke(&ctx.app.db, &r.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "The authenticated user", body = User),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn me(State(ctx): State<Ctx>, Authenticated(p): Authenticated) -> ApiResult<Json<User>> {
+    let u = users::find_by_id(&ctx.app.db, &p.user_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("the user no longer exists".into()))?;
+    Ok(Json(User::from(&u)))
+}
+
+/// Create an API key for the caller; the key is shown in this response only.
+#[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "auth", request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created; `key` is not shown again", body = CreatedKey),
+        (status = 400, description = "Malformed body, bad name, or role above the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create_key(
+    State(ctx): State<Ctx>,
+    Authenticated(p): Authenticated,
+    JsonBody(b): JsonBody<CreateKey>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let role = b.role.unwrap_or(p.role);
+    let (info, key) = apikeys::create(&ctx.app.db, &p.user_id, p.role, &b.name, role).await?;
+    tracing::info!(user_id = %p.user_id, key_id = %info.id, "API key created");
+    Ok((StatusCode::CREATED, Json(CreatedKey { key, info })))
+}
+
+/// The caller's API keys (without secrets).
+#[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth",
+    responses(
+        (status = 200, description = "Keys, newest first", body = KeyList),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list_keys(
+    State(ctx): State<Ctx>,
+    Authenticated(p): Authenticated,
+) -> ApiResult<Json<KeyList>> {
+    Ok(Json(KeyList {
+        items: apikeys::list(&ctx.app.db, &p.user_id).await?,
+        next_cursor: None,
+    }))
+}
+
+/// Revoke one of the caller's API keys (admins: any key).
+#[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "auth",
+    params(("id" = String, Path, description = "Key id (24 hex digits)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key of the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete_key(
+    State(ctx): State<Ctx>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let owner = (p.role != Role::Admin).then_some(p.user_id.as_str());
+    match apikeys::delete(&ctx.app.db, &id, owner).await? {
+        Some(hash) => {
+            ctx.auth.forget_key(&hash);
+            tracing::info!(user_id = %p.user_id, key_id = %id, "API key revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(AppError::NotFound("no such API key".into())),
+    }
+}

@@ -1,0 +1,282 @@
+//! `/api/v1/chain/{product}/…`: the latest enriched chain of an expiry (from
+//! memory, MongoDB on a miss; expiry defaults to the nearest one not expired)
+//! and chain history.
+
+use super::{json_response, known_product, HistoryParams};
+use crate::api::Ctx;
+use crate::auth::Reader;
+use crate::error::{ApiResult, AppError};
+use crate::extract::{Path, Query};
+use crate::json::document_json;
+use crate::model::{Chain, ChainPage, Problem};
+use crate::page::History;
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use chrono::NaiveDate;
+use ds_analytics::market::{expiry_close_unix_ns, ProductSpec};
+use ds_runtime::collections::{CHAIN_LATEST, OPTION_CHAINS};
+use futures::TryStreamExt as _;
+use mongodb::bson::{doc, Document};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A chain older than the product's newest by more than this is no longer quoted.
+const QUOTED_WITHIN_NS: i64 = 86_400 * 1_000_000_000;
+
+/// The latest chain of one expiry.
+#[derive(Debug, Clone)]
+pub struct LatestChain {
+    /// Expiry, ISO date.
+    pub expiry: String,
+    /// Event time of the snapshot.
+    pub ts_unix_ns: i64,
+    /// The chain as JSON.
+    pub json: Arc<Value>,
+}
+
+/// The latest chain of every expiry of `product` still quoted (its latest chain
+/// at most a day older than the product's newest), by expiry.
+///
+/// # Errors
+/// 503 when MongoDB is down.
+pub async fn latest_chains(ctx: &Ctx, product: &str) -> ApiResult<Vec<LatestChain>> {
+    let live = ctx.app.live.latest_chains(product);
+    if !live.is_empty() {
+        return Ok(live
+            .into_iter()
+            .map(|(expiry, v)| LatestChain {
+                expiry,
+                ts_unix_ns: v.ts_unix_ns,
+                json: v.json,
+            })
+            .collect());
+    }
+    let docs: Vec<Document> = ctx
+        .app
+        .db
+        .collection::<Document>(CHAIN_LATEST)
+        .find(doc! {"product": product})
+        .sort(doc! {"expiry": 1})
+        .await?
+        .try_collect()
+        .await?;
+    let mut out: Vec<LatestChain> = docs
+        .into_iter()
+        .filter_map(|d| {
+            let expiry = d.get_str("expiry").ok()?.to_owned();
+            let ts_unix_ns = d.get_i64("ts_unix_ns").ok()?;
+            Some(LatestChain {
+                expiry,
+                ts_unix_ns,
+                json: Arc::new(document_json(d)),
+            })
+        })
+        .collect();
+    let newest = out.iter().map(|c| c.ts_unix_ns).max().unwrap_or_default();
+    out.retain(|c| c.ts_unix_ns >= newest.saturating_sub(QUOTED_WITHIN_NS));
+    Ok(out)
+}
+
+/// The nearest expiry not yet expired, as of the product's newest chain (or
+/// now, whichever is earlier, so a replayed day resolves like the live one);
+/// the last one when all have expired.
+fn nearest(spec: &ProductSpec, expiries: &[(String, i64)]) -> Option<String> {
+    let newest = expiries.iter().map(|(_, ts)| *ts).max()?;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let reference = newest.min(now);
+    let mut sorted: Vec<&String> = expiries.iter().map(|(e, _)| e).collect();
+    sorted.sort();
+    sorted.dedup();
+    sorted
+        .iter()
+        .find(|e| {
+            NaiveDate::parse_from_str(e, "%Y-%m-%d")
+                .is_ok_and(|d| expiry_close_unix_ns(d, spec.exchange) > reference)
+        })
+        .or(sorted.last())
+        .map(|e| (*e).clone())
+}
+
+/// The expiry asked for (validated), or the nearest one not expired.
+///
+/// # Errors
+/// 400 for a malformed expiry; 404 when the product has no chain yet.
+pub async fn resolve_expiry(ctx: &Ctx, spec: &ProductSpec, raw: Option<&str>) -> ApiResult<String> {
+    if let Some(raw) = raw {
+        return crate::params::expiry(raw);
+    }
+    let live = ctx.app.live.latest_chains(&spec.name);
+    let known: Vec<(String, i64)> = if live.is_empty() {
+        let docs: Vec<Document> = ctx
+            .app
+            .db
+            .collection::<Document>(CHAIN_LATEST)
+            .find(doc! {"product": &spec.name})
+            .projection(doc! {"expiry": 1, "ts_unix_ns": 1})
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("expiry").ok()?.to_owned(),
+                    d.get_i64("ts_unix_ns").ok()?,
+                ))
+            })
+            .collect()
+    } else {
+        live.into_iter().map(|(e, v)| (e, v.ts_unix_ns)).collect()
+    };
+    nearest(spec, &known)
+        .ok_or_else(|| AppError::NotFound(format!("no chain of {} yet", spec.name)))
+}
+
+/// The latest chain of `product` and `expiry`.
+///
+/// # Errors
+/// 404 when there is none; 503 when MongoDB is down.
+pub async fn latest_chain(ctx: &Ctx, product: &str, expiry: &str) -> ApiResult<Arc<Value>> {
+    if let Some(v) = ctx.app.live.latest_chain(product, expiry) {
+        return Ok(v.json);
+    }
+    let d = ctx
+        .app
+        .db
+        .collection::<Document>(CHAIN_LATEST)
+        .find_one(doc! {"_id": format!("{product}:{expiry}")})
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no chain of {product} for expiry {expiry}")))?;
+    Ok(Arc::new(document_json(d)))
+}
+
+/// `expiry` query parameter.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpiryParam {
+    /// Expiry (YYYY-MM-DD); default: the nearest one not yet expired.
+    pub expiry: Option<String>,
+}
+
+/// The latest chain of `product` (expiry `raw` or the nearest) as a response.
+///
+/// # Errors
+/// As [`resolve_expiry`] and [`latest_chain`].
+pub async fn latest_response(ctx: &Ctx, product: &str, raw: Option<&str>) -> ApiResult<Response> {
+    let spec = known_product(ctx, product)?;
+    let expiry = resolve_expiry(ctx, spec, raw).await?;
+    Ok(json_response(&*latest_chain(ctx, product, &expiry).await?))
+}
+
+/// The latest enriched chain of an expiry.
+#[utoipa::path(get, path = "/api/v1/chain/{product}/latest", tag = "chain",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+    responses(
+        (status = 200, description = "The latest chain", body = Chain),
+        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown product, or no chain for that expiry", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn latest(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+    Query(q): Query<ExpiryParam>,
+) -> ApiResult<Response> {
+    latest_response(&ctx, &product, q.expiry.as_deref()).await
+}
+
+/// Query parameters of `history`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChainHistoryParams {
+    /// Expiry (YYYY-MM-DD); all expiries when omitted.
+    pub expiry: Option<String>,
+    /// Start (inclusive): RFC 3339 or unix milliseconds.
+    pub from: Option<String>,
+    /// End (exclusive): RFC 3339 or unix milliseconds.
+    pub to: Option<String>,
+    /// Items per page, 1..=1000 (default 100).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    pub order: Option<String>,
+}
+
+/// Enriched chain snapshots, newest first unless `order=asc`.
+#[utoipa::path(get, path = "/api/v1/chain/{product}/history", tag = "chain",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ChainHistoryParams),
+    responses(
+        (status = 200, description = "A page of snapshots, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = ChainPage),
+        (status = 400, description = "Bad expiry, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn history(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+    Query(q): Query<ChainHistoryParams>,
+) -> ApiResult<Json<crate::page::Page>> {
+    known_product(&ctx, &product)?;
+    let mut filter = doc! {"product": &product};
+    if let Some(e) = q.expiry.as_deref() {
+        filter.insert("expiry", crate::params::expiry(e)?);
+    }
+    let (range, order, limit, cursor) = HistoryParams {
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        cursor: q.cursor,
+        order: q.order,
+    }
+    .parse()?;
+    let page = History {
+        collection: OPTION_CHAINS,
+        filter,
+        time_field: "ts_unix_ns",
+        ties: true,
+        range,
+        order,
+        limit,
+        cursor,
+        projection: None,
+    }
+    .run(&ctx.app.db)
+    .await?;
+    Ok(Json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_expiry_is_relative_to_the_data() {
+        let spec = ds_analytics::market::default_products()
+            .into_iter()
+            .find(|p| p.name == "NIFTY")
+            .expect("NIFTY");
+        // 2025-01-15 10:00 UTC = 15:30 IST.
+        let ts = 1_736_935_200_000_000_000;
+        let e = vec![
+            ("2025-01-30".to_owned(), ts),
+            ("2025-01-16".to_owned(), ts),
+            ("2025-01-23".to_owned(), ts),
+        ];
+        assert_eq!(nearest(&spec, &e).as_deref(), Some("2025-01-16"));
+        let e = vec![("2025-01-15".to_owned(), ts), ("2025-01-16".to_owned(), ts)];
+        assert_eq!(
+            nearest(&spec, &e).as_deref(),
+            Some("2025-01-16"),
+            "expired at 15:30 IST"
+        );
+        assert_eq!(nearest(&spec, &[]), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! The OpenAPI document (`/api/v1/openapi.json`, alias `/api/docs`) and the
+//! browsable docs page (`/docs`, Swagger UI embedded in the binary: no internet needed).
+
+use crate::api::Ctx;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const INDEX_HTML: &str = include_str!("../../assets/docs/index.html");
+const INIT_JS: &str = include_str!("../../assets/docs/init.js");
+const BUNDLE_JS: &[u8] = include_bytes!("../../assets/docs/swagger-ui-bundle.js");
+const CSS: &[u8] = include_bytes!("../../assets/docs/swagger-ui.css");
+const LICENSE: &str = include_str!("../../assets/docs/LICENSE");
+
+fn openapi_response(ctx: &Ctx) -> Response {
+    match ctx.openapi.get() {
+        Some(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body.clone(),
+        )
+            .into_response(),
+        None => crate::error::problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the OpenAPI document is not built yet",
+        ),
+    }
+}
+
+/// The OpenAPI 3.1 document of this API, generated from the code.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn openapi_json(State(ctx): State<Ctx>) -> Response {
+    openapi_response(&ctx)
+}
+
+/// Alias of `/api/v1/openapi.json` (older design).
+#[utoipa::path(get, path = "/api/docs", tag = "legacy",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+#[deprecated = "use /api/v1/openapi.json"]
+pub async fn legacy_openapi_json(State(ctx): State<Ctx>) -> Response {
+    openapi_response(&ctx)
+}
+
+fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The docs page.
+pub async fn page() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// The docs page's assets.
+pub async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match name.as_str() {
+        "init.js" => asset("text/javascript; charset=utf-8", INIT_JS),
+        "swagger-ui-bundle.js" => asset("text/javascript; charset=utf-8", BUNDLE_JS),
+        "swagger-ui.css" => asset("text/css; charset=utf-8", CSS),
+        "LICENSE" => asset("text/plain; charset=utf-8", LICENSE),
+        "index.html" => page().await,
+        _ => crate::error::problem(StatusCode::NOT_FOUND, "no such docs asset"),
+    }
+}

@@ -1,0 +1,135 @@
+//! The older design's paths, kept working as aliases of the `/api/v1` ones.
+
+use super::analytics::{pcr_page, surface_of, PcrParams};
+use super::chain::ExpiryParam;
+use super::products::product_list;
+use crate::api::Ctx;
+use crate::auth::{Identity, Reader};
+use crate::error::{problem_with, ApiResult};
+use crate::extract::{JsonBody, Path, Query};
+use crate::model::{
+    Chain, Credentials, IvSurface, PcrPage, Problem, ProductList, Tick, TokenResponse, Verified,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::json;
+
+/// Alias of `GET /api/v1/products`.
+#[utoipa::path(get, path = "/api/data/products", tag = "legacy",
+    responses((status = 200, description = "Configured products", body = ProductList)),
+    security(("bearer" = []), ("api_key" = [])))]
+#[deprecated = "use /api/v1/products"]
+pub async fn products(State(ctx): State<Ctx>, _r: Reader) -> Json<ProductList> {
+    Json(product_list(&ctx))
+}
+
+/// Alias of `GET /api/v1/underlying/{product}/latest`.
+#[utoipa::path(get, path = "/api/data/underlying/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token")),
+    responses((status = 200, description = "The latest tick", body = Tick),
+        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = [])))]
+#[deprecated = "use /api/v1/underlying/{product}/latest"]
+pub async fn underlying(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+) -> ApiResult<Response> {
+    super::underlying::latest_of(&ctx, &product).await
+}
+
+/// Alias of `GET /api/v1/chain/{product}/latest`.
+#[utoipa::path(get, path = "/api/data/chain/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token"), ExpiryParam),
+    responses((status = 200, description = "The latest chain", body = Chain),
+        (status = 404, description = "Unknown product or no chain", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = [])))]
+#[deprecated = "use /api/v1/chain/{product}/latest"]
+pub async fn chain(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+    Query(q): Query<ExpiryParam>,
+) -> ApiResult<Response> {
+    super::chain::latest_response(&ctx, &product, q.expiry.as_deref()).await
+}
+
+/// Alias of `GET /api/v1/analytics/{product}/pcr`.
+#[utoipa::path(get, path = "/api/analytics/pcr/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token"), PcrParams),
+    responses((status = 200, description = "PCR points", body = PcrPage),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = [])))]
+#[deprecated = "use /api/v1/analytics/{product}/pcr"]
+pub async fn pcr(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+    Query(q): Query<PcrParams>,
+) -> ApiResult<Json<crate::page::Page>> {
+    Ok(Json(pcr_page(&ctx, &product, q).await?))
+}
+
+/// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
+#[utoipa::path(get, path = "/api/analytics/volatility-surface/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token")),
+    responses((status = 200, description = "The IV surface", body = IvSurface)),
+    security(("bearer" = []), ("api_key" = [])))]
+#[deprecated = "use /api/v1/analytics/{product}/iv-surface"]
+pub async fn volatility_surface(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+) -> ApiResult<Json<IvSurface>> {
+    Ok(Json(surface_of(&ctx, &product).await?))
+}
+
+/// Alias of `POST /api/v1/auth/register`.
+#[utoipa::path(post, path = "/api/auth/register", tag = "legacy", request_body = Credentials,
+    responses((status = 201, description = "Registered", body = TokenResponse)))]
+#[deprecated = "use /api/v1/auth/register"]
+pub async fn register(
+    State(ctx): State<Ctx>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    super::auth::register_user(&ctx, c).await
+}
+
+/// Alias of `POST /api/v1/auth/login`.
+#[utoipa::path(post, path = "/api/auth/login", tag = "legacy", request_body = Credentials,
+    responses((status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json")))]
+#[deprecated = "use /api/v1/auth/login"]
+pub async fn login(
+    State(ctx): State<Ctx>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<Json<TokenResponse>> {
+    super::auth::login_user(&ctx, c).await
+}
+
+/// Checks the bearer token of the request (older design).
+#[utoipa::path(post, path = "/api/auth/verify", tag = "legacy",
+    responses((status = 200, description = "Valid", body = Verified),
+        (status = 401, description = "Invalid or missing token; the body also has `valid: false`", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[deprecated = "use GET /api/v1/auth/me"]
+pub async fn verify(identity: Option<Extension<Identity>>) -> Response {
+    let reason = match identity.map(|Extension(i)| i) {
+        Some(Identity::Authenticated(p)) if p.key_id.is_none() => {
+            return Json(Verified {
+                valid: true,
+                user_id: Some(p.user_id),
+                email: Some(p.email),
+            })
+            .into_response();
+        }
+        Some(Identity::Authenticated(_)) => "an API key is not a token".to_owned(),
+        Some(Identity::Invalid(r)) => r,
+        _ => "missing `Authorization: Bearer <token>`".to_owned(),
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("valid".into(), json!(false));
+    problem_with(StatusCode::UNAUTHORIZED, &reason, extra)
+}

@@ -1,0 +1,89 @@
+//! `/api/v1/products` and `/api/v1/products/{product}/expiries`.
+
+use super::known_product;
+use crate::api::Ctx;
+use crate::auth::Reader;
+use crate::error::ApiResult;
+use crate::extract::Path;
+use crate::model::{ExpiryList, Problem, Product, ProductList};
+use axum::extract::State;
+use axum::Json;
+use ds_runtime::collections::CHAIN_LATEST;
+use mongodb::bson::{doc, Bson, Document};
+
+/// The configured products.
+pub fn product_list(ctx: &Ctx) -> ProductList {
+    ProductList {
+        items: ctx
+            .app
+            .cfg
+            .products
+            .iter()
+            .map(|p| Product {
+                name: p.name.clone(),
+                exchange: p.exchange.as_str().to_owned(),
+                timezone: p.exchange.timezone().name().to_owned(),
+                rate: p.rate,
+                dividend_yield: p.dividend_yield,
+                strike_step: p.strike_step,
+            })
+            .collect(),
+        next_cursor: None,
+    }
+}
+
+/// The configured products.
+#[utoipa::path(get, path = "/api/v1/products", tag = "reference",
+    responses(
+        (status = 200, description = "Configured products", body = ProductList),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(State(ctx): State<Ctx>, _r: Reader) -> Json<ProductList> {
+    Json(product_list(&ctx))
+}
+
+/// Distinct expiries of a product's latest chains (ISO dates).
+///
+/// # Errors
+/// 503 when MongoDB is down.
+pub async fn expiries_of(ctx: &Ctx, product: &str) -> ApiResult<Vec<String>> {
+    let vals = ctx
+        .app
+        .db
+        .collection::<Document>(CHAIN_LATEST)
+        .distinct("expiry", doc! {"product": product})
+        .await?;
+    let mut out: Vec<String> = vals
+        .into_iter()
+        .filter_map(|b| match b {
+            Bson::String(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Expiries with a chain, ascending (ISO dates).
+#[utoipa::path(get, path = "/api/v1/products/{product}/expiries", tag = "reference",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+    responses(
+        (status = 200, description = "Expiries, ascending", body = ExpiryList),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn expiries(
+    State(ctx): State<Ctx>,
+    _r: Reader,
+    Path(product): Path<String>,
+) -> ApiResult<Json<ExpiryList>> {
+    known_product(&ctx, &product)?;
+    Ok(Json(ExpiryList {
+        items: expiries_of(&ctx, &product).await?,
+        next_cursor: None,
+    }))
+}

@@ -1,0 +1,216 @@
+//! The WebSocket protocol of SPEC §8: client operations in, control events out.
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::{json, Value};
+
+/// A room kind a client can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomKind {
+    /// `product:<P>`: `underlying_update`.
+    Product,
+    /// `chain:<P>`: `chain_update` of every expiry.
+    Chain,
+    /// `bars:<P>`: `bar_update` of every interval.
+    Bars,
+}
+
+impl RoomKind {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "product" => RoomKind::Product,
+            "chain" => RoomKind::Chain,
+            "bars" => RoomKind::Bars,
+            _ => return None,
+        })
+    }
+
+    /// The room of `product`.
+    pub fn room(self, product: &str) -> String {
+        match self {
+            RoomKind::Product => format!("product:{product}"),
+            RoomKind::Chain => format!("chain:{product}"),
+            RoomKind::Bars => format!("bars:{product}"),
+        }
+    }
+}
+
+/// The subject filter that reads a room back from `MD_ENRICHED` (one filter per
+/// consumer: nats-server 2.9 has no multi-filter consumers).
+pub fn room_filter(room: &str) -> Option<String> {
+    Some(match room.split_once(':') {
+        Some(("product", p)) => format!("md.enriched.{p}.underlying"),
+        Some(("chain", p)) => format!("md.enriched.{p}.chain.*"),
+        Some(("bars", p)) => format!("md.enriched.{p}.bar.*"),
+        None if room == "general" => "md.enriched.*.summary".to_owned(),
+        _ => return None,
+    })
+}
+
+/// What a client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `{"op":"auth","token":…}`
+    Auth(String),
+    /// `{"op":"subscribe","type":…,"symbol":…,"since_seq"?:N}`
+    Subscribe {
+        /// The room kind.
+        kind: RoomKind,
+        /// The product.
+        symbol: String,
+        /// Resume after this `MD_ENRICHED` sequence.
+        since_seq: Option<u64>,
+    },
+    /// `{"op":"unsubscribe","type":…,"symbol":…}`
+    Unsubscribe {
+        /// The room kind.
+        kind: RoomKind,
+        /// The product.
+        symbol: String,
+    },
+    /// `{"op":"ping"}`
+    Ping,
+}
+
+/// Parses a text frame; the error is the message of the `error` event to send.
+pub fn parse(text: &str) -> Result<Op, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Some(obj) = v.as_object() else {
+        return Err("expected a JSON object like {\"op\":\"subscribe\",\"type\":\"product\",\"symbol\":\"NIFTY\"}".into());
+    };
+    let op = obj
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or("missing \"op\" (auth, subscribe, unsubscribe or ping)")?;
+    let room = || -> Result<(RoomKind, String), String> {
+        let t = obj
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or("missing \"type\" (product, chain or bars)")?;
+        let kind = RoomKind::parse(t)
+            .ok_or_else(|| format!("unknown type {t:?}; expected product, chain or bars"))?;
+        let symbol = obj
+            .get("symbol")
+            .and_then(Value::as_str)
+            .ok_or("missing \"symbol\" (a product such as NIFTY)")?;
+        Ok((kind, symbol.to_owned()))
+    };
+    match op {
+        "ping" => Ok(Op::Ping),
+        "auth" => {
+            let token = obj
+                .get("token")
+                .and_then(Value::as_str)
+                .ok_or("auth without a \"token\" string")?;
+            Ok(Op::Auth(token.to_owned()))
+        }
+        "subscribe" => {
+            let (kind, symbol) = room()?;
+            let since_seq = match obj.get("since_seq") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .ok_or("\"since_seq\" must be a non-negative integer")?,
+                ),
+            };
+            Ok(Op::Subscribe {
+                kind,
+                symbol,
+                since_seq,
+            })
+        }
+        "unsubscribe" => {
+            let (kind, symbol) = room()?;
+            Ok(Op::Unsubscribe { kind, symbol })
+        }
+        other => Err(format!(
+            "unknown op {other:?}; expected auth, subscribe, unsubscribe or ping"
+        )),
+    }
+}
+
+fn text(v: Value) -> Utf8Bytes {
+    Utf8Bytes::from(v.to_string())
+}
+
+/// `{"event":"error","message":…}`
+pub fn error(message: &str) -> Utf8Bytes {
+    text(json!({"event": "error", "message": message}))
+}
+
+/// `{"event":"pong"}`
+pub fn pong() -> Utf8Bytes {
+    Utf8Bytes::from_static("{\"event\":\"pong\"}")
+}
+
+/// `{"event":"authenticated"}` (with the role when known).
+pub fn authenticated(role: Option<&str>) -> Utf8Bytes {
+    text(json!({"event": "authenticated", "role": role}))
+}
+
+/// `{"event":"subscribed","room":…}`
+pub fn subscribed(room: &str) -> Utf8Bytes {
+    text(json!({"event": "subscribed", "room": room}))
+}
+
+/// `{"event":"unsubscribed","room":…}`
+pub fn unsubscribed(room: &str) -> Utf8Bytes {
+    text(json!({"event": "unsubscribed", "room": room}))
+}
+
+/// `{"event":"resync","room":…,"recovered":false,"reason":…}`: the resume point
+/// is gone; the latest snapshot follows.
+pub fn resync(room: &str, reason: &str) -> Utf8Bytes {
+    text(json!({"event": "resync", "room": room, "recovered": false, "reason": reason}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ops() {
+        assert_eq!(parse(r#"{"op":"ping"}"#), Ok(Op::Ping));
+        assert_eq!(
+            parse(r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","since_seq":12}"#),
+            Ok(Op::Subscribe {
+                kind: RoomKind::Chain,
+                symbol: "NIFTY".into(),
+                since_seq: Some(12)
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"unsubscribe","type":"bars","symbol":"AAPL"}"#),
+            Ok(Op::Unsubscribe {
+                kind: RoomKind::Bars,
+                symbol: "AAPL".into()
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"auth","token":"t"}"#),
+            Ok(Op::Auth("t".into()))
+        );
+        for bad in [
+            "nope",
+            "[]",
+            r#"{"op":"dance"}"#,
+            r#"{"op":"subscribe","type":"x","symbol":"NIFTY"}"#,
+            r#"{"op":"subscribe","type":"chain"}"#,
+            r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","since_seq":-1}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(
+            room_filter("chain:NIFTY").as_deref(),
+            Some("md.enriched.NIFTY.chain.*")
+        );
+        assert_eq!(
+            room_filter("general").as_deref(),
+            Some("md.enriched.*.summary")
+        );
+        assert_eq!(room_filter("x:Y"), None);
+    }
+}

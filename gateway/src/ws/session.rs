@@ -1,0 +1,235 @@
+//! One WebSocket connection: authentication, then a reader (client operations)
+//! and a writer (everything the client receives) until either side ends.
+
+use super::auth::Verdict;
+use super::hub::{Client, Hub};
+use super::outbox::{CloseReason, Entry, Outbox};
+use super::protocol::{self, Op};
+use super::writer::{Ended, Writer};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use ds_runtime::config::Config;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Sink = SplitSink<WebSocket, Message>;
+type Source = SplitStream<WebSocket>;
+
+/// How long to wait for the client's close reply after a server close.
+const CLOSE_REPLY: Duration = Duration::from_secs(2);
+
+/// Runs a connection to its end. `token` is the one given with the upgrade
+/// request (`?token=`, bearer header or `X-Api-Key`), if any.
+pub async fn run(socket: WebSocket, hub: Hub, cfg: Arc<Config>, token: Option<String>) {
+    let (mut sink, mut source) = socket.split();
+    let outbox = Arc::new(Outbox::new());
+    let Some(role) = authenticate(&hub, &cfg, token, &mut sink, &mut source).await else {
+        return;
+    };
+    if let Some(role) = &role {
+        outbox.push(Entry::Text(protocol::authenticated(Some(role))));
+    }
+    let Some(client) = hub.register(outbox.clone()) else {
+        close_now(&mut sink, &mut source, 1001, "server shutting down").await;
+        return;
+    };
+    let writer = Writer::new(
+        &mut sink,
+        outbox.clone(),
+        hub.live().clone(),
+        hub.options().clone(),
+    );
+    let ended = tokio::select! {
+        ended = writer.run() => Some(ended),
+        () = read_loop(&mut source, &client, &hub, &cfg) => None,
+    };
+    drop(client);
+    match ended {
+        // We sent a close frame: give the client a moment to answer it, so the
+        // TCP close does not discard what it has not read yet.
+        Some(Ended::Closed(r)) => {
+            tracing::debug!(code = r.code, reason = %r.reason, "WebSocket closed by the server");
+            drain(&mut source, CLOSE_REPLY).await;
+        }
+        Some(Ended::SocketError) => {}
+        // The client left: complete the closing handshake.
+        None => {
+            let _ = tokio::time::timeout(CLOSE_REPLY, sink.close()).await;
+        }
+    }
+}
+
+/// Reads client operations until the client closes or the socket fails.
+async fn read_loop(source: &mut Source, client: &Client, hub: &Hub, cfg: &Config) {
+    while let Some(frame) = source.next().await {
+        match frame {
+            Ok(Message::Text(t)) => handle(t.as_str(), client, hub, cfg).await,
+            Ok(Message::Binary(_)) => {
+                client.outbox.push(Entry::Text(protocol::error(
+                    "binary frames are not supported; send JSON text frames",
+                )));
+            }
+            Ok(Message::Close(_)) | Err(_) => return,
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+        }
+    }
+}
+
+async fn handle(text: &str, client: &Client, hub: &Hub, cfg: &Config) {
+    let reply = |t: Utf8Bytes| {
+        client.outbox.push(Entry::Text(t));
+    };
+    match protocol::parse(text) {
+        Err(message) => reply(protocol::error(&message)),
+        Ok(Op::Ping) => reply(protocol::pong()),
+        Ok(Op::Auth(token)) => match check(hub, cfg, &token).await {
+            Ok(role) => reply(protocol::authenticated(role.as_deref())),
+            Err(reason) => client.outbox.close(reason.code, reason.reason),
+        },
+        Ok(Op::Subscribe {
+            kind,
+            symbol,
+            since_seq,
+        }) => match known(cfg, &symbol) {
+            Ok(()) => client.subscribe(&kind.room(&symbol), since_seq),
+            Err(message) => reply(protocol::error(&message)),
+        },
+        Ok(Op::Unsubscribe { kind, symbol }) => client.unsubscribe(&kind.room(&symbol)),
+    }
+}
+
+fn known(cfg: &Config, symbol: &str) -> Result<(), String> {
+    if cfg.product(symbol).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = cfg.products.iter().map(|p| p.name.as_str()).collect();
+    Err(format!(
+        "unknown product {symbol:?}; known products: {}",
+        names.join(", ")
+    ))
+}
+
+fn unauthenticated(reason: impl Into<String>) -> CloseReason {
+    CloseReason {
+        code: 4401,
+        reason: reason.into(),
+    }
+}
+
+/// Checks `token`: `Ok(role)` or the close to send.
+async fn check(hub: &Hub, cfg: &Config, token: &str) -> Result<Option<String>, CloseReason> {
+    let Some(verifier) = hub.verifier() else {
+        // No verifier installed: only development mode reads, anonymously.
+        return if cfg.dev {
+            Ok(None)
+        } else {
+            Err(unauthenticated("tokens cannot be verified by this gateway"))
+        };
+    };
+    match verifier.verify(token).await {
+        Verdict::Allowed { role } => Ok(Some(role)),
+        // Development mode reads anonymously anyway (its tokens may come from a
+        // gateway with another random secret).
+        Verdict::Invalid(reason) if cfg.dev => {
+            tracing::debug!(
+                reason,
+                "invalid WebSocket token accepted anonymously in development mode"
+            );
+            Ok(None)
+        }
+        Verdict::Invalid(reason) => Err(unauthenticated(reason)),
+        Verdict::Forbidden(reason) => Err(CloseReason { code: 4403, reason }),
+        Verdict::Unavailable(reason) => Err(CloseReason { code: 1011, reason }),
+    }
+}
+
+/// Authenticates the socket: `Some(role)` (`Some(None)` for anonymous in
+/// development mode), or `None` once it has been closed.
+async fn authenticate(
+    hub: &Hub,
+    cfg: &Config,
+    token: Option<String>,
+    sink: &mut Sink,
+    source: &mut Source,
+) -> Option<Option<String>> {
+    if let Some(token) = token {
+        return match check(hub, cfg, &token).await {
+            Ok(role) => Some(role),
+            Err(r) => {
+                close_now(sink, source, r.code, &r.reason).await;
+                None
+            }
+        };
+    }
+    if cfg.dev {
+        return Some(None);
+    }
+    let timeout = hub.options().auth_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, source.next()).await {
+            Err(_) => {
+                let reason = format!(
+                    "not authenticated within {} s: connect with ?token= or send {{\"op\":\"auth\",\"token\":…}}",
+                    timeout.as_secs_f64()
+                );
+                close_now(sink, source, 4401, &reason).await;
+                return None;
+            }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return None,
+            Ok(Some(Ok(f))) => f,
+        };
+        let reply = match frame {
+            Message::Text(t) => match protocol::parse(t.as_str()) {
+                Ok(Op::Auth(token)) => match check(hub, cfg, &token).await {
+                    Ok(role) => return Some(role),
+                    Err(r) => {
+                        close_now(sink, source, r.code, &r.reason).await;
+                        return None;
+                    }
+                },
+                Ok(Op::Ping) => protocol::pong(),
+                Ok(_) => protocol::error("authenticate first: send {\"op\":\"auth\",\"token\":…}"),
+                Err(message) => protocol::error(&message),
+            },
+            Message::Binary(_) => {
+                protocol::error("binary frames are not supported; send JSON text frames")
+            }
+            _ => continue,
+        };
+        if tokio::time::timeout(hub.options().close_timeout, sink.send(Message::Text(reply)))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return None;
+        }
+    }
+}
+
+/// Sends a close frame and waits briefly for the reply.
+async fn close_now(sink: &mut Sink, source: &mut Source, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(super::writer::truncate(reason, 123)),
+    };
+    if tokio::time::timeout(CLOSE_REPLY, sink.send(Message::Close(Some(frame))))
+        .await
+        .is_ok_and(|r| r.is_ok())
+    {
+        drain(source, CLOSE_REPLY).await;
+    }
+}
+
+/// Reads (and discards) until the client's close reply, the end of the stream,
+/// or `limit`.
+async fn drain(source: &mut Source, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(Ok(m)) = source.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}

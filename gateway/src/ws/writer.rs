@@ -1,0 +1,331 @@
+//! A client's writer: the only task that writes to its socket. It drains the
+//! outbox in order, sends each room's snapshot or read-back at its place in the
+//! queue, never sends a frame whose sequence is not above the last one sent in
+//! its room, and sends the close frame when the client is closed.
+
+use super::outbox::{CloseReason, Entry, Outbox};
+use super::{protocol, WsOptions};
+use crate::live::{follow, Event, Live};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use ds_runtime::metrics::metrics;
+use ds_runtime::subjects::STREAM_ENRICHED;
+use futures::{Sink, SinkExt, StreamExt};
+use prometheus::IntCounter;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Entries taken from the outbox per socket flush.
+const BATCH: usize = 64;
+/// Frames read back between two flushes.
+const REPLAY_FLUSH_EVERY: usize = 64;
+/// A read-back that gets no message for this long is abandoned (resync).
+const REPLAY_IDLE: Duration = Duration::from_secs(5);
+
+/// `deltastream_ws_messages_sent_total` by event, looked up once.
+struct Sent {
+    underlying: IntCounter,
+    chain: IntCounter,
+    summary: IntCounter,
+    bar: IntCounter,
+    control: IntCounter,
+}
+
+fn sent() -> &'static Sent {
+    static S: OnceLock<Sent> = OnceLock::new();
+    S.get_or_init(|| {
+        let c = |e: &str| metrics().ws_sent.with_label_values(&[e]);
+        Sent {
+            underlying: c(Event::UnderlyingUpdate.name()),
+            chain: c(Event::ChainUpdate.name()),
+            summary: c(Event::ChainSummary.name()),
+            bar: c(Event::BarUpdate.name()),
+            control: c("control"),
+        }
+    })
+}
+
+fn count(event: Option<Event>) {
+    let s = sent();
+    match event {
+        Some(Event::UnderlyingUpdate) => s.underlying.inc(),
+        Some(Event::ChainUpdate) => s.chain.inc(),
+        Some(Event::ChainSummary) => s.summary.inc(),
+        Some(Event::BarUpdate) => s.bar.inc(),
+        None => s.control.inc(),
+    }
+}
+
+/// Why reading a room back did not deliver it.
+enum ReadBackError {
+    /// The socket failed: the connection is over.
+    Socket(axum::Error),
+    /// The stream cannot give it: resync from the snapshot instead.
+    Source(String),
+}
+
+impl From<axum::Error> for ReadBackError {
+    fn from(e: axum::Error) -> Self {
+        ReadBackError::Socket(e)
+    }
+}
+
+fn source(e: impl std::fmt::Display) -> ReadBackError {
+    ReadBackError::Source(format!("could not read MD_ENRICHED: {e}"))
+}
+
+/// How a writer ended.
+pub enum Ended {
+    /// The server closed the client (the close frame was sent or timed out).
+    Closed(CloseReason),
+    /// The socket failed.
+    SocketError,
+}
+
+/// Resolves with the close reason once the outbox is closed.
+pub async fn wait_closed(rx: &mut watch::Receiver<Option<CloseReason>>) -> CloseReason {
+    match rx.wait_for(Option::is_some).await {
+        Ok(r) => r.clone().unwrap_or_else(going_away),
+        // The outbox is gone: the session is ending anyway.
+        Err(_) => going_away(),
+    }
+}
+
+fn going_away() -> CloseReason {
+    CloseReason {
+        code: 1001,
+        reason: "server shutting down".into(),
+    }
+}
+
+/// The writer of one client.
+pub struct Writer<'a, S> {
+    sink: &'a mut S,
+    outbox: Arc<Outbox>,
+    live: Live,
+    opts: WsOptions,
+    /// Rooms joined, with the last sequence sent in each (`general` is implicit).
+    last_sent: HashMap<Arc<str>, u64>,
+}
+
+impl<'a, S> Writer<'a, S>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    /// A writer on `sink` draining `outbox`.
+    pub fn new(sink: &'a mut S, outbox: Arc<Outbox>, live: Live, opts: WsOptions) -> Self {
+        Self {
+            sink,
+            outbox,
+            live,
+            opts,
+            last_sent: HashMap::new(),
+        }
+    }
+
+    /// Writes until the client is closed or the socket fails.
+    pub async fn run(mut self) -> Ended {
+        let mut closed = self.outbox.closed();
+        loop {
+            let batch = tokio::select! {
+                biased;
+                reason = wait_closed(&mut closed) => return self.close(reason).await,
+                b = self.outbox.next_batch(BATCH) => b,
+            };
+            let written = tokio::select! {
+                biased;
+                reason = wait_closed(&mut closed) => return self.close(reason).await,
+                r = self.write_batch(batch) => r,
+            };
+            if written.is_err() {
+                return Ended::SocketError;
+            }
+        }
+    }
+
+    async fn close(self, reason: CloseReason) -> Ended {
+        let frame = CloseFrame {
+            code: reason.code,
+            reason: Utf8Bytes::from(truncate(&reason.reason, 123)),
+        };
+        let _ = tokio::time::timeout(
+            self.opts.close_timeout,
+            self.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+        Ended::Closed(reason)
+    }
+
+    async fn feed(&mut self, text: Utf8Bytes, event: Option<Event>) -> Result<(), axum::Error> {
+        self.sink.feed(Message::Text(text)).await?;
+        count(event);
+        Ok(())
+    }
+
+    /// Sends a live update unless the room already got it (or something newer).
+    async fn feed_update(
+        &mut self,
+        room: &Arc<str>,
+        seq: u64,
+        frame: Utf8Bytes,
+        event: Event,
+    ) -> Result<(), axum::Error> {
+        let last = match self.last_sent.get_mut(room) {
+            Some(last) => last,
+            // `general` needs no subscribe; any other room was left (a late frame).
+            None if &**room == super::hub::GENERAL => {
+                self.last_sent.entry(room.clone()).or_insert(0)
+            }
+            None => return Ok(()),
+        };
+        if seq <= *last {
+            return Ok(());
+        }
+        *last = seq;
+        self.feed(frame, Some(event)).await
+    }
+
+    async fn write_batch(&mut self, batch: Vec<Entry>) -> Result<(), axum::Error> {
+        for e in batch {
+            match e {
+                Entry::Update(u) => {
+                    self.feed_update(&u.room, u.value.seq, u.frame.clone(), u.event)
+                        .await?
+                }
+                Entry::Text(t) => self.feed(t, None).await?,
+                Entry::Snapshot(room) => self.snapshot(&room).await?,
+                Entry::Replay { room, since } => self.replay(&room, since).await?,
+                Entry::Left(room) => {
+                    self.last_sent.remove(&room);
+                    self.feed(protocol::unsubscribed(&room), None).await?;
+                }
+            }
+        }
+        self.sink.flush().await?;
+        self.outbox.progress();
+        Ok(())
+    }
+
+    /// The room's latest values, from scratch (the client forgot the room or
+    /// is resyncing).
+    async fn snapshot(&mut self, room: &Arc<str>) -> Result<(), axum::Error> {
+        self.last_sent.insert(room.clone(), 0);
+        for u in self.live.snapshot(room) {
+            self.feed_update(room, u.value.seq, u.frame.clone(), u.event)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every message of the room after `since`, or `resync` + snapshot when the
+    /// stream no longer has them.
+    async fn replay(&mut self, room: &Arc<str>, since: u64) -> Result<(), axum::Error> {
+        self.last_sent.insert(room.clone(), since);
+        let reason = match self.read_back(room, since).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(reason)) | Err(ReadBackError::Source(reason)) => reason,
+            Err(ReadBackError::Socket(e)) => return Err(e),
+        };
+        tracing::debug!(
+            room = &**room,
+            since,
+            reason,
+            "WebSocket resume falls back to the snapshot"
+        );
+        self.feed(protocol::resync(room, &reason), None).await?;
+        self.snapshot(room).await
+    }
+
+    /// Reads the room back from `MD_ENRICHED`; `Some(reason)` when it cannot be
+    /// resumed from `since`.
+    async fn read_back(
+        &mut self,
+        room: &Arc<str>,
+        since: u64,
+    ) -> Result<Option<String>, ReadBackError> {
+        let filter = protocol::room_filter(room)
+            .ok_or_else(|| ReadBackError::Source(format!("unknown room {room}")))?;
+        let mut stream = self
+            .live
+            .jetstream()
+            .get_stream(STREAM_ENRICHED)
+            .await
+            .map_err(source)?;
+        let state = stream.info().await.map_err(source)?.state.clone();
+        if since > state.last_sequence {
+            return Ok(Some(format!(
+                "resume point {since} is ahead of the stream (last sequence {}); was it recreated?",
+                state.last_sequence
+            )));
+        }
+        if since.saturating_add(1) < state.first_sequence {
+            return Ok(Some(format!(
+                "resume point {since} is older than the stream keeps (first sequence {})",
+                state.first_sequence
+            )));
+        }
+        if since == state.last_sequence {
+            return Ok(None);
+        }
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: filter,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: since + 1,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(source)?;
+        let pending = consumer.cached_info().num_pending;
+        if pending == 0 {
+            return Ok(None);
+        }
+        if pending > self.opts.max_replay {
+            return Ok(Some(format!(
+                "{pending} messages to resume, more than the limit of {}",
+                self.opts.max_replay
+            )));
+        }
+        let mut messages = consumer.messages().await.map_err(source)?;
+        let mut unflushed = 0usize;
+        loop {
+            let next = tokio::time::timeout(REPLAY_IDLE, messages.next())
+                .await
+                .map_err(|_| ReadBackError::Source("reading MD_ENRICHED back timed out".into()))?;
+            let Some(m) = next else { break };
+            let m = m.map_err(source)?;
+            let (seq, left) = match m.info() {
+                Ok(i) => (i.stream_sequence, i.pending),
+                Err(e) => return Err(source(e)),
+            };
+            if let Some(u) = follow::decode(m.subject.as_str(), m.headers.as_ref(), &m.payload, seq)
+            {
+                self.feed_update(room, seq, u.frame, u.event).await?;
+                unflushed += 1;
+                if unflushed == REPLAY_FLUSH_EVERY {
+                    unflushed = 0;
+                    self.sink.flush().await?;
+                    self.outbox.progress();
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        self.sink.flush().await?;
+        self.outbox.progress();
+        Ok(None)
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub(super) fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

@@ -1,0 +1,587 @@
+//! Replay of one trading day from `MD_RAW` (SPEC §5, §9): the day's raw messages
+//! of each product are re-driven, in stream order, through the same pure
+//! [`ProductState`](crate::enrich::state::ProductState) the live enrichers run,
+//! and the outputs of that day go to the chosen targets:
+//! - projections rebuilt into a separate database with the projector's own
+//!   document code ([`Target::Database`]), or written over the live projections
+//!   of that day ([`Target::InPlace`]);
+//! - the enriched messages re-published on core NATS under a prefix
+//!   (`<prefix>.md.enriched.…`), paced by event time.
+//!
+//! The day is found through the day index the enrichers keep ([`locate`]), never
+//! by scanning the whole stream; reading uses ephemeral ordered consumers, so a
+//! replay never writes into `MD_RAW` and never moves a live consumer. Products run
+//! concurrently (bounded), each in order.
+
+pub mod locate;
+pub mod publish;
+pub mod sink;
+pub mod source;
+
+use crate::enrich::state::{Applied, ProductState, RawInput};
+use crate::feed::Speed;
+use async_nats::jetstream::Context;
+use chrono::NaiveDate;
+use ds_analytics::market::{session_bounds, ProductSpec};
+use ds_runtime::config::Config;
+use ds_runtime::shutdown::Shutdown;
+use locate::{Located, Location};
+use sink::{DbMode, ProjectionSink};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Raw messages handled between two hand-overs to the database writer.
+pub const BATCH_MESSAGES: usize = 500;
+/// Products replayed at once by default: enrichment is CPU-bound, and a replay
+/// must leave room for live processing on the same machine.
+pub const DEFAULT_CONCURRENCY: usize = 2;
+/// How often the progress callback is called.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Where the rebuilt projections go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A separate database (e.g. [`default_database`]); the live one is untouched.
+    Database(String),
+    /// The live database: that day's documents of the replayed products are
+    /// overwritten in place, then those the replay did not produce are deleted.
+    InPlace(String),
+    /// No projections (re-publish only).
+    None,
+}
+
+impl Target {
+    /// The database written, if any.
+    pub fn database(&self) -> Option<&str> {
+        match self {
+            Target::Database(d) | Target::InPlace(d) => Some(d),
+            Target::None => None,
+        }
+    }
+}
+
+/// The default target database of a day: `deltastream_replay_<YYYYMMDD>`.
+pub fn default_database(date: NaiveDate) -> String {
+    format!("deltastream_replay_{}", date.format("%Y%m%d"))
+}
+
+/// What to replay and where.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The trading day (session date in each product's exchange time zone).
+    pub date: NaiveDate,
+    /// Only these products; all configured ones (those with data that day) when empty.
+    pub products: Vec<String>,
+    /// Where projections go.
+    pub target: Target,
+    /// Re-publish the enriched messages under this subject prefix (core NATS).
+    pub publish_prefix: Option<String>,
+    /// Pacing by event time: `Max`, or a factor of the original pace.
+    pub speed: Speed,
+    /// Products replayed at once (paced replays run every product at once).
+    pub concurrency: usize,
+    /// For a product whose day is not in the index, scan its subject in `MD_RAW`
+    /// (bounded by the stream's last sequence at start) instead of failing.
+    pub scan: bool,
+}
+
+impl ReplayOptions {
+    /// Options rebuilding `date` into [`default_database`] at maximum speed.
+    pub fn new(date: NaiveDate) -> Self {
+        Self {
+            date,
+            products: Vec::new(),
+            target: Target::Database(default_database(date)),
+            publish_prefix: None,
+            speed: Speed::Max,
+            concurrency: DEFAULT_CONCURRENCY,
+            scan: false,
+        }
+    }
+}
+
+/// Why a replay could not run (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The options are wrong; fix them and re-run.
+    #[error("{0}")]
+    Invalid(String),
+    /// The day is not in the day index for these products.
+    #[error(
+        "{date} is not in the day index for {products}: the enrichers have not processed \
+         that day (is `deltastream enrich` running and caught up? is the date right?); \
+         pass --scan to scan those products' subjects in MD_RAW instead"
+    )]
+    NotIndexed {
+        /// The day.
+        date: NaiveDate,
+        /// The products missing from the index, comma-separated.
+        products: String,
+    },
+    /// NATS failed (a retry may help).
+    #[error("NATS: {0}")]
+    Nats(String),
+    /// MongoDB refused a write for good.
+    #[error("MongoDB refused: {0}")]
+    Refused(String),
+    /// MongoDB failed.
+    #[error("MongoDB: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+}
+
+impl ReplayError {
+    /// Whether re-running later may succeed (a server was unreachable).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ReplayError::Nats(_) => true,
+            ReplayError::Mongo(e) => ds_runtime::mongo::is_transient(e),
+            ReplayError::Invalid(_) | ReplayError::NotIndexed { .. } | ReplayError::Refused(_) => false,
+        }
+    }
+
+    pub(crate) fn nats(e: impl std::fmt::Display) -> Self {
+        ReplayError::Nats(e.to_string())
+    }
+}
+
+/// Progress so far, for a progress bar.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Raw messages read from `MD_RAW` (all days within the located ranges).
+    pub messages: u64,
+    /// Of those, messages of the replayed day.
+    pub day_messages: u64,
+    /// Enriched messages produced.
+    pub outputs: u64,
+    /// Stream sequences covered so far, summed over products (position of the bar).
+    pub position: u64,
+    /// Stream sequences to cover, summed over products (length of the bar).
+    pub length: u64,
+    /// Products finished.
+    pub products_done: usize,
+    /// Products replayed.
+    pub products: usize,
+    /// Time since start.
+    pub elapsed: Duration,
+}
+
+/// The outcome of one product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductReport {
+    /// The product.
+    pub product: String,
+    /// How its range was found.
+    pub location: Location,
+    /// First `MD_RAW` sequence of the range read.
+    pub first_seq: u64,
+    /// Last `MD_RAW` sequence of the range read.
+    pub last_seq: u64,
+    /// Raw messages read.
+    pub messages: u64,
+    /// Raw messages of the day applied.
+    pub day_messages: u64,
+    /// Messages that could not be enriched (dead-lettered in the live run).
+    pub poison: u64,
+    /// Enriched messages produced.
+    pub outputs: u64,
+    /// Documents written.
+    pub documents: u64,
+    /// Documents of that day deleted because the replay did not produce them
+    /// (in-place or a re-run into a non-empty database).
+    pub deleted: u64,
+    /// Last sequence applied (how far it got).
+    pub done_seq: u64,
+    /// Event time of the last message of the day applied.
+    pub last_event_unix_ns: Option<i64>,
+    /// Whether the whole range was replayed (false when stopped).
+    pub completed: bool,
+}
+
+/// A product that was not replayed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The product.
+    pub product: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayReport {
+    /// The day.
+    pub date: NaiveDate,
+    /// The database written, if any.
+    pub database: Option<String>,
+    /// Whether that database is the live one.
+    pub in_place: bool,
+    /// The subject prefix re-published under, if any.
+    pub publish_prefix: Option<String>,
+    /// Products replayed.
+    pub products: Vec<ProductReport>,
+    /// Products skipped (no data that day).
+    pub skipped: Vec<Skipped>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Whether it was stopped before the end.
+    pub interrupted: bool,
+}
+
+impl ReplayReport {
+    /// Raw messages read.
+    pub fn messages(&self) -> u64 {
+        self.products.iter().map(|p| p.messages).sum()
+    }
+    /// Raw messages of the day applied.
+    pub fn day_messages(&self) -> u64 {
+        self.products.iter().map(|p| p.day_messages).sum()
+    }
+    /// Enriched messages produced.
+    pub fn outputs(&self) -> u64 {
+        self.products.iter().map(|p| p.outputs).sum()
+    }
+    /// Documents written.
+    pub fn documents(&self) -> u64 {
+        self.products.iter().map(|p| p.documents).sum()
+    }
+    /// Raw messages per second of wall time.
+    pub fn rate(&self) -> f64 {
+        self.messages() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Shared counters the progress callback reads.
+#[derive(Default)]
+struct Counters {
+    messages: AtomicU64,
+    day_messages: AtomicU64,
+    outputs: AtomicU64,
+    position: AtomicU64,
+    products_done: AtomicU64,
+}
+
+fn snapshot(c: &Counters, length: u64, products: usize, started: Instant) -> Progress {
+    Progress {
+        messages: c.messages.load(Ordering::Relaxed),
+        day_messages: c.day_messages.load(Ordering::Relaxed),
+        outputs: c.outputs.load(Ordering::Relaxed),
+        position: c.position.load(Ordering::Relaxed),
+        length,
+        products_done: c.products_done.load(Ordering::Relaxed) as usize,
+        products,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn select_products(cfg: &Config, names: &[String]) -> Result<Vec<ProductSpec>, ReplayError> {
+    if names.is_empty() {
+        return Ok(cfg.products.clone());
+    }
+    names
+        .iter()
+        .map(|n| {
+            cfg.product(n).cloned().ok_or_else(|| {
+                let known: Vec<&str> = cfg.products.iter().map(|p| p.name.as_str()).collect();
+                ReplayError::Invalid(format!("unknown product {n:?} (configured: {})", known.join(", ")))
+            })
+        })
+        .collect()
+}
+
+fn validate(cfg: &Config, opts: &ReplayOptions, mongo: Option<&mongodb::Client>) -> Result<(), ReplayError> {
+    if let Target::Database(db) = &opts.target {
+        if db == &cfg.mongo_db {
+            return Err(ReplayError::Invalid(format!(
+                "target database {db} is the live one; pass --in-place to replace the live projections of the day"
+            )));
+        }
+        if db.is_empty() || db.contains(['/', '\\', '.', ' ', '"', '$']) {
+            return Err(ReplayError::Invalid(format!("{db:?} is not a valid MongoDB database name")));
+        }
+    }
+    if opts.target.database().is_some() && mongo.is_none() {
+        return Err(ReplayError::Invalid("rebuilding projections needs a MongoDB connection".into()));
+    }
+    if let Some(p) = &opts.publish_prefix {
+        publish::validate_prefix(p).map_err(ReplayError::Invalid)?;
+    }
+    if opts.target == Target::None && opts.publish_prefix.is_none() {
+        return Err(ReplayError::Invalid(
+            "nothing to do: no projections target and no publish prefix".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Everything a product task needs, shared.
+struct Shared {
+    date: NaiveDate,
+    js: Context,
+    db: Option<(mongodb::Database, bool)>,
+    publisher: Option<publish::Publisher>,
+    counters: Counters,
+    /// Pacing: factor and origin (event time that maps to the replay's start).
+    pacing: Option<(f64, i64)>,
+    started: Instant,
+}
+
+/// Replays `opts.date` (see the module docs).
+///
+/// `progress` is called every [`PROGRESS_EVERY`] and once at the end. When
+/// `shutdown` fires, every product stops after the message in hand, what was
+/// produced so far is written (durably) and the report says how far each got
+/// (`interrupted`); re-running is safe, every write being idempotent.
+///
+/// # Errors
+/// [`ReplayError::Invalid`] for bad options, [`ReplayError::NotIndexed`] when a
+/// requested product's day is not in the index (and `scan` is off), and NATS or
+/// MongoDB failures.
+pub async fn run(
+    cfg: &Config,
+    js: &Context,
+    mongo: Option<&mongodb::Client>,
+    opts: ReplayOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    shutdown: Shutdown,
+) -> Result<ReplayReport, ReplayError> {
+    let started = Instant::now();
+    validate(cfg, &opts, mongo)?;
+    let specs = select_products(cfg, &opts.products)?;
+    let explicit = !opts.products.is_empty();
+
+    let located = locate::locate_all(js, &specs, opts.date, opts.scan).await?;
+    let mut work: Vec<(ProductSpec, Located)> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut missing = Vec::new();
+    for (spec, loc) in specs.into_iter().zip(located) {
+        match loc {
+            Some(l) => work.push((spec, l)),
+            None if explicit => missing.push(spec.name.clone()),
+            None => skipped.push(Skipped {
+                product: spec.name.clone(),
+                reason: format!("no messages of {} in the day index", opts.date),
+            }),
+        }
+    }
+    if !missing.is_empty() || work.is_empty() {
+        let products = if missing.is_empty() {
+            skipped.iter().map(|s| s.product.as_str()).collect::<Vec<_>>().join(", ")
+        } else {
+            missing.join(", ")
+        };
+        return Err(ReplayError::NotIndexed {
+            date: opts.date,
+            products,
+        });
+    }
+
+    let db = match (&opts.target, mongo) {
+        (Target::Database(name), Some(c)) => Some((c.database(name), false)),
+        (Target::InPlace(name), Some(c)) => Some((c.database(name), true)),
+        _ => None,
+    };
+    if let Some((db, _)) = &db {
+        ds_runtime::collections::ensure_indexes(db)
+            .await
+            .map_err(|e| ReplayError::Invalid(format!("creating indexes in {}: {e}", db.name())))?;
+    }
+    let pacing = match opts.speed {
+        Speed::Max => None,
+        Speed::Factor(f) => {
+            let origin = work
+                .iter()
+                .map(|(s, _)| session_bounds(opts.date, s.exchange).0)
+                .min()
+                .unwrap_or(0);
+            Some((f, origin))
+        }
+    };
+    let publisher = opts
+        .publish_prefix
+        .as_ref()
+        .map(|p| publish::Publisher::new(js.client(), p.clone()));
+    let length: u64 = work.iter().map(|(_, l)| l.span()).sum();
+    let products = work.len();
+    let shared = Arc::new(Shared {
+        date: opts.date,
+        js: js.clone(),
+        db,
+        publisher,
+        counters: Counters::default(),
+        pacing,
+        started,
+    });
+    // Paced products must all run at once to keep their relative timing.
+    let concurrency = if pacing.is_some() {
+        products
+    } else {
+        opts.concurrency.clamp(1, products.max(1))
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (spec, loc)) in work.into_iter().enumerate() {
+        let shared = shared.clone();
+        let permits = permits.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let r = replay_product(&shared, &spec, &loc, shutdown).await;
+            shared.counters.products_done.fetch_add(1, Ordering::Relaxed);
+            (i, r)
+        });
+    }
+    let mut results: Vec<Option<ProductReport>> = vec![None; products];
+    let mut first_error = None;
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok((i, Ok(r)))) => results[i] = Some(r),
+                Some(Ok((_, Err(e)))) => {
+                    first_error.get_or_insert(e);
+                }
+                Some(Err(e)) => {
+                    first_error.get_or_insert(ReplayError::Invalid(format!("a product task failed: {e}")));
+                }
+            },
+            _ = ticker.tick() => progress(&snapshot(&shared.counters, length, products, started)),
+        }
+    }
+    progress(&snapshot(&shared.counters, length, products, started));
+    if let Some(p) = &shared.publisher {
+        p.flush().await?;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let products: Vec<ProductReport> = results.into_iter().flatten().collect();
+    let interrupted = products.iter().any(|p| !p.completed);
+    Ok(ReplayReport {
+        date: opts.date,
+        database: opts.target.database().map(str::to_owned),
+        in_place: matches!(opts.target, Target::InPlace(_)),
+        publish_prefix: opts.publish_prefix,
+        products,
+        skipped,
+        elapsed: started.elapsed(),
+        interrupted,
+    })
+}
+
+/// Replays one product's range in order.
+async fn replay_product(
+    shared: &Shared,
+    spec: &ProductSpec,
+    loc: &Located,
+    mut shutdown: Shutdown,
+) -> Result<ProductReport, ReplayError> {
+    let c = &shared.counters;
+    let mut report = ProductReport {
+        product: spec.name.clone(),
+        location: loc.how.clone(),
+        first_seq: loc.first_seq,
+        last_seq: loc.last_seq,
+        messages: 0,
+        day_messages: 0,
+        poison: 0,
+        outputs: 0,
+        documents: 0,
+        deleted: 0,
+        done_seq: 0,
+        last_event_unix_ns: None,
+        completed: false,
+    };
+    let mut sink = match &shared.db {
+        Some((db, in_place)) => {
+            let mode = if *in_place {
+                DbMode::Overwrite
+            } else {
+                sink::mode_for(db, &spec.name, spec.exchange, shared.date).await?
+            };
+            Some(ProjectionSink::start(db.clone(), mode))
+        }
+        None => None,
+    };
+    let mut state = ProductState::new(spec);
+    let mut messages = source::open(&shared.js, &spec.name, loc.first_seq, loc.last_seq).await?;
+    let mut last_position = 0u64;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            next = messages.next() => next,
+        };
+        let Some(m) = next? else {
+            report.completed = true;
+            break;
+        };
+        report.messages += 1;
+        report.done_seq = m.seq;
+        c.messages.fetch_add(1, Ordering::Relaxed);
+        let position = m.seq.saturating_sub(loc.first_seq) + 1;
+        c.position.fetch_add(position - last_position, Ordering::Relaxed);
+        last_position = position;
+        let event = source::event_time(&m.subject, &m.payload);
+        if let Some(ts) = event {
+            if ds_analytics::market::trading_day(ts, spec.exchange) != shared.date {
+                continue;
+            }
+        }
+        let input = RawInput {
+            subject: &m.subject,
+            schema: m.schema.as_deref(),
+            payload: &m.payload,
+            stream_seq: m.seq,
+        };
+        let outputs = match state.apply(spec, input) {
+            Ok(Applied::Outputs { day, outputs }) if day == shared.date => outputs,
+            Ok(_) => continue,
+            Err(_) => {
+                report.poison += 1;
+                continue;
+            }
+        };
+        report.day_messages += 1;
+        report.last_event_unix_ns = event;
+        c.day_messages.fetch_add(1, Ordering::Relaxed);
+        if let (Some((factor, origin)), Some(ts)) = (shared.pacing, event) {
+            let due = Duration::from_secs_f64(((ts - origin).max(0) as f64 / 1e9) / factor);
+            let now = shared.started.elapsed();
+            if due > now {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(due - now) => {}
+                }
+            }
+        }
+        report.outputs += outputs.len() as u64;
+        c.outputs.fetch_add(outputs.len() as u64, Ordering::Relaxed);
+        if let Some(p) = &shared.publisher {
+            for o in &outputs {
+                p.publish(o, m.seq).await?;
+            }
+        }
+        if let Some(s) = &mut sink {
+            s.add(&outputs).map_err(|e| ReplayError::Invalid(format!("not representable in BSON: {e}")))?;
+            if s.pending_messages() >= BATCH_MESSAGES || shared.pacing.is_some() {
+                s.hand_over().await?;
+            }
+        }
+    }
+    if let Some(s) = sink {
+        let done = s
+            .finish(
+                &spec.name,
+                spec.exchange,
+                shared.date,
+                report.completed.then_some((loc.first_seq, loc.last_seq)),
+            )
+            .await?;
+        report.documents = done.written;
+        report.deleted = done.deleted;
+    }
+    Ok(report)
+}

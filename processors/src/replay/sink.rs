@@ -1,0 +1,365 @@
+//! Writing a replayed product's projections with the projector's own document
+//! code ([`docs::writes`]), in batches handed to a writer task so enrichment and
+//! writes overlap; every write journaled (the client's write concern, or an
+//! explicit `j: true` on raw commands).
+//!
+//! Two modes:
+//! - [`DbMode::Fresh`]: a database with nothing of that day yet: the projector's
+//!   [`write_batch`] (inserts keyed by the event, latest-value upserts);
+//! - [`DbMode::Overwrite`]: the live database (`--in-place`) or a re-run: every
+//!   document is replaced in place under the same `_id` (so a reader sees either
+//!   the old or the new version of a document, never a missing one; standalone
+//!   MongoDB has no multi-document transactions), and once the whole day is
+//!   replayed, that day's documents of the product that the replay did not produce
+//!   (from messages in the replayed range) are deleted.
+
+use super::ReplayError;
+use crate::enriched::Enriched;
+use crate::project::docs::{self, DocWrite, Write};
+use crate::project::write_batch;
+use chrono::NaiveDate;
+use ds_analytics::market::{session_bounds, trading_day, Exchange};
+use ds_runtime::collections::{BARS, OPTION_CHAINS, UNDERLYING_TICKS};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::Database;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// How documents are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbMode {
+    /// Nothing of that day is there yet: insert.
+    Fresh,
+    /// Replace in place, then delete what the replay did not produce.
+    Overwrite,
+}
+
+/// The append-only collections and the field holding each document's event time.
+const DAY_COLLECTIONS: [(&str, &str); 3] = [
+    (UNDERLYING_TICKS, "ts_unix_ns"),
+    (BARS, "start_unix_ns"),
+    (OPTION_CHAINS, "ts_unix_ns"),
+];
+
+/// Raw replace statements per `update` command (a chain document is ~10 kB).
+const REPLACE_CHUNK: usize = 200;
+/// How long a transient MongoDB failure is retried before the replay gives up.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// The UTC nanoseconds `[start, end)` of `date` in `exchange`'s time zone, found
+/// by bisection over [`trading_day`] (monotonic in time), so it is exact on
+/// daylight-saving days too.
+pub fn day_bounds(date: NaiveDate, exchange: Exchange) -> (i64, i64) {
+    const DAY: i64 = 86_400 * 1_000_000_000;
+    let open = session_bounds(date, exchange).0;
+    // The smallest t in (lo, hi] with trading_day(t) > limit_day, given lo is not.
+    let first_after = |mut lo: i64, mut hi: i64, limit: NaiveDate| {
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if trading_day(mid, exchange) > limit {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
+    };
+    let prev = date.pred_opt().unwrap_or(date);
+    let start = first_after(open - 2 * DAY, open, prev);
+    let end = first_after(open, open + 2 * DAY, date);
+    (start, end)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Ids of `product`'s documents of `date` in the append-only collections, with
+/// `source_seq` in `seqs` when given.
+async fn day_ids(
+    db: &Database,
+    product: &str,
+    exchange: Exchange,
+    date: NaiveDate,
+    seqs: Option<(u64, u64)>,
+    limit: Option<i64>,
+) -> Result<BTreeMap<&'static str, Vec<Bson>>, ReplayError> {
+    let (start, end) = day_bounds(date, exchange);
+    let mut out = BTreeMap::new();
+    for (coll, field) in DAY_COLLECTIONS {
+        let mut filter = doc! {"product": product, field: {"$gte": start, "$lt": end}};
+        if let Some((first, last)) = seqs {
+            filter.insert("source_seq", doc! {"$gte": i64_of(first), "$lte": i64_of(last)});
+        }
+        let collection = db.collection::<Document>(coll);
+        let mut find = collection
+            .find(filter)
+            .projection(doc! {"_id": 1});
+        if let Some(n) = limit {
+            find = find.limit(n);
+        }
+        let ids: Vec<Bson> = find
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|mut d| d.remove("_id"))
+            .collect();
+        out.insert(coll, ids);
+    }
+    Ok(out)
+}
+
+/// [`DbMode::Fresh`] when `db` holds nothing of `product`'s `date`, else
+/// [`DbMode::Overwrite`] (a re-run, possibly after an analytics change).
+///
+/// # Errors
+/// When MongoDB fails.
+pub async fn mode_for(db: &Database, product: &str, exchange: Exchange, date: NaiveDate) -> Result<DbMode, ReplayError> {
+    let ids = day_ids(db, product, exchange, date, None, Some(1)).await?;
+    Ok(if ids.values().all(Vec::is_empty) {
+        DbMode::Fresh
+    } else {
+        DbMode::Overwrite
+    })
+}
+
+/// What a sink did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkDone {
+    /// Documents written.
+    pub written: u64,
+    /// Documents deleted (not produced by the replay).
+    pub deleted: u64,
+}
+
+/// The projections of one replayed product.
+pub struct ProjectionSink {
+    db: Database,
+    mode: DbMode,
+    pending: Vec<DocWrite>,
+    pending_messages: usize,
+    /// Ids of append-only documents produced, per collection (overwrite mode).
+    produced: HashMap<&'static str, HashSet<String>>,
+    tx: Option<mpsc::Sender<Vec<DocWrite>>>,
+    writer: JoinHandle<Result<u64, ReplayError>>,
+}
+
+impl ProjectionSink {
+    /// Starts the writer task.
+    pub fn start(db: Database, mode: DbMode) -> Self {
+        let (tx, rx) = mpsc::channel(4);
+        let writer = tokio::spawn(writer(db.clone(), mode, rx));
+        Self {
+            db,
+            mode,
+            pending: Vec::new(),
+            pending_messages: 0,
+            produced: HashMap::new(),
+            tx: Some(tx),
+            writer,
+        }
+    }
+
+    /// Adds the documents of one raw message's outputs.
+    ///
+    /// # Errors
+    /// When an output cannot be represented in BSON.
+    pub fn add(&mut self, outputs: &[Enriched]) -> Result<(), mongodb::bson::ser::Error> {
+        for o in outputs {
+            for w in docs::writes(o)? {
+                if self.mode == DbMode::Overwrite && w.write == Write::Insert {
+                    self.produced.entry(w.collection).or_default().insert(w.id.clone());
+                }
+                self.pending.push(w);
+            }
+        }
+        self.pending_messages += 1;
+        Ok(())
+    }
+
+    /// Raw messages whose documents are not handed over yet.
+    pub fn pending_messages(&self) -> usize {
+        self.pending_messages
+    }
+
+    /// Hands the pending documents to the writer (waits while it is busy).
+    ///
+    /// # Errors
+    /// The writer's error when it failed.
+    pub async fn hand_over(&mut self) -> Result<(), ReplayError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_messages = 0;
+        let sent = match &self.tx {
+            Some(tx) => tx.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The writer stopped: its result says why.
+            self.tx = None;
+            match (&mut self.writer).await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(_)) => Err(ReplayError::Refused("the database writer stopped".into())),
+                Err(e) => Err(ReplayError::Refused(format!("the database writer failed: {e}"))),
+            }
+        }
+    }
+
+    /// Writes what is left and waits until everything is durable; then, in
+    /// overwrite mode and when the whole range `seqs` was replayed, deletes that
+    /// day's documents of `product` from the range that the replay did not produce.
+    ///
+    /// # Errors
+    /// When a write or the clean-up fails.
+    pub async fn finish(
+        mut self,
+        product: &str,
+        exchange: Exchange,
+        date: NaiveDate,
+        seqs: Option<(u64, u64)>,
+    ) -> Result<SinkDone, ReplayError> {
+        self.hand_over().await?;
+        self.tx = None;
+        let written = match (&mut self.writer).await {
+            Ok(r) => r?,
+            Err(e) => return Err(ReplayError::Refused(format!("the database writer failed: {e}"))),
+        };
+        let mut deleted = 0;
+        if let (DbMode::Overwrite, Some(range)) = (self.mode, seqs) {
+            let existing = day_ids(&self.db, product, exchange, date, Some(range), None).await?;
+            for (coll, ids) in existing {
+                let produced = self.produced.get(coll);
+                let extra: Vec<Bson> = ids
+                    .into_iter()
+                    .filter(|id| !id.as_str().is_some_and(|s| produced.is_some_and(|p| p.contains(s))))
+                    .collect();
+                for chunk in extra.chunks(1000) {
+                    let r = self
+                        .db
+                        .collection::<Document>(coll)
+                        .delete_many(doc! {"_id": {"$in": chunk.to_vec()}})
+                        .await?;
+                    deleted += r.deleted_count;
+                }
+            }
+        }
+        Ok(SinkDone { written, deleted })
+    }
+}
+
+async fn writer(db: Database, mode: DbMode, mut rx: mpsc::Receiver<Vec<DocWrite>>) -> Result<u64, ReplayError> {
+    let mut written = 0u64;
+    while let Some(batch) = rx.recv().await {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let r = match mode {
+                DbMode::Fresh => write_batch(&db, &batch, 0).await.map_err(ReplayError::from),
+                DbMode::Overwrite => overwrite(&db, &batch).await,
+            };
+            match r {
+                Ok(()) => break,
+                Err(e) if e.is_transient() && started.elapsed() < RETRY_FOR => {
+                    tracing::warn!(error = %e, ?backoff, "MongoDB unavailable; retrying replay batch");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        written += batch.len() as u64;
+    }
+    Ok(written)
+}
+
+/// Replaces every document in place (upsert by `_id`); latest-value documents
+/// only when the stored one is not newer.
+async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError> {
+    let now = DateTime::now();
+    let mut replaces: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
+    let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
+    for w in batch {
+        match w.write {
+            Write::Insert => {
+                let mut d = w.doc.clone();
+                d.insert("written_at", now);
+                replaces
+                    .entry(w.collection)
+                    .or_default()
+                    .push(doc! {"q": {"_id": &w.id}, "u": d, "upsert": true});
+            }
+            Write::Latest => {
+                let slot = latest.entry((w.collection, w.id.as_str())).or_insert(w);
+                if w.source_seq > slot.source_seq {
+                    *slot = w;
+                }
+            }
+        }
+    }
+    for (coll, statements) in replaces {
+        for chunk in statements.chunks(REPLACE_CHUNK) {
+            let reply = db
+                .run_command(doc! {
+                    "update": coll,
+                    "updates": chunk.to_vec(),
+                    "ordered": false,
+                    "writeConcern": {"w": 1, "j": true},
+                })
+                .await?;
+            for key in ["writeErrors", "writeConcernError"] {
+                if let Some(e) = reply.get(key) {
+                    return Err(ReplayError::Refused(format!("{coll}: {key} {e}")));
+                }
+            }
+        }
+    }
+    for w in latest.into_values() {
+        let mut d = w.doc.clone();
+        d.insert("written_at", now);
+        let r = db
+            .collection::<Document>(w.collection)
+            .replace_one(doc! {"_id": &w.id, "source_seq": {"$lte": i64_of(w.source_seq)}}, d)
+            .upsert(true)
+            .await;
+        if let Err(e) = r {
+            // A newer document is there (the upsert's insert hit its `_id`): keep it.
+            if !is_duplicate_key(&e) {
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    matches!(e.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_bounds_are_local_midnights() {
+        let d = NaiveDate::from_ymd_opt(2025, 1, 15).expect("date");
+        let (s, e) = day_bounds(d, Exchange::Nse);
+        // 2025-01-15 00:00 IST = 2025-01-14 18:30 UTC.
+        assert_eq!(s, 1_736_879_400_000_000_000);
+        assert_eq!(e - s, 86_400_000_000_000);
+        // New York on the day clocks go forward: a 23-hour day.
+        let dst = NaiveDate::from_ymd_opt(2025, 3, 9).expect("date");
+        let (s, e) = day_bounds(dst, Exchange::Us);
+        assert_eq!(e - s, 23 * 3_600_000_000_000);
+        assert_eq!(trading_day(s, Exchange::Us), dst);
+        assert_eq!(trading_day(s - 1, Exchange::Us), dst.pred_opt().expect("date"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Reading one product's range of `MD_RAW` in order: an ephemeral ordered
+//! consumer filtered to `md.raw.<P>.>` from the range's first sequence, ended
+//! after its last (or when the stream has nothing more). Nothing durable is
+//! created and no live consumer moves.
+
+use super::ReplayError;
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::Context;
+use bytes::Bytes;
+use ds_runtime::subjects;
+use futures::StreamExt;
+use prost::Message as _;
+
+/// A raw message as stored.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// Its `MD_RAW` sequence.
+    pub seq: u64,
+    /// Its subject.
+    pub subject: String,
+    /// Its `Ds-Schema` header.
+    pub schema: Option<String>,
+    /// Its bytes.
+    pub payload: Bytes,
+}
+
+/// The messages of one product in `[first, last]`, in stream order.
+pub struct RangeReader {
+    messages: Option<Ordered>,
+    last: u64,
+}
+
+/// Opens `product`'s range `[first, last]` of `MD_RAW`.
+///
+/// # Errors
+/// When `MD_RAW` is missing or the consumer cannot be created.
+pub async fn open(js: &Context, product: &str, first: u64, last: u64) -> Result<RangeReader, ReplayError> {
+    let stream = js
+        .get_stream(subjects::STREAM_RAW)
+        .await
+        .map_err(|e| ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)")))?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            description: Some(format!("replay of {product} (ephemeral)")),
+            filter_subject: subjects::raw_product(product),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: first.max(1),
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ReplayError::nats(format!("ordered consumer on {product}: {e}")))?;
+    let messages = if consumer.cached_info().num_pending == 0 || first > last {
+        None
+    } else {
+        Some(
+            consumer
+                .messages()
+                .await
+                .map_err(|e| ReplayError::nats(format!("reading {product}: {e}")))?,
+        )
+    };
+    Ok(RangeReader { messages, last })
+}
+
+impl RangeReader {
+    /// The next message of the range, `None` at its end. Cancel-safe.
+    ///
+    /// # Errors
+    /// When the consumer fails.
+    pub async fn next(&mut self) -> Result<Option<RawMessage>, ReplayError> {
+        let Some(messages) = self.messages.as_mut() else {
+            return Ok(None);
+        };
+        let m = match messages.next().await {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => return Err(ReplayError::nats(format!("reading MD_RAW: {e}"))),
+            None => {
+                self.messages = None;
+                return Ok(None);
+            }
+        };
+        let info = m.info().map_err(|e| ReplayError::nats(format!("message info: {e}")))?;
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        if seq > self.last {
+            self.messages = None;
+            return Ok(None);
+        }
+        if seq == self.last || pending == 0 {
+            // The range ends here: stop pulling (the consumer goes with it).
+            self.messages = None;
+        }
+        let m = m.split().0;
+        Ok(Some(RawMessage {
+            seq,
+            subject: m.subject.to_string(),
+            schema: ds_runtime::headers::schema(m.headers.as_ref()).map(str::to_owned),
+            payload: m.payload,
+        }))
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TickTime {
+    #[prost(int64, tag = "3")]
+    ts_unix_ns: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ChainTime {
+    #[prost(int64, tag = "4")]
+    ts_unix_ns: i64,
+}
+
+/// The event time of a raw message, read cheaply (only that field is decoded),
+/// so messages of other days are skipped without enriching them. `None` when the
+/// subject or bytes are not a raw message: the state machine then decides.
+pub fn event_time(subject: &str, payload: &[u8]) -> Option<i64> {
+    let ts = match subject.split('.').nth(3)? {
+        "underlying" => TickTime::decode(payload).ok()?.ts_unix_ns,
+        "chain" => ChainTime::decode(payload).ok()?.ts_unix_ns,
+        _ => return None,
+    };
+    (ts > 0).then_some(ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_time_matches_the_full_messages() {
+        let t = ds_schemas::UnderlyingTick {
+            product: "NIFTY".into(),
+            price: 1.0,
+            ts_unix_ns: 1_736_912_700_000_000_000,
+            seq: 3,
+            volume: 1,
+        };
+        assert_eq!(event_time("md.raw.NIFTY.underlying", &t.encode_to_vec()), Some(t.ts_unix_ns));
+        let c = ds_schemas::OptionChain {
+            product: "NIFTY".into(),
+            expiry: "2025-01-30".into(),
+            spot: 1.0,
+            ts_unix_ns: 1_736_912_760_000_000_000,
+            seq: 9,
+            strikes: vec![1.0, 2.0],
+            ..Default::default()
+        };
+        assert_eq!(event_time("md.raw.NIFTY.chain.2025-01-30", &c.encode_to_vec()), Some(c.ts_unix_ns));
+        assert_eq!(event_time("md.raw.NIFTY.trades", &t.encode_to_vec()), None);
+        assert_eq!(event_time("md.raw.NIFTY.underlying", &[0xff, 0xfe]), None);
+    }
+}

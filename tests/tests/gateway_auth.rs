@@ -1,0 +1,869 @@
+//! The gateway's security through a real socket, outside development mode:
+//! registration and login, token checks (no token, malformed, wrong signature,
+//! expired, `alg: none`, other algorithms, deleted user), refresh rotation and
+//! revocation, API keys, roles, hostile input, body limits, rate limiting.
+
+use ds_gateway::auth::jwt::{Claims, JwtKeys};
+use ds_gateway::auth::{users, Role};
+use ds_gateway::Settings;
+use ds_runtime::config::Secret;
+use ds_tests::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SECRET: &str = "gateway-test-secret-0123456789-abcdefghij";
+
+/// A response: status, lower-case headers, body.
+struct Resp {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.headers.get("content-type").map(String::as_str),
+            Some("application/problem+json"),
+            "{}",
+            self.body
+        );
+        let v = self.json();
+        assert_eq!(v["status"], status);
+        assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        v
+    }
+}
+
+async fn req(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Resp {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            r.push_str("Content-Type: application/json\r\n");
+        }
+        r.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    r.push_str("\r\n");
+    let mut bytes = r.into_bytes();
+    if let Some(b) = body {
+        bytes.extend_from_slice(b.as_bytes());
+    }
+    // The server may answer (413) before reading the whole body.
+    let _ = s.write_all(&bytes).await;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        // Binary (gzip) bodies are only checked for their headers.
+        let (Some(chunk), Some(tail)) = (rest.get(..n), rest.get(n..)) else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        out.push_str(chunk);
+        s = tail.trim_start_matches("\r\n");
+    }
+    out
+}
+
+async fn start(env: &TestEnv, settings: Settings) -> (String, Running) {
+    let port = ds_runtime::servers::free_port().expect("free port");
+    let addr = format!("127.0.0.1:{port}");
+    let mut cfg = env.cfg.clone();
+    cfg.dev = false;
+    cfg.jwt_secret = Some(Secret::new(SECRET));
+    cfg.http_addr = addr.clone();
+    let (cfg, db, nats) = (Arc::new(cfg), env.db.clone(), env.client.clone());
+    let run = Running::spawn(move |s| async move {
+        let state = ds_gateway::AppState::new(cfg, db, nats).await?;
+        ds_gateway::serve_with(state, settings, s).await
+    });
+    eventually("gateway listens", Duration::from_secs(15), || async {
+        tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ())
+    })
+    .await;
+    (addr, run)
+}
+
+fn no_limit() -> Settings {
+    Settings {
+        rate_limit_rps: 0.0,
+        ..Settings::default()
+    }
+}
+
+fn b64(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_start_without_a_strong_secret() {
+    let env = TestEnv::start().await;
+    for secret in [
+        None,
+        Some("short"),
+        Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    ] {
+        let mut cfg = env.cfg.clone();
+        cfg.dev = false;
+        cfg.jwt_secret = secret.map(Secret::new);
+        let err = ds_gateway::check_config(&cfg).expect_err("refused");
+        assert!(err.to_string().contains("DS_JWT_SECRET"), "{err}");
+        let state = ds_gateway::AppState::new(Arc::new(cfg), env.db.clone(), env.client.clone())
+            .await
+            .expect("state");
+        let (_t, shutdown) = ds_runtime::shutdown::Shutdown::new();
+        assert!(ds_gateway::serve(state, shutdown).await.is_err());
+    }
+    // Development mode without a secret is allowed (a random one is generated).
+    let mut cfg = env.cfg.clone();
+    cfg.dev = true;
+    cfg.jwt_secret = None;
+    assert!(ds_gateway::check_config(&cfg).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_keys_roles_and_hostile_input() {
+    let env = TestEnv::start().await;
+    let (addr, gw) = start(&env, no_limit()).await;
+    let a = addr.as_str();
+    let admin = users::add_user(&env.db, "Root@Example.com", "admin-password-1", Role::Admin)
+        .await
+        .expect("admin added");
+    assert_eq!(admin.email, "root@example.com");
+    assert!(matches!(
+        users::add_user(
+            &env.db,
+            "root@example.com",
+            "another-password",
+            Role::Viewer
+        )
+        .await,
+        Err(ds_gateway::auth::AuthError::EmailTaken(_))
+    ));
+
+    // Register: a viewer with a token; duplicates and bad input refused.
+    let creds = r#"{"email":"ana@example.com","password":"correct horse"}"#;
+    let r = req(a, "POST", "/api/v1/auth/register", &[], Some(creds)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["user"]["role"], "viewer");
+    assert_eq!(v["user"]["email"], "ana@example.com");
+    let viewer_token = v["token"].as_str().expect("token").to_owned();
+    let viewer_id = v["user"]["id"].as_str().expect("id").to_owned();
+    req(a, "POST", "/api/v1/auth/register", &[], Some(creds))
+        .await
+        .problem(409);
+    let bad_bodies = [
+        r#"{"email":"not-an-email","password":"correct horse"}"#,
+        r#"{"email":"bo@example.com","password":"short"}"#,
+        r#"{"email":{"$gt":""},"password":"correct horse"}"#,
+        r#"{"email":"bo@example.com","password":{"$ne":null}}"#,
+        r#"{"email":"bo@example.com","password":"correct horse","role":"admin"}"#,
+        r#"{"email":"bo@example.com""#,
+        r#"[]"#,
+    ];
+    for b in bad_bodies {
+        let p = req(a, "POST", "/api/v1/auth/register", &[], Some(b))
+            .await
+            .problem(400);
+        assert!(p["detail"].as_str().is_some(), "{b}");
+    }
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/register",
+        &[("Content-Type", "text/plain")],
+        Some(creds),
+    )
+    .await
+    .problem(415);
+    let huge = format!(
+        r#"{{"email":"x@example.com","password":"{}"}}"#,
+        "p".repeat(100 * 1024)
+    );
+    req(a, "POST", "/api/v1/auth/register", &[], Some(&huge))
+        .await
+        .problem(413);
+    // The older design's path is the same endpoint.
+    let r = req(
+        a,
+        "POST",
+        "/api/auth/register",
+        &[],
+        Some(r#"{"email":"cy@example.com","password":"correct horse"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Login: wrong password and unknown user look the same; injection never matches.
+    let p = req(
+        a,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(r#"{"email":"ana@example.com","password":"wrong horse"}"#),
+    )
+    .await
+    .problem(401);
+    let p2 = req(
+        a,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(r#"{"email":"nobody@example.com","password":"wrong horse"}"#),
+    )
+    .await
+    .problem(401);
+    assert_eq!(p["detail"], p2["detail"]);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(r#"{"email":{"$gt":""},"password":{"$gt":""}}"#),
+    )
+    .await
+    .problem(400);
+    let r = req(
+        a,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(r#"{"email":"root@example.com","password":"admin-password-1"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let admin_token = v["token"].as_str().expect("token").to_owned();
+    let refresh1 = v["refresh_token"].as_str().expect("refresh").to_owned();
+    assert_eq!(v["user"]["role"], "admin");
+    let r = req(
+        a,
+        "POST",
+        "/api/auth/login",
+        &[],
+        Some(r#"{"email":"ana@example.com","password":"correct horse"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Data endpoints need credentials; each kind of bad token is a 401.
+    let data = "/api/v1/products";
+    let p = req(a, "GET", data, &[], None).await.problem(401);
+    assert!(p["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("authentication required")));
+    let keys = JwtKeys::from_secret(SECRET.as_bytes());
+    let other = JwtKeys::from_secret(b"another-secret-0123456789-abcdefghijkl");
+    let mut expired = Claims::new(&viewer_id, Role::Viewer);
+    expired.iat -= 7200;
+    expired.exp = expired.iat + 900;
+    let mut wrong_aud = Claims::new(&viewer_id, Role::Viewer);
+    wrong_aud.aud = "someone-else".into();
+    let claims_json = serde_json::to_string(&Claims::new(&viewer_id, Role::Admin)).expect("claims");
+    let alg_none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&claims_json)
+    );
+    // A valid HS256 token relabelled HS512: any algorithm but HS256 is refused.
+    let good = keys
+        .sign(&Claims::new(&viewer_id, Role::Admin))
+        .expect("sign");
+    let (_, rest) = good.split_once('.').expect("jwt");
+    let hs512 = format!("{}.{rest}", b64(r#"{"alg":"HS512","typ":"JWT"}"#));
+    let cases: Vec<(String, &str)> = vec![
+        ("Bearer not-a-token".into(), "malformed"),
+        ("Basic YWxhZGRpbjpvcGVuc2VzYW1l".into(), "Bearer"),
+        (
+            bearer(
+                &other
+                    .sign(&Claims::new(&viewer_id, Role::Viewer))
+                    .expect("sign"),
+            ),
+            "signature",
+        ),
+        (bearer(&keys.sign(&expired).expect("sign")), "expired"),
+        (bearer(&keys.sign(&wrong_aud).expect("sign")), "audience"),
+        (bearer(&alg_none), ""),
+        (bearer(&hs512), "algorithm"),
+    ];
+    for (h, why) in &cases {
+        let p = req(a, "GET", data, &[("Authorization", h)], None)
+            .await
+            .problem(401);
+        assert!(
+            p["detail"].as_str().is_some_and(|d| d.contains(why)),
+            "{h}: {p}"
+        );
+        let v = req(a, "POST", "/api/auth/verify", &[("Authorization", h)], None).await;
+        assert_eq!(v.status, 401);
+        assert_eq!(v.json()["valid"], false);
+    }
+    let ok = req(
+        a,
+        "GET",
+        data,
+        &[("Authorization", &bearer(&viewer_token))],
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["items"].as_array().map(Vec::len), Some(4));
+    let v = req(
+        a,
+        "POST",
+        "/api/auth/verify",
+        &[("Authorization", &bearer(&viewer_token))],
+        None,
+    )
+    .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(
+        v.json(),
+        json!({"valid": true, "user_id": viewer_id, "email": "ana@example.com"})
+    );
+    let me = req(
+        a,
+        "GET",
+        "/api/v1/auth/me",
+        &[("Authorization", &bearer(&viewer_token))],
+        None,
+    )
+    .await;
+    assert_eq!(me.json()["email"], "ana@example.com");
+    req(a, "GET", "/api/v1/auth/me", &[], None)
+        .await
+        .problem(401);
+
+    // Roles: a viewer is refused admin routes, an admin is served.
+    for (m, p) in [
+        ("GET", "/api/v1/admin/users"),
+        ("GET", "/api/v1/admin/dlq"),
+        ("POST", "/api/v1/admin/dlq/1/retry"),
+    ] {
+        req(a, m, p, &[("Authorization", &bearer(&viewer_token))], None)
+            .await
+            .problem(403);
+        req(a, m, p, &[], None).await.problem(401);
+    }
+    let admin_h = bearer(&admin_token);
+    let r = req(
+        a,
+        "GET",
+        "/api/v1/admin/users",
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(3));
+    assert!(!r.body.contains("password"), "no hashes listed");
+    let r = req(
+        a,
+        "GET",
+        "/api/v1/admin/dlq?limit=10",
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["items"], json!([]));
+    req(
+        a,
+        "GET",
+        "/api/v1/admin/dlq?limit=0",
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await
+    .problem(400);
+    req(
+        a,
+        "POST",
+        "/api/v1/admin/dlq/99/retry",
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await
+    .problem(404);
+    req(
+        a,
+        "POST",
+        "/api/v1/admin/dlq/abc/retry",
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await
+    .problem(400);
+
+    // Refresh tokens rotate; a used one is refused and revokes the family.
+    let r = req(
+        a,
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(&json!({"refresh_token": refresh1}).to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refresh2 = r.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    assert_ne!(refresh1, refresh2);
+    let p = req(
+        a,
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(&json!({"refresh_token": refresh1}).to_string()),
+    )
+    .await
+    .problem(401);
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("revoked")),
+        "{p}"
+    );
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(&json!({"refresh_token": refresh2}).to_string()),
+    )
+    .await
+    .problem(401);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(r#"{"refresh_token":{"$ne":""}}"#),
+    )
+    .await
+    .problem(400);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(r#"{"refresh_token":"made-up"}"#),
+    )
+    .await
+    .problem(401);
+    // Logout revokes.
+    let r = req(
+        a,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(r#"{"email":"root@example.com","password":"admin-password-1"}"#),
+    )
+    .await;
+    let refresh3 = r.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let r = req(
+        a,
+        "POST",
+        "/api/v1/auth/logout",
+        &[],
+        Some(&json!({"refresh_token": refresh3}).to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(&json!({"refresh_token": refresh3}).to_string()),
+    )
+    .await
+    .problem(401);
+
+    // API keys: shown once, stored hashed, role capped, usable, revocable.
+    let vh = bearer(&viewer_token);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/api-keys",
+        &[("Authorization", &vh)],
+        Some(r#"{"name":"bot","role":"admin"}"#),
+    )
+    .await
+    .problem(400);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/api-keys",
+        &[("Authorization", &vh)],
+        Some(r#"{"name":""}"#),
+    )
+    .await
+    .problem(400);
+    req(
+        a,
+        "POST",
+        "/api/v1/auth/api-keys",
+        &[],
+        Some(r#"{"name":"bot"}"#),
+    )
+    .await
+    .problem(401);
+    let r = req(
+        a,
+        "POST",
+        "/api/v1/auth/api-keys",
+        &[("Authorization", &vh)],
+        Some(r#"{"name":"bot"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    let key = created["key"].as_str().expect("key").to_owned();
+    let key_id = created["id"].as_str().expect("id").to_owned();
+    assert!(key.starts_with("dsk_"));
+    assert_eq!(created["role"], "viewer");
+    let stored = env
+        .db
+        .collection::<mongodb::bson::Document>("api_keys")
+        .find_one(mongodb::bson::doc! {"_id": &key_id})
+        .await
+        .expect("query")
+        .expect("stored");
+    assert!(
+        !format!("{stored:?}").contains(&key),
+        "the key itself is never stored"
+    );
+    let r = req(a, "GET", data, &[("X-Api-Key", &key)], None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    req(
+        a,
+        "GET",
+        "/api/v1/admin/users",
+        &[("X-Api-Key", &key)],
+        None,
+    )
+    .await
+    .problem(403);
+    req(a, "GET", data, &[("X-Api-Key", "dsk_not-a-real-key")], None)
+        .await
+        .problem(401);
+    req(a, "GET", data, &[("X-Api-Key", "{\"$gt\":\"\"}")], None)
+        .await
+        .problem(401);
+    let listed = eventually("last use recorded", Duration::from_secs(5), || async {
+        let r = req(
+            a,
+            "GET",
+            "/api/v1/auth/api-keys",
+            &[("Authorization", &vh)],
+            None,
+        )
+        .await;
+        let v = r.json();
+        v["items"][0]["last_used_at"].is_string().then_some(r)
+    })
+    .await;
+    assert!(!listed.body.contains(&key), "secrets are never listed");
+    assert!(listed.json()["items"][0]["created_at"].is_string());
+    // Another user cannot delete it; hostile ids are just unknown.
+    let admin_created = req(
+        a,
+        "POST",
+        "/api/v1/auth/api-keys",
+        &[("Authorization", &admin_h)],
+        Some(r#"{"name":"ops"}"#),
+    )
+    .await;
+    let admin_key_id = admin_created.json()["id"].as_str().expect("id").to_owned();
+    assert_eq!(admin_created.json()["role"], "admin");
+    req(
+        a,
+        "DELETE",
+        &format!("/api/v1/auth/api-keys/{admin_key_id}"),
+        &[("Authorization", &vh)],
+        None,
+    )
+    .await
+    .problem(404);
+    for id in [
+        "%24where",
+        "%7B%22%24gt%22%3A%22%22%7D",
+        "000000000000000000000000",
+    ] {
+        req(
+            a,
+            "DELETE",
+            &format!("/api/v1/auth/api-keys/{id}"),
+            &[("Authorization", &vh)],
+            None,
+        )
+        .await
+        .problem(404);
+    }
+    let r = req(
+        a,
+        "DELETE",
+        &format!("/api/v1/auth/api-keys/{key_id}"),
+        &[("Authorization", &vh)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    req(a, "GET", data, &[("X-Api-Key", &key)], None)
+        .await
+        .problem(401);
+
+    // NoSQL-shaped path and query values are data: 404/400, never a match.
+    req(
+        a,
+        "GET",
+        "/api/v1/underlying/%24gt/latest",
+        &[("Authorization", &vh)],
+        None,
+    )
+    .await
+    .problem(404);
+    req(
+        a,
+        "GET",
+        "/api/v1/underlying/%7B%22%24ne%22%3Anull%7D/ticks",
+        &[("Authorization", &vh)],
+        None,
+    )
+    .await
+    .problem(404);
+    req(
+        a,
+        "GET",
+        "/api/v1/chain/NIFTY/latest?expiry=%7B%22%24gt%22%3A%22%22%7D",
+        &[("Authorization", &vh)],
+        None,
+    )
+    .await
+    .problem(400);
+    let r = req(
+        a,
+        "GET",
+        "/api/v1/chain/NIFTY/latest?expiry[$ne]=x",
+        &[("Authorization", &vh)],
+        None,
+    )
+    .await;
+    assert!(r.status == 404 || r.status == 400, "{}", r.body);
+    req(
+        a,
+        "DELETE",
+        "/api/v1/admin/users/%24where",
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await
+    .problem(404);
+
+    // A deleted user's token and keys stop working.
+    let r = req(
+        a,
+        "POST",
+        "/api/v1/auth/api-keys",
+        &[("Authorization", &vh)],
+        Some(r#"{"name":"bot2"}"#),
+    )
+    .await;
+    let key2 = r.json()["key"].as_str().expect("key").to_owned();
+    let r = req(
+        a,
+        "DELETE",
+        &format!("/api/v1/admin/users/{viewer_id}"),
+        &[("Authorization", &admin_h)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let p = req(a, "GET", data, &[("Authorization", &vh)], None)
+        .await
+        .problem(401);
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no longer exists")),
+        "{p}"
+    );
+    req(a, "GET", data, &[("X-Api-Key", &key2)], None)
+        .await
+        .problem(401);
+    assert!(users::find_by_email(&env.db, "ana@example.com")
+        .await
+        .expect("query")
+        .is_none());
+
+    // Framework errors are problem+json too, with the request id.
+    let r = req(a, "POST", data, &[("Authorization", &admin_h)], None).await;
+    r.problem(405);
+    assert!(r.headers.contains_key("allow"));
+    let r = req(
+        a,
+        "GET",
+        "/api/v1/nope",
+        &[("X-Request-Id", "abc-123")],
+        None,
+    )
+    .await;
+    r.problem(404);
+    assert_eq!(
+        r.headers.get("x-request-id").map(String::as_str),
+        Some("abc-123")
+    );
+    let r = req(a, "GET", "/health/live", &[], None).await;
+    assert!(
+        r.headers
+            .get("x-request-id")
+            .is_some_and(|id| id.len() >= 32),
+        "generated id"
+    );
+
+    gw.stop().await.expect("gateway stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_get_429_with_retry_after() {
+    let env = TestEnv::start().await;
+    let settings = Settings {
+        rate_limit_rps: 1.0,
+        rate_limit_burst: 3.0,
+        cors_origins: vec!["https://app.example".into()],
+        ..Settings::default()
+    };
+    let (addr, gw) = start(&env, settings).await;
+    let a = addr.as_str();
+    // Anonymous clients are limited per IP (their 401s count too).
+    for _ in 0..3 {
+        req(a, "GET", "/api/v1/products", &[], None)
+            .await
+            .problem(401);
+    }
+    let r = req(a, "GET", "/api/v1/products", &[], None).await;
+    r.problem(429);
+    let retry: u64 = r
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=2).contains(&retry), "{retry}");
+    // Authenticated clients have their own bucket.
+    users::add_user(&env.db, "rl@example.com", "rate-limit-pw", Role::Viewer)
+        .await
+        .expect("user");
+    let keys = JwtKeys::from_secret(SECRET.as_bytes());
+    let u = users::find_by_email(&env.db, "rl@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    let t = bearer(&keys.sign(&Claims::new(&u.id, Role::Viewer)).expect("sign"));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            req(a, "GET", "/api/v1/products", &[("Authorization", &t)], None)
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    // Health and docs are not limited.
+    for _ in 0..5 {
+        assert_eq!(req(a, "GET", "/health/live", &[], None).await.status, 200);
+    }
+    // CORS for the configured origin only.
+    let pre = [
+        ("Origin", "https://app.example"),
+        ("Access-Control-Request-Method", "GET"),
+        ("Access-Control-Request-Headers", "authorization"),
+    ];
+    let r = req(a, "OPTIONS", "/api/v1/products", &pre, None).await;
+    assert_eq!(
+        r.headers
+            .get("access-control-allow-origin")
+            .map(String::as_str),
+        Some("https://app.example")
+    );
+    let r = req(
+        a,
+        "GET",
+        "/health/live",
+        &[("Origin", "https://evil.example")],
+        None,
+    )
+    .await;
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
+    gw.stop().await.expect("gateway stops");
+}
