@@ -209,8 +209,11 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         )
     }
     fn event_time(ns: Option<i64>) -> String {
-        ns.map(|n| chrono::DateTime::from_timestamp_nanos(n).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_else(|| "no message of the day yet".into())
+        ns.map(|n| {
+            chrono::DateTime::from_timestamp_nanos(n)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_else(|| "no message of the day yet".into())
     }
 
     let publish_prefix = match (a.publish_prefix, a.publish) {
@@ -238,7 +241,9 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
     };
     let js = connect_js(&cfg, "deltastream-replay").await?;
     let db = match target.database() {
-        Some(_) => Some(ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?),
+        Some(_) => {
+            Some(ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?)
+        }
         None => None,
     };
     match &target {
@@ -279,7 +284,15 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let result = replay::run(&cfg, &js, db.as_ref().map(|d| d.client()), opts, &on_progress, shutdown).await;
+    let result = replay::run(
+        &cfg,
+        &js,
+        db.as_ref().map(|d| d.client()),
+        opts,
+        &on_progress,
+        shutdown,
+    )
+    .await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -296,9 +309,25 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
             p.day_messages,
             p.outputs,
             p.documents,
-            if p.deleted > 0 { format!(", {} stale documents deleted", p.deleted) } else { String::new() },
-            if p.poison > 0 { format!(", {} invalid messages skipped (as in the DLQ)", p.poison) } else { String::new() },
-            if p.completed { String::new() } else { format!(" — stopped at seq {} ({})", p.done_seq, event_time(p.last_event_unix_ns)) },
+            if p.deleted > 0 {
+                format!(", {} stale documents deleted", p.deleted)
+            } else {
+                String::new()
+            },
+            if p.poison > 0 {
+                format!(", {} invalid messages skipped (as in the DLQ)", p.poison)
+            } else {
+                String::new()
+            },
+            if p.completed {
+                String::new()
+            } else {
+                format!(
+                    " — stopped at seq {} ({})",
+                    p.done_seq,
+                    event_time(p.last_event_unix_ns)
+                )
+            },
         );
     }
     for s in &report.skipped {

@@ -52,10 +52,16 @@ impl Enriched {
     }
 
     /// The deterministic id: output type + the MD_RAW sequence of the message that
-    /// produced it (+ interval for bars), e.g. `EnrichedChain:5012`, `Bar:1m:5013`.
+    /// produced it (+ interval for bars), e.g. `EnrichedChain:5012`, `Bar:1m:5013`;
+    /// a bar closed by the session-closing tick it contains is `Bar:1m:5013:close`.
     pub fn msg_id(&self, source_seq: u64) -> String {
         match self {
             Enriched::Underlying(_) => format!("{}:{source_seq}", EnrichedUnderlying::SHORT),
+            // The message that closes a session closes two bars of an interval at
+            // once: the one before it, and its own (which it is the last tick of).
+            Enriched::Bar(b) if b.last_source_seq == source_seq => {
+                format!("{}:{}:{source_seq}:close", Bar::SHORT, b.interval)
+            }
             Enriched::Bar(b) => format!("{}:{}:{source_seq}", Bar::SHORT, b.interval),
             Enriched::Chain(_) => format!("{}:{source_seq}", EnrichedChain::SHORT),
             Enriched::Summary(_) => format!("{}:{source_seq}", ChainSummary::SHORT),

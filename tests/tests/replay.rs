@@ -3,8 +3,12 @@
 //! live projections, paced re-publishing keeps the relative timing, and a
 //! back-filled day interleaved with another day replays like its live run.
 
-use ds_processors::replay::{self, locate::Location, ReplayError, ReplayOptions, ReplayReport, Target};
-use ds_runtime::collections::{BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS};
+use ds_processors::replay::{
+    self, locate::Location, ReplayError, ReplayOptions, ReplayReport, Target,
+};
+use ds_runtime::collections::{
+    BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
+};
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::Shutdown;
 use ds_runtime::subjects::{STREAM_ENRICHED, STREAM_RAW};
@@ -36,7 +40,9 @@ async fn wait_live(env: &TestEnv, cfg: &Config, products: &[&str]) -> Snapshot {
     reference_db.drop().await.expect("drop reference");
     let got = eventually("projections complete", Duration::from_secs(90), || async {
         let snap = projection_snapshot(&env.db).await;
-        let done = snap.iter().all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len());
+        let done = snap
+            .iter()
+            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len());
         done.then_some(snap)
     })
     .await;
@@ -44,10 +50,14 @@ async fn wait_live(env: &TestEnv, cfg: &Config, products: &[&str]) -> Snapshot {
     let stream = env.js.get_stream(STREAM_RAW).await.expect("MD_RAW");
     for p in products {
         let name = ds_processors::enrich::partition::consumer_name(p);
-        eventually("enricher acknowledged everything", Duration::from_secs(30), || async {
-            let i = stream.consumer_info(&name).await.ok()?;
-            (i.num_pending == 0 && i.num_ack_pending == 0).then_some(())
-        })
+        eventually(
+            "enricher acknowledged everything",
+            Duration::from_secs(30),
+            || async {
+                let i = stream.consumer_info(&name).await.ok()?;
+                (i.num_pending == 0 && i.num_ack_pending == 0).then_some(())
+            },
+        )
         .await;
     }
     got
@@ -64,7 +74,11 @@ async fn live_day(env: &TestEnv, cfg: &Config, products: &[&str], seed: u64) -> 
     snap
 }
 
-async fn run_replay(env: &TestEnv, cfg: &Config, opts: ReplayOptions) -> Result<ReplayReport, ReplayError> {
+async fn run_replay(
+    env: &TestEnv,
+    cfg: &Config,
+    opts: ReplayOptions,
+) -> Result<ReplayReport, ReplayError> {
     let (_t, shutdown) = Shutdown::new();
     replay::run(cfg, &env.js, Some(env.db.client()), opts, &|_| {}, shutdown).await
 }
@@ -103,28 +117,53 @@ async fn replayed_day_equals_the_live_projections() {
     let enriched_before = stream_len(&env.js, STREAM_ENRICHED).await;
 
     let started = Instant::now();
-    let report = run_replay(&env, &cfg, ReplayOptions::new(date(DAY))).await.expect("replay");
+    let report = run_replay(&env, &cfg, ReplayOptions::new(date(DAY)))
+        .await
+        .expect("replay");
     let took = started.elapsed();
-    let target = env.db.client().database(&replay::default_database(date(DAY)));
+    let target = env
+        .db
+        .client()
+        .database(&replay::default_database(date(DAY)));
     assert_eq!(target.name(), "deltastream_replay_20250115");
-    assert_eq!(projection_snapshot(&target).await, live, "replayed projections differ from the live ones");
+    assert_eq!(
+        projection_snapshot(&target).await,
+        live,
+        "replayed projections differ from the live ones"
+    );
     assert!(!report.interrupted);
     let names: Vec<&str> = report.products.iter().map(|p| p.product.as_str()).collect();
     assert_eq!(names, ["NIFTY", "AAPL"]);
-    assert!(report.products.iter().all(|p| p.location == Location::Indexed && p.completed && p.poison == 0));
+    assert!(report
+        .products
+        .iter()
+        .all(|p| p.location == Location::Indexed && p.completed && p.poison == 0));
     let skipped: Vec<&str> = report.skipped.iter().map(|s| s.product.as_str()).collect();
-    assert_eq!(skipped, ["BANKNIFTY", "TSLA"], "products without data that day are skipped");
-    assert_eq!(report.messages(), raw_before, "read exactly the day's messages");
+    assert_eq!(
+        skipped,
+        ["BANKNIFTY", "TSLA"],
+        "products without data that day are skipped"
+    );
+    assert_eq!(
+        report.messages(),
+        raw_before,
+        "read exactly the day's messages"
+    );
     let docs: usize = live.values().map(Vec::len).sum();
     assert!(report.documents() >= docs as u64);
-    eprintln!("replay of the small day: {} messages in {took:?}", report.messages());
+    eprintln!(
+        "replay of the small day: {} messages in {took:?}",
+        report.messages()
+    );
 
     // Nothing live moved: no message added to the streams.
     assert_eq!(stream_len(&env.js, STREAM_RAW).await, raw_before);
     assert_eq!(stream_len(&env.js, STREAM_ENRICHED).await, enriched_before);
 
     // Re-running is safe: same result.
-    let again = run_replay(&env, &cfg, ReplayOptions::new(date(DAY))).await.expect("replay again");
+    let again = run_replay(&env, &cfg, ReplayOptions::new(date(DAY)))
+        .await
+        .expect("replay again");
     assert_eq!(projection_snapshot(&target).await, live);
     assert_eq!(again.products.iter().map(|p| p.deleted).sum::<u64>(), 0);
 }
@@ -149,7 +188,10 @@ async fn replaying_one_product_touches_only_that_product() {
     let target = env.db.client().database("only_nifty");
     let snap = projection_snapshot(&target).await;
     assert_eq!(snap, only_product(&live, "NIFTY"));
-    assert!(snap.values().flatten().all(|d| d.get_str("product") == Ok("NIFTY")));
+    assert!(snap
+        .values()
+        .flatten()
+        .all(|d| d.get_str("product") == Ok("NIFTY")));
     assert!(!snap[UNDERLYING_TICKS].is_empty());
 
     // In place: NIFTY rewritten, AAPL's live documents untouched (even `written_at`).
@@ -158,9 +200,16 @@ async fn replaying_one_product_touches_only_that_product() {
     assert_eq!(projection_snapshot(&env.db).await, live);
     for c in ds_runtime::collections::PROJECTIONS {
         let aapl = |docs: &Vec<Document>| -> Vec<Document> {
-            docs.iter().filter(|d| d.get_str("product") == Ok("AAPL")).cloned().collect()
+            docs.iter()
+                .filter(|d| d.get_str("product") == Ok("AAPL"))
+                .cloned()
+                .collect()
         };
-        assert_eq!(aapl(&live_full(c).await), aapl(&before[c]), "{c}: AAPL documents changed");
+        assert_eq!(
+            aapl(&live_full(c).await),
+            aapl(&before[c]),
+            "{c}: AAPL documents changed"
+        );
     }
 }
 
@@ -174,19 +223,41 @@ async fn in_place_replay_restores_deleted_and_corrupted_documents() {
     // Damage NIFTY's day: deleted ticks, bar, latest chains; corrupted chain and
     // latest tick; and a stray tick the stream never produced.
     let ticks = raw_docs(&env.db, UNDERLYING_TICKS, doc! {"product": "NIFTY"}).await;
-    let victims: Vec<_> = ticks.iter().step_by(50).map(|d| d.get("_id").cloned().expect("_id")).collect();
-    coll(UNDERLYING_TICKS).delete_many(doc! {"_id": {"$in": victims}}).await.expect("delete");
-    coll(BARS).delete_one(doc! {"product": "NIFTY", "interval": "5m"}).await.expect("delete");
-    coll(CHAIN_LATEST).delete_many(doc! {"product": "NIFTY"}).await.expect("delete");
+    let victims: Vec<_> = ticks
+        .iter()
+        .step_by(50)
+        .map(|d| d.get("_id").cloned().expect("_id"))
+        .collect();
+    coll(UNDERLYING_TICKS)
+        .delete_many(doc! {"_id": {"$in": victims}})
+        .await
+        .expect("delete");
+    coll(BARS)
+        .delete_one(doc! {"product": "NIFTY", "interval": "5m"})
+        .await
+        .expect("delete");
+    coll(CHAIN_LATEST)
+        .delete_many(doc! {"product": "NIFTY"})
+        .await
+        .expect("delete");
     coll(OPTION_CHAINS)
-        .update_one(doc! {"product": "NIFTY"}, doc! {"$set": {"pcr_oi": -1.0, "calls": []}})
+        .update_one(
+            doc! {"product": "NIFTY"},
+            doc! {"$set": {"pcr_oi": -1.0, "calls": []}},
+        )
         .await
         .expect("corrupt");
-    coll(UNDERLYING_LATEST).update_one(doc! {"_id": "NIFTY"}, doc! {"$set": {"price": 0.5}}).await.expect("corrupt");
+    coll(UNDERLYING_LATEST)
+        .update_one(doc! {"_id": "NIFTY"}, doc! {"$set": {"price": 0.5}})
+        .await
+        .expect("corrupt");
     let mut stray = ticks[10].clone();
     stray.insert("_id", "NIFTY:999999");
     stray.insert("seq", 999_999_i64);
-    coll(UNDERLYING_TICKS).insert_one(stray).await.expect("stray");
+    coll(UNDERLYING_TICKS)
+        .insert_one(stray)
+        .await
+        .expect("stray");
     assert_ne!(projection_snapshot(&env.db).await, live);
 
     let mut opts = ReplayOptions::new(date(DAY));
@@ -194,7 +265,11 @@ async fn in_place_replay_restores_deleted_and_corrupted_documents() {
     opts.target = Target::InPlace(cfg.mongo_db.clone());
     let report = run_replay(&env, &cfg, opts).await.expect("in-place replay");
     assert_eq!(report.products[0].deleted, 1, "the stray tick is deleted");
-    assert_eq!(projection_snapshot(&env.db).await, live, "live projections restored");
+    assert_eq!(
+        projection_snapshot(&env.db).await,
+        live,
+        "live projections restored"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +283,11 @@ async fn paced_replay_keeps_the_relative_timing() {
     feed_day(&env, &cfg, DAY, &["NIFTY"], 5).await;
     let raw_before = stream_len(&env.js, STREAM_RAW).await;
 
-    let mut sub = env.client.subscribe("replay.paced.md.enriched.NIFTY.underlying").await.expect("subscribe");
+    let mut sub = env
+        .client
+        .subscribe("replay.paced.md.enriched.NIFTY.underlying")
+        .await
+        .expect("subscribe");
     env.client.flush().await.expect("flush");
     let collector = tokio::spawn(async move {
         let mut got = Vec::new();
@@ -230,14 +309,19 @@ async fn paced_replay_keeps_the_relative_timing() {
     opts.scan = true;
     let report = run_replay(&env, &cfg, opts).await.expect("paced replay");
     assert_eq!(report.products[0].location, Location::Scan);
-    let got = tokio::time::timeout(Duration::from_secs(10), collector).await.expect("all ticks arrive").expect("collector");
+    let got = tokio::time::timeout(Duration::from_secs(10), collector)
+        .await
+        .expect("all ticks arrive")
+        .expect("collector");
     assert_eq!(got.len(), 376);
     use prost::Message as _;
     let ts: Vec<i64> = got
         .iter()
         .map(|(_, schema, p)| {
             assert_eq!(schema.as_deref(), Some("deltastream.v1.EnrichedUnderlying"));
-            ds_schemas::EnrichedUnderlying::decode(p.clone()).expect("decodes").ts_unix_ns
+            ds_schemas::EnrichedUnderlying::decode(p.clone())
+                .expect("decodes")
+                .ts_unix_ns
         })
         .collect();
     let (t0, ts0) = (got[0].0, ts[0]);
@@ -251,9 +335,20 @@ async fn paced_replay_keeps_the_relative_timing() {
     let actual_total = got[375].0.duration_since(t0).as_secs_f64();
     eprintln!("paced ×{FACTOR}: {actual_total:.2} s for {scheduled_total:.2} s scheduled, worst deviation {worst:.3} s");
     assert!(worst < 1.0, "a message arrived {worst:.3} s off schedule");
-    assert!((actual_total / scheduled_total - 1.0).abs() < 0.15, "{actual_total} s vs {scheduled_total} s");
-    assert_eq!(stream_len(&env.js, STREAM_RAW).await, raw_before, "MD_RAW untouched");
-    assert_eq!(stream_len(&env.js, STREAM_ENRICHED).await, 0, "nothing published on MD_ENRICHED");
+    assert!(
+        (actual_total / scheduled_total - 1.0).abs() < 0.15,
+        "{actual_total} s vs {scheduled_total} s"
+    );
+    assert_eq!(
+        stream_len(&env.js, STREAM_RAW).await,
+        raw_before,
+        "MD_RAW untouched"
+    );
+    assert_eq!(
+        stream_len(&env.js, STREAM_ENRICHED).await,
+        0,
+        "nothing published on MD_ENRICHED"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,15 +358,26 @@ async fn an_unindexed_day_is_refused_clearly_or_scanned() {
     feed_day(&env, &cfg, DAY, &["NIFTY"], 9).await;
     let mut opts = ReplayOptions::new(date(DAY));
     opts.products = vec!["NIFTY".into()];
-    let err = run_replay(&env, &cfg, opts.clone()).await.expect_err("not indexed");
+    let err = run_replay(&env, &cfg, opts.clone())
+        .await
+        .expect_err("not indexed");
     let text = err.to_string();
     assert!(matches!(err, ReplayError::NotIndexed { .. }), "{text}");
-    assert!(text.contains("2025-01-15") && text.contains("NIFTY") && text.contains("--scan"), "{text}");
-    let err = run_replay(&env, &cfg, ReplayOptions::new(date(DAY))).await.expect_err("nothing indexed");
+    assert!(
+        text.contains("2025-01-15") && text.contains("NIFTY") && text.contains("--scan"),
+        "{text}"
+    );
+    let err = run_replay(&env, &cfg, ReplayOptions::new(date(DAY)))
+        .await
+        .expect_err("nothing indexed");
     assert!(err.to_string().contains("not in the day index"), "{err}");
     let mut bad = ReplayOptions::new(date(DAY));
     bad.products = vec!["NOPE".into()];
-    assert!(run_replay(&env, &cfg, bad).await.expect_err("unknown").to_string().contains("unknown product"));
+    assert!(run_replay(&env, &cfg, bad)
+        .await
+        .expect_err("unknown")
+        .to_string()
+        .contains("unknown product"));
 
     // With --scan: the product's subject is read, and the result is the reference.
     opts.scan = true;
@@ -280,14 +386,23 @@ async fn an_unindexed_day_is_refused_clearly_or_scanned() {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let reference_db = env.db.client().database("reference");
     project_reference(&reference_db, &reference_enrichment(&cfg, &raw)).await;
-    let target = env.db.client().database(&replay::default_database(date(DAY)));
-    assert_eq!(projection_snapshot(&target).await, projection_snapshot(&reference_db).await);
+    let target = env
+        .db
+        .client()
+        .database(&replay::default_database(date(DAY)));
+    assert_eq!(
+        projection_snapshot(&target).await,
+        projection_snapshot(&reference_db).await
+    );
 }
 
 /// The day (in its exchange's time zone) of a projection document.
 fn doc_day(cfg: &Config, d: &Document) -> Option<chrono::NaiveDate> {
     let spec = cfg.product(d.get_str("product").ok()?)?;
-    let ts = d.get_i64("ts_unix_ns").or_else(|_| d.get_i64("start_unix_ns")).ok()?;
+    let ts = d
+        .get_i64("ts_unix_ns")
+        .or_else(|_| d.get_i64("start_unix_ns"))
+        .ok()?;
     Some(ds_analytics::market::trading_day(ts, spec.exchange))
 }
 
@@ -297,16 +412,20 @@ fn doc_day(cfg: &Config, d: &Document) -> Option<chrono::NaiveDate> {
 fn live_for_day(cfg: &Config, live: &Snapshot, day: chrono::NaiveDate) -> Snapshot {
     let mut out = Snapshot::new();
     for c in [UNDERLYING_TICKS, BARS, OPTION_CHAINS] {
-        let docs = live[c].iter().filter(|d| doc_day(cfg, d) == Some(day)).cloned().collect();
+        let docs = live[c]
+            .iter()
+            .filter(|d| doc_day(cfg, d) == Some(day))
+            .cloned()
+            .collect();
         out.insert(c.to_string(), docs);
     }
     let latest = |coll: &str, key: &dyn Fn(&Document) -> String| {
         let mut best: BTreeMap<String, Document> = BTreeMap::new();
         for d in &out[coll] {
             let k = key(d);
-            let newer = best
-                .get(&k)
-                .is_none_or(|b| d.get_i64("source_seq").unwrap_or(0) > b.get_i64("source_seq").unwrap_or(0));
+            let newer = best.get(&k).is_none_or(|b| {
+                d.get_i64("source_seq").unwrap_or(0) > b.get_i64("source_seq").unwrap_or(0)
+            });
             if newer {
                 let mut d = d.clone();
                 d.insert("_id", k.clone());
@@ -315,9 +434,15 @@ fn live_for_day(cfg: &Config, live: &Snapshot, day: chrono::NaiveDate) -> Snapsh
         }
         best.into_values().collect::<Vec<_>>()
     };
-    let ticks = latest(UNDERLYING_TICKS, &|d| d.get_str("product").unwrap_or("").to_owned());
+    let ticks = latest(UNDERLYING_TICKS, &|d| {
+        d.get_str("product").unwrap_or("").to_owned()
+    });
     let chains = latest(OPTION_CHAINS, &|d| {
-        format!("{}:{}", d.get_str("product").unwrap_or(""), d.get_str("expiry").unwrap_or(""))
+        format!(
+            "{}:{}",
+            d.get_str("product").unwrap_or(""),
+            d.get_str("expiry").unwrap_or("")
+        )
     });
     out.insert(UNDERLYING_LATEST.into(), ticks);
     out.insert(CHAIN_LATEST.into(), chains);
@@ -338,7 +463,8 @@ async fn interleaved_days_each_replay_like_their_live_run() {
     let split = raw
         .iter()
         .position(|m| {
-            let ts = ds_processors::replay::source::event_time(&m.subject, &m.payload).expect("event time");
+            let ts = ds_processors::replay::source::event_time(&m.subject, &m.payload)
+                .expect("event time");
             ts > 1_736_985_600_000_000_000 // 2025-01-16T00:00Z: past every 2025-01-15 session
         })
         .expect("second day");
@@ -357,8 +483,14 @@ async fn interleaved_days_each_replay_like_their_live_run() {
         if let Some(s) = &m.schema {
             h.insert("Ds-Schema", s.as_str());
         }
-        h.insert("Nats-Msg-Id", format!("{}:interleaved", m.msg_id.clone().unwrap_or_default()).as_str());
-        publisher.publish_raw(m.subject.clone(), h, m.payload.clone().into()).await.expect("publish");
+        h.insert(
+            "Nats-Msg-Id",
+            format!("{}:interleaved", m.msg_id.clone().unwrap_or_default()).as_str(),
+        );
+        publisher
+            .publish_raw(m.subject.clone(), h, m.payload.clone().into())
+            .await
+            .expect("publish");
     }
     publisher.flush().await.expect("flush");
 
@@ -372,8 +504,14 @@ async fn interleaved_days_each_replay_like_their_live_run() {
         let mut opts = ReplayOptions::new(date(day));
         opts.products = vec!["NIFTY".into(), "AAPL".into()];
         let report = run_replay(&env, &cfg, opts).await.expect("replay");
-        assert!(report.messages() > report.day_messages(), "the day's range holds the other day's messages too");
-        let target = env.db.client().database(&replay::default_database(date(day)));
+        assert!(
+            report.messages() > report.day_messages(),
+            "the day's range holds the other day's messages too"
+        );
+        let target = env
+            .db
+            .client()
+            .database(&replay::default_database(date(day)));
         let got = projection_snapshot(&target).await;
         let want = live_for_day(&cfg, &live, date(day));
         assert!(!want[UNDERLYING_TICKS].is_empty());
@@ -392,16 +530,23 @@ async fn full_day_replay_speed() {
     let products = ["NIFTY", "BANKNIFTY", "AAPL", "TSLA"];
     let fed = feed_day(&env, &cfg, DAY, &products, 1).await;
     let raw = stream_len(&env.js, STREAM_RAW).await;
-    eprintln!("fed {} ticks + {} chains in {:?}", fed.ticks, fed.chains, fed.elapsed);
+    eprintln!(
+        "fed {} ticks + {} chains in {:?}",
+        fed.ticks, fed.chains, fed.elapsed
+    );
     let started = Instant::now();
     let enrich = enricher(&env);
     let project = projector(&env);
     let ticks = fed.ticks;
-    eventually("live projections complete", Duration::from_secs(1200), || async {
-        let enriched_done = stream_len(&env.js, STREAM_ENRICHED).await;
-        let projected = count(&env.db, UNDERLYING_TICKS).await;
-        (projected == ticks && enriched_done > 0).then_some(())
-    })
+    eventually(
+        "live projections complete",
+        Duration::from_secs(1200),
+        || async {
+            let enriched_done = stream_len(&env.js, STREAM_ENRICHED).await;
+            let projected = count(&env.db, UNDERLYING_TICKS).await;
+            (projected == ticks && enriched_done > 0).then_some(())
+        },
+    )
     .await;
     let stream = env.js.get_stream(STREAM_RAW).await.expect("MD_RAW");
     for p in products {
@@ -422,7 +567,9 @@ async fn full_day_replay_speed() {
     project.stop().await.expect("stops");
 
     let started = Instant::now();
-    let report = run_replay(&env, &cfg, ReplayOptions::new(date(DAY))).await.expect("replay");
+    let report = run_replay(&env, &cfg, ReplayOptions::new(date(DAY)))
+        .await
+        .expect("replay");
     let replay_took = started.elapsed();
     eprintln!(
         "{raw} raw messages: live enrich+project {:.1} s ({:.0} msgs/s); replay into a new database {:.1} s ({:.0} msgs/s, {} documents)",
@@ -432,7 +579,10 @@ async fn full_day_replay_speed() {
         report.rate(),
         report.documents()
     );
-    let target = env.db.client().database(&replay::default_database(date(DAY)));
+    let target = env
+        .db
+        .client()
+        .database(&replay::default_database(date(DAY)));
     assert_eq!(count(&target, UNDERLYING_TICKS).await, ticks);
     assert_eq!(count(&target, OPTION_CHAINS).await, chains_target);
 }

@@ -125,8 +125,20 @@ pub async fn write_batch(db: &Database, writes: &[DocWrite], max_seq: u64) -> Re
 /// # Errors
 /// When `MD_ENRICHED` is missing; transient failures are retried inside.
 pub async fn run(js: Context, db: Database, mut shutdown: Shutdown) -> anyhow::Result<()> {
-    ds_runtime::collections::ensure_indexes(&db).await?;
     let mut backoff = Duration::from_millis(250);
+    // MongoDB may be down at start-up too: wait for it rather than give up.
+    while let Err(e) = ds_runtime::collections::ensure_indexes(&db).await {
+        if !e.is_transient() {
+            return Err(e.into());
+        }
+        tracing::warn!(error = %e, ?backoff, "MongoDB unavailable; waiting to create indexes");
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    backoff = Duration::from_millis(250);
     loop {
         match run_consumer(&js, &db, &mut shutdown).await {
             Ok(()) => return Ok(()),

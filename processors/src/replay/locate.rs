@@ -41,10 +41,16 @@ impl std::fmt::Display for Location {
         match self {
             Location::Indexed => f.write_str("day index"),
             Location::IndexedAndUnapplied { pending } => {
-                write!(f, "day index + {pending} messages the enricher has not applied yet")
+                write!(
+                    f,
+                    "day index + {pending} messages the enricher has not applied yet"
+                )
             }
             Location::Unapplied { pending } => {
-                write!(f, "not indexed; the {pending} messages the enricher has not applied yet")
+                write!(
+                    f,
+                    "not indexed; the {pending} messages the enricher has not applied yet"
+                )
             }
             Location::Scan => f.write_str("not indexed; scanned the product's subject"),
         }
@@ -76,7 +82,10 @@ struct Lag {
     pending: u64,
 }
 
-async fn enricher_lag(stream: &async_nats::jetstream::stream::Stream, product: &str) -> Option<Lag> {
+async fn enricher_lag(
+    stream: &async_nats::jetstream::stream::Stream,
+    product: &str,
+) -> Option<Lag> {
     let info = stream.consumer_info(consumer_name(product)).await.ok()?;
     let pending = info.num_pending + info.num_ack_pending as u64;
     Some(Lag {
@@ -98,10 +107,9 @@ pub async fn locate_all(
     let kv = day_index::open(js)
         .await
         .map_err(|e| ReplayError::nats(format!("{e:#}")))?;
-    let mut stream = js
-        .get_stream(subjects::STREAM_RAW)
-        .await
-        .map_err(|e| ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)")))?;
+    let mut stream = js.get_stream(subjects::STREAM_RAW).await.map_err(|e| {
+        ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)"))
+    })?;
     let state = stream
         .info()
         .await
@@ -115,7 +123,9 @@ pub async fn locate_all(
             .await
             .map_err(|e| ReplayError::nats(format!("day index: {e:#}")))?;
         let lag = enricher_lag(&stream, &p.name).await;
-        let behind = lag.as_ref().filter(|l| l.pending > 0 && l.ack_floor < stream_last);
+        let behind = lag
+            .as_ref()
+            .filter(|l| l.pending > 0 && l.ack_floor < stream_last);
         let located = match (indexed, behind) {
             (Some(r), None) => Some(Located {
                 first_seq: r.first_seq,

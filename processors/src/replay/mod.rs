@@ -136,7 +136,9 @@ impl ReplayError {
         match self {
             ReplayError::Nats(_) => true,
             ReplayError::Mongo(e) => ds_runtime::mongo::is_transient(e),
-            ReplayError::Invalid(_) | ReplayError::NotIndexed { .. } | ReplayError::Refused(_) => false,
+            ReplayError::Invalid(_) | ReplayError::NotIndexed { .. } | ReplayError::Refused(_) => {
+                false
+            }
         }
     }
 
@@ -283,13 +285,20 @@ fn select_products(cfg: &Config, names: &[String]) -> Result<Vec<ProductSpec>, R
         .map(|n| {
             cfg.product(n).cloned().ok_or_else(|| {
                 let known: Vec<&str> = cfg.products.iter().map(|p| p.name.as_str()).collect();
-                ReplayError::Invalid(format!("unknown product {n:?} (configured: {})", known.join(", ")))
+                ReplayError::Invalid(format!(
+                    "unknown product {n:?} (configured: {})",
+                    known.join(", ")
+                ))
             })
         })
         .collect()
 }
 
-fn validate(cfg: &Config, opts: &ReplayOptions, mongo: Option<&mongodb::Client>) -> Result<(), ReplayError> {
+fn validate(
+    cfg: &Config,
+    opts: &ReplayOptions,
+    mongo: Option<&mongodb::Client>,
+) -> Result<(), ReplayError> {
     if let Target::Database(db) = &opts.target {
         if db == &cfg.mongo_db {
             return Err(ReplayError::Invalid(format!(
@@ -297,11 +306,15 @@ fn validate(cfg: &Config, opts: &ReplayOptions, mongo: Option<&mongodb::Client>)
             )));
         }
         if db.is_empty() || db.contains(['/', '\\', '.', ' ', '"', '$']) {
-            return Err(ReplayError::Invalid(format!("{db:?} is not a valid MongoDB database name")));
+            return Err(ReplayError::Invalid(format!(
+                "{db:?} is not a valid MongoDB database name"
+            )));
         }
     }
     if opts.target.database().is_some() && mongo.is_none() {
-        return Err(ReplayError::Invalid("rebuilding projections needs a MongoDB connection".into()));
+        return Err(ReplayError::Invalid(
+            "rebuilding projections needs a MongoDB connection".into(),
+        ));
     }
     if let Some(p) = &opts.publish_prefix {
         publish::validate_prefix(p).map_err(ReplayError::Invalid)?;
@@ -366,7 +379,11 @@ pub async fn run(
     }
     if !missing.is_empty() || work.is_empty() {
         let products = if missing.is_empty() {
-            skipped.iter().map(|s| s.product.as_str()).collect::<Vec<_>>().join(", ")
+            skipped
+                .iter()
+                .map(|s| s.product.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         } else {
             missing.join(", ")
         };
@@ -427,7 +444,10 @@ pub async fn run(
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let r = replay_product(&shared, &spec, &loc, shutdown).await;
-            shared.counters.products_done.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .products_done
+                .fetch_add(1, Ordering::Relaxed);
             (i, r)
         });
     }
@@ -521,7 +541,8 @@ async fn replay_product(
         report.done_seq = m.seq;
         c.messages.fetch_add(1, Ordering::Relaxed);
         let position = m.seq.saturating_sub(loc.first_seq) + 1;
-        c.position.fetch_add(position - last_position, Ordering::Relaxed);
+        c.position
+            .fetch_add(position - last_position, Ordering::Relaxed);
         last_position = position;
         let event = source::event_time(&m.subject, &m.payload);
         if let Some(ts) = event {
@@ -565,7 +586,8 @@ async fn replay_product(
             }
         }
         if let Some(s) = &mut sink {
-            s.add(&outputs).map_err(|e| ReplayError::Invalid(format!("not representable in BSON: {e}")))?;
+            s.add(&outputs)
+                .map_err(|e| ReplayError::Invalid(format!("not representable in BSON: {e}")))?;
             if s.pending_messages() >= BATCH_MESSAGES || shared.pacing.is_some() {
                 s.hand_over().await?;
             }

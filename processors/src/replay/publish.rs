@@ -90,7 +90,16 @@ mod tests {
     fn prefixes() {
         assert!(validate_prefix("replay.demo").is_ok());
         assert!(validate_prefix(&default_prefix(chrono::NaiveDate::MIN, 0xabc)).is_ok());
-        for p in ["", "md.x", "replay..x", "replay.*", "replay.>", "a b", "$JS.x", "_INBOX.y"] {
+        for p in [
+            "",
+            "md.x",
+            "replay..x",
+            "replay.*",
+            "replay.>",
+            "a b",
+            "$JS.x",
+            "_INBOX.y",
+        ] {
             assert!(validate_prefix(p).is_err(), "{p}");
         }
     }

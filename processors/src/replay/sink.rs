@@ -92,12 +92,13 @@ async fn day_ids(
     for (coll, field) in DAY_COLLECTIONS {
         let mut filter = doc! {"product": product, field: {"$gte": start, "$lt": end}};
         if let Some((first, last)) = seqs {
-            filter.insert("source_seq", doc! {"$gte": i64_of(first), "$lte": i64_of(last)});
+            filter.insert(
+                "source_seq",
+                doc! {"$gte": i64_of(first), "$lte": i64_of(last)},
+            );
         }
         let collection = db.collection::<Document>(coll);
-        let mut find = collection
-            .find(filter)
-            .projection(doc! {"_id": 1});
+        let mut find = collection.find(filter).projection(doc! {"_id": 1});
         if let Some(n) = limit {
             find = find.limit(n);
         }
@@ -118,7 +119,12 @@ async fn day_ids(
 ///
 /// # Errors
 /// When MongoDB fails.
-pub async fn mode_for(db: &Database, product: &str, exchange: Exchange, date: NaiveDate) -> Result<DbMode, ReplayError> {
+pub async fn mode_for(
+    db: &Database,
+    product: &str,
+    exchange: Exchange,
+    date: NaiveDate,
+) -> Result<DbMode, ReplayError> {
     let ids = day_ids(db, product, exchange, date, None, Some(1)).await?;
     Ok(if ids.values().all(Vec::is_empty) {
         DbMode::Fresh
@@ -172,7 +178,10 @@ impl ProjectionSink {
         for o in outputs {
             for w in docs::writes(o)? {
                 if self.mode == DbMode::Overwrite && w.write == Write::Insert {
-                    self.produced.entry(w.collection).or_default().insert(w.id.clone());
+                    self.produced
+                        .entry(w.collection)
+                        .or_default()
+                        .insert(w.id.clone());
                 }
                 self.pending.push(w);
             }
@@ -208,7 +217,9 @@ impl ProjectionSink {
             match (&mut self.writer).await {
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(_)) => Err(ReplayError::Refused("the database writer stopped".into())),
-                Err(e) => Err(ReplayError::Refused(format!("the database writer failed: {e}"))),
+                Err(e) => Err(ReplayError::Refused(format!(
+                    "the database writer failed: {e}"
+                ))),
             }
         }
     }
@@ -230,7 +241,11 @@ impl ProjectionSink {
         self.tx = None;
         let written = match (&mut self.writer).await {
             Ok(r) => r?,
-            Err(e) => return Err(ReplayError::Refused(format!("the database writer failed: {e}"))),
+            Err(e) => {
+                return Err(ReplayError::Refused(format!(
+                    "the database writer failed: {e}"
+                )))
+            }
         };
         let mut deleted = 0;
         if let (DbMode::Overwrite, Some(range)) = (self.mode, seqs) {
@@ -239,7 +254,10 @@ impl ProjectionSink {
                 let produced = self.produced.get(coll);
                 let extra: Vec<Bson> = ids
                     .into_iter()
-                    .filter(|id| !id.as_str().is_some_and(|s| produced.is_some_and(|p| p.contains(s))))
+                    .filter(|id| {
+                        !id.as_str()
+                            .is_some_and(|s| produced.is_some_and(|p| p.contains(s)))
+                    })
                     .collect();
                 for chunk in extra.chunks(1000) {
                     let r = self
@@ -255,7 +273,11 @@ impl ProjectionSink {
     }
 }
 
-async fn writer(db: Database, mode: DbMode, mut rx: mpsc::Receiver<Vec<DocWrite>>) -> Result<u64, ReplayError> {
+async fn writer(
+    db: Database,
+    mode: DbMode,
+    mut rx: mpsc::Receiver<Vec<DocWrite>>,
+) -> Result<u64, ReplayError> {
     let mut written = 0u64;
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
@@ -326,7 +348,10 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
         d.insert("written_at", now);
         let r = db
             .collection::<Document>(w.collection)
-            .replace_one(doc! {"_id": &w.id, "source_seq": {"$lte": i64_of(w.source_seq)}}, d)
+            .replace_one(
+                doc! {"_id": &w.id, "source_seq": {"$lte": i64_of(w.source_seq)}},
+                d,
+            )
             .upsert(true)
             .await;
         if let Err(e) = r {
@@ -360,6 +385,9 @@ mod tests {
         let (s, e) = day_bounds(dst, Exchange::Us);
         assert_eq!(e - s, 23 * 3_600_000_000_000);
         assert_eq!(trading_day(s, Exchange::Us), dst);
-        assert_eq!(trading_day(s - 1, Exchange::Us), dst.pred_opt().expect("date"));
+        assert_eq!(
+            trading_day(s - 1, Exchange::Us),
+            dst.pred_opt().expect("date")
+        );
     }
 }

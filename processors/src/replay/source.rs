@@ -35,11 +35,15 @@ pub struct RangeReader {
 ///
 /// # Errors
 /// When `MD_RAW` is missing or the consumer cannot be created.
-pub async fn open(js: &Context, product: &str, first: u64, last: u64) -> Result<RangeReader, ReplayError> {
-    let stream = js
-        .get_stream(subjects::STREAM_RAW)
-        .await
-        .map_err(|e| ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)")))?;
+pub async fn open(
+    js: &Context,
+    product: &str,
+    first: u64,
+    last: u64,
+) -> Result<RangeReader, ReplayError> {
+    let stream = js.get_stream(subjects::STREAM_RAW).await.map_err(|e| {
+        ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)"))
+    })?;
     let consumer = stream
         .create_consumer(OrderedConfig {
             description: Some(format!("replay of {product} (ephemeral)")),
@@ -81,7 +85,9 @@ impl RangeReader {
                 return Ok(None);
             }
         };
-        let info = m.info().map_err(|e| ReplayError::nats(format!("message info: {e}")))?;
+        let info = m
+            .info()
+            .map_err(|e| ReplayError::nats(format!("message info: {e}")))?;
         let (seq, pending) = (info.stream_sequence, info.pending);
         if seq > self.last {
             self.messages = None;
@@ -138,7 +144,10 @@ mod tests {
             seq: 3,
             volume: 1,
         };
-        assert_eq!(event_time("md.raw.NIFTY.underlying", &t.encode_to_vec()), Some(t.ts_unix_ns));
+        assert_eq!(
+            event_time("md.raw.NIFTY.underlying", &t.encode_to_vec()),
+            Some(t.ts_unix_ns)
+        );
         let c = ds_schemas::OptionChain {
             product: "NIFTY".into(),
             expiry: "2025-01-30".into(),
@@ -148,7 +157,10 @@ mod tests {
             strikes: vec![1.0, 2.0],
             ..Default::default()
         };
-        assert_eq!(event_time("md.raw.NIFTY.chain.2025-01-30", &c.encode_to_vec()), Some(c.ts_unix_ns));
+        assert_eq!(
+            event_time("md.raw.NIFTY.chain.2025-01-30", &c.encode_to_vec()),
+            Some(c.ts_unix_ns)
+        );
         assert_eq!(event_time("md.raw.NIFTY.trades", &t.encode_to_vec()), None);
         assert_eq!(event_time("md.raw.NIFTY.underlying", &[0xff, 0xfe]), None);
     }
