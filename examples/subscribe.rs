@@ -37,7 +37,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.max_pain_strike,
             s.atm_strike,
             s.atm_straddle,
-            s.atm_iv.map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
+            s.atm_iv
+                .map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
         );
     }
     Ok(())

@@ -143,7 +143,8 @@ pub async fn gateway(mut cfg: Config, a: GatewayArgs) -> anyhow::Result<()> {
         cfg.http_addr = addr;
     }
     let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-gateway").await?;
+    let client =
+        ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-gateway").await?;
     let (_trigger, shutdown) = on_signal();
     let state = ds_gateway::AppState::new(Arc::new(cfg), db, client).await?;
     ds_gateway::serve(state, shutdown).await
@@ -260,7 +261,7 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+                "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% ETA {eta} {msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
@@ -402,7 +403,15 @@ pub async fn topology(cfg: Config, action: TopologyAction) -> anyhow::Result<()>
             } else {
                 println!(
                     "{:<12} {:<16} {:>10} {:>12} {:>10} {:>10} {:>9} {:>8} {:>8}",
-                    "stream", "subjects", "messages", "bytes", "first", "last", "consumers", "replicas", "age(d)"
+                    "stream",
+                    "subjects",
+                    "messages",
+                    "bytes",
+                    "first",
+                    "last",
+                    "consumers",
+                    "replicas",
+                    "age(d)"
                 );
                 for s in streams {
                     println!(
@@ -463,11 +472,18 @@ pub async fn dlq(cfg: Config, action: DlqAction) -> anyhow::Result<()> {
             } else if entries.is_empty() {
                 println!("MD_DLQ is empty");
             } else {
-                println!("{:>8}  {:<10} {:<36} {:>10}  error", "dlq_seq", "processor", "subject", "src_seq");
+                println!(
+                    "{:>8}  {:<10} {:<36} {:>10}  error",
+                    "dlq_seq", "processor", "subject", "src_seq"
+                );
                 for e in entries {
                     println!(
                         "{:>8}  {:<10} {:<36} {:>10}  {}",
-                        e.dlq_seq, e.letter.processor, e.letter.subject, e.letter.stream_seq, e.letter.error
+                        e.dlq_seq,
+                        e.letter.processor,
+                        e.letter.subject,
+                        e.letter.stream_seq,
+                        e.letter.error
                     );
                 }
             }
@@ -485,13 +501,20 @@ pub async fn dlq(cfg: Config, action: DlqAction) -> anyhow::Result<()> {
                 println!("schema:     {}", l.schema);
                 println!("error:      {}", l.error);
                 println!("deliveries: {}", l.deliveries);
-                println!("failed_at:  {}", chrono::DateTime::from_timestamp_nanos(l.failed_at_unix_ns).to_rfc3339());
+                println!(
+                    "failed_at:  {}",
+                    chrono::DateTime::from_timestamp_nanos(l.failed_at_unix_ns).to_rfc3339()
+                );
                 println!("payload:    {} bytes", l.payload.len());
             }
         }
         DlqAction::Retry { seq } => {
-            let new_seq = dlq::retry(&js, seq).await.with_context(|| format!("retrying DLQ entry {seq}"))?;
-            println!("re-drove DLQ entry {seq} as stream sequence {new_seq}; removed it from MD_DLQ");
+            let new_seq = dlq::retry(&js, seq)
+                .await
+                .with_context(|| format!("retrying DLQ entry {seq}"))?;
+            println!(
+                "re-drove DLQ entry {seq} as stream sequence {new_seq}; removed it from MD_DLQ"
+            );
         }
     }
     Ok(())
@@ -522,8 +545,13 @@ pub enum UserAction {
 /// When the role or input is invalid, the e-mail is taken, or MongoDB fails.
 pub async fn user(cfg: Config, action: UserAction) -> anyhow::Result<()> {
     match action {
-        UserAction::Add { email, role, password } => {
-            let role: ds_gateway::auth::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        UserAction::Add {
+            email,
+            role,
+            password,
+        } => {
+            let role: ds_gateway::auth::Role =
+                role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let password = password.filter(|p| !p.is_empty()).context(
                 "no password: pass --password or set DS_USER_PASSWORD (there is no prompt, so scripts and CI work)",
             )?;
@@ -531,7 +559,10 @@ pub async fn user(cfg: Config, action: UserAction) -> anyhow::Result<()> {
             ds_runtime::collections::ensure_indexes(&db).await?;
             let u = ds_gateway::auth::users::add_user(&db, &email, &password, role).await?;
             println!("added {} user {} (id {})", u.role.as_str(), u.email, u.id);
-            println!("get a token: POST /api/v1/auth/login {{\"email\": \"{}\", \"password\": …}}", u.email);
+            println!(
+                "get a token: POST /api/v1/auth/login {{\"email\": \"{}\", \"password\": …}}",
+                u.email
+            );
             Ok(())
         }
     }

@@ -7,7 +7,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use ds_runtime::config::Config;
-use ds_runtime::servers::{MongodOptions, Mongod, NatsOptions, NatsServer};
+use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
 use ds_runtime::shutdown::{on_signal, Shutdown};
 use ds_runtime::topology::{self, ApplyOptions};
 use std::path::PathBuf;
@@ -106,7 +106,10 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
                 seed: None,
                 products: Vec::new(),
             };
-            ("feed", ds_processors::feed::run(&c, j, opts, s).await.map(|_| ()))
+            (
+                "feed",
+                ds_processors::feed::run(&c, j, opts, s).await.map(|_| ()),
+            )
         });
     }
     {
@@ -120,7 +123,9 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     {
         let (c, d, n, s) = (cfg.clone(), db.clone(), client.clone(), shutdown.clone());
         tasks.spawn(async move {
-            let run = async move { ds_gateway::serve(ds_gateway::AppState::new(c, d, n).await?, s).await };
+            let run = async move {
+                ds_gateway::serve(ds_gateway::AppState::new(c, d, n).await?, s).await
+            };
             ("gateway", run.await)
         });
     }
@@ -167,7 +172,10 @@ async fn supervise(
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("components did not stop within 20 s; aborting them");
         tasks.abort_all();
     }
@@ -178,13 +186,25 @@ fn print_banner(cfg: &Config, nats: Option<&NatsServer>, mongod: Option<&Mongod>
     let http = format!("http://{}", cfg.http_addr);
     eprintln!();
     eprintln!("DeltaStream is up (development mode).");
-    eprintln!("  NATS        {}{}", cfg.nats_url_or_default(), if nats.is_some() { "  (embedded)" } else { "" });
-    eprintln!("  MongoDB     {}/{}{}", cfg.mongo_url_or_default(), cfg.mongo_db, if mongod.is_some() { "  (embedded)" } else { "" });
+    eprintln!(
+        "  NATS        {}{}",
+        cfg.nats_url_or_default(),
+        if nats.is_some() { "  (embedded)" } else { "" }
+    );
+    eprintln!(
+        "  MongoDB     {}/{}{}",
+        cfg.mongo_url_or_default(),
+        cfg.mongo_db,
+        if mongod.is_some() { "  (embedded)" } else { "" }
+    );
     eprintln!("  Data        {}", cfg.data_dir.display());
     eprintln!("  REST        {http}/api/v1/underlying/NIFTY/latest");
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
-    eprintln!("  Subscribe   nats sub --server {} 'md.enriched.>'", cfg.nats_url_or_default());
+    eprintln!(
+        "  Subscribe   nats sub --server {} 'md.enriched.>'",
+        cfg.nats_url_or_default()
+    );
     eprintln!("Press Ctrl-C to stop.");
     eprintln!();
 }

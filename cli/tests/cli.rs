@@ -66,7 +66,12 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
     let addr = format!("127.0.0.1:{port}");
 
     let mut first = start_up(&data, &addr);
-    let seq1 = eventually("a live NIFTY price over REST", Duration::from_secs(60), || latest_seq(&addr)).await;
+    let seq1 = eventually(
+        "a live NIFTY price over REST",
+        Duration::from_secs(60),
+        || latest_seq(&addr),
+    )
+    .await;
     // Let a few more ticks through, then stop with SIGTERM.
     let seq1 = eventually("more ticks", Duration::from_secs(30), || async {
         latest_seq(&addr).await.filter(|s| *s >= seq1 + 2)
@@ -76,15 +81,24 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
     let status = first.wait().expect("up exits");
     assert!(status.success(), "up exited with {status}");
     let needle = data.to_string_lossy().to_string();
-    assert!(processes_with(&needle).is_empty(), "left behind: {:?}", processes_with(&needle));
+    assert!(
+        processes_with(&needle).is_empty(),
+        "left behind: {:?}",
+        processes_with(&needle)
+    );
 
     // Second run on the same data: the history is still there and sequences continue.
     let mut second = start_up(&data, &addr);
-    let seq2 = eventually("NIFTY after restart", Duration::from_secs(60), || latest_seq(&addr)).await;
-    assert!(seq2 >= seq1, "history lost: seq {seq2} after {seq1}");
-    let seq3 = eventually("new ticks after restart", Duration::from_secs(30), || async {
-        latest_seq(&addr).await.filter(|s| *s > seq1)
+    let seq2 = eventually("NIFTY after restart", Duration::from_secs(60), || {
+        latest_seq(&addr)
     })
+    .await;
+    assert!(seq2 >= seq1, "history lost: seq {seq2} after {seq1}");
+    let seq3 = eventually(
+        "new ticks after restart",
+        Duration::from_secs(30),
+        || async { latest_seq(&addr).await.filter(|s| *s > seq1) },
+    )
     .await;
     assert!(seq3 > seq1);
     sigterm(&second);
@@ -98,7 +112,11 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
         }
     }
     assert!(!err.contains("panicked"), "{err}");
-    assert!(processes_with(&needle).is_empty(), "left behind: {:?}", processes_with(&needle));
+    assert!(
+        processes_with(&needle).is_empty(),
+        "left behind: {:?}",
+        processes_with(&needle)
+    );
 }
 
 #[test]
@@ -115,7 +133,10 @@ fn gateway_without_mongodb_says_so_in_one_line() {
     assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
     assert!(lines[0].contains("MongoDB is not reachable"), "{err}");
     assert!(lines[0].contains(&port.to_string()), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -35,9 +35,13 @@ fn sigterm(mut c: Child) {
 async fn check_against_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(cfg, &raw);
-    eventually("every enriched message", Duration::from_secs(120), || async {
-        (stream_len(&env.js, STREAM_ENRICHED).await as usize >= expected.len()).then_some(())
-    })
+    eventually(
+        "every enriched message",
+        Duration::from_secs(120),
+        || async {
+            (stream_len(&env.js, STREAM_ENRICHED).await as usize >= expected.len()).then_some(())
+        },
+    )
     .await;
     // A little longer: nothing more may arrive.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -62,7 +66,14 @@ async fn two_enrichers_give_the_same_output_as_one() {
     let a = component(&env, &["enrich"]);
     let b = component(&env, &["enrich"]);
     let p = component(&env, &["project"]);
-    feed_day(&env, &cfg, "2025-01-15", &["NIFTY", "BANKNIFTY", "AAPL", "TSLA"], 11).await;
+    feed_day(
+        &env,
+        &cfg,
+        "2025-01-15",
+        &["NIFTY", "BANKNIFTY", "AAPL", "TSLA"],
+        11,
+    )
+    .await;
     check_against_reference(&env, &cfg).await;
     // Both instances did work: each holds some partitions.
     let kv = env.js.get_key_value("ds_leases").await.expect("leases");
@@ -72,7 +83,11 @@ async fn two_enrichers_give_the_same_output_as_one() {
             owners.insert(String::from_utf8_lossy(&v).to_string());
         }
     }
-    assert_eq!(owners.len(), 2, "partitions spread over both instances: {owners:?}");
+    assert_eq!(
+        owners.len(),
+        2,
+        "partitions spread over both instances: {owners:?}"
+    );
     sigterm(a);
     sigterm(b);
     sigterm(p);
@@ -88,9 +103,11 @@ async fn killed_enricher_and_projector_are_replaced_without_loss_or_doubles() {
     let total_raw = stream_len(&env.js, STREAM_RAW).await;
     let enrich = component(&env, &["enrich"]);
     let project = component(&env, &["project"]);
-    eventually("the first enricher well under way", Duration::from_secs(60), || async {
-        (stream_len(&env.js, STREAM_ENRICHED).await > total_raw / 3).then_some(())
-    })
+    eventually(
+        "the first enricher well under way",
+        Duration::from_secs(60),
+        || async { (stream_len(&env.js, STREAM_ENRICHED).await > total_raw / 3).then_some(()) },
+    )
     .await;
     kill9(enrich);
     kill9(project);

@@ -43,14 +43,19 @@ pub fn app_with(state: AppState, settings: Settings) -> Router {
 /// # Errors
 /// Saying what to fix.
 pub fn check_config(cfg: &ds_runtime::config::Config) -> anyhow::Result<()> {
-    auth::jwt::JwtKeys::from_config(cfg).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+    auth::jwt::JwtKeys::from_config(cfg)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Serves the gateway on `cfg.http_addr` until `shutdown`.
 ///
 /// # Errors
 /// When the configuration is refused ([`check_config`]) or the address cannot be bound.
-pub async fn serve(state: AppState, shutdown: ds_runtime::shutdown::Shutdown) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    shutdown: ds_runtime::shutdown::Shutdown,
+) -> anyhow::Result<()> {
     serve_with(state, Settings::from_env(), shutdown).await
 }
 
@@ -74,7 +79,8 @@ pub async fn serve_with(
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "gateway listening");
     let hub = state.ws.clone();
-    let app = app_with(state, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        app_with(state, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.wait().await;

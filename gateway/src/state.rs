@@ -24,12 +24,22 @@ impl AppState {
     ///
     /// # Errors
     /// None yet; the signature leaves room for parts that can fail to build.
-    pub async fn new(cfg: Arc<Config>, db: mongodb::Database, nats: async_nats::Client) -> anyhow::Result<Self> {
+    pub async fn new(
+        cfg: Arc<Config>,
+        db: mongodb::Database,
+        nats: async_nats::Client,
+    ) -> anyhow::Result<Self> {
         let live = crate::live::Live::start(ds_runtime::nats::jetstream(nats.clone()));
         if !live.wait_ready(std::time::Duration::from_secs(5)).await {
             tracing::warn!("live values not seeded yet; serving what arrives");
         }
         let ws = crate::ws::build(&cfg, &db, &live, crate::ws::WsOptions::default());
-        Ok(Self { cfg, db, nats, live, ws })
+        Ok(Self {
+            cfg,
+            db,
+            nats,
+            live,
+            ws,
+        })
     }
 }

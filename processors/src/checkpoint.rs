@@ -53,16 +53,19 @@ impl Checkpoint {
             key: key.to_owned(),
             reason,
         };
-        let kv = js
-            .get_key_value(BUCKET)
-            .await
-            .map_err(|e| transient(format!("bucket {BUCKET}: {e}; run `deltastream topology apply`")))?;
+        let kv = js.get_key_value(BUCKET).await.map_err(|e| {
+            transient(format!(
+                "bucket {BUCKET}: {e}; run `deltastream topology apply`"
+            ))
+        })?;
         let entry = kv.entry(key).await.map_err(|e| transient(e.to_string()))?;
         let (revision, value) = match entry {
             Some(e) if e.operation == async_nats::jetstream::kv::Operation::Put => {
-                let v = serde_json::from_slice::<T>(&e.value).map_err(|err| CheckpointError::Corrupt {
-                    key: key.to_owned(),
-                    reason: err.to_string(),
+                let v = serde_json::from_slice::<T>(&e.value).map_err(|err| {
+                    CheckpointError::Corrupt {
+                        key: key.to_owned(),
+                        reason: err.to_string(),
+                    }
                 })?;
                 (e.revision, Some(v))
             }
@@ -84,10 +87,13 @@ impl Checkpoint {
     /// # Errors
     /// [`CheckpointError::Fenced`] when another instance wrote in between.
     pub async fn save<T: Serialize>(&mut self, value: &T) -> Result<(), CheckpointError> {
-        let bytes = Bytes::from(serde_json::to_vec(value).map_err(|e| CheckpointError::Corrupt {
-            key: self.key.clone(),
-            reason: e.to_string(),
-        })?);
+        let bytes =
+            Bytes::from(
+                serde_json::to_vec(value).map_err(|e| CheckpointError::Corrupt {
+                    key: self.key.clone(),
+                    reason: e.to_string(),
+                })?,
+            );
         let result = if self.revision == 0 {
             self.kv.create(&self.key, bytes).await.map_err(|e| {
                 if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists {
@@ -100,16 +106,19 @@ impl Checkpoint {
                 }
             })
         } else {
-            self.kv.update(&self.key, bytes, self.revision).await.map_err(|e| {
-                if e.kind() == UpdateErrorKind::WrongLastRevision {
-                    CheckpointError::Fenced(self.key.clone())
-                } else {
-                    CheckpointError::Transient {
-                        key: self.key.clone(),
-                        reason: e.to_string(),
+            self.kv
+                .update(&self.key, bytes, self.revision)
+                .await
+                .map_err(|e| {
+                    if e.kind() == UpdateErrorKind::WrongLastRevision {
+                        CheckpointError::Fenced(self.key.clone())
+                    } else {
+                        CheckpointError::Transient {
+                            key: self.key.clone(),
+                            reason: e.to_string(),
+                        }
                     }
-                }
-            })
+                })
         };
         self.revision = result?;
         Ok(())

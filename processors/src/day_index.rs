@@ -89,7 +89,8 @@ pub async fn record(kv: &Store, product: &str, touched: &Touched) -> anyhow::Res
             },
             None => *range,
         };
-        kv.put(&k, Bytes::from(serde_json::to_vec(&merged)?)).await?;
+        kv.put(&k, Bytes::from(serde_json::to_vec(&merged)?))
+            .await?;
     }
     Ok(())
 }

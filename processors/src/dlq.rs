@@ -9,28 +9,40 @@ use ds_runtime::subjects::{self, product_or_unknown};
 use ds_schemas::{DeadLetter, Schema};
 use serde::Serialize;
 
-/// Builds the dead letter for a message `processor` gives up on.
+/// Where a message a processor gives up on came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The processor giving up (`enrich`, `project`).
+    pub processor: &'a str,
+    /// The stream it was read from.
+    pub stream: &'a str,
+    /// Its subject.
+    pub subject: &'a str,
+    /// Its stream sequence.
+    pub stream_seq: u64,
+    /// Its `Ds-Schema` header, if any.
+    pub schema: Option<&'a str>,
+    /// Its bytes.
+    pub payload: &'a [u8],
+}
+
+/// Builds the dead letter for `source`, failed for `error` after `deliveries`.
 pub fn letter(
-    processor: &str,
-    stream: &str,
-    subject: &str,
-    stream_seq: u64,
-    schema: Option<&str>,
-    payload: &[u8],
+    source: Source<'_>,
     error: &str,
     deliveries: u64,
     failed_at_unix_ns: i64,
 ) -> DeadLetter {
     DeadLetter {
-        processor: processor.to_owned(),
-        subject: subject.to_owned(),
-        stream_seq,
-        payload: payload.to_vec(),
+        processor: source.processor.to_owned(),
+        subject: source.subject.to_owned(),
+        stream_seq: source.stream_seq,
+        payload: source.payload.to_vec(),
         error: error.to_owned(),
         deliveries,
         failed_at_unix_ns,
-        stream: stream.to_owned(),
-        schema: schema.unwrap_or_default().to_owned(),
+        stream: source.stream.to_owned(),
+        schema: source.schema.unwrap_or_default().to_owned(),
     }
 }
 
@@ -74,7 +86,11 @@ fn reason_class(error: &str) -> &'static str {
         "unknown_product"
     } else if e.contains("mismatch") || e.contains("length") {
         "length_mismatch"
-    } else if e.contains("finite") || e.contains("range") || e.contains("negative") || e.contains("positive") {
+    } else if e.contains("finite")
+        || e.contains("range")
+        || e.contains("negative")
+        || e.contains("positive")
+    {
         "invalid_value"
     } else if e.contains("failed") {
         "retries_exhausted"
@@ -112,7 +128,13 @@ pub async fn list(js: &Context, limit: usize) -> anyhow::Result<Vec<Entry>> {
     }
     let mut seq = first;
     while seq <= last && out.len() < limit {
-        match stream.raw_message_builder().next_by_subject("md.dlq.>").sequence(seq).send().await {
+        match stream
+            .raw_message_builder()
+            .next_by_subject("md.dlq.>")
+            .sequence(seq)
+            .send()
+            .await
+        {
             Ok(m) => {
                 seq = m.sequence + 1;
                 out.push(decode_entry(m)?);
@@ -176,9 +198,11 @@ pub async fn retry(js: &Context, dlq_seq: u64) -> anyhow::Result<u64> {
         .get_stream(subjects::STREAM_DLQ)
         .await
         .context("MD_DLQ is missing")?;
-    stream
-        .delete_message(dlq_seq)
-        .await
-        .with_context(|| format!("re-driven as {} seq {}, but removing DLQ entry {dlq_seq} failed", ack.stream, ack.sequence))?;
+    stream.delete_message(dlq_seq).await.with_context(|| {
+        format!(
+            "re-driven as {} seq {}, but removing DLQ entry {dlq_seq} failed",
+            ack.stream, ack.sequence
+        )
+    })?;
     Ok(ack.sequence)
 }

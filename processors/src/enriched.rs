@@ -82,7 +82,10 @@ impl Enriched {
     pub fn headers(&self, source_seq: u64) -> async_nats::HeaderMap {
         let mut h = async_nats::HeaderMap::new();
         h.insert(ds_schemas::SCHEMA_HEADER, self.schema());
-        h.insert(ds_runtime::headers::MSG_ID_HEADER, self.msg_id(source_seq).as_str());
+        h.insert(
+            ds_runtime::headers::MSG_ID_HEADER,
+            self.msg_id(source_seq).as_str(),
+        );
         h
     }
 
@@ -91,7 +94,11 @@ impl Enriched {
     ///
     /// # Errors
     /// When the schema is not an enriched message or the bytes do not decode.
-    pub fn decode(schema: Option<&str>, subject: &str, payload: &[u8]) -> Result<Self, SchemaError> {
+    pub fn decode(
+        schema: Option<&str>,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<Self, SchemaError> {
         let name = match schema {
             Some(s) => s,
             None => schema_for_subject(subject).unwrap_or(""),
@@ -102,9 +109,12 @@ impl Enriched {
         };
         Ok(match name {
             EnrichedUnderlying::NAME => Enriched::Underlying(
-                EnrichedUnderlying::decode(payload).map_err(|e| undecodable(e, EnrichedUnderlying::NAME))?,
+                EnrichedUnderlying::decode(payload)
+                    .map_err(|e| undecodable(e, EnrichedUnderlying::NAME))?,
             ),
-            Bar::NAME => Enriched::Bar(Bar::decode(payload).map_err(|e| undecodable(e, Bar::NAME))?),
+            Bar::NAME => {
+                Enriched::Bar(Bar::decode(payload).map_err(|e| undecodable(e, Bar::NAME))?)
+            }
             EnrichedChain::NAME => Enriched::Chain(
                 EnrichedChain::decode(payload).map_err(|e| undecodable(e, EnrichedChain::NAME))?,
             ),

@@ -45,7 +45,13 @@ pub fn instance_id() -> String {
         .unwrap_or_else(|_| "host".into());
     let clean: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!(
         "{clean}-{}-{}",
@@ -59,11 +65,14 @@ impl Member {
     ///
     /// # Errors
     /// When the bucket is missing (run `topology apply`).
-    pub async fn join(js: &async_nats::jetstream::Context, group: &str, id: String) -> anyhow::Result<Self> {
-        let kv = js
-            .get_key_value(BUCKET)
-            .await
-            .map_err(|e| anyhow::anyhow!("KV bucket {BUCKET} is missing ({e}); run `deltastream topology apply`"))?;
+    pub async fn join(
+        js: &async_nats::jetstream::Context,
+        group: &str,
+        id: String,
+    ) -> anyhow::Result<Self> {
+        let kv = js.get_key_value(BUCKET).await.map_err(|e| {
+            anyhow::anyhow!("KV bucket {BUCKET} is missing ({e}); run `deltastream topology apply`")
+        })?;
         Ok(Self {
             kv,
             group: group.to_owned(),
@@ -89,12 +98,19 @@ impl Member {
     pub async fn round(&mut self, partitions: &[String]) -> anyhow::Result<Round> {
         let mut round = Round::default();
         self.kv
-            .put(format!("{}.member.{}", self.group, self.id), Bytes::from_static(b"1"))
+            .put(
+                format!("{}.member.{}", self.group, self.id),
+                Bytes::from_static(b"1"),
+            )
             .await?;
         // Renew what we hold.
         let held: Vec<(String, u64)> = self.held.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (p, rev) in held {
-            match self.kv.update(self.owner_key(&p), Bytes::from(self.id.clone()), rev).await {
+            match self
+                .kv
+                .update(self.owner_key(&p), Bytes::from(self.id.clone()), rev)
+                .await
+            {
                 Ok(new_rev) => {
                     self.held.insert(p, new_rev);
                 }
@@ -109,14 +125,22 @@ impl Member {
         let fair = partitions.len().div_ceil(members);
         // Release the excess (the highest-named first, deterministically).
         while self.held.len() > fair {
-            let Some((p, rev)) = self.held.pop_last() else { break };
-            let _ = self.kv.delete_expect_revision(self.owner_key(&p), Some(rev)).await;
+            let Some((p, rev)) = self.held.pop_last() else {
+                break;
+            };
+            let _ = self
+                .kv
+                .delete_expect_revision(self.owner_key(&p), Some(rev))
+                .await;
             round.lost.push(p);
         }
         // Take free partitions up to the fair share, starting at an offset derived
         // from our id so that members starting together spread out.
         if self.held.len() < fair && !partitions.is_empty() {
-            let start = self.id.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
+            let start = self
+                .id
+                .bytes()
+                .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
                 % partitions.len();
             for i in 0..partitions.len() {
                 if self.held.len() >= fair {
@@ -126,7 +150,11 @@ impl Member {
                 if self.held.contains_key(p) {
                     continue;
                 }
-                if let Ok(rev) = self.kv.create(self.owner_key(p), Bytes::from(self.id.clone())).await {
+                if let Ok(rev) = self
+                    .kv
+                    .create(self.owner_key(p), Bytes::from(self.id.clone()))
+                    .await
+                {
                     self.held.insert(p.clone(), rev);
                     round.acquired.push(p.clone());
                 }
@@ -155,7 +183,10 @@ impl Member {
     /// Gives up one partition (e.g. after its worker was fenced), for re-balancing.
     pub async fn release(&mut self, partition: &str) {
         if let Some(rev) = self.held.remove(partition) {
-            let _ = self.kv.delete_expect_revision(self.owner_key(partition), Some(rev)).await;
+            let _ = self
+                .kv
+                .delete_expect_revision(self.owner_key(partition), Some(rev))
+                .await;
         }
     }
 
@@ -164,8 +195,14 @@ impl Member {
     pub async fn leave(&mut self) {
         let held = std::mem::take(&mut self.held);
         for (p, rev) in held {
-            let _ = self.kv.delete_expect_revision(self.owner_key(&p), Some(rev)).await;
+            let _ = self
+                .kv
+                .delete_expect_revision(self.owner_key(&p), Some(rev))
+                .await;
         }
-        let _ = self.kv.delete(format!("{}.member.{}", self.group, self.id)).await;
+        let _ = self
+            .kv
+            .delete(format!("{}.member.{}", self.group, self.id))
+            .await;
     }
 }

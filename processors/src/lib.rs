@@ -8,10 +8,10 @@
 pub mod checkpoint;
 pub mod day_index;
 pub mod dlq;
+pub mod enrich;
 pub mod enriched;
 pub mod feed;
 pub mod group;
-pub mod enrich;
 pub mod project;
 pub mod replay;
 pub mod time;

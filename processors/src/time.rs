@@ -2,7 +2,5 @@
 
 /// Now, in UTC nanoseconds since the Unix epoch.
 pub fn now_unix_ns() -> i64 {
-    chrono::Utc::now()
-        .timestamp_nanos_opt()
-        .unwrap_or(i64::MAX)
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

@@ -49,28 +49,46 @@ pub async fn ensure_indexes(db: &mongodb::Database) -> Result<()> {
     let specs: Vec<(&str, Vec<IndexModel>)> = vec![
         (
             UNDERLYING_TICKS,
-            vec![index(doc! {"product": 1, "ts_unix_ns": -1, "_id": -1}, false)],
+            vec![index(
+                doc! {"product": 1, "ts_unix_ns": -1, "_id": -1},
+                false,
+            )],
         ),
         (
             BARS,
-            vec![index(doc! {"product": 1, "interval": 1, "start_unix_ns": -1}, false)],
+            vec![index(
+                doc! {"product": 1, "interval": 1, "start_unix_ns": -1},
+                false,
+            )],
         ),
         (
             OPTION_CHAINS,
             vec![
-                index(doc! {"product": 1, "expiry": 1, "ts_unix_ns": -1, "_id": -1}, false),
+                index(
+                    doc! {"product": 1, "expiry": 1, "ts_unix_ns": -1, "_id": -1},
+                    false,
+                ),
                 index(doc! {"product": 1, "ts_unix_ns": -1, "_id": -1}, false),
             ],
         ),
-        (CHAIN_LATEST, vec![index(doc! {"product": 1, "expiry": 1}, false)]),
+        (
+            CHAIN_LATEST,
+            vec![index(doc! {"product": 1, "expiry": 1}, false)],
+        ),
         (USERS, vec![index(doc! {"email": 1}, true)]),
         (
             API_KEYS,
-            vec![index(doc! {"key_hash": 1}, true), index(doc! {"owner": 1}, false)],
+            vec![
+                index(doc! {"key_hash": 1}, true),
+                index(doc! {"owner": 1}, false),
+            ],
         ),
         (
             REFRESH_TOKENS,
-            vec![index(doc! {"token_hash": 1}, true), index(doc! {"user_id": 1}, false)],
+            vec![
+                index(doc! {"token_hash": 1}, true),
+                index(doc! {"user_id": 1}, false),
+            ],
         ),
     ];
     for (coll, models) in specs {

@@ -184,7 +184,9 @@ impl Config {
 
     /// The MongoDB URL to use (the default local one when unset).
     pub fn mongo_url_or_default(&self) -> &str {
-        self.mongo_url.as_deref().unwrap_or(crate::mongo::DEFAULT_URL)
+        self.mongo_url
+            .as_deref()
+            .unwrap_or(crate::mongo::DEFAULT_URL)
     }
 
     /// The configured product called `name`.
@@ -194,7 +196,10 @@ impl Config {
 }
 
 fn truthy(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }
 
 #[cfg(test)]
@@ -203,7 +208,8 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_defaults() {
-        let mut c: Config = toml::from_str("mongo_db = \"x\"\nhttp_addr = \"0.0.0.0:1\"").expect("toml");
+        let mut c: Config =
+            toml::from_str("mongo_db = \"x\"\nhttp_addr = \"0.0.0.0:1\"").expect("toml");
         assert_eq!(c.mongo_db, "x");
         c.apply_env(|k| match k {
             "DS_HTTP_ADDR" => Some("127.0.0.1:9".into()),

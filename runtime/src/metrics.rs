@@ -47,19 +47,22 @@ pub struct Metrics {
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("valid metric definition");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
@@ -67,7 +70,8 @@ fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Histogram
     let buckets = exponential_buckets(0.000_05, 2.0, 18).expect("valid buckets");
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
         .expect("valid metric definition");
-    r.register(Box::new(h.clone())).expect("metric registered once");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -75,22 +79,87 @@ impl Metrics {
     fn new() -> Self {
         let r = Registry::new();
         Self {
-            processed: counter(&r, "deltastream_messages_processed_total", "Messages handled by a processor.", &["processor", "kind"]),
-            redelivered: counter(&r, "deltastream_messages_redelivered_total", "Messages received more than once.", &["processor"]),
-            dead_lettered: counter(&r, "deltastream_dlq_messages_total", "Messages sent to the DLQ.", &["processor", "reason"]),
-            processing_seconds: histogram(&r, "deltastream_processing_seconds", "Processing time per message.", &["processor"]),
-            consumer_lag: gauge_vec(&r, "deltastream_consumer_lag", "Messages a consumer has yet to receive.", &["consumer"]),
-            watchdog_restarts: counter(&r, "deltastream_consumer_watchdog_restarts_total", "Consumers rebuilt by the stall watchdog.", &["consumer"]),
+            processed: counter(
+                &r,
+                "deltastream_messages_processed_total",
+                "Messages handled by a processor.",
+                &["processor", "kind"],
+            ),
+            redelivered: counter(
+                &r,
+                "deltastream_messages_redelivered_total",
+                "Messages received more than once.",
+                &["processor"],
+            ),
+            dead_lettered: counter(
+                &r,
+                "deltastream_dlq_messages_total",
+                "Messages sent to the DLQ.",
+                &["processor", "reason"],
+            ),
+            processing_seconds: histogram(
+                &r,
+                "deltastream_processing_seconds",
+                "Processing time per message.",
+                &["processor"],
+            ),
+            consumer_lag: gauge_vec(
+                &r,
+                "deltastream_consumer_lag",
+                "Messages a consumer has yet to receive.",
+                &["consumer"],
+            ),
+            watchdog_restarts: counter(
+                &r,
+                "deltastream_consumer_watchdog_restarts_total",
+                "Consumers rebuilt by the stall watchdog.",
+                &["consumer"],
+            ),
             dlq_size: gauge(&r, "deltastream_dlq_size", "Messages in MD_DLQ."),
-            feed_published: counter(&r, "deltastream_feed_published_total", "Messages the feed published.", &["product", "kind"]),
-            last_event_ts: gauge_vec(&r, "deltastream_last_event_timestamp_seconds", "Event time of the last enriched message.", &["product"]),
-            http_requests: counter(&r, "deltastream_http_requests_total", "HTTP requests.", &["route", "status"]),
-            http_seconds: histogram(&r, "deltastream_http_request_seconds", "HTTP request latency.", &["route"]),
+            feed_published: counter(
+                &r,
+                "deltastream_feed_published_total",
+                "Messages the feed published.",
+                &["product", "kind"],
+            ),
+            last_event_ts: gauge_vec(
+                &r,
+                "deltastream_last_event_timestamp_seconds",
+                "Event time of the last enriched message.",
+                &["product"],
+            ),
+            http_requests: counter(
+                &r,
+                "deltastream_http_requests_total",
+                "HTTP requests.",
+                &["route", "status"],
+            ),
+            http_seconds: histogram(
+                &r,
+                "deltastream_http_request_seconds",
+                "HTTP request latency.",
+                &["route"],
+            ),
             ws_clients: gauge(&r, "deltastream_ws_clients", "Connected WebSocket clients."),
             ws_rooms: gauge(&r, "deltastream_ws_rooms", "WebSocket rooms with clients."),
-            ws_sent: counter(&r, "deltastream_ws_messages_sent_total", "Messages sent to WebSocket clients.", &["event"]),
-            ws_conflated: counter(&r, "deltastream_ws_conflated_total", "Updates conflated for slow clients.", &["event"]),
-            ws_dropped: counter(&r, "deltastream_ws_dropped_clients_total", "Clients disconnected for not reading.", &["reason"]),
+            ws_sent: counter(
+                &r,
+                "deltastream_ws_messages_sent_total",
+                "Messages sent to WebSocket clients.",
+                &["event"],
+            ),
+            ws_conflated: counter(
+                &r,
+                "deltastream_ws_conflated_total",
+                "Updates conflated for slow clients.",
+                &["event"],
+            ),
+            ws_dropped: counter(
+                &r,
+                "deltastream_ws_dropped_clients_total",
+                "Clients disconnected for not reading.",
+                &["reason"],
+            ),
             registry: r,
         }
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Default NATS URL when none is configured.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
-const HINT: &str = "Start one with `deltastream up` (embedded servers) or `nats-server -js`, or set DS_NATS_URL";
+const HINT: &str =
+    "Start one with `deltastream up` (embedded servers) or `nats-server -js`, or set DS_NATS_URL";
 
 /// Connects to the comma-separated server list `urls` (a cluster may list several).
 ///

@@ -40,7 +40,12 @@ impl Publisher {
     ///
     /// # Errors
     /// When sending fails or an earlier publish in the window was refused.
-    pub async fn publish<T: Schema>(&mut self, subject: String, msg_id: &str, msg: &T) -> Result<()> {
+    pub async fn publish<T: Schema>(
+        &mut self,
+        subject: String,
+        msg_id: &str,
+        msg: &T,
+    ) -> Result<()> {
         let h = headers::for_message::<T>(msg_id);
         self.publish_raw(subject, h, Bytes::from(msg.encode_to_vec()))
             .await
@@ -50,7 +55,12 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`Publisher::publish`].
-    pub async fn publish_raw(&mut self, subject: String, h: HeaderMap, payload: Bytes) -> Result<()> {
+    pub async fn publish_raw(
+        &mut self,
+        subject: String,
+        h: HeaderMap,
+        payload: Bytes,
+    ) -> Result<()> {
         while self.pending.len() >= self.window {
             self.await_oldest().await?;
         }

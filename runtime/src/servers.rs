@@ -70,13 +70,20 @@ fn wait_for_port(what: &'static str, child: &mut Child, port: u16, log: &Path) -
         if let Ok(Some(status)) = child.try_wait() {
             return Err(Error::ServerStart {
                 what,
-                reason: format!("exited with {status}; log {}:\n{}", log.display(), tail(log)),
+                reason: format!(
+                    "exited with {status}; log {}:\n{}",
+                    log.display(),
+                    tail(log)
+                ),
             });
         }
         if Instant::now() > deadline {
             return Err(Error::ServerStart {
                 what,
-                reason: format!("no answer on port {port} within 60 s; log {}", log.display()),
+                reason: format!(
+                    "no answer on port {port} within 60 s; log {}",
+                    log.display()
+                ),
             });
         }
         std::thread::sleep(Duration::from_millis(25));

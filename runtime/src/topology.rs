@@ -8,14 +8,23 @@ use std::time::Duration;
 
 const STREAM_FILES: &[(&str, &str)] = &[
     ("MD_RAW", include_str!("../../nats/streams/MD_RAW.json")),
-    ("MD_ENRICHED", include_str!("../../nats/streams/MD_ENRICHED.json")),
+    (
+        "MD_ENRICHED",
+        include_str!("../../nats/streams/MD_ENRICHED.json"),
+    ),
     ("MD_DLQ", include_str!("../../nats/streams/MD_DLQ.json")),
 ];
 
 const KV_FILES: &[(&str, &str)] = &[
     ("ds_leases", include_str!("../../nats/kv/ds_leases.json")),
-    ("ds_checkpoints", include_str!("../../nats/kv/ds_checkpoints.json")),
-    ("ds_day_index", include_str!("../../nats/kv/ds_day_index.json")),
+    (
+        "ds_checkpoints",
+        include_str!("../../nats/kv/ds_checkpoints.json"),
+    ),
+    (
+        "ds_day_index",
+        include_str!("../../nats/kv/ds_day_index.json"),
+    ),
 ];
 
 /// A KV bucket as declared in `nats/kv/*.json`.
@@ -97,10 +106,7 @@ pub fn declared() -> Result<Topology> {
 ///
 /// # Errors
 /// When JetStream refuses a change (e.g. a storage type that cannot change in place).
-pub async fn apply(
-    js: &jetstream::Context,
-    opts: ApplyOptions,
-) -> Result<Vec<(String, Outcome)>> {
+pub async fn apply(js: &jetstream::Context, opts: ApplyOptions) -> Result<Vec<(String, Outcome)>> {
     let topo = declared()?;
     let mut out = Vec::new();
     for mut want in topo.streams {
@@ -117,9 +123,9 @@ pub async fn apply(
                 if same_stream(&have, &want) {
                     Outcome::Unchanged
                 } else {
-                    js.update_stream(&want).await.map_err(|e| {
-                        Error::JetStream(format!("updating stream {name}: {e}"))
-                    })?;
+                    js.update_stream(&want)
+                        .await
+                        .map_err(|e| Error::JetStream(format!("updating stream {name}: {e}")))?;
                     Outcome::Updated
                 }
             }

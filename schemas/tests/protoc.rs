@@ -19,12 +19,18 @@ fn protos_compile_with_plain_protoc() {
     );
     let out = tempfile::tempdir().expect("temp dir");
     let proto_dir = root().join("schemas/proto");
-    let files: Vec<String> = ds_schemas::PROTO_FILES.iter().map(|(p, _)| p.to_string()).collect();
+    let files: Vec<String> = ds_schemas::PROTO_FILES
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
     let status = Command::new(&python)
         .args(["-m", "grpc_tools.protoc", "-I"])
         .arg(&proto_dir)
         .arg(format!("--python_out={}", out.path().display()))
-        .arg(format!("--descriptor_set_out={}", out.path().join("all.pb").display()))
+        .arg(format!(
+            "--descriptor_set_out={}",
+            out.path().join("all.pb").display()
+        ))
         .args(&files)
         .status()
         .expect("protoc runs");
@@ -50,7 +56,11 @@ print("ok")
         seq: 42,
         volume: 7,
     };
-    let hex: String = tick.encode_to_vec().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = tick
+        .encode_to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out2 = Command::new(&python)
         .args(["-c", script])
         .arg(out.path())

@@ -2,25 +2,38 @@
 //! refuses a payload announced as another message.
 
 use ds_schemas::*;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 fn quote() -> impl Strategy<Value = OptionQuote> {
-    (0.0..1e6f64, 0.0..1e4f64, 0.0..1e4f64, 0.0..1e4f64, any::<u64>(), any::<u64>()).prop_map(
-        |(strike, bid, ask, last, volume, open_interest)| OptionQuote {
-            strike,
-            bid,
-            ask,
-            last,
-            volume,
-            open_interest,
-        },
+    (
+        0.0..1e6f64,
+        0.0..1e4f64,
+        0.0..1e4f64,
+        0.0..1e4f64,
+        any::<u64>(),
+        any::<u64>(),
     )
+        .prop_map(
+            |(strike, bid, ask, last, volume, open_interest)| OptionQuote {
+                strike,
+                bid,
+                ask,
+                last,
+                volume,
+                open_interest,
+            },
+        )
 }
 
 fn enriched_quote() -> impl Strategy<Value = EnrichedQuote> {
-    (quote(), proptest::option::of(0.0..5.0f64), any::<i64>(), 0..5i32).prop_map(|(q, iv, oi_change, buildup)| {
-        EnrichedQuote {
+    (
+        quote(),
+        proptest::option::of(0.0..5.0f64),
+        any::<i64>(),
+        0..5i32,
+    )
+        .prop_map(|(q, iv, oi_change, buildup)| EnrichedQuote {
             strike: q.strike,
             bid: q.bid,
             ask: q.ask,
@@ -35,8 +48,7 @@ fn enriched_quote() -> impl Strategy<Value = EnrichedQuote> {
             rho: iv,
             oi_change,
             buildup,
-        }
-    })
+        })
 }
 
 fn round_trip<T: Schema + PartialEq + std::fmt::Debug>(m: &T) {
@@ -79,23 +91,42 @@ proptest! {
 
 #[test]
 fn summary_and_underlying() {
-    round_trip(&ChainSummary { product: "NIFTY".into(), atm_iv: None, ..Default::default() });
-    round_trip(&EnrichedUnderlying { product: "NIFTY".into(), price: 1.0, change_pct: -0.5, ..Default::default() });
+    round_trip(&ChainSummary {
+        product: "NIFTY".into(),
+        atm_iv: None,
+        ..Default::default()
+    });
+    round_trip(&EnrichedUnderlying {
+        product: "NIFTY".into(),
+        price: 1.0,
+        change_pct: -0.5,
+        ..Default::default()
+    });
 }
 
 #[test]
 fn schema_header_is_checked() {
-    let t = UnderlyingTick { product: "NIFTY".into(), price: 1.0, ..Default::default() };
+    let t = UnderlyingTick {
+        product: "NIFTY".into(),
+        price: 1.0,
+        ..Default::default()
+    };
     let err = decode::<UnderlyingTick>(Some("deltastream.v1.Bar"), &t.encode_to_vec()).unwrap_err();
     assert!(matches!(err, SchemaError::WrongSchema { .. }), "{err}");
     assert!(decode::<OptionChain>(None, &[0xff, 0xff, 0xff]).is_err());
-    assert_eq!(<EnrichedChain as Schema>::NAME, "deltastream.v1.EnrichedChain");
+    assert_eq!(
+        <EnrichedChain as Schema>::NAME,
+        "deltastream.v1.EnrichedChain"
+    );
 }
 
 #[test]
 fn buildup_json_uses_enum_names() {
-    let q = EnrichedQuote { buildup: Buildup::ShortCovering as i32, ..Default::default() };
-    let v = serde_json::to_value(&q).expect("json");
+    let q = EnrichedQuote {
+        buildup: Buildup::ShortCovering as i32,
+        ..Default::default()
+    };
+    let v = serde_json::to_value(q).expect("json");
     assert_eq!(v["buildup"], "SHORT_COVERING");
     let back: EnrichedQuote = serde_json::from_value(v).expect("parses back");
     assert_eq!(back.buildup, Buildup::ShortCovering as i32);

@@ -192,13 +192,18 @@ pub async fn http_request(
     body: Option<&str>,
 ) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect to gateway");
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to gateway");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
     }
     req.push_str("\r\n");
     if let Some(b) = body {
@@ -214,7 +219,10 @@ pub async fn http_request(
         .and_then(|c| c.parse().ok())
         .expect("HTTP status line");
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -260,7 +268,13 @@ pub fn small_day_config(mut cfg: Config) -> Config {
 ///
 /// # Panics
 /// When publishing fails.
-pub async fn feed_day(env: &TestEnv, cfg: &Config, date: &str, products: &[&str], seed: u64) -> ds_processors::feed::FeedReport {
+pub async fn feed_day(
+    env: &TestEnv,
+    cfg: &Config,
+    date: &str,
+    products: &[&str],
+    seed: u64,
+) -> ds_processors::feed::FeedReport {
     let opts = ds_processors::feed::FeedOptions {
         date: Some(date.parse().expect("date")),
         speed: ds_processors::feed::Speed::Max,
@@ -292,7 +306,11 @@ pub struct Stored {
 ///
 /// # Panics
 /// When the stream cannot be read.
-pub async fn read_all(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> Vec<Stored> {
+pub async fn read_all(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    filter: &str,
+) -> Vec<Stored> {
     use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
     use futures::StreamExt;
     let s = js.get_stream(stream).await.expect("stream exists");
@@ -342,7 +360,9 @@ pub fn fnv(bytes: &[u8]) -> u64 {
 
 /// Every projection document (processing-time `*_at` fields removed), per
 /// collection, sorted by `_id`: what must be equal between two runs of a day.
-pub async fn projection_snapshot(db: &mongodb::Database) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
+pub async fn projection_snapshot(
+    db: &mongodb::Database,
+) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
     use futures::TryStreamExt;
     let mut out = std::collections::BTreeMap::new();
     for coll in ds_runtime::collections::PROJECTIONS {
@@ -377,8 +397,12 @@ pub fn reference_enrichment(cfg: &Config, raw: &[Stored]) -> Vec<Out> {
     let mut out = Vec::new();
     for m in raw {
         let product = m.subject.split('.').nth(2).unwrap_or("_").to_owned();
-        let Some(spec) = cfg.product(&product) else { continue };
-        let state = states.entry(product).or_insert_with(|| ProductState::new(spec));
+        let Some(spec) = cfg.product(&product) else {
+            continue;
+        };
+        let state = states
+            .entry(product)
+            .or_insert_with(|| ProductState::new(spec));
         let input = RawInput {
             subject: &m.subject,
             schema: m.schema.as_deref(),
@@ -448,5 +472,7 @@ pub async fn project_reference(db: &mongodb::Database, outputs: &[Out]) {
         let e = ds_processors::enriched::Enriched::decode(None, subject, payload).expect("decodes");
         writes.extend(ds_processors::project::docs::writes(&e).expect("bson"));
     }
-    ds_processors::project::write_batch(db, &writes, 0).await.expect("reference written");
+    ds_processors::project::write_batch(db, &writes, 0)
+        .await
+        .expect("reference written");
 }

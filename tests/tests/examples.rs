@@ -21,32 +21,63 @@ async fn python_subscriber_decodes_live_chains_and_summaries() {
             seed: Some(1),
             products: vec!["NIFTY".into(), "AAPL".into()],
         };
-        ds_processors::feed::run(&feed_cfg, js, opts, s).await.map(|_| ())
+        ds_processors::feed::run(&feed_cfg, js, opts, s)
+            .await
+            .map(|_| ())
     });
     let enrich = enricher(&env);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".tools/pyenv/bin/python");
-    assert!(python.is_file(), "run scripts/setup.sh first ({} missing)", python.display());
+    assert!(
+        python.is_file(),
+        "run scripts/setup.sh first ({} missing)",
+        python.display()
+    );
     let out = tokio::time::timeout(
         Duration::from_secs(90),
         tokio::process::Command::new(&python)
             .arg(root.join("examples/python/subscribe.py"))
-            .args(["--server", &env.nats.url, "--count", "12", "--timeout", "60"])
+            .args([
+                "--server",
+                &env.nats.url,
+                "--count",
+                "12",
+                "--timeout",
+                "60",
+            ])
             .output(),
     )
     .await
     .expect("the example finishes")
     .expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().any(|l| l.starts_with("EnrichedChain NIFTY") && l.contains("calls_with_iv=")), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("ChainSummary ")), "{stdout}");
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("EnrichedChain NIFTY") && l.contains("calls_with_iv=")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ChainSummary ")),
+        "{stdout}"
+    );
     // The feed prices with a smile: most calls have an implied volatility.
     let with_iv = stdout
         .lines()
         .filter(|l| l.starts_with("EnrichedChain"))
-        .filter_map(|l| l.split("calls_with_iv=").nth(1)?.trim().parse::<usize>().ok())
+        .filter_map(|l| {
+            l.split("calls_with_iv=")
+                .nth(1)?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
         .max()
         .unwrap_or(0);
     assert!(with_iv >= 15, "{stdout}");

@@ -11,9 +11,11 @@ use std::time::Duration;
 const DAY: &str = "2025-01-15";
 
 async fn wait_enriched(env: &TestEnv, n: usize) {
-    eventually("every enriched message", Duration::from_secs(90), || async {
-        (stream_len(&env.js, STREAM_ENRICHED).await as usize >= n).then_some(())
-    })
+    eventually(
+        "every enriched message",
+        Duration::from_secs(90),
+        || async { (stream_len(&env.js, STREAM_ENRICHED).await as usize >= n).then_some(()) },
+    )
     .await;
 }
 
@@ -23,7 +25,9 @@ async fn wait_projected(
 ) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
     eventually("projections complete", Duration::from_secs(90), || async {
         let snap = projection_snapshot(&env.db).await;
-        let done = snap.iter().all(|(c, d)| expected.get(c).map_or(0, Vec::len) == d.len());
+        let done = snap
+            .iter()
+            .all(|(c, d)| expected.get(c).map_or(0, Vec::len) == d.len());
         done.then_some(snap)
     })
     .await
@@ -35,20 +39,30 @@ fn check_golden(outputs: &[Out]) {
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut all = Vec::new();
     for (id, _, p) in outputs {
-        *counts.entry(id.split(':').next().unwrap_or("").to_owned()).or_default() += 1;
+        *counts
+            .entry(id.split(':').next().unwrap_or("").to_owned())
+            .or_default() += 1;
         all.extend_from_slice(p);
     }
     let text = format!(
         "{}\npayload_fnv {:016x}\n",
-        counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("\n"),
+        counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         fnv(&all)
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/small_day.txt");
     if std::env::var_os("DS_BLESS").is_some() {
         std::fs::write(&path, &text).expect("write golden");
     }
-    let golden = std::fs::read_to_string(&path).expect("tests/golden/small_day.txt (DS_BLESS=1 to create)");
-    assert_eq!(text, golden, "enrichment output changed; if deliberate, re-run with DS_BLESS=1");
+    let golden =
+        std::fs::read_to_string(&path).expect("tests/golden/small_day.txt (DS_BLESS=1 to create)");
+    assert_eq!(
+        text, golden,
+        "enrichment output changed; if deliberate, re-run with DS_BLESS=1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,12 +97,27 @@ async fn a_message_published_twice_has_one_effect() {
     let env = TestEnv::start().await;
     let enrich = enricher(&env);
     let project = projector(&env);
-    let tick = UnderlyingTick { product: "NIFTY".into(), price: 21500.0, ts_unix_ns: 1_736_912_700_000_000_000, seq: 1, volume: 5 };
+    let tick = UnderlyingTick {
+        product: "NIFTY".into(),
+        price: 21500.0,
+        ts_unix_ns: 1_736_912_700_000_000_000,
+        seq: 1,
+        volume: 5,
+    };
     for _ in 0..2 {
         let h = ds_runtime::headers::for_message::<UnderlyingTick>("NIFTY:underlying:1");
-        env.js.publish_with_headers("md.raw.NIFTY.underlying", h, tick.encode_to_vec().into()).await.expect("publish").await.expect("ack");
+        env.js
+            .publish_with_headers("md.raw.NIFTY.underlying", h, tick.encode_to_vec().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
     }
-    assert_eq!(stream_len(&env.js, STREAM_RAW).await, 1, "JetStream de-duplicates by Nats-Msg-Id");
+    assert_eq!(
+        stream_len(&env.js, STREAM_RAW).await,
+        1,
+        "JetStream de-duplicates by Nats-Msg-Id"
+    );
     eventually("the tick projected", Duration::from_secs(30), || async {
         (count(&env.db, UNDERLYING_TICKS).await == 1).then_some(())
     })
@@ -101,7 +130,14 @@ async fn a_message_published_twice_has_one_effect() {
 }
 
 fn chain(product: &str, strikes: Vec<f64>, quotes: usize, price: f64) -> OptionChain {
-    let q = OptionQuote { strike: 0.0, bid: price, ask: price + 1.0, last: price, volume: 1, open_interest: 10 };
+    let q = OptionQuote {
+        strike: 0.0,
+        bid: price,
+        ask: price + 1.0,
+        last: price,
+        volume: 1,
+        open_interest: 10,
+    };
     OptionChain {
         product: product.into(),
         expiry: "2025-01-30".into(),
@@ -109,7 +145,7 @@ fn chain(product: &str, strikes: Vec<f64>, quotes: usize, price: f64) -> OptionC
         ts_unix_ns: 1_736_912_700_000_000_000,
         seq: 1,
         strikes,
-        calls: vec![q.clone(); quotes],
+        calls: vec![q; quotes],
         puts: vec![q; quotes],
     }
 }
@@ -123,18 +159,62 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
         async move {
             let mut h = async_nats::HeaderMap::new();
             h.insert("Nats-Msg-Id", id);
-            js.publish_with_headers(subject, h, payload.into()).await.expect("publish").await.expect("ack");
+            js.publish_with_headers(subject, h, payload.into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
         }
     };
-    let good = |seq: u64, price: f64| UnderlyingTick { product: "NIFTY".into(), price, ts_unix_ns: 1_736_912_700_000_000_000 + seq as i64 * 1_000_000_000, seq, volume: 1 };
-    publish("md.raw.NIFTY.underlying", "g1", good(1, 21500.0).encode_to_vec()).await;
+    let good = |seq: u64, price: f64| UnderlyingTick {
+        product: "NIFTY".into(),
+        price,
+        ts_unix_ns: 1_736_912_700_000_000_000 + seq as i64 * 1_000_000_000,
+        seq,
+        volume: 1,
+    };
+    publish(
+        "md.raw.NIFTY.underlying",
+        "g1",
+        good(1, 21500.0).encode_to_vec(),
+    )
+    .await;
     publish("md.raw.NIFTY.underlying", "p1", vec![0xff, 0xfe, 0x01]).await; // undecodable
-    publish("md.raw.NIFTY.underlying", "p2", good(2, f64::NAN).encode_to_vec()).await; // non-finite
-    publish("md.raw.NIFTY.underlying", "p3", good(3, -5.0).encode_to_vec()).await; // negative
-    publish("md.raw.NIFTY.chain.2025-01-30", "p4", chain("NIFTY", vec![21400.0, 21500.0], 1, 50.0).encode_to_vec()).await; // length mismatch
+    publish(
+        "md.raw.NIFTY.underlying",
+        "p2",
+        good(2, f64::NAN).encode_to_vec(),
+    )
+    .await; // non-finite
+    publish(
+        "md.raw.NIFTY.underlying",
+        "p3",
+        good(3, -5.0).encode_to_vec(),
+    )
+    .await; // negative
+    publish(
+        "md.raw.NIFTY.chain.2025-01-30",
+        "p4",
+        chain("NIFTY", vec![21400.0, 21500.0], 1, 50.0).encode_to_vec(),
+    )
+    .await; // length mismatch
     publish("md.raw.NIFTY.trades", "p5", good(4, 1.0).encode_to_vec()).await; // malformed subject
-    publish("md.raw.FOO.underlying", "p6", UnderlyingTick { product: "FOO".into(), ..good(5, 10.0) }.encode_to_vec()).await; // unknown product
-    publish("md.raw.NIFTY.underlying", "g2", good(6, 21501.0).encode_to_vec()).await;
+    publish(
+        "md.raw.FOO.underlying",
+        "p6",
+        UnderlyingTick {
+            product: "FOO".into(),
+            ..good(5, 10.0)
+        }
+        .encode_to_vec(),
+    )
+    .await; // unknown product
+    publish(
+        "md.raw.NIFTY.underlying",
+        "g2",
+        good(6, 21501.0).encode_to_vec(),
+    )
+    .await;
 
     let letters = eventually("six dead letters", Duration::from_secs(30), || async {
         let l = ds_processors::dlq::list(&env.js, 100).await.ok()?;
@@ -143,27 +223,49 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     .await;
     assert_eq!(letters.len(), 6, "{letters:#?}");
     let reason = |subject: &str| -> String {
-        letters.iter().filter(|e| e.letter.subject == subject).map(|e| e.letter.error.clone()).collect::<Vec<_>>().join(" | ")
+        letters
+            .iter()
+            .filter(|e| e.letter.subject == subject)
+            .map(|e| e.letter.error.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
     };
     let nifty = reason("md.raw.NIFTY.underlying");
     assert!(nifty.contains("undecodable"), "{nifty}");
     assert!(nifty.contains("not a positive finite number"), "{nifty}");
-    assert!(reason("md.raw.NIFTY.chain.2025-01-30").contains("length mismatch"), "{}", reason("md.raw.NIFTY.chain.2025-01-30"));
+    assert!(
+        reason("md.raw.NIFTY.chain.2025-01-30").contains("length mismatch"),
+        "{}",
+        reason("md.raw.NIFTY.chain.2025-01-30")
+    );
     assert!(reason("md.raw.NIFTY.trades").contains("malformed subject"));
     assert!(reason("md.raw.FOO.underlying").contains("unknown product FOO"));
     for e in &letters {
         assert!(!e.letter.payload.is_empty() || e.letter.subject.contains("trades"));
-        assert!(e.dlq_subject.starts_with("md.dlq.enrich."), "{}", e.dlq_subject);
+        assert!(
+            e.dlq_subject.starts_with("md.dlq.enrich."),
+            "{}",
+            e.dlq_subject
+        );
     }
-    let foo = letters.iter().find(|e| e.letter.subject == "md.raw.FOO.underlying").expect("FOO letter");
+    let foo = letters
+        .iter()
+        .find(|e| e.letter.subject == "md.raw.FOO.underlying")
+        .expect("FOO letter");
     assert_eq!(foo.dlq_subject, "md.dlq.enrich.FOO");
     // Valid traffic kept flowing: both good ticks enriched.
     let enriched = eventually("good ticks enriched", Duration::from_secs(10), || async {
         let v = enriched_outputs(&env.js).await;
-        (v.iter().filter(|(id, _, _)| id.starts_with("EnrichedUnderlying")).count() == 2).then_some(v)
+        (v.iter()
+            .filter(|(id, _, _)| id.starts_with("EnrichedUnderlying"))
+            .count()
+            == 2)
+            .then_some(v)
     })
     .await;
-    assert!(enriched.iter().all(|(_, s, _)| s.starts_with("md.enriched.NIFTY.")));
+    assert!(enriched
+        .iter()
+        .all(|(_, s, _)| s.starts_with("md.enriched.NIFTY.")));
 
     // Fix the cause (FOO becomes a configured product) and re-drive its letter.
     enrich.stop().await.expect("stops");
@@ -174,12 +276,27 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     let js = env.js.clone();
     let cfg = std::sync::Arc::new(cfg);
     let enrich = Running::spawn(move |s| ds_processors::enrich::run(cfg, js, s));
-    ds_processors::dlq::retry(&env.js, foo.dlq_seq).await.expect("retry");
-    eventually("FOO enriched after retry", Duration::from_secs(30), || async {
-        enriched_outputs(&env.js).await.iter().any(|(_, s, _)| s == "md.enriched.FOO.underlying").then_some(())
-    })
+    ds_processors::dlq::retry(&env.js, foo.dlq_seq)
+        .await
+        .expect("retry");
+    eventually(
+        "FOO enriched after retry",
+        Duration::from_secs(30),
+        || async {
+            enriched_outputs(&env.js)
+                .await
+                .iter()
+                .any(|(_, s, _)| s == "md.enriched.FOO.underlying")
+                .then_some(())
+        },
+    )
     .await;
-    assert!(ds_processors::dlq::show(&env.js, foo.dlq_seq).await.is_err(), "re-driven letter removed");
+    assert!(
+        ds_processors::dlq::show(&env.js, foo.dlq_seq)
+            .await
+            .is_err(),
+        "re-driven letter removed"
+    );
     enrich.stop().await.expect("stops");
 }
 

@@ -36,17 +36,28 @@ async fn fresh_stream(js: &Context, name: &str, subjects: &str) -> anyhow::Resul
 ///
 /// # Errors
 /// When JetStream fails.
-pub async fn measure(js: &Context, label: &str, payload: Bytes, n: usize, progress: &Progress) -> anyhow::Result<Ceiling> {
+pub async fn measure(
+    js: &Context,
+    label: &str,
+    payload: Bytes,
+    n: usize,
+    progress: &Progress,
+) -> anyhow::Result<Ceiling> {
     let input = fresh_stream(js, "BENCH_IN", "bench.in.>").await?;
     let _output = fresh_stream(js, "BENCH_OUT", "bench.out.>").await?;
 
-    progress.line(&format!("ceiling: publishing {n} {label} messages ({} B)", payload.len()));
+    progress.line(&format!(
+        "ceiling: publishing {n} {label} messages ({} B)",
+        payload.len()
+    ));
     let mut publisher = Publisher::new(js.clone(), 1024);
     let t = Instant::now();
     for i in 0..n {
         let mut h = async_nats::HeaderMap::new();
         h.insert("Nats-Msg-Id", format!("b{i}").as_str());
-        publisher.publish_raw(format!("bench.in.{}", i % 4), h, payload.clone()).await?;
+        publisher
+            .publish_raw(format!("bench.in.{}", i % 4), h, payload.clone())
+            .await?;
     }
     publisher.flush().await?;
     let publish = n as f64 / t.elapsed().as_secs_f64();
@@ -60,11 +71,18 @@ pub async fn measure(js: &Context, label: &str, payload: Bytes, n: usize, progre
             ..Default::default()
         })
         .await?;
-    let mut msgs = consumer.stream().max_messages_per_batch(512).messages().await?;
+    let mut msgs = consumer
+        .stream()
+        .max_messages_per_batch(512)
+        .messages()
+        .await?;
     let t = Instant::now();
     for _ in 0..n {
         let Some(m) = msgs.next().await else { break };
-        m.map_err(|e| anyhow::anyhow!("{e}"))?.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        m.map_err(|e| anyhow::anyhow!("{e}"))?
+            .ack()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let consume = n as f64 / t.elapsed().as_secs_f64();
     drop(msgs);
@@ -78,7 +96,11 @@ pub async fn measure(js: &Context, label: &str, payload: Bytes, n: usize, progre
             ..Default::default()
         })
         .await?;
-    let mut msgs = consumer.stream().max_messages_per_batch(512).messages().await?;
+    let mut msgs = consumer
+        .stream()
+        .max_messages_per_batch(512)
+        .messages()
+        .await?;
     let mut out = Publisher::new(js.clone(), 2048);
     let t = Instant::now();
     let mut batch = Vec::with_capacity(512);
@@ -94,8 +116,12 @@ pub async fn measure(js: &Context, label: &str, payload: Bytes, n: usize, progre
         }
         for m in &batch {
             let mut h = async_nats::HeaderMap::new();
-            h.insert("Nats-Msg-Id", format!("r{}", m.info().map(|i| i.stream_sequence).unwrap_or(0)).as_str());
-            out.publish_raw(format!("bench.out.{}", done % 4), h, m.payload.clone()).await?;
+            h.insert(
+                "Nats-Msg-Id",
+                format!("r{}", m.info().map(|i| i.stream_sequence).unwrap_or(0)).as_str(),
+            );
+            out.publish_raw(format!("bench.out.{}", done % 4), h, m.payload.clone())
+                .await?;
         }
         out.flush().await?;
         for m in &batch {
@@ -107,5 +133,9 @@ pub async fn measure(js: &Context, label: &str, payload: Bytes, n: usize, progre
     let relay = done as f64 / t.elapsed().as_secs_f64();
     let _ = js.delete_stream("BENCH_IN").await;
     let _ = js.delete_stream("BENCH_OUT").await;
-    Ok(Ceiling { publish, consume, relay })
+    Ok(Ceiling {
+        publish,
+        consume,
+        relay,
+    })
 }

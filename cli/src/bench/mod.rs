@@ -59,18 +59,22 @@ pub struct BenchOptions {
 }
 
 fn version(bin: &str, arg: &str) -> String {
-    ds_runtime::servers::find_binary(if bin == "nats-server" { "nats-server" } else { "mongod" })
-        .ok()
-        .and_then(|p| Command::new(p).arg(arg).output().ok())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        })
-        .unwrap_or_default()
+    ds_runtime::servers::find_binary(if bin == "nats-server" {
+        "nats-server"
+    } else {
+        "mongod"
+    })
+    .ok()
+    .and_then(|p| Command::new(p).arg(arg).output().ok())
+    .map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    })
+    .unwrap_or_default()
 }
 
 struct Component {
@@ -133,11 +137,16 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     };
     cfg.mongo_db = "deltastream_bench".into();
     let mut report = Report {
-        machine: Machine::read(version("nats-server", "--version"), version("mongod", "--version")),
+        machine: Machine::read(
+            version("nats-server", "--version"),
+            version("mongod", "--version"),
+        ),
         rows: Vec::new(),
     };
     if !report.machine.release_build {
-        progress.line("warning: this is a debug build; run `cargo run --release -p deltastream -- bench`");
+        progress.line(
+            "warning: this is a debug build; run `cargo run --release -p deltastream -- bench`",
+        );
     }
     let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-bench").await?;
     let js = ds_runtime::nats::jetstream(client.clone());
@@ -149,9 +158,24 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     let tick_ceiling = ceiling::measure(&js, "tick-size", tick.into(), n, &progress).await?;
     let chain_ceiling = ceiling::measure(&js, "chain-size", chain.into(), n / 5, &progress).await?;
     for (label, c) in [("tick-size", tick_ceiling), ("chain-size", chain_ceiling)] {
-        report.info("ceiling", format!("JetStream publish, {label}"), c.publish, "msg/s");
-        report.info("ceiling", format!("JetStream consume+ack, {label}"), c.consume, "msg/s");
-        report.info("ceiling", format!("JetStream consume+publish+ack, {label}"), c.relay, "msg/s");
+        report.info(
+            "ceiling",
+            format!("JetStream publish, {label}"),
+            c.publish,
+            "msg/s",
+        );
+        report.info(
+            "ceiling",
+            format!("JetStream consume+ack, {label}"),
+            c.consume,
+            "msg/s",
+        );
+        report.info(
+            "ceiling",
+            format!("JetStream consume+publish+ack, {label}"),
+            c.relay,
+            "msg/s",
+        );
     }
 
     // 2. A full trading day at maximum speed through enrich and project.
@@ -184,16 +208,39 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     .await?;
     let raw_msgs = (feed_report.ticks + feed_report.chains) as f64;
     let feed_secs = feed_report.elapsed.as_secs_f64();
-    report.at_most("pipeline", format!("feed: publish a full day ({raw_msgs} msgs)"), feed_secs, "s", 60.0);
-    report.info("pipeline", "feed: publish rate", raw_msgs / feed_secs, "msg/s");
+    report.at_most(
+        "pipeline",
+        format!("feed: publish a full day ({raw_msgs} msgs)"),
+        feed_secs,
+        "s",
+        60.0,
+    );
+    report.info(
+        "pipeline",
+        "feed: publish rate",
+        raw_msgs / feed_secs,
+        "msg/s",
+    );
     let products: Vec<String> = day_cfg.products.iter().map(|p| p.name.clone()).collect();
     let mut peaks: Vec<(&str, procstat::ProcStat)> = Vec::new();
     let sample = |peaks: &mut Vec<(&str, procstat::ProcStat)>| {
-        for (name, pid) in [("enrich", enrich.child.id()), ("project", project.child.id())]
-            .into_iter()
-            .chain(_nats.as_ref().and_then(NatsServer::pid).map(|p| ("nats-server", p)))
-            .chain(_mongod.as_ref().and_then(Mongod::pid).map(|p| ("mongod", p)))
-        {
+        for (name, pid) in [
+            ("enrich", enrich.child.id()),
+            ("project", project.child.id()),
+        ]
+        .into_iter()
+        .chain(
+            _nats
+                .as_ref()
+                .and_then(NatsServer::pid)
+                .map(|p| ("nats-server", p)),
+        )
+        .chain(
+            _mongod
+                .as_ref()
+                .and_then(Mongod::pid)
+                .map(|p| ("mongod", p)),
+        ) {
             let s = procstat::read(pid);
             match peaks.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, p)) => *p = s,
@@ -206,34 +253,119 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         .map(|p| (*p, procstat::read(*p).cpu_secs))
         .collect();
     progress.line("pipeline: waiting for the enrichers to drain");
-    let enriched_at = wait_drained(&js, "MD_RAW", &products.iter().map(|p| format!("enrich_{p}")).collect::<Vec<_>>(), &progress, || sample(&mut peaks)).await?;
+    let enriched_at = wait_drained(
+        &js,
+        "MD_RAW",
+        &products
+            .iter()
+            .map(|p| format!("enrich_{p}"))
+            .collect::<Vec<_>>(),
+        &progress,
+        || sample(&mut peaks),
+    )
+    .await?;
     let t_enriched = enriched_at.duration_since(started).as_secs_f64();
     progress.line("pipeline: waiting for the projector to drain");
-    let projected_at = wait_drained(&js, "MD_ENRICHED", &["project".to_owned()], &progress, || sample(&mut peaks)).await?;
+    let projected_at = wait_drained(
+        &js,
+        "MD_ENRICHED",
+        &["project".to_owned()],
+        &progress,
+        || sample(&mut peaks),
+    )
+    .await?;
     let t_projected = projected_at.duration_since(started).as_secs_f64();
     sample(&mut peaks);
-    let mix_ceiling = mixed_rate(feed_report.ticks as f64, tick_ceiling.relay, feed_report.chains as f64, chain_ceiling.relay);
-    report.at_least_ratio("pipeline", "enrichment sustained (raw msgs/s to last enriched)", raw_msgs / t_enriched, "msg/s", mix_ceiling, 0.5);
-    report.at_least_ratio("pipeline", "whole pipeline (raw msgs/s to last projection)", raw_msgs / t_projected, "msg/s", mix_ceiling, 1.0 / 3.0);
-    report.info("pipeline", "time until the last projection is durable", t_projected, "s");
+    let mix_ceiling = mixed_rate(
+        feed_report.ticks as f64,
+        tick_ceiling.relay,
+        feed_report.chains as f64,
+        chain_ceiling.relay,
+    );
+    report.at_least_ratio(
+        "pipeline",
+        "enrichment sustained (raw msgs/s to last enriched)",
+        raw_msgs / t_enriched,
+        "msg/s",
+        mix_ceiling,
+        0.5,
+    );
+    report.at_least_ratio(
+        "pipeline",
+        "whole pipeline (raw msgs/s to last projection)",
+        raw_msgs / t_projected,
+        "msg/s",
+        mix_ceiling,
+        1.0 / 3.0,
+    );
+    report.info(
+        "pipeline",
+        "time until the last projection is durable",
+        t_projected,
+        "s",
+    );
     for (pid, before) in cpu_before {
-        let name = if pid == enrich.child.id() { "enrich" } else { "project" };
-        report.info("pipeline", format!("CPU seconds, {name}"), procstat::read(pid).cpu_secs - before, "s");
+        let name = if pid == enrich.child.id() {
+            "enrich"
+        } else {
+            "project"
+        };
+        report.info(
+            "pipeline",
+            format!("CPU seconds, {name}"),
+            procstat::read(pid).cpu_secs - before,
+            "s",
+        );
     }
     for (name, s) in &peaks {
-        report.at_most("pipeline", format!("peak memory, {name}"), s.peak_rss_mib, "MiB", 300.0);
+        report.at_most(
+            "pipeline",
+            format!("peak memory, {name}"),
+            s.peak_rss_mib,
+            "MiB",
+            300.0,
+        );
     }
 
     // 3. Latency at a paced 1,000 msgs/s.
     let secs = if opts.quick { 5 } else { 20 };
-    progress.line(&format!("latency: {secs} s of live data paced at 1,000 msgs/s"));
+    progress.line(&format!(
+        "latency: {secs} s of live data paced at 1,000 msgs/s"
+    ));
     let lat = paced_latency(&cfg, &js, &client, secs).await?;
-    report.at_most("latency", "raw publish → enriched publish, p50", lat.p50, "ms", 10.0);
-    report.at_most("latency", "raw publish → enriched publish, p99", lat.p99, "ms", 10.0);
-    report.info("latency", "raw publish → enriched publish, max", lat.max, "ms");
+    report.at_most(
+        "latency",
+        "raw publish → enriched publish, p50",
+        lat.p50,
+        "ms",
+        10.0,
+    );
+    report.at_most(
+        "latency",
+        "raw publish → enriched publish, p99",
+        lat.p99,
+        "ms",
+        10.0,
+    );
+    report.info(
+        "latency",
+        "raw publish → enriched publish, max",
+        lat.max,
+        "ms",
+    );
     let proj = projection_latency(&db, lat.window).await?;
-    report.info("latency", "raw publish → projection written, p50 (ms resolution)", proj.0, "ms");
-    report.info("latency", "raw publish → projection written, p99 (ms resolution)", proj.1, "ms");
+    report.info(
+        "latency",
+        "raw publish → projection written, p50 (ms resolution)",
+        proj.0,
+        "ms",
+    );
+    report.info(
+        "latency",
+        "raw publish → projection written, p99 (ms resolution)",
+        proj.1,
+        "ms",
+    );
 
     enrich.stop();
     project.stop();
@@ -315,7 +447,12 @@ struct Latency {
 
 /// Publishes live feed events paced at 1,000 msgs/s and measures, from the
 /// event's timestamp (set at publish time) to receipt of its enriched message.
-async fn paced_latency(cfg: &Config, js: &Context, client: &async_nats::Client, secs: u64) -> anyhow::Result<Latency> {
+async fn paced_latency(
+    cfg: &Config,
+    js: &Context,
+    client: &async_nats::Client,
+    secs: u64,
+) -> anyhow::Result<Latency> {
     let mut sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
     let mut sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
     let collector = tokio::spawn(async move {
@@ -330,9 +467,13 @@ async fn paced_latency(cfg: &Config, js: &Context, client: &async_nats::Client, 
             let Some(m) = m else { break };
             let now = ds_processors::time::now_unix_ns();
             let ts = if m.subject.as_str().ends_with(".underlying") {
-                ds_schemas::EnrichedUnderlying::decode(m.payload).map(|u| u.ts_unix_ns).ok()
+                ds_schemas::EnrichedUnderlying::decode(m.payload)
+                    .map(|u| u.ts_unix_ns)
+                    .ok()
             } else {
-                ds_schemas::EnrichedChain::decode(m.payload).map(|c| c.ts_unix_ns).ok()
+                ds_schemas::EnrichedChain::decode(m.payload)
+                    .map(|c| c.ts_unix_ns)
+                    .ok()
             };
             if let Some(ts) = ts {
                 lat.push((now - ts) as f64 / 1e6);
@@ -393,7 +534,10 @@ async fn paced_latency(cfg: &Config, js: &Context, client: &async_nats::Client, 
 }
 
 /// p50/p99 of `written_at − ts` of the ticks projected in `window` (ms resolution).
-async fn projection_latency(db: &mongodb::Database, window: (i64, i64)) -> anyhow::Result<(f64, f64)> {
+async fn projection_latency(
+    db: &mongodb::Database,
+    window: (i64, i64),
+) -> anyhow::Result<(f64, f64)> {
     use futures::TryStreamExt;
     // Give the projector a moment to finish the last batch.
     tokio::time::sleep(Duration::from_millis(500)).await;

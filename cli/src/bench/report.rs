@@ -92,7 +92,13 @@ impl Machine {
 
 impl Report {
     /// Adds an informational figure.
-    pub fn info(&mut self, section: &'static str, figure: impl Into<String>, value: f64, unit: &'static str) {
+    pub fn info(
+        &mut self,
+        section: &'static str,
+        figure: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+    ) {
         self.rows.push(Row {
             section,
             figure: figure.into(),
@@ -130,7 +136,14 @@ impl Report {
     }
 
     /// Adds a figure that must be below `max` (latency, time, memory).
-    pub fn at_most(&mut self, section: &'static str, figure: impl Into<String>, value: f64, unit: &'static str, max: f64) {
+    pub fn at_most(
+        &mut self,
+        section: &'static str,
+        figure: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+        max: f64,
+    ) {
         let pass = value <= max;
         self.rows.push(Row {
             section,
@@ -154,7 +167,11 @@ impl Report {
             m.memory_gib,
             m.nats_server,
             m.mongod,
-            if m.release_build { "release" } else { "DEBUG (figures not representative)" }
+            if m.release_build {
+                "release"
+            } else {
+                "DEBUG (figures not representative)"
+            }
         );
         out.push_str(&format!(
             "{:<10} {:<52} {:>14} {:<8} {:>8} {:<20} {:<6} {}\n",
@@ -172,7 +189,8 @@ impl Report {
                 r.figure,
                 value,
                 r.unit,
-                r.ratio_to_ceiling.map_or(String::new(), |x| format!("{:.0}%", x * 100.0)),
+                r.ratio_to_ceiling
+                    .map_or(String::new(), |x| format!("{:.0}%", x * 100.0)),
                 r.target.clone().unwrap_or_default(),
                 match r.verdict {
                     Verdict::Pass => "pass",

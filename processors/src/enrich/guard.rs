@@ -33,7 +33,9 @@ pub fn unclaimed_reason(subject: &str, products: &BTreeSet<String>) -> Option<St
     }
     let product = tokens[2];
     if !subjects::is_product_token(product) {
-        return Some(format!("malformed subject {subject:?}: product token is not [A-Z0-9_]+"));
+        return Some(format!(
+            "malformed subject {subject:?}: product token is not [A-Z0-9_]+"
+        ));
     }
     if !products.contains(product) {
         return Some(format!("unknown product {product}"));
@@ -45,7 +47,11 @@ pub fn unclaimed_reason(subject: &str, products: &BTreeSet<String>) -> Option<St
 ///
 /// # Errors
 /// Transient NATS failures (the caller retries).
-pub async fn run(js: &Context, products: &BTreeSet<String>, stop: &mut Shutdown) -> anyhow::Result<Exit> {
+pub async fn run(
+    js: &Context,
+    products: &BTreeSet<String>,
+    stop: &mut Shutdown,
+) -> anyhow::Result<Exit> {
     let key = format!("{PROCESSOR}.{PARTITION}");
     let (mut ckpt, seen) = Checkpoint::open::<BTreeMap<String, u64>>(js, &key).await?;
     let mut seen = seen.unwrap_or_default();
@@ -60,7 +66,12 @@ pub async fn run(js: &Context, products: &BTreeSet<String>, stop: &mut Shutdown)
             _ = stop.wait() => return Ok(Exit::Stopped),
             _ = every.tick() => {}
         }
-        let mut listing = stream.info_builder().subjects("md.raw.>").fetch().await.context("listing MD_RAW subjects")?;
+        let mut listing = stream
+            .info_builder()
+            .subjects("md.raw.>")
+            .fetch()
+            .await
+            .context("listing MD_RAW subjects")?;
         let mut bad = Vec::new();
         while let Some(item) = listing.next().await {
             let (subject, _count) = item.context("listing MD_RAW subjects")?;
@@ -73,18 +84,29 @@ pub async fn run(js: &Context, products: &BTreeSet<String>, stop: &mut Shutdown)
             let mut next = seen.get(&subject).map_or(1, |s| s + 1);
             // Bounded per round, so a flood cannot starve the stop signal.
             for _ in 0..1000 {
-                let m = match stream.raw_message_builder().sequence(next).next_by_subject(subject.clone()).send().await {
+                let m = match stream
+                    .raw_message_builder()
+                    .sequence(next)
+                    .next_by_subject(subject.clone())
+                    .send()
+                    .await
+                {
                     Ok(m) => m,
                     Err(_) => break,
                 };
-                let schema = m.headers.get(ds_schemas::SCHEMA_HEADER).map(|v| v.as_str().to_owned());
+                let schema = m
+                    .headers
+                    .get(ds_schemas::SCHEMA_HEADER)
+                    .map(|v| v.as_str().to_owned());
                 let letter = dlq::letter(
-                    PROCESSOR,
-                    subjects::STREAM_RAW,
-                    &subject,
-                    m.sequence,
-                    schema.as_deref(),
-                    &m.payload,
+                    dlq::Source {
+                        processor: PROCESSOR,
+                        stream: subjects::STREAM_RAW,
+                        subject: &subject,
+                        stream_seq: m.sequence,
+                        schema: schema.as_deref(),
+                        payload: &m.payload,
+                    },
                     &reason,
                     1,
                     now_unix_ns(),
@@ -115,8 +137,10 @@ mod tests {
         let p: BTreeSet<String> = ["NIFTY".to_string()].into();
         assert_eq!(unclaimed_reason("md.raw.NIFTY.underlying", &p), None);
         assert_eq!(unclaimed_reason("md.raw.NIFTY.whatever", &p), None);
-        assert!(unclaimed_reason("md.raw.FOO.underlying", &p).is_some_and(|r| r.contains("unknown product FOO")));
-        assert!(unclaimed_reason("md.raw.nifty.underlying", &p).is_some_and(|r| r.contains("malformed")));
+        assert!(unclaimed_reason("md.raw.FOO.underlying", &p)
+            .is_some_and(|r| r.contains("unknown product FOO")));
+        assert!(unclaimed_reason("md.raw.nifty.underlying", &p)
+            .is_some_and(|r| r.contains("malformed")));
         assert!(unclaimed_reason("md.raw.NIFTY", &p).is_some_and(|r| r.contains("too few")));
     }
 }

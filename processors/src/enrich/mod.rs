@@ -73,7 +73,11 @@ pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyho
     partitions.push(guard::PARTITION.to_owned());
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut tick = tokio::time::interval(RENEW_EVERY);
-    tracing::info!(member = member.id(), partitions = partitions.len(), "enricher joined");
+    tracing::info!(
+        member = member.id(),
+        partitions = partitions.len(),
+        "enricher joined"
+    );
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,

@@ -54,13 +54,16 @@ pub fn checkpoint_key(product: &str) -> String {
 /// with backoff, which restarts from the checkpoint.
 pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyhow::Result<Exit> {
     let product = spec.name.as_str();
-    let (mut ckpt, restored) = match Checkpoint::open::<ProductState>(js, &checkpoint_key(product)).await {
-        Ok(x) => x,
-        Err(CheckpointError::Corrupt { key, reason }) => {
-            anyhow::bail!("checkpoint {key} is corrupt ({reason}); delete it to rebuild from the stream")
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (mut ckpt, restored) =
+        match Checkpoint::open::<ProductState>(js, &checkpoint_key(product)).await {
+            Ok(x) => x,
+            Err(CheckpointError::Corrupt { key, reason }) => {
+                anyhow::bail!(
+                    "checkpoint {key} is corrupt ({reason}); delete it to rebuild from the stream"
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
     let mut state = restored.unwrap_or_else(|| ProductState::new(spec));
     let stream = js
         .get_stream(subjects::STREAM_RAW)
@@ -80,7 +83,9 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
     let mut consumer = stream
         .create_consumer(pull::Config {
             durable_name: Some(name.clone()),
-            description: Some(format!("enricher of {product} (rebuilt from checkpoint on takeover)")),
+            description: Some(format!(
+                "enricher of {product} (rebuilt from checkpoint on takeover)"
+            )),
             filter_subject: subjects::raw_product(product),
             deliver_policy,
             ack_policy: AckPolicy::All,
@@ -143,7 +148,9 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
         received_since_check += batch.len();
         let started = Instant::now();
         for msg in &batch {
-            let info = msg.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let info = msg
+                .info()
+                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
             let seq = info.stream_sequence;
             if info.delivered > 1 {
                 redelivered.inc();
@@ -159,7 +166,9 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
                 Ok(Applied::Outputs { day, outputs }) => {
                     days.touch(day, seq);
                     for o in outputs {
-                        publisher.publish_raw(o.subject(), o.headers(seq), o.encode()).await?;
+                        publisher
+                            .publish_raw(o.subject(), o.headers(seq), o.encode())
+                            .await?;
                     }
                     if msg.subject.as_str().ends_with(".underlying") {
                         processed_tick.inc();
@@ -170,12 +179,14 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
                 Ok(Applied::AlreadyApplied) => {}
                 Err(poison) => {
                     let letter = dlq::letter(
-                        PROCESSOR,
-                        subjects::STREAM_RAW,
-                        msg.subject.as_str(),
-                        seq,
-                        schema,
-                        &msg.payload,
+                        dlq::Source {
+                            processor: PROCESSOR,
+                            stream: subjects::STREAM_RAW,
+                            subject: msg.subject.as_str(),
+                            stream_seq: seq,
+                            schema,
+                            payload: &msg.payload,
+                        },
                         &poison.0,
                         info.delivered.max(1) as u64,
                         now_unix_ns(),

@@ -136,8 +136,8 @@ impl ProductState {
         spec: &ProductSpec,
         input: RawInput<'_>,
     ) -> Result<(NaiveDate, Vec<Enriched>), Poison> {
-        let t: UnderlyingTick = ds_schemas::decode(input.schema, input.payload)
-            .map_err(|e| Poison(e.to_string()))?;
+        let t: UnderlyingTick =
+            ds_schemas::decode(input.schema, input.payload).map_err(|e| Poison(e.to_string()))?;
         if t.product != self.product {
             return Err(Poison(format!(
                 "payload product {:?} does not match subject product {}",
@@ -145,10 +145,16 @@ impl ProductState {
             )));
         }
         if !t.price.is_finite() || t.price <= 0.0 {
-            return Err(Poison(format!("price {} is not a positive finite number", t.price)));
+            return Err(Poison(format!(
+                "price {} is not a positive finite number",
+                t.price
+            )));
         }
         if t.ts_unix_ns <= 0 {
-            return Err(Poison(format!("ts_unix_ns {} is not a valid event time", t.ts_unix_ns)));
+            return Err(Poison(format!(
+                "ts_unix_ns {} is not a valid event time",
+                t.ts_unix_ns
+            )));
         }
         let day = trading_day(t.ts_unix_ns, spec.exchange);
         let product = self.product.clone();
@@ -192,8 +198,8 @@ impl ProductState {
         expiry_token: &str,
         input: RawInput<'_>,
     ) -> Result<(NaiveDate, Vec<Enriched>), Poison> {
-        let c: OptionChain = ds_schemas::decode(input.schema, input.payload)
-            .map_err(|e| Poison(e.to_string()))?;
+        let c: OptionChain =
+            ds_schemas::decode(input.schema, input.payload).map_err(|e| Poison(e.to_string()))?;
         if c.product != self.product || c.expiry != expiry_token {
             return Err(Poison(format!(
                 "payload {} {} does not match subject {}",
@@ -203,10 +209,16 @@ impl ProductState {
         let expiry = NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d")
             .map_err(|e| Poison(format!("expiry {:?}: {e}", c.expiry)))?;
         if !c.spot.is_finite() || c.spot <= 0.0 {
-            return Err(Poison(format!("spot {} is not a positive finite number", c.spot)));
+            return Err(Poison(format!(
+                "spot {} is not a positive finite number",
+                c.spot
+            )));
         }
         if c.ts_unix_ns <= 0 {
-            return Err(Poison(format!("ts_unix_ns {} is not a valid event time", c.ts_unix_ns)));
+            return Err(Poison(format!(
+                "ts_unix_ns {} is not a valid event time",
+                c.ts_unix_ns
+            )));
         }
         let calls: Vec<Quote> = c.calls.iter().map(quote).collect();
         let puts: Vec<Quote> = c.puts.iter().map(quote).collect();

@@ -39,7 +39,12 @@ pub struct ChainModel {
 
 impl ChainModel {
     /// A chain model continuing the chain sequences in `seqs` (expiry → last seq).
-    pub fn new(spec: &ProductSpec, cfg: &FeedConfig, seqs: &BTreeMap<String, u64>, rng: &mut Rng) -> Self {
+    pub fn new(
+        spec: &ProductSpec,
+        cfg: &FeedConfig,
+        seqs: &BTreeMap<String, u64>,
+        rng: &mut Rng,
+    ) -> Self {
         let _ = spec;
         Self {
             expiries: cfg.expiries,
@@ -100,9 +105,13 @@ impl ChainModel {
             for &k in &strikes {
                 let vol = self.model_vol(spec, fwd, k, t);
                 for (is_call, side) in [(true, &mut calls), (false, &mut puts)] {
-                    let kind = if is_call { OptionKind::Call } else { OptionKind::Put };
-                    let theo = price(kind, spot, k, t, spec.rate, spec.dividend_yield, vol)
-                        .unwrap_or(0.0);
+                    let kind = if is_call {
+                        OptionKind::Call
+                    } else {
+                        OptionKind::Put
+                    };
+                    let theo =
+                        price(kind, spot, k, t, spec.rate, spec.dividend_yield, vol).unwrap_or(0.0);
                     let moneyness = ((k / spot).ln() / (vol * t.sqrt())).abs();
                     let key = (expiry_s.clone(), (k * 1000.0).round() as i64, is_call);
                     let state = self.quotes.entry(key).or_insert_with(|| QuoteState {
@@ -179,28 +188,57 @@ mod tests {
             assert_eq!(out.len(), cfg.expiries, "{}", spec.name);
             let mut checked = 0;
             for e in out {
-                let FeedEvent::Chain(c) = e else { panic!("chains only") };
-                let expiry = chrono::NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d").expect("date");
+                let FeedEvent::Chain(c) = e else {
+                    panic!("chains only")
+                };
+                let expiry =
+                    chrono::NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d").expect("date");
                 let t = time_to_expiry_years(expiry, spec.exchange, c.ts_unix_ns);
-                let q = |o: &OptionQuote| Quote { bid: o.bid, ask: o.ask, last: o.last, volume: o.volume, open_interest: o.open_interest };
+                let q = |o: &OptionQuote| Quote {
+                    bid: o.bid,
+                    ask: o.ask,
+                    last: o.last,
+                    volume: o.volume,
+                    open_interest: o.open_interest,
+                };
                 let calls: Vec<Quote> = c.calls.iter().map(q).collect();
                 let puts: Vec<Quote> = c.puts.iter().map(q).collect();
-                let input = ChainInput { spot: c.spot, strikes: &c.strikes, calls: &calls, puts: &puts, time_to_expiry_years: t, rate: spec.rate, dividend_yield: spec.dividend_yield };
+                let input = ChainInput {
+                    spot: c.spot,
+                    strikes: &c.strikes,
+                    calls: &calls,
+                    puts: &puts,
+                    time_to_expiry_years: t,
+                    rate: spec.rate,
+                    dividend_yield: spec.dividend_yield,
+                };
                 let enriched = enrich_chain(&input, None).expect("valid chain");
                 let fwd = c.spot * ((spec.rate - spec.dividend_yield) * t).exp();
                 for (i, k) in c.strikes.iter().enumerate() {
                     let want = model.model_vol(&spec, fwd, *k, t);
-                    for (side, raw) in [(&enriched.calls[i], &c.calls[i]), (&enriched.puts[i], &c.puts[i])] {
+                    for (side, raw) in [
+                        (&enriched.calls[i], &c.calls[i]),
+                        (&enriched.puts[i], &c.puts[i]),
+                    ] {
                         if raw.bid > 0.0 {
                             let got = side.iv().expect("iv solved");
-                            assert!((got - want).abs() < 1e-8, "{} {} K={k}: iv {got} vs model {want}", spec.name, c.expiry);
+                            assert!(
+                                (got - want).abs() < 1e-8,
+                                "{} {} K={k}: iv {got} vs model {want}",
+                                spec.name,
+                                c.expiry
+                            );
                             checked += 1;
                         }
                     }
                 }
                 assert!(c.calls.iter().all(|q| q.ask >= q.bid && q.bid >= 0.0));
             }
-            assert!(checked >= 100, "{}: only {checked} quotes checked", spec.name);
+            assert!(
+                checked >= 100,
+                "{}: only {checked} quotes checked",
+                spec.name
+            );
         }
     }
 
@@ -218,10 +256,24 @@ mod tests {
             feed.step(open + i * 1_000_000_000, &mut out);
             for e in out.drain(..) {
                 let FeedEvent::Chain(c) = e else { continue };
-                let q = |o: &OptionQuote| Quote { bid: o.bid, ask: o.ask, last: o.last, volume: o.volume, open_interest: o.open_interest };
+                let q = |o: &OptionQuote| Quote {
+                    bid: o.bid,
+                    ask: o.ask,
+                    last: o.last,
+                    volume: o.volume,
+                    open_interest: o.open_interest,
+                };
                 let calls: Vec<Quote> = c.calls.iter().map(q).collect();
                 let puts: Vec<Quote> = c.puts.iter().map(q).collect();
-                let input = ChainInput { spot: c.spot, strikes: &c.strikes, calls: &calls, puts: &puts, time_to_expiry_years: 0.05, rate: spec.rate, dividend_yield: 0.0 };
+                let input = ChainInput {
+                    spot: c.spot,
+                    strikes: &c.strikes,
+                    calls: &calls,
+                    puts: &puts,
+                    time_to_expiry_years: 0.05,
+                    rate: spec.rate,
+                    dividend_yield: 0.0,
+                };
                 let enriched = enrich_chain(&input, prev.get(&c.expiry)).expect("valid");
                 for qq in enriched.calls.iter().chain(&enriched.puts) {
                     seen.insert(format!("{:?}", qq.oi.buildup));
@@ -229,8 +281,16 @@ mod tests {
                 prev.insert(c.expiry.clone(), enriched.snapshot);
             }
         }
-        for b in [Buildup::LongBuildup, Buildup::ShortBuildup, Buildup::ShortCovering, Buildup::LongUnwinding] {
-            assert!(seen.contains(&format!("{b:?}")), "{b:?} never occurred: {seen:?}");
+        for b in [
+            Buildup::LongBuildup,
+            Buildup::ShortBuildup,
+            Buildup::ShortCovering,
+            Buildup::LongUnwinding,
+        ] {
+            assert!(
+                seen.contains(&format!("{b:?}")),
+                "{b:?} never occurred: {seen:?}"
+            );
         }
     }
 }

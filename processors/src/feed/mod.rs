@@ -15,13 +15,13 @@ use crate::time::now_unix_ns;
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
 use chrono::NaiveDate;
-use futures::StreamExt;
 use ds_analytics::market::{session_bounds, ProductSpec};
 use ds_runtime::config::Config;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
 use ds_runtime::subjects;
 use ds_schemas::{OptionChain, UnderlyingTick};
+use futures::StreamExt;
 use model::{FeedEvent, ProductFeed, Resume};
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,9 @@ impl std::str::FromStr for Speed {
         }
         match s.trim_end_matches(['x', 'X']).parse::<f64>() {
             Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
-            _ => Err(format!("speed must be `max` or a positive factor, got {s:?}")),
+            _ => Err(format!(
+                "speed must be `max` or a positive factor, got {s:?}"
+            )),
         }
     }
 }
@@ -105,7 +107,9 @@ pub async fn resume_points(js: &Context, products: &[ProductSpec]) -> anyhow::Re
         }
         for subject in &chain_subjects {
             if let Ok(m) = stream.get_last_raw_message_by_subject(subject).await {
-                if let Ok(c) = ds_runtime::headers::decode::<OptionChain>(Some(&m.headers), &m.payload) {
+                if let Ok(c) =
+                    ds_runtime::headers::decode::<OptionChain>(Some(&m.headers), &m.payload)
+                {
                     resume.chain_seqs.insert(c.expiry, c.seq);
                 }
             }
@@ -122,9 +126,9 @@ fn selected(cfg: &Config, names: &[String]) -> anyhow::Result<Vec<ProductSpec>> 
     names
         .iter()
         .map(|n| {
-            cfg.product(n)
-                .cloned()
-                .with_context(|| format!("unknown product {n:?} (configured: {})", product_names(cfg)))
+            cfg.product(n).cloned().with_context(|| {
+                format!("unknown product {n:?} (configured: {})", product_names(cfg))
+            })
         })
         .collect()
 }
@@ -157,7 +161,9 @@ pub async fn run(
         .collect();
     let publisher = Publisher::new(js, cfg.feed.publish_window);
     match opts.date {
-        Some(date) => historical(cfg, &products, feeds, publisher, date, opts.speed, shutdown).await,
+        Some(date) => {
+            historical(cfg, &products, feeds, publisher, date, opts.speed, shutdown).await
+        }
         None => live(cfg, feeds, publisher, shutdown).await,
     }
 }

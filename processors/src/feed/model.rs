@@ -93,7 +93,7 @@ impl ProductFeed {
             seq: self.tick_seq,
             volume,
         }));
-        if self.ticks % self.chain_every == 0 {
+        if self.ticks.is_multiple_of(self.chain_every) {
             self.chains
                 .snapshots(&self.spec, price, ts_unix_ns, &mut self.rng, out);
         }

@@ -13,7 +13,10 @@ fn day(seed: u64) -> Vec<(String, String, Vec<u8>)> {
     for spec in default_products() {
         let mut feed = ProductFeed::new(&spec, &cfg, seed, &Default::default());
         let mut events = Vec::new();
-        for ts in session_times(&spec, date, cfg.tick_interval_ms).into_iter().step_by(30) {
+        for ts in session_times(&spec, date, cfg.tick_interval_ms)
+            .into_iter()
+            .step_by(30)
+        {
             feed.step(ts, &mut events);
         }
         for e in events {
@@ -32,6 +35,10 @@ fn same_seed_same_messages_other_seed_other_prices() {
     let a = day(42);
     assert_eq!(a, day(42));
     assert_ne!(a, day(43));
-    assert!(a.iter().any(|(s, _, _)| s == "md.raw.NIFTY.chain.2025-01-16"));
-    assert!(a.iter().any(|(s, _, _)| s == "md.raw.AAPL.chain.2025-01-17"));
+    assert!(a
+        .iter()
+        .any(|(s, _, _)| s == "md.raw.NIFTY.chain.2025-01-16"));
+    assert!(a
+        .iter()
+        .any(|(s, _, _)| s == "md.raw.AAPL.chain.2025-01-17"));
 }

@@ -7,7 +7,9 @@
 //! `processor_version` that built them.
 
 use crate::enriched::Enriched;
-use ds_runtime::collections::{BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS};
+use ds_runtime::collections::{
+    BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
+};
 use mongodb::bson::{self, DateTime, Document};
 
 /// The version of the code that builds projections (lineage).
@@ -144,7 +146,10 @@ mod tests {
         assert_eq!(w[0].collection, UNDERLYING_TICKS);
         assert_eq!(w[1].id, "NIFTY");
         assert_eq!(w[1].write, Write::Latest);
-        assert_eq!(w[0].doc.get_datetime("ts").map(|d| d.timestamp_millis()), Ok(1_736_912_700_000));
+        assert_eq!(
+            w[0].doc.get_datetime("ts").map(|d| d.timestamp_millis()),
+            Ok(1_736_912_700_000)
+        );
         assert_eq!(w[0].doc.get_f64("price"), Ok(21500.0));
     }
 }

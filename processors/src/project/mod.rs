@@ -38,6 +38,8 @@ pub const CONSUMER: &str = "project";
 pub const MAX_BATCH: usize = 1000;
 
 const DUPLICATE_KEY: i32 = 11000;
+/// How long a delivered message may stay unacked before JetStream redelivers it.
+const ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// Whether a MongoDB error only says "already written".
 fn only_duplicates(e: &mongodb::error::Error) -> bool {
@@ -58,7 +60,11 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
 ///
 /// # Errors
 /// The first MongoDB error that is not a duplicate key.
-pub async fn write_batch(db: &Database, writes: &[DocWrite], max_seq: u64) -> Result<(), mongodb::error::Error> {
+pub async fn write_batch(
+    db: &Database,
+    writes: &[DocWrite],
+    max_seq: u64,
+) -> Result<(), mongodb::error::Error> {
     let now = DateTime::now();
     let mut inserts: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
     let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
@@ -96,7 +102,10 @@ pub async fn write_batch(db: &Database, writes: &[DocWrite], max_seq: u64) -> Re
         let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
         let r = db
             .collection::<Document>(w.collection)
-            .update_one(doc! {"_id": &w.id, "source_seq": {"$lt": seq}}, doc! {"$set": set})
+            .update_one(
+                doc! {"_id": &w.id, "source_seq": {"$lt": seq}},
+                doc! {"$set": set},
+            )
             .upsert(true)
             .await;
         if let Err(e) = r {
@@ -167,7 +176,10 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
                 description: Some("MongoDB projector (shared by all instances)".into()),
                 deliver_policy: DeliverPolicy::All,
                 ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(60),
+                // Short, so the batch of a projector that died is redelivered to the
+                // others quickly; a batch held longer (MongoDB down) is kept alive
+                // with progress acks.
+                ack_wait: ACK_WAIT,
                 max_ack_pending: 20_000,
                 max_deliver: -1,
                 ..Default::default()
@@ -225,7 +237,9 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
         let mut max_seq = 0;
         let mut last_event: HashMap<String, i64> = HashMap::new();
         for (i, msg) in batch.iter().enumerate() {
-            let info = msg.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let info = msg
+                .info()
+                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
             if info.delivered > 1 {
                 redelivered.inc();
             }
@@ -233,7 +247,11 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
             let schema = ds_runtime::headers::schema(msg.headers.as_ref());
             let decoded = Enriched::decode(schema, msg.subject.as_str(), &msg.payload)
                 .map_err(|e| e.to_string())
-                .and_then(|e| docs::writes(&e).map(|w| (e, w)).map_err(|e| format!("not representable in BSON: {e}")));
+                .and_then(|e| {
+                    docs::writes(&e)
+                        .map(|w| (e, w))
+                        .map_err(|e| format!("not representable in BSON: {e}"))
+                });
             match decoded {
                 Ok((e, w)) => {
                     if let Enriched::Underlying(u) = &e {
@@ -243,12 +261,14 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
                 }
                 Err(reason) => {
                     let letter = dlq::letter(
-                        PROCESSOR,
-                        subjects::STREAM_ENRICHED,
-                        msg.subject.as_str(),
-                        info.stream_sequence,
-                        schema,
-                        &msg.payload,
+                        dlq::Source {
+                            processor: PROCESSOR,
+                            stream: subjects::STREAM_ENRICHED,
+                            subject: msg.subject.as_str(),
+                            stream_seq: info.stream_sequence,
+                            schema,
+                            payload: &msg.payload,
+                        },
                         &reason,
                         info.delivered.max(1) as u64,
                         now_unix_ns(),
@@ -259,14 +279,18 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
         }
         for (i, reason) in write_with_retry(db, &batch, &writes, max_seq, shutdown).await? {
             let msg = &batch[i];
-            let info = msg.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let info = msg
+                .info()
+                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
             let letter = dlq::letter(
-                PROCESSOR,
-                subjects::STREAM_ENRICHED,
-                msg.subject.as_str(),
-                info.stream_sequence,
-                ds_runtime::headers::schema(msg.headers.as_ref()),
-                &msg.payload,
+                dlq::Source {
+                    processor: PROCESSOR,
+                    stream: subjects::STREAM_ENRICHED,
+                    subject: msg.subject.as_str(),
+                    stream_seq: info.stream_sequence,
+                    schema: ds_runtime::headers::schema(msg.headers.as_ref()),
+                    payload: &msg.payload,
+                },
                 &reason,
                 info.delivered.max(1) as u64,
                 now_unix_ns(),
@@ -279,7 +303,9 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
         }
         processed.inc_by(batch.len() as u64);
         for (p, ts) in last_event {
-            m.last_event_ts.with_label_values(&[&p]).set(ts / 1_000_000_000);
+            m.last_event_ts
+                .with_label_values(&[&p])
+                .set(ts / 1_000_000_000);
         }
         let per_msg = started.elapsed().as_secs_f64() / batch.len().max(1) as f64;
         for _ in 0..batch.len() {
@@ -331,7 +357,7 @@ async fn write_with_retry(
             }
         };
         tracing::warn!(error = %refused, ?backoff, "MongoDB unavailable; retrying batch");
-        if last_progress.elapsed() > Duration::from_secs(20) {
+        if last_progress.elapsed() > ACK_WAIT / 3 {
             for msg in batch {
                 let _ = msg.ack_with(AckKind::Progress).await;
             }

@@ -460,9 +460,13 @@ pub async fn run(
                 None => break,
                 Some(Ok((i, Ok(r)))) => results[i] = Some(r),
                 Some(Ok((_, Err(e)))) => {
+                    // Stop the others: re-running redoes everything idempotently.
+                    tasks.abort_all();
                     first_error.get_or_insert(e);
                 }
+                Some(Err(e)) if e.is_cancelled() => {}
                 Some(Err(e)) => {
+                    tasks.abort_all();
                     first_error.get_or_insert(ReplayError::Invalid(format!("a product task failed: {e}")));
                 }
             },
@@ -535,6 +539,9 @@ async fn replay_product(
         };
         let Some(m) = next? else {
             report.completed = true;
+            // The rest of the range held no message of this product.
+            c.position
+                .fetch_add(loc.span().saturating_sub(last_position), Ordering::Relaxed);
             break;
         };
         report.messages += 1;
