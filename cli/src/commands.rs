@@ -32,19 +32,22 @@ pub fn load_config(g: &Global) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-/// Logs to stderr, human-readable or JSON; `RUST_LOG` overrides the levels.
-pub fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn,mongodb=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.with_target(false).init();
-    }
+/// Logs to stderr, human-readable or JSON (`RUST_LOG` overrides the levels), and
+/// exports traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, as
+/// `OTEL_SERVICE_NAME` (default `deltastream-<subcommand>`). Call it inside the
+/// Tokio runtime; drop the returned guard after the runtime's work is done (it
+/// flushes the spans still buffered).
+///
+/// # Errors
+/// A bad `OTEL_*` setting, or an exporter that cannot be built.
+pub fn init_telemetry(
+    json: bool,
+    subcommand: &str,
+) -> anyhow::Result<ds_runtime::telemetry::Telemetry> {
+    use ds_runtime::telemetry::{self, LogFormat, TelemetryConfig};
+    let log = if json { LogFormat::Json } else { LogFormat::Text };
+    let cfg = TelemetryConfig::from_env(&format!("deltastream-{subcommand}"), log)?;
+    Ok(telemetry::init(cfg)?)
 }
 
 async fn connect_js(cfg: &Config, name: &str) -> anyhow::Result<async_nats::jetstream::Context> {

@@ -57,7 +57,7 @@ enum Command {
     Project,
     /// Run the REST and WebSocket gateway.
     Gateway(commands::GatewayArgs),
-    /// Replay a trading day from MD_RAW (not available yet).
+    /// Replay a trading day from MD_RAW into a new database, in place, or onto NATS.
     Replay(commands::ReplayArgs),
     /// Apply or show the JetStream topology declared in nats/.
     Topology {
@@ -69,13 +69,31 @@ enum Command {
         #[command(subcommand)]
         action: commands::DlqAction,
     },
-    /// Manage gateway users (not available yet).
+    /// Manage gateway users (bootstraps the first admin).
     User {
         #[command(subcommand)]
         action: commands::UserAction,
     },
     /// Measure throughput, latency and memory against this machine's own ceiling.
     Bench(commands::BenchArgs),
+}
+
+impl Command {
+    /// The subcommand's name (the default `OTEL_SERVICE_NAME` is `deltastream-<name>`).
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "up",
+            Command::Feed(_) => "feed",
+            Command::Enrich => "enrich",
+            Command::Project => "project",
+            Command::Gateway(_) => "gateway",
+            Command::Replay(_) => "replay",
+            Command::Topology { .. } => "topology",
+            Command::Dlq { .. } => "dlq",
+            Command::User { .. } => "user",
+            Command::Bench(_) => "bench",
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -87,7 +105,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    commands::init_logging(cfg.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,6 +113,17 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
+        }
+    };
+    // Inside the runtime: the trace exporter sends its requests on it.
+    let telemetry = {
+        let _rt = runtime.enter();
+        match commands::init_telemetry(cfg.log_json, cli.command.name()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
         }
     };
     let result = runtime.block_on(async move {
@@ -112,6 +140,8 @@ fn main() -> ExitCode {
             Command::Bench(a) => commands::bench(cfg, a).await,
         }
     });
+    // Flushes the buffered spans while the runtime still runs.
+    drop(telemetry);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -198,13 +198,20 @@ fn print_banner(cfg: &Config, nats: Option<&NatsServer>, mongod: Option<&Mongod>
         if mongod.is_some() { "  (embedded)" } else { "" }
     );
     eprintln!("  Data        {}", cfg.data_dir.display());
-    eprintln!("  REST        {http}/api/v1/underlying/NIFTY/latest");
+    eprintln!("  Dashboard   {http}/dashboard/");
+    eprintln!("  REST        {http}/api/v1/underlying/NIFTY/latest   (API docs: {http}/docs)");
+    eprintln!("  WebSocket   ws://{}/ws", cfg.http_addr);
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
     eprintln!(
         "  Subscribe   nats sub --server {} 'md.enriched.>'",
         cfg.nats_url_or_default()
     );
+    eprintln!("Development mode: reads need no token. To get one (for writes and admin routes):");
+    eprintln!(
+        "  curl -s -X POST {http}/api/v1/auth/register -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\"}}'"
+    );
+    eprintln!("  (first admin: deltastream user add --email you@example.com --role admin --password …)");
     eprintln!("Press Ctrl-C to stop.");
     eprintln!();
 }

@@ -13,6 +13,7 @@ pub mod publish;
 pub mod servers;
 pub mod shutdown;
 pub mod subjects;
+pub mod telemetry;
 pub mod topology;
 
 pub use config::Config;

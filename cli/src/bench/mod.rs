@@ -3,6 +3,7 @@
 //! and reports each figure with its ceiling ratio, target and verdict.
 
 mod ceiling;
+mod load;
 mod procstat;
 mod report;
 
@@ -83,9 +84,15 @@ struct Component {
 
 impl Component {
     fn spawn(name: &'static str, cfg: &Config) -> anyhow::Result<Self> {
+        Self::spawn_with(name, cfg, &[], &[])
+    }
+
+    fn spawn_with(name: &'static str, cfg: &Config, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the deltastream binary")?;
         let child = Command::new(exe)
             .arg(name)
+            .args(args)
+            .envs(env.iter().copied())
             .env("DS_NATS_URL", cfg.nats_url_or_default())
             .env("DS_MONGO_URL", cfg.mongo_url_or_default())
             .env("DS_MONGO_DB", &cfg.mongo_db)
@@ -367,6 +374,59 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         "ms",
     );
 
+    // 5. REST under concurrent load, from this process to a gateway process.
+    let port = ds_runtime::servers::free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let gateway = Component::spawn_with("gateway", &cfg, &["--dev", "--http-addr", &addr], &[("DS_RATE_LIMIT_RPS", "0")])?;
+    wait_http(&addr, "/health/ready").await?;
+    let secs = if opts.quick { 3.0 } else { 10.0 };
+    progress.line(&format!("rest: {secs} s per endpoint, 32 keep-alive connections"));
+    let floor = load::http(&addr, "/health/live", 32, secs).await;
+    let latest = load::http(&addr, "/api/v1/chain/NIFTY/latest", 32, secs).await;
+    let history = load::http(&addr, "/api/v1/underlying/NIFTY/ticks?limit=1000", 4, secs).await;
+    report.info("rest", "framework floor: GET /health/live", floor.rps, "req/s");
+    report.at_least_ratio("rest", "GET /api/v1/chain/NIFTY/latest", latest.rps, "req/s", floor.rps, 0.5);
+    report.info("rest", "latest chain p50", latest.p50, "ms");
+    report.at_most("rest", "latest chain p99", latest.p99, "ms", 10.0);
+    report.at_most("rest", "history (1,000 ticks) p99", history.p99, "ms", 50.0);
+    report.info("rest", "history (1,000 ticks) throughput", history.rps, "req/s");
+    report.info("rest", "non-200 responses", (floor.errors + latest.errors + history.errors) as f64, "count");
+
+    // 6. WebSocket fan-out while a live feed runs.
+    let fds = load::raise_fd_limit();
+    let url = format!("ws://{addr}/ws");
+    let mut sizes = vec![1_000usize];
+    if !opts.quick {
+        sizes.push(10_000);
+    }
+    for n in sizes {
+        let n = n.min(fds.saturating_sub(200) as usize / 2).max(1);
+        progress.line(&format!("websocket: {n} clients on product:NIFTY, live feed at 200 msgs/s"));
+        let (cfg2, js2) = (cfg.clone(), js.clone());
+        let ws = load::websocket(&url, "NIFTY", n, 50, async move {
+            let _ = publish_paced(&cfg2, &js2, 200, if opts.quick { 5 } else { 10 }).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        })
+        .await;
+        report.info("websocket", format!("clients connected (of {n})"), ws.connected as f64, "clients");
+        if n >= 10_000 {
+            let pass = ws.connected >= 10_000;
+            report.rows.push(report::Row {
+                section: "websocket",
+                figure: "10,000 connected clients".into(),
+                value: ws.connected as f64,
+                unit: "clients",
+                ratio_to_ceiling: None,
+                target: Some("≥ 10000 clients".into()),
+                verdict: if pass { report::Verdict::Pass } else { report::Verdict::Short },
+                note: None,
+            });
+        }
+        report.at_most("websocket", format!("raw publish → client, p50 ({n} clients)"), percentile(&ws.latencies, 50.0), "ms", 25.0);
+        report.at_most("websocket", format!("raw publish → client, p99 ({n} clients)"), percentile(&ws.latencies, 99.0), "ms", if n <= 1_000 { 25.0 } else { 50.0 });
+    }
+    gateway.stop();
+
     enrich.stop();
     project.stop();
     drop(js);
@@ -378,6 +438,19 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         println!("{}", report.table());
     }
     Ok(())
+}
+
+/// Waits until `GET path` answers 200.
+async fn wait_http(addr: &str, path: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let load = load::http(addr, path, 1, 0.05).await;
+        if load.rps > 0.0 && load.errors == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the gateway on {addr} did not become ready")
 }
 
 /// Messages/s of a mix of `a` messages at rate `ra` and `b` at rate `rb`.
@@ -481,6 +554,20 @@ async fn paced_latency(
         }
         lat
     });
+    let (start_ns, end_ns) = publish_paced(cfg, js, 1000, secs).await?;
+    let mut lat = collector.await.context("latency collector")?;
+    lat.sort_by(f64::total_cmp);
+    Ok(Latency {
+        p50: percentile(&lat, 50.0),
+        p99: percentile(&lat, 99.0),
+        max: lat.last().copied().unwrap_or(0.0),
+        window: (start_ns, end_ns),
+    })
+}
+
+/// Publishes live feed events (stamped with their publish time) at `rate` msgs/s
+/// for `secs` seconds; returns the event-time window.
+async fn publish_paced(cfg: &Config, js: &Context, rate: u64, secs: u64) -> anyhow::Result<(i64, i64)> {
     let resumes = ds_processors::feed::resume_points(js, &cfg.products).await?;
     let mut feeds: Vec<ProductFeed> = cfg
         .products
@@ -489,7 +576,7 @@ async fn paced_latency(
         .map(|(p, r)| ProductFeed::new(p, &cfg.feed, 7, r))
         .collect();
     let mut publisher = ds_runtime::publish::Publisher::new(js.clone(), 256);
-    let mut every = tokio::time::interval(Duration::from_millis(1));
+    let mut every = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let start_ns = ds_processors::time::now_unix_ns();
     let end = Instant::now() + Duration::from_secs(secs);
@@ -523,14 +610,7 @@ async fn paced_latency(
     }
     publisher.flush().await?;
     let end_ns = ds_processors::time::now_unix_ns();
-    let mut lat = collector.await.context("latency collector")?;
-    lat.sort_by(f64::total_cmp);
-    Ok(Latency {
-        p50: percentile(&lat, 50.0),
-        p99: percentile(&lat, 99.0),
-        max: lat.last().copied().unwrap_or(0.0),
-        window: (start_ns, end_ns),
-    })
+    Ok((start_ns, end_ns))
 }
 
 /// p50/p99 of `written_at − ts` of the ticks projected in `window` (ms resolution).

@@ -83,6 +83,14 @@ pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyho
             _ = shutdown.wait() => break,
             _ = tick.tick() => {}
         }
+        // DLQ size, for the alert on a growing DLQ (cheap: one stream info a round).
+        if let Ok(mut dlq) = js.get_stream(ds_runtime::subjects::STREAM_DLQ).await {
+            if let Ok(info) = dlq.info().await {
+                ds_runtime::metrics::metrics()
+                    .dlq_size
+                    .set(i64::try_from(info.state.messages).unwrap_or(i64::MAX));
+            }
+        }
         match member.round(&partitions).await {
             Ok(round) => {
                 for p in round.lost {

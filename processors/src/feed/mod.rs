@@ -14,16 +14,24 @@ pub mod underlying;
 use crate::time::now_unix_ns;
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
+use bytes::Bytes;
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, ProductSpec};
 use ds_runtime::config::Config;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
 use ds_runtime::subjects;
-use ds_schemas::{OptionChain, UnderlyingTick};
+use ds_runtime::telemetry;
+use ds_schemas::{OptionChain, Schema, UnderlyingTick};
 use futures::StreamExt;
 use model::{FeedEvent, ProductFeed, Resume};
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
+
+/// How long a live round waits for its acks before it is sent again.
+pub const LIVE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a live round is sent again before the feed gives up.
+pub const LIVE_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// How fast a historical day is published.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,12 +167,12 @@ pub async fn run(
         .zip(&resumes)
         .map(|(p, r)| ProductFeed::new(p, &cfg.feed, seed, r))
         .collect();
-    let publisher = Publisher::new(js, cfg.feed.publish_window);
     match opts.date {
         Some(date) => {
+            let publisher = Publisher::new(js, cfg.feed.publish_window);
             historical(cfg, &products, feeds, publisher, date, opts.speed, shutdown).await
         }
-        None => live(cfg, feeds, publisher, shutdown).await,
+        None => live(cfg, feeds, js, shutdown).await,
     }
 }
 
@@ -173,16 +181,26 @@ async fn publish_all(
     events: &mut Vec<FeedEvent>,
     report: &mut FeedReport,
 ) -> anyhow::Result<()> {
-    for e in events.drain(..) {
+    publish_events(publisher, events, report).await?;
+    events.clear();
+    Ok(())
+}
+
+async fn publish_events(
+    publisher: &mut Publisher,
+    events: &[FeedEvent],
+    report: &mut FeedReport,
+) -> anyhow::Result<()> {
+    for e in events {
         let subject = e.subject();
         let id = e.msg_id();
-        match &e {
+        match e {
             FeedEvent::Tick(t) => {
-                publisher.publish(subject, &id, t).await?;
+                publish_one(publisher, subject, &id, t).await?;
                 report.ticks += 1;
             }
             FeedEvent::Chain(c) => {
-                publisher.publish(subject, &id, c).await?;
+                publish_one(publisher, subject, &id, c).await?;
                 report.chains += 1;
             }
         }
@@ -190,12 +208,86 @@ async fn publish_all(
     Ok(())
 }
 
+/// Publishes one raw message; with trace export on, it starts a trace (span
+/// `feed.publish`) whose context travels in the `traceparent` header.
+async fn publish_one<T: Schema>(
+    publisher: &mut Publisher,
+    subject: String,
+    id: &str,
+    msg: &T,
+) -> ds_runtime::Result<()> {
+    if !telemetry::enabled() {
+        return publisher.publish(subject, id, msg).await;
+    }
+    let span = tracing::info_span!(
+        parent: None,
+        "feed.publish",
+        product = subject.split('.').nth(2).unwrap_or("_"),
+        subject = %subject,
+        msg_id = id,
+    );
+    let mut h = ds_runtime::headers::for_message::<T>(id);
+    telemetry::inject(&span, &mut h);
+    publisher
+        .publish_raw(subject, h, Bytes::from(msg.encode_to_vec()))
+        .instrument(span)
+        .await
+}
+
+/// Publishes one live round and waits for its acks. While the servers cannot
+/// acknowledge (a cluster node died and its streams elect a new leader), the
+/// whole round is sent again with the same ids, so JetStream keeps each message
+/// once and in order; it gives up after [`LIVE_RETRY_FOR`].
+async fn publish_round(
+    js: &Context,
+    window: usize,
+    publisher: &mut Publisher,
+    events: &mut Vec<FeedEvent>,
+    report: &mut FeedReport,
+    shutdown: &mut Shutdown,
+) -> anyhow::Result<()> {
+    let give_up = Instant::now() + LIVE_RETRY_FOR;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut round = FeedReport::default();
+        let sent = match publish_events(publisher, events, &mut round).await {
+            Ok(()) => publisher.flush().await.map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
+                report.ticks += round.ticks;
+                report.chains += round.chains;
+                events.clear();
+                return Ok(());
+            }
+            Err(e) if Instant::now() < give_up && !shutdown.is_triggered() => {
+                tracing::warn!(error = %format!("{e:#}"), ?backoff, "live round not acknowledged; sending it again");
+                report.duplicates += publisher.counts().1;
+                // Forget the acks still awaited: the round is sent again in full.
+                *publisher = Publisher::new(js.clone(), window);
+                tokio::select! {
+                    _ = shutdown.wait() => return Err(e),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn live(
     cfg: &Config,
     mut feeds: Vec<ProductFeed>,
-    mut publisher: Publisher,
+    mut js: Context,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
+    // A live round is small: an ack that takes longer than this means the
+    // servers are away, and the round is sent again (see `publish_round`).
+    js.set_timeout(LIVE_ACK_TIMEOUT);
+    let window = cfg.feed.publish_window;
+    let mut publisher = Publisher::new(js.clone(), window);
     let started = Instant::now();
     let mut report = FeedReport::default();
     let mut every = tokio::time::interval(Duration::from_millis(cfg.feed.tick_interval_ms.max(1)));
@@ -211,12 +303,19 @@ async fn live(
         for f in &mut feeds {
             f.step(ts, &mut events);
         }
-        publish_all(&mut publisher, &mut events, &mut report).await?;
         // Live data should be visible at once: wait for this round's acks.
-        publisher.flush().await?;
+        publish_round(
+            &js,
+            window,
+            &mut publisher,
+            &mut events,
+            &mut report,
+            &mut shutdown,
+        )
+        .await?;
     }
     publisher.flush().await?;
-    report.duplicates = publisher.counts().1;
+    report.duplicates += publisher.counts().1;
     report.elapsed = started.elapsed();
     Ok(report)
 }
