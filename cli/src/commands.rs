@@ -45,7 +45,11 @@ pub fn init_telemetry(
     subcommand: &str,
 ) -> anyhow::Result<ds_runtime::telemetry::Telemetry> {
     use ds_runtime::telemetry::{self, LogFormat, TelemetryConfig};
-    let log = if json { LogFormat::Json } else { LogFormat::Text };
+    let log = if json {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    };
     let cfg = TelemetryConfig::from_env(&format!("deltastream-{subcommand}"), log)?;
     Ok(telemetry::init(cfg)?)
 }

@@ -3,17 +3,23 @@
 //! history survives restarts), applies the topology, runs feed, enricher,
 //! projector and gateway in development mode, and on SIGINT/SIGTERM drains the
 //! components, stops the children and exits 0.
+//!
+//! With `--cluster N` it starts N `nats-server`s clustered on loopback instead of
+//! one (JetStream, R3 streams), so cluster behaviour is testable on one machine.
 
 use anyhow::Context as _;
 use clap::Args;
 use ds_runtime::config::Config;
-use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
+use ds_runtime::servers::{Mongod, MongodOptions, NatsCluster, NatsOptions, NatsServer};
 use ds_runtime::shutdown::{on_signal, Shutdown};
 use ds_runtime::topology::{self, ApplyOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+
+/// Stream replicas in a cluster (SPEC §2).
+const CLUSTER_REPLICAS: usize = 3;
 
 /// `up` options.
 #[derive(Args, Debug)]
@@ -27,6 +33,32 @@ pub struct UpArgs {
     /// Do not run the feed (only process what others publish).
     #[arg(long)]
     pub no_feed: bool,
+    /// Run N clustered nats-servers on loopback (JetStream, R3 streams) instead
+    /// of one; data under `<data-dir>/nats-cluster/n<i>`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=7))]
+    pub cluster: Option<u8>,
+}
+
+/// Applies the topology; a cluster that just started elects its JetStream meta
+/// leader first, so that is retried for up to a minute.
+async fn apply_topology(
+    js: &async_nats::jetstream::Context,
+    opts: ApplyOptions,
+    wait_for_cluster: bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(if wait_for_cluster { 60 } else { 0 });
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match topology::apply(js, opts).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() < deadline => {
+                tracing::info!(error = %e, "JetStream cluster not ready yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn pick_http_addr(wanted: &str) -> anyhow::Result<String> {
@@ -57,6 +89,17 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
 
     // Children first, on the main thread (their parent-death signal is tied to it).
+    if a.cluster.is_some() && cfg.nats_url.is_some() {
+        anyhow::bail!("--cluster starts its own nats-servers; do not also give a NATS URL");
+    }
+    let nats_cluster = match a.cluster {
+        Some(n) => {
+            let c = NatsCluster::start(&data_dir.join("nats-cluster"), usize::from(n))?;
+            cfg.nats_url = Some(c.urls());
+            Some(c)
+        }
+        None => None,
+    };
     let nats_server = match &cfg.nats_url {
         Some(_) => None,
         None => {
@@ -83,12 +126,13 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
 
     let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-up").await?;
     let js = ds_runtime::nats::jetstream(client.clone());
-    topology::apply(
+    apply_topology(
         &js,
         ApplyOptions {
-            replicas: None,
+            replicas: nats_cluster.as_ref().map(|_| CLUSTER_REPLICAS),
             max_age: Some(Duration::from_secs(cfg.stream_max_age_days * 86_400)),
         },
+        nats_cluster.is_some(),
     )
     .await?;
     let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
@@ -130,6 +174,13 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
         });
     }
 
+    if let Some(c) = &nats_cluster {
+        eprintln!(
+            "NATS cluster: {} nats-servers on loopback (JetStream, R{CLUSTER_REPLICAS} streams), data under {}",
+            c.servers.len(),
+            data_dir.join("nats-cluster").display()
+        );
+    }
     print_banner(&cfg, nats_server.as_ref(), mongod.as_ref());
     let failed = supervise(&mut tasks, shutdown, &trigger).await;
     drop(js);
@@ -137,6 +188,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     // Stop the children (SIGTERM, then SIGKILL after a grace period).
     drop(mongod);
     drop(nats_server);
+    drop(nats_cluster);
     eprintln!("deltastream stopped");
     match failed {
         Some(e) => Err(e),
@@ -211,7 +263,9 @@ fn print_banner(cfg: &Config, nats: Option<&NatsServer>, mongod: Option<&Mongod>
     eprintln!(
         "  curl -s -X POST {http}/api/v1/auth/register -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\"}}'"
     );
-    eprintln!("  (first admin: deltastream user add --email you@example.com --role admin --password …)");
+    eprintln!(
+        "  (first admin: deltastream user add --email you@example.com --role admin --password …)"
+    );
     eprintln!("Press Ctrl-C to stop.");
     eprintln!();
 }

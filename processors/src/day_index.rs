@@ -74,25 +74,48 @@ pub async fn open(js: &async_nats::jetstream::Context) -> anyhow::Result<Store> 
         .with_context(|| format!("KV bucket {BUCKET} is missing; run `deltastream topology apply`"))
 }
 
-/// Merges the ranges of `touched` into the index (min of firsts, max of lasts:
-/// idempotent, so re-applying a batch after a crash changes nothing).
-///
-/// # Errors
-/// When the bucket cannot be read or written.
-pub async fn record(kv: &Store, product: &str, touched: &Touched) -> anyhow::Result<()> {
-    for (day, range) in &touched.0 {
-        let k = key(product, *day);
-        let merged = match kv.get(&k).await? {
-            Some(v) => match serde_json::from_slice::<DayRange>(&v) {
-                Ok(old) => old.merge(*range),
-                Err(_) => *range,
-            },
-            None => *range,
-        };
-        kv.put(&k, Bytes::from(serde_json::to_vec(&merged)?))
-            .await?;
+/// A product's view of the index, cached so a batch costs one write per day it
+/// touched (no read): the product's owner is the only writer of its keys.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    known: BTreeMap<NaiveDate, DayRange>,
+}
+
+impl Recorder {
+    /// Merges the ranges of `touched` into the index (min of firsts, max of lasts:
+    /// idempotent, so re-applying a batch after a crash changes nothing).
+    ///
+    /// # Errors
+    /// When the bucket cannot be read or written.
+    pub async fn record(
+        &mut self,
+        kv: &Store,
+        product: &str,
+        touched: &Touched,
+    ) -> anyhow::Result<()> {
+        for (day, range) in &touched.0 {
+            let k = key(product, *day);
+            let old = match self.known.get(day) {
+                Some(r) => Some(*r),
+                None => match kv.get(&k).await? {
+                    Some(v) => serde_json::from_slice::<DayRange>(&v).ok(),
+                    None => None,
+                },
+            };
+            let merged = old.map_or(*range, |o| o.merge(*range));
+            if old != Some(merged) {
+                kv.put(&k, Bytes::from(serde_json::to_vec(&merged)?))
+                    .await?;
+            }
+            self.known.insert(*day, merged);
+        }
+        // Keep the cache small: days long gone are not touched again (and if they
+        // are, they are read back).
+        while self.known.len() > 8 {
+            self.known.pop_first();
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Where `product`'s `day` lies in `MD_RAW`, if the enrichers have seen it.

@@ -89,6 +89,20 @@ impl Enriched {
         h
     }
 
+    /// Headers to publish it with, continuing the trace of `span` in
+    /// `traceparent` when that span is sampled.
+    pub fn traced_headers(
+        &self,
+        source_seq: u64,
+        span: Option<&tracing::Span>,
+    ) -> async_nats::HeaderMap {
+        let mut h = self.headers(source_seq);
+        if let Some(span) = span {
+            ds_runtime::telemetry::inject(span, &mut h);
+        }
+        h
+    }
+
     /// Decodes a message of `MD_ENRICHED` by its `Ds-Schema` header (or, without
     /// one, by its subject).
     ///

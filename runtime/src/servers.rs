@@ -364,3 +364,69 @@ impl Mongod {
         self.proc.spawn()
     }
 }
+
+/// A JetStream cluster of local `nats-server`s on loopback: each with its own
+/// client port, cluster port and store directory, server name `n<i>` and the
+/// cluster name `deltastream`, routed to all the others.
+#[derive(Debug)]
+pub struct NatsCluster {
+    /// The servers, `n1` first.
+    pub servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` clustered servers with their data under `dir/n<i>` and waits
+    /// until each accepts client connections. JetStream elects its meta leader
+    /// a little later: retry the first JetStream request (e.g. `topology apply`)
+    /// until it succeeds.
+    ///
+    /// # Errors
+    /// As [`NatsServer::start`]; also when `size` is 0.
+    pub fn start(dir: &Path, size: usize) -> Result<Self> {
+        if size == 0 {
+            return Err(Error::Config("a cluster needs at least one server".into()));
+        }
+        let route_ports = (0..size).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
+        let mut servers = Vec::with_capacity(size);
+        for (i, own) in route_ports.iter().enumerate() {
+            let routes = route_ports
+                .iter()
+                .filter(|p| *p != own)
+                .map(|p| format!("nats://127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let name = format!("n{}", i + 1);
+            servers.push(NatsServer::start(NatsOptions {
+                store_dir: dir.join(&name),
+                port: None,
+                extra_args: vec![
+                    "--server_name".into(),
+                    name,
+                    "--cluster_name".into(),
+                    "deltastream".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{own}"),
+                    "--routes".into(),
+                    routes,
+                ],
+            })?);
+        }
+        Ok(Self { servers })
+    }
+
+    /// Every client URL, comma-separated (what `--nats-url` takes).
+    pub fn urls(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| s.url.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Stops every server gracefully.
+    pub fn stop(&mut self) {
+        for s in &mut self.servers {
+            s.stop();
+        }
+    }
+}

@@ -19,7 +19,11 @@ pub struct HttpLoad {
     pub errors: u64,
 }
 
-async fn one_connection(addr: String, path: String, until: Instant) -> std::io::Result<(Vec<f64>, u64)> {
+async fn one_connection(
+    addr: String,
+    path: String,
+    until: Instant,
+) -> std::io::Result<(Vec<f64>, u64)> {
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
@@ -97,12 +101,15 @@ pub struct WsLoad {
     pub latencies: Vec<f64>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str, room: &str) -> Option<Ws> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
     let sub = format!(r#"{{"op":"subscribe","type":"product","symbol":"{room}"}}"#);
-    ws.send(tokio_tungstenite::tungstenite::Message::text(sub)).await.ok()?;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(sub))
+        .await
+        .ok()?;
     Some(ws)
 }
 
@@ -164,14 +171,20 @@ pub async fn websocket<F: std::future::Future<Output = ()>>(
         }
     }
     latencies.sort_by(f64::total_cmp);
-    WsLoad { connected, latencies }
+    WsLoad {
+        connected,
+        latencies,
+    }
 }
 
 /// Raises this process's open-file limit to its hard limit (children inherit it).
 pub fn raise_fd_limit() -> u64 {
     // SAFETY: getrlimit/setrlimit with a valid struct.
     unsafe {
-        let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 {
             l.rlim_cur = l.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);

@@ -87,7 +87,12 @@ impl Component {
         Self::spawn_with(name, cfg, &[], &[])
     }
 
-    fn spawn_with(name: &'static str, cfg: &Config, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    fn spawn_with(
+        name: &'static str,
+        cfg: &Config,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the deltastream binary")?;
         let child = Command::new(exe)
             .arg(name)
@@ -374,23 +379,91 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         "ms",
     );
 
+    // 4. Replay of the same day into a new database.
+    progress.line(&format!(
+        "replay: {DAY} of every product into a new database"
+    ));
+    let replay_opts = ds_processors::replay::ReplayOptions {
+        target: ds_processors::replay::Target::Database("deltastream_bench_replay".into()),
+        concurrency: 2,
+        ..ds_processors::replay::ReplayOptions::new(DAY.parse()?)
+    };
+    let (_t2, no_stop2) = Shutdown::new();
+    let replay = ds_processors::replay::run(
+        &day_cfg,
+        &js,
+        Some(db.client()),
+        replay_opts,
+        &|_| {},
+        no_stop2,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("replay: {e}"))?;
+    let replay_secs = replay.elapsed.as_secs_f64();
+    report.at_most(
+        "replay",
+        format!(
+            "replay one day ({} msgs) into a new database",
+            replay.messages()
+        ),
+        replay_secs,
+        "s",
+        60.0,
+    );
+    report.at_most(
+        "replay",
+        "replay time ÷ first processing time",
+        replay_secs / t_projected,
+        "×",
+        1.0,
+    );
+
     // 5. REST under concurrent load, from this process to a gateway process.
     let port = ds_runtime::servers::free_port()?;
     let addr = format!("127.0.0.1:{port}");
-    let gateway = Component::spawn_with("gateway", &cfg, &["--dev", "--http-addr", &addr], &[("DS_RATE_LIMIT_RPS", "0")])?;
+    let gateway = Component::spawn_with(
+        "gateway",
+        &cfg,
+        &["--dev", "--http-addr", &addr],
+        &[("DS_RATE_LIMIT_RPS", "0")],
+    )?;
     wait_http(&addr, "/health/ready").await?;
     let secs = if opts.quick { 3.0 } else { 10.0 };
-    progress.line(&format!("rest: {secs} s per endpoint, 32 keep-alive connections"));
+    progress.line(&format!(
+        "rest: {secs} s per endpoint, 32 keep-alive connections"
+    ));
     let floor = load::http(&addr, "/health/live", 32, secs).await;
     let latest = load::http(&addr, "/api/v1/chain/NIFTY/latest", 32, secs).await;
     let history = load::http(&addr, "/api/v1/underlying/NIFTY/ticks?limit=1000", 4, secs).await;
-    report.info("rest", "framework floor: GET /health/live", floor.rps, "req/s");
-    report.at_least_ratio("rest", "GET /api/v1/chain/NIFTY/latest", latest.rps, "req/s", floor.rps, 0.5);
+    report.info(
+        "rest",
+        "framework floor: GET /health/live",
+        floor.rps,
+        "req/s",
+    );
+    report.at_least_ratio(
+        "rest",
+        "GET /api/v1/chain/NIFTY/latest",
+        latest.rps,
+        "req/s",
+        floor.rps,
+        0.5,
+    );
     report.info("rest", "latest chain p50", latest.p50, "ms");
     report.at_most("rest", "latest chain p99", latest.p99, "ms", 10.0);
     report.at_most("rest", "history (1,000 ticks) p99", history.p99, "ms", 50.0);
-    report.info("rest", "history (1,000 ticks) throughput", history.rps, "req/s");
-    report.info("rest", "non-200 responses", (floor.errors + latest.errors + history.errors) as f64, "count");
+    report.info(
+        "rest",
+        "history (1,000 ticks) throughput",
+        history.rps,
+        "req/s",
+    );
+    report.info(
+        "rest",
+        "non-200 responses",
+        (floor.errors + latest.errors + history.errors) as f64,
+        "count",
+    );
 
     // 6. WebSocket fan-out while a live feed runs.
     let fds = load::raise_fd_limit();
@@ -401,14 +474,21 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     }
     for n in sizes {
         let n = n.min(fds.saturating_sub(200) as usize / 2).max(1);
-        progress.line(&format!("websocket: {n} clients on product:NIFTY, live feed at 200 msgs/s"));
+        progress.line(&format!(
+            "websocket: {n} clients on product:NIFTY, live feed at 200 msgs/s"
+        ));
         let (cfg2, js2) = (cfg.clone(), js.clone());
         let ws = load::websocket(&url, "NIFTY", n, 50, async move {
             let _ = publish_paced(&cfg2, &js2, 200, if opts.quick { 5 } else { 10 }).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         })
         .await;
-        report.info("websocket", format!("clients connected (of {n})"), ws.connected as f64, "clients");
+        report.info(
+            "websocket",
+            format!("clients connected (of {n})"),
+            ws.connected as f64,
+            "clients",
+        );
         if n >= 10_000 {
             let pass = ws.connected >= 10_000;
             report.rows.push(report::Row {
@@ -418,12 +498,28 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
                 unit: "clients",
                 ratio_to_ceiling: None,
                 target: Some("≥ 10000 clients".into()),
-                verdict: if pass { report::Verdict::Pass } else { report::Verdict::Short },
+                verdict: if pass {
+                    report::Verdict::Pass
+                } else {
+                    report::Verdict::Short
+                },
                 note: None,
             });
         }
-        report.at_most("websocket", format!("raw publish → client, p50 ({n} clients)"), percentile(&ws.latencies, 50.0), "ms", 25.0);
-        report.at_most("websocket", format!("raw publish → client, p99 ({n} clients)"), percentile(&ws.latencies, 99.0), "ms", if n <= 1_000 { 25.0 } else { 50.0 });
+        report.at_most(
+            "websocket",
+            format!("raw publish → client, p50 ({n} clients)"),
+            percentile(&ws.latencies, 50.0),
+            "ms",
+            25.0,
+        );
+        report.at_most(
+            "websocket",
+            format!("raw publish → client, p99 ({n} clients)"),
+            percentile(&ws.latencies, 99.0),
+            "ms",
+            if n <= 1_000 { 25.0 } else { 50.0 },
+        );
     }
     gateway.stop();
 
@@ -567,7 +663,12 @@ async fn paced_latency(
 
 /// Publishes live feed events (stamped with their publish time) at `rate` msgs/s
 /// for `secs` seconds; returns the event-time window.
-async fn publish_paced(cfg: &Config, js: &Context, rate: u64, secs: u64) -> anyhow::Result<(i64, i64)> {
+async fn publish_paced(
+    cfg: &Config,
+    js: &Context,
+    rate: u64,
+    secs: u64,
+) -> anyhow::Result<(i64, i64)> {
     let resumes = ds_processors::feed::resume_points(js, &cfg.products).await?;
     let mut feeds: Vec<ProductFeed> = cfg
         .products

@@ -33,6 +33,11 @@ const BASE = (() => {
 
 const $ = (id) => document.getElementById(id);
 
+// `?replay=<prefix>`: follow the replay session `deltastream replay --publish-prefix
+// <prefix>` publishes instead of live (same rooms and frames; no resume, and bar
+// history / expiries come from the replayed frames, not from REST, which is live).
+const REPLAY = (new URLSearchParams(location.search).get('replay') || '').trim();
+
 // ---------------------------------------------------------------- state
 
 const S = {
@@ -150,6 +155,7 @@ async function loadProducts() {
 }
 
 async function loadExpiries(product) {
+  if (REPLAY) return;
   try {
     const r = await api(`/api/v1/products/${encodeURIComponent(product)}/expiries`);
     const items = Array.isArray(r) ? r : r.items || r.expiries || [];
@@ -162,6 +168,7 @@ async function loadExpiries(product) {
 }
 
 async function loadHistory(product, interval) {
+  if (REPLAY) return; // bars come from the replayed day's bar_update frames
   const key = `${product}|${interval}`;
   if (S.histLoading.has(key)) return;
   S.histLoading.add(key);
@@ -692,7 +699,7 @@ function renderStatus() {
         state = 'stale';
         label = 'Idle';
       } else {
-        label = 'Live';
+        label = REPLAY ? 'Replay' : 'Live';
       }
       sub = st.lastDataAt ? `last msg ${F.time(st.lastDataAt, S.p.tz)} (${F.age(ageMs)})` : 'waiting for data';
       break;
@@ -711,6 +718,10 @@ function renderStatus() {
     case 'unauthorized':
       label = 'Unauthorized';
       sub = 'click to set token';
+      break;
+    case 'refused':
+      label = 'Refused';
+      sub = st.closeInfo;
       break;
     default:
       label = state;
@@ -795,7 +806,7 @@ function selectProduct(name) {
   q.set('product', name);
   q.delete('token');
   history.replaceState(null, '', `${location.pathname}?${q}${location.hash}`);
-  document.title = `${name} · DeltaStream`;
+  document.title = `${REPLAY ? 'REPLAY · ' : ''}${name} · DeltaStream`;
   setText($('priceTitle'), `${name} · ${S.p.exchange}`);
 
   feed.subscribe('product', name);
@@ -822,8 +833,11 @@ function initialProduct() {
 
 function wsUrl() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const t = S.token ? `?token=${encodeURIComponent(S.token)}` : '';
-  return `${proto}//${location.host}${BASE}/ws${t}`;
+  const q = new URLSearchParams();
+  if (REPLAY) q.set('replay', REPLAY);
+  if (S.token) q.set('token', S.token); // last: the status bar hides it
+  const qs = q.toString();
+  return `${proto}//${location.host}${BASE}/ws${qs ? `?${qs}` : ''}`;
 }
 
 function bindControls() {
@@ -905,8 +919,9 @@ function buildLegend() {
 
 // ---------------------------------------------------------------- start
 
-const feed = new Feed({ url: wsUrl, onMessage, onStatus });
+const feed = new Feed({ url: wsUrl, onMessage, onStatus, resume: !REPLAY });
 hooks.lastSeq = feed.lastSeq;
+hooks.replay = REPLAY || null;
 
 async function main() {
   T = {
@@ -930,7 +945,14 @@ async function main() {
   };
   buildLegend();
   bindControls();
-  setText($('sbEndpoint'), wsUrl().replace(/\?token=.*/, '?token=…'));
+  setText($('sbEndpoint'), wsUrl().replace(/([?&]token=).*/, '$1…'));
+  if (REPLAY) {
+    const badge = $('replayBadge');
+    setText(badge, `REPLAY ${REPLAY}`);
+    badge.title = `Replay session ${REPLAY}: frames published by deltastream replay --publish-prefix ${REPLAY}, not live data`;
+    badge.hidden = false;
+    document.body.classList.add('is-replay');
+  }
   clearInterval(rateTimer);
   rateTimer = setInterval(tickSecond, 1000);
 

@@ -3,7 +3,7 @@
 // `page.waitForFunction(() => window.__ds.messages > 10)` see live values.
 //
 //   connected     boolean, the WebSocket is open
-//   status        'connecting' | 'connected' | 'reconnecting' | 'offline' | 'unauthorized'
+//   status        'connecting' | 'connected' | 'reconnecting' | 'offline' | 'unauthorized' | 'refused'
 //   lastSeq       { [room]: highest applied seq }, e.g. {"product:NIFTY": 1042, "general": 1040}
 //   messages      data frames applied (after de-duplication)
 //   duplicates    data frames dropped because seq <= lastSeq[room]
@@ -16,6 +16,7 @@
 //   lastMessageAt Date.now() of the last data frame (0 before the first)
 //   renders       animation frames that updated the DOM
 //   errors        error events received from the server
+//   replay        the replay session (?replay=<prefix>) the page follows, or null (live)
 
 export const hooks = {
   connected: false,
@@ -33,6 +34,7 @@ export const hooks = {
   lastMessageAt: 0,
   renders: 0,
   errors: 0,
+  replay: null,
 };
 
 window.__ds = hooks;

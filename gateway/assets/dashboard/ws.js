@@ -20,9 +20,13 @@ export class Feed {
    * @param {() => string} o.url         builds the ws:// URL (called per attempt, so a new token is used)
    * @param {(msg: object) => void} o.onMessage  data and control events, after de-duplication
    * @param {(s: object) => void} o.onStatus     status changes
+   * @param {boolean} [o.resume]  re-subscribe with since_seq after a reconnect (default true);
+   *   false for replay sessions, whose seq is a per-session counter with no resume: positions
+   *   are forgotten on every (re)connect instead
    */
-  constructor({ url, onMessage, onStatus }) {
+  constructor({ url, onMessage, onStatus, resume = true }) {
     this.urlFn = url;
+    this.resume = resume;
     this.onMessage = onMessage;
     this.onStatus = onStatus;
     this.rooms = new Map(); // room -> {type, symbol, confirmed}
@@ -92,6 +96,8 @@ export class Feed {
       this.lastFrameAt = this.openedAt;
       this.pingSentAt = 0;
       this.closeInfo = '';
+      // Cleared in place: tests hold a reference to this object.
+      if (!this.resume) for (const room of Object.keys(this.lastSeq)) delete this.lastSeq[room];
       for (const [room, r] of this.rooms) {
         r.confirmed = false;
         this.sendSubscribe(room, r);
@@ -121,6 +127,12 @@ export class Feed {
         // Not authenticated: retrying with the same token cannot help.
         this.stopped = true;
         this.setState('unauthorized');
+        return;
+      }
+      if (ev.code === 4400) {
+        // Bad request (e.g. an invalid ?replay= prefix): retrying cannot help.
+        this.stopped = true;
+        this.setState('refused');
         return;
       }
       this.scheduleRetry();
@@ -221,7 +233,7 @@ export class Feed {
   sendSubscribe(room, r) {
     const m = { op: 'subscribe', type: r.type, symbol: r.symbol };
     const s = this.lastSeq[room];
-    if (typeof s === 'number' && s > 0) m.since_seq = s;
+    if (this.resume && typeof s === 'number' && s > 0) m.since_seq = s;
     this.send(m);
   }
 

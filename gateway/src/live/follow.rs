@@ -94,7 +94,11 @@ async fn follow(
         if seq <= shared.read().applied_seq {
             continue; // already reflected (a consumer reset re-delivers)
         }
-        let update = decode(m.subject.as_str(), m.headers.as_ref(), &m.payload, seq).map(Arc::new);
+        let update =
+            decode(m.subject.as_str(), m.headers.as_ref(), &m.payload, seq).map(|mut u| {
+                u.trace = ds_runtime::telemetry::remote(m.headers.as_ref());
+                Arc::new(u)
+            });
         {
             let mut latest = shared.write();
             if let Some(u) = &update {

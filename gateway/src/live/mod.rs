@@ -79,6 +79,8 @@ pub struct Update {
     pub sub: String,
     /// The complete WebSocket frame `{"event","room","seq","data"}`.
     pub frame: Utf8Bytes,
+    /// The sampled trace the message belongs to (only with trace export on).
+    pub trace: Option<ds_runtime::telemetry::Remote>,
 }
 
 /// Shared between the handles and the consumer task.

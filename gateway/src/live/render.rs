@@ -111,6 +111,7 @@ pub fn update(m: &Enriched, seq: u64) -> Update {
         product,
         sub,
         frame,
+        trace: None,
     }
 }
 

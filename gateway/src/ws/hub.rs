@@ -1,8 +1,11 @@
 //! The hub: which client is in which room, and the one task that fans every
-//! live message out to the rooms' outboxes (never waiting on a client).
+//! live message out to the rooms' outboxes (never waiting on a client). A
+//! client on a replay session (`?replay=<prefix>`) is in the rooms of that
+//! session's [`ReplayFeed`] instead, fanned out the same way.
 
 use super::auth::TokenVerifier;
 use super::outbox::{Entry, Outbox, Pushed};
+use super::replay::ReplayFeed;
 use super::{protocol, WsOptions};
 use crate::live::{Live, Update};
 use ds_runtime::metrics::metrics;
@@ -15,8 +18,10 @@ use tokio::sync::broadcast::error::RecvError;
 /// The room every client is in.
 pub const GENERAL: &str = "general";
 
+/// Who is in which room, for one source of messages (live, or one replay
+/// session).
 #[derive(Default)]
-struct Registry {
+pub(super) struct Registry {
     /// Every connected, authenticated client (room `general`).
     clients: HashMap<u64, Arc<Outbox>>,
     rooms: HashMap<Arc<str>, HashMap<u64, Arc<Outbox>>>,
@@ -26,6 +31,8 @@ struct Inner {
     live: Live,
     opts: WsOptions,
     registry: Mutex<Registry>,
+    /// Replay sessions with clients, by prefix.
+    replays: Mutex<HashMap<Arc<str>, Arc<ReplayFeed>>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     verifier: RwLock<Option<Arc<dyn TokenVerifier>>>,
@@ -34,6 +41,10 @@ struct Inner {
 impl Inner {
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn replays(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<ReplayFeed>>> {
+        self.replays.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -60,6 +71,8 @@ pub struct Client {
     pub id: u64,
     /// Its outbound queue.
     pub outbox: Arc<Outbox>,
+    /// The replay session it is on, if any (else live).
+    replay: Option<Arc<ReplayFeed>>,
 }
 
 impl Hub {
@@ -69,6 +82,7 @@ impl Hub {
             live,
             opts,
             registry: Mutex::new(Registry::default()),
+            replays: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             verifier: RwLock::new(None),
@@ -110,9 +124,17 @@ impl Hub {
         &self.inner.live
     }
 
-    /// Connected (authenticated) clients.
+    /// Connected (authenticated) clients, live and on replay sessions.
     pub fn clients(&self) -> usize {
-        self.inner.registry().clients.len()
+        // No feed handle is cloned (a client leaving counts them); lock order:
+        // `replays`, then a registry.
+        let on_replays: usize = self
+            .inner
+            .replays()
+            .values()
+            .map(|f| f.shared.registry().clients.len())
+            .sum();
+        self.inner.registry().clients.len() + on_replays
     }
 
     /// Registers an authenticated client in `general` and queues the room's
@@ -129,21 +151,61 @@ impl Hub {
         outbox.push(Entry::Snapshot(Arc::from(GENERAL)));
         r.clients.insert(id, outbox.clone());
         drop(r);
+        Some(self.registered(id, outbox, was_empty, None))
+    }
+
+    /// Registers an authenticated client on the replay session `prefix`
+    /// (validated by the caller with [`super::replay::validate_prefix`]): in
+    /// its `general`, no snapshot. The session's feed is started by its first
+    /// client and stopped with its last. `None` while the server shuts down.
+    pub(super) fn register_replay(&self, outbox: Arc<Outbox>, prefix: &str) -> Option<Client> {
+        if self.inner.shutting_down.load(Ordering::SeqCst) {
+            return None;
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let feed = self
+            .inner
+            .replays()
+            .entry(Arc::from(prefix))
+            .or_insert_with(|| {
+                let client = self.inner.live.jetstream().client();
+                Arc::new(ReplayFeed::start(prefix, client, self.inner.opts.clone()))
+            })
+            .clone();
+        let mut r = feed.shared.registry();
+        let was_empty = r.clients.is_empty();
+        r.clients.insert(id, outbox.clone());
+        drop(r);
+        Some(self.registered(id, outbox, was_empty, Some(feed)))
+    }
+
+    fn registered(
+        &self,
+        id: u64,
+        outbox: Arc<Outbox>,
+        was_empty: bool,
+        replay: Option<Arc<ReplayFeed>>,
+    ) -> Client {
         metrics().ws_clients.inc();
         if was_empty {
             metrics().ws_rooms.inc();
         }
-        Some(Client {
+        Client {
             inner: self.inner.clone(),
             id,
             outbox,
-        })
+            replay,
+        }
     }
 
     /// Closes every client with 1001 and waits (at most `grace`) for them to go.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        let clients: Vec<Arc<Outbox>> = self.inner.registry().clients.values().cloned().collect();
+        let mut clients: Vec<Arc<Outbox>> =
+            self.inner.registry().clients.values().cloned().collect();
+        for f in self.inner.replays().values() {
+            clients.extend(f.shared.registry().clients.values().cloned());
+        }
         for o in &clients {
             o.close(1001, "server shutting down");
         }
@@ -155,20 +217,53 @@ impl Hub {
 }
 
 impl Client {
+    /// The replay session the client is on (`None`: live).
+    pub fn replay_prefix(&self) -> Option<&str> {
+        self.replay.as_ref().map(|f| &*f.shared.prefix)
+    }
+
+    /// The rooms of its source (live or its replay session).
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        match &self.replay {
+            Some(f) => f.shared.registry(),
+            None => self.inner.registry(),
+        }
+    }
+
+    /// Waits (at most `timeout`) until its replay session receives messages;
+    /// `true` at once for a live client.
+    pub(super) async fn replay_ready(&self, timeout: Duration) -> bool {
+        match &self.replay {
+            Some(f) => f.wait_ready(timeout).await,
+            None => true,
+        }
+    }
+
     /// Joins `room`: queues `subscribed`, then the room's latest values (or,
     /// with `since`, every message after it from the stream), then live updates.
+    /// On a replay session: `subscribed`, then the session's messages (no
+    /// snapshot; `since` gets an `error` event and is otherwise ignored).
     pub fn subscribe(&self, room: &str, since: Option<u64>) {
         let room: Arc<str> = Arc::from(room);
-        let mut r = self.inner.registry();
+        let mut r = self.registry();
         // Under the registry lock, like `register`.
         self.outbox.push(Entry::Text(protocol::subscribed(&room)));
-        self.outbox.push(match since {
-            Some(since) => Entry::Replay {
+        let first = match (since, &self.replay) {
+            (Some(_), Some(_)) => {
+                self.outbox.push(Entry::Text(protocol::error(
+                    "since_seq is ignored on a replay session: nothing is stored, so there \
+                     is no snapshot or resume, and seq counts the session's messages",
+                )));
+                Entry::Joined(room.clone())
+            }
+            (None, Some(_)) => Entry::Joined(room.clone()),
+            (Some(since), None) => Entry::Replay {
                 room: room.clone(),
                 since,
             },
-            None => Entry::Snapshot(room.clone()),
-        });
+            (None, None) => Entry::Snapshot(room.clone()),
+        };
+        self.outbox.push(first);
         let members = r.rooms.entry(room).or_default();
         let new_room = members.is_empty();
         members.insert(self.id, self.outbox.clone());
@@ -179,7 +274,7 @@ impl Client {
 
     /// Leaves `room`.
     pub fn unsubscribe(&self, room: &str) {
-        let mut r = self.inner.registry();
+        let mut r = self.registry();
         leave(&mut r, room, self.id);
         self.outbox.push(Entry::Left(Arc::from(room)));
         drop(r);
@@ -197,7 +292,25 @@ fn leave(r: &mut Registry, room: &str, id: u64) {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let mut r = self.inner.registry();
+        self.leave_all();
+        // The last client of a replay session stops its feed: the map's handle
+        // and ours are then the only ones. Handles are taken and dropped only
+        // under the map lock, so exactly one leaving client sees that.
+        if let Some(feed) = self.replay.take() {
+            let mut replays = self.inner.replays();
+            let last = Arc::strong_count(&feed) == 2;
+            let prefix = feed.shared.prefix.clone();
+            drop(feed);
+            if last {
+                replays.remove(&prefix);
+            }
+        }
+    }
+}
+
+impl Client {
+    fn leave_all(&self) {
+        let mut r = self.registry();
         let rooms: Vec<Arc<str>> = r
             .rooms
             .iter()
@@ -231,21 +344,34 @@ async fn fan_out(
             Err(RecvError::Closed) => return,
         };
         let Some(inner) = inner.upgrade() else { return };
-        dispatch(&inner, &u);
+        dispatch(&inner.registry(), &inner.opts, &u);
     }
 }
 
-fn dispatch(inner: &Inner, u: &Arc<Update>) {
-    let r = inner.registry();
+/// Hands `u` to the outboxes of its room in `r` (never waits).
+pub(super) fn dispatch(r: &Registry, opts: &WsOptions, u: &Arc<Update>) {
     let members = if &*u.room == GENERAL {
         Some(&r.clients)
     } else {
         r.rooms.get(&u.room)
     };
+    // One span per fan-out (not per client), continuing the message's trace.
+    let _span = u.trace.as_ref().map(|parent| {
+        let span = tracing::info_span!(
+            parent: None,
+            "ws.send",
+            room = &*u.room,
+            event = u.event.name(),
+            seq = u.value.seq,
+            clients = members.map_or(0, |m| m.len()),
+        );
+        parent.adopt(&span);
+        span
+    });
     let Some(members) = members else { return };
     let mut conflated = 0;
     for outbox in members.values() {
-        match outbox.push_update(u, &inner.opts) {
+        match outbox.push_update(u, opts) {
             Pushed::Queued | Pushed::Closed => {}
             Pushed::Conflated => conflated += 1,
             Pushed::Dropped(reason) => {

@@ -7,11 +7,15 @@
 //! the [`Hub`]'s fan-out task pushes it into the bounded [`outbox::Outbox`] of
 //! every client in its room (never blocking); each client's writer drains its
 //! outbox to the socket.
+//!
+//! `GET /ws?replay=<prefix>` puts the socket on a replay session instead: the
+//! same rooms fed from `<prefix>.md.enriched.>` on core NATS (see [`replay`]).
 
 pub mod auth;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;
+pub mod replay;
 mod session;
 mod writer;
 
@@ -102,6 +106,8 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let token = request_token(&query, &headers);
+    // Validated after the upgrade, so a bad one gets a readable close code (4400).
+    let replay = query.get("replay").map(|p| p.trim().to_owned());
     let hub = s.ws.clone();
     let cfg = s.cfg.clone();
     let max = hub.options().max_message_size;
@@ -110,7 +116,7 @@ async fn upgrade(
     ws.read_buffer_size(8 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, hub, cfg, token))
+        .on_upgrade(move |socket| session::run(socket, hub, cfg, token, replay))
 }
 
 /// The hub of a gateway on `cfg`: fed by `live`, checking tokens like the REST

@@ -21,6 +21,9 @@ pub enum Entry {
     Snapshot(Arc<str>),
     /// The client left a room: later updates of it are not sent.
     Left(Arc<str>),
+    /// The client joined a room of a replay session: updates from here on, no
+    /// snapshot.
+    Joined(Arc<str>),
     /// Every message of a room after `since`, read back from the stream.
     Replay {
         /// The room.

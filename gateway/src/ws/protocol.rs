@@ -59,6 +59,9 @@ pub enum Op {
         symbol: String,
         /// Resume after this `MD_ENRICHED` sequence.
         since_seq: Option<u64>,
+        /// `"replay": "<prefix>"`: must name the socket's replay session (a
+        /// socket follows one source, chosen with `GET /ws?replay=<prefix>`).
+        replay: Option<String>,
     },
     /// `{"op":"unsubscribe","type":…,"symbol":…}`
     Unsubscribe {
@@ -112,10 +115,19 @@ pub fn parse(text: &str) -> Result<Op, String> {
                         .ok_or("\"since_seq\" must be a non-negative integer")?,
                 ),
             };
+            let replay = match obj.get("replay") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .ok_or("\"replay\" must be a string (a replay prefix)")?
+                        .to_owned(),
+                ),
+            };
             Ok(Op::Subscribe {
                 kind,
                 symbol,
                 since_seq,
+                replay,
             })
         }
         "unsubscribe" => {
@@ -175,7 +187,17 @@ mod tests {
             Ok(Op::Subscribe {
                 kind: RoomKind::Chain,
                 symbol: "NIFTY".into(),
-                since_seq: Some(12)
+                since_seq: Some(12),
+                replay: None,
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"subscribe","type":"product","symbol":"NIFTY","replay":"replay.x"}"#),
+            Ok(Op::Subscribe {
+                kind: RoomKind::Product,
+                symbol: "NIFTY".into(),
+                since_seq: None,
+                replay: Some("replay.x".into()),
             })
         );
         assert_eq!(
@@ -196,6 +218,7 @@ mod tests {
             r#"{"op":"subscribe","type":"x","symbol":"NIFTY"}"#,
             r#"{"op":"subscribe","type":"chain"}"#,
             r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","since_seq":-1}"#,
+            r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","replay":1}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

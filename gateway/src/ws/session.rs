@@ -5,6 +5,7 @@ use super::auth::Verdict;
 use super::hub::{Client, Hub};
 use super::outbox::{CloseReason, Entry, Outbox};
 use super::protocol::{self, Op};
+use super::replay;
 use super::writer::{Ended, Writer};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use ds_runtime::config::Config;
@@ -19,10 +20,26 @@ type Source = SplitStream<WebSocket>;
 /// How long to wait for the client's close reply after a server close.
 const CLOSE_REPLY: Duration = Duration::from_secs(2);
 
+/// How long a new replay-session client waits for the session's NATS
+/// subscription before it is served anyway (with an `error` event).
+const REPLAY_READY: Duration = Duration::from_secs(5);
+
 /// Runs a connection to its end. `token` is the one given with the upgrade
-/// request (`?token=`, bearer header or `X-Api-Key`), if any.
-pub async fn run(socket: WebSocket, hub: Hub, cfg: Arc<Config>, token: Option<String>) {
+/// request (`?token=`, bearer header or `X-Api-Key`), if any; `replay` the
+/// replay session asked for with `?replay=<prefix>` (a bad prefix is closed
+/// with 4400).
+pub async fn run(
+    socket: WebSocket,
+    hub: Hub,
+    cfg: Arc<Config>,
+    token: Option<String>,
+    replay: Option<String>,
+) {
     let (mut sink, mut source) = socket.split();
+    if let Some(Err(reason)) = replay.as_deref().map(replay::validate_prefix) {
+        close_now(&mut sink, &mut source, replay::BAD_PREFIX_CLOSE, &reason).await;
+        return;
+    }
     let outbox = Arc::new(Outbox::new());
     let Some(role) = authenticate(&hub, &cfg, token, &mut sink, &mut source).await else {
         return;
@@ -30,10 +47,20 @@ pub async fn run(socket: WebSocket, hub: Hub, cfg: Arc<Config>, token: Option<St
     if let Some(role) = &role {
         outbox.push(Entry::Text(protocol::authenticated(Some(role))));
     }
-    let Some(client) = hub.register(outbox.clone()) else {
+    let registered = match &replay {
+        Some(prefix) => hub.register_replay(outbox.clone(), prefix),
+        None => hub.register(outbox.clone()),
+    };
+    let Some(client) = registered else {
         close_now(&mut sink, &mut source, 1001, "server shutting down").await;
         return;
     };
+    // Subscriptions are confirmed only once the session's messages arrive.
+    if !client.replay_ready(REPLAY_READY).await {
+        outbox.push(Entry::Text(protocol::error(
+            "the replay session is not receiving yet (NATS unavailable?); retrying",
+        )));
+    }
     let writer = Writer::new(
         &mut sink,
         outbox.clone(),
@@ -88,9 +115,22 @@ async fn handle(text: &str, client: &Client, hub: &Hub, cfg: &Config) {
             Err(reason) => client.outbox.close(reason.code, reason.reason),
         },
         Ok(Op::Subscribe {
+            replay: Some(asked),
+            ..
+        }) if Some(asked.as_str()) != client.replay_prefix() => {
+            let on = client
+                .replay_prefix()
+                .map_or("live".to_owned(), |p| format!("replay session {p:?}"));
+            reply(protocol::error(&format!(
+                "this socket is on {on}, not replay session {asked:?}: a socket follows one \
+                 source, chosen when it connects (GET /ws?replay=<prefix>)"
+            )));
+        }
+        Ok(Op::Subscribe {
             kind,
             symbol,
             since_seq,
+            ..
         }) => match known(cfg, &symbol) {
             Ok(()) => client.subscribe(&kind.room(&symbol), since_seq),
             Err(message) => reply(protocol::error(&message)),

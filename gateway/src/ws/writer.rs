@@ -196,6 +196,9 @@ where
                 }
                 Entry::Text(t) => self.feed(t, None).await?,
                 Entry::Snapshot(room) => self.snapshot(&room).await?,
+                Entry::Joined(room) => {
+                    self.last_sent.insert(room, 0);
+                }
                 Entry::Replay { room, since } => self.replay(&room, since).await?,
                 Entry::Left(room) => {
                     self.last_sent.remove(&room);

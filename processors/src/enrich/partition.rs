@@ -109,6 +109,7 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
     let mut publisher = Publisher::new(js.clone(), 2048);
     let index = crate::day_index::open(js).await?;
     let mut days = crate::day_index::Touched::default();
+    let mut recorder = crate::day_index::Recorder::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut watchdog = tokio::time::interval(STALL_AFTER);
     watchdog.tick().await;
@@ -156,6 +157,18 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
                 redelivered.inc();
             }
             let schema = ds_runtime::headers::schema(msg.headers.as_ref());
+            // A sampled trace continues here (span `enrich`) and into the outputs.
+            let span = ds_runtime::telemetry::remote(msg.headers.as_ref()).map(|parent| {
+                let span = tracing::info_span!(
+                    parent: None,
+                    "enrich",
+                    product,
+                    subject = msg.subject.as_str(),
+                    stream_seq = seq,
+                );
+                parent.adopt(&span);
+                span
+            });
             let input = RawInput {
                 subject: msg.subject.as_str(),
                 schema,
@@ -167,7 +180,11 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
                     days.touch(day, seq);
                     for o in outputs {
                         publisher
-                            .publish_raw(o.subject(), o.headers(seq), o.encode())
+                            .publish_raw(
+                                o.subject(),
+                                o.traced_headers(seq, span.as_ref()),
+                                o.encode(),
+                            )
                             .await?;
                     }
                     if msg.subject.as_str().ends_with(".underlying") {
@@ -197,11 +214,14 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
             }
         }
         publisher.flush().await?;
+        // The day index before the checkpoint: a crash in between re-applies the
+        // batch, and the index (min/max merge) is idempotent.
         if !days.is_empty() {
-            crate::day_index::record(&index, product, &days).await?;
+            recorder.record(&index, product, &days).await?;
             days.clear();
         }
-        match ckpt.save(&state).await {
+        let saved = ckpt.save(&state).await;
+        match saved {
             Ok(()) => {}
             Err(CheckpointError::Fenced(_)) => {
                 tracing::warn!(product, "another instance owns this product now; stopping");

@@ -236,6 +236,8 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
         let mut writes: Vec<(usize, Vec<DocWrite>)> = Vec::with_capacity(batch.len());
         let mut max_seq = 0;
         let mut last_event: HashMap<String, i64> = HashMap::new();
+        // Spans `project` of the sampled messages, open until the batch is acked.
+        let mut spans: Vec<tracing::Span> = Vec::new();
         for (i, msg) in batch.iter().enumerate() {
             let info = msg
                 .info()
@@ -244,6 +246,17 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
                 redelivered.inc();
             }
             max_seq = max_seq.max(info.stream_sequence);
+            if let Some(parent) = ds_runtime::telemetry::remote(msg.headers.as_ref()) {
+                let span = tracing::info_span!(
+                    parent: None,
+                    "project",
+                    subject = msg.subject.as_str(),
+                    stream_seq = info.stream_sequence,
+                    batch = batch.len(),
+                );
+                parent.adopt(&span);
+                spans.push(span);
+            }
             let schema = ds_runtime::headers::schema(msg.headers.as_ref());
             let decoded = Enriched::decode(schema, msg.subject.as_str(), &msg.payload)
                 .map_err(|e| e.to_string())
@@ -301,6 +314,7 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
         for msg in &batch {
             msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
         }
+        drop(spans);
         processed.inc_by(batch.len() as u64);
         for (p, ts) in last_event {
             m.last_event_ts

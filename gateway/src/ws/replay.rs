@@ -1,0 +1,207 @@
+//! Replay sessions: `GET /ws?replay=<prefix>` puts a socket on the messages
+//! `deltastream replay --publish-prefix <prefix>` re-publishes on core NATS
+//! (`<prefix>.md.enriched.>`) instead of the live ones, with the same rooms,
+//! event names and `data` JSON.
+//!
+//! One [`ReplayFeed`] per prefix per process, created when its first client
+//! registers and dropped (unsubscribed) when its last one leaves: one core NATS
+//! subscription, each message decoded and rendered once (the live
+//! [`render::update`]) and fanned out to the feed's own rooms like live ones.
+//! Core NATS has no stream sequence, so `seq` is a counter of the feed (1, 2, …
+//! per decoded message; it starts again at 1 when the feed is re-created).
+//! Nothing is stored: no snapshot on subscribe, no resume (`since_seq`).
+
+use super::hub::{dispatch, Registry};
+use super::WsOptions;
+use crate::live::render;
+use ds_processors::enriched::Enriched;
+use futures::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Longest accepted prefix, in bytes.
+pub const MAX_PREFIX_LEN: usize = 128;
+
+/// Close code for a socket whose `?replay=` prefix is not valid.
+pub const BAD_PREFIX_CLOSE: u16 = 4400;
+
+/// Checks a replay prefix: dot-separated tokens of `[A-Za-z0-9_-]` (so no
+/// wildcards), at most [`MAX_PREFIX_LEN`] bytes, outside the live and system
+/// namespaces (first token not `md`, `$…` or `_INBOX`).
+///
+/// # Errors
+/// A sentence saying what is wrong (sent as the close reason).
+pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("bad replay prefix: {why}"));
+    if prefix.is_empty() {
+        return bad("empty");
+    }
+    if prefix.len() > MAX_PREFIX_LEN {
+        return bad(&format!("longer than {MAX_PREFIX_LEN} bytes"));
+    }
+    for token in prefix.split('.') {
+        if token.is_empty() {
+            return bad("empty token");
+        }
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return bad("tokens may only hold A-Z a-z 0-9 _ - (no wildcards)");
+        }
+    }
+    let first = prefix.split('.').next().unwrap_or_default();
+    if first == "md" || first == "_INBOX" {
+        return bad("must not start with md or _INBOX");
+    }
+    Ok(())
+}
+
+/// Aborts the feed's task when the feed is dropped.
+struct TaskGuard(tokio::task::AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the feed's task shares with the hub.
+pub(super) struct Shared {
+    pub(super) prefix: Arc<str>,
+    registry: Mutex<Registry>,
+    /// The last `seq` given.
+    seq: AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The feed of one replay session (prefix): who is in which of its rooms, and
+/// the task that follows `<prefix>.md.enriched.>`.
+pub(super) struct ReplayFeed {
+    pub(super) shared: Arc<Shared>,
+    ready: watch::Receiver<bool>,
+    _task: TaskGuard,
+}
+
+impl ReplayFeed {
+    /// Starts following `<prefix>.md.enriched.>` on `client` (prefix validated
+    /// by the caller).
+    pub(super) fn start(prefix: &str, client: async_nats::Client, opts: WsOptions) -> Self {
+        let shared = Arc::new(Shared {
+            prefix: Arc::from(prefix),
+            registry: Mutex::new(Registry::default()),
+            seq: AtomicU64::new(0),
+        });
+        let (ready_tx, ready) = watch::channel(false);
+        let task = tokio::spawn(run(shared.clone(), client, opts, ready_tx));
+        tracing::info!(prefix, "replay session feed started");
+        Self {
+            shared,
+            ready,
+            _task: TaskGuard(task.abort_handle()),
+        }
+    }
+
+    /// Waits (at most `timeout`) until the NATS subscription is in place;
+    /// returns whether it is.
+    pub(super) async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.ready.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+impl Drop for ReplayFeed {
+    fn drop(&mut self) {
+        tracing::info!(
+            prefix = &*self.shared.prefix,
+            "replay session feed stopped (no client left)"
+        );
+    }
+}
+
+/// Subscribes (again, with backoff, if that fails or the subscription ends)
+/// and fans every message out; runs until aborted.
+async fn run(
+    shared: Arc<Shared>,
+    client: async_nats::Client,
+    opts: WsOptions,
+    ready: watch::Sender<bool>,
+) {
+    let subject = format!("{}.md.enriched.>", shared.prefix);
+    let strip = format!("{}.", shared.prefix);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match client.subscribe(subject.clone()).await {
+            Ok(mut sub) => {
+                // The SUB is on the wire before clients are told they are subscribed.
+                if let Err(e) = client.flush().await {
+                    tracing::debug!(error = %e, "flushing the replay subscription");
+                }
+                ready.send_replace(true);
+                backoff = Duration::from_millis(250);
+                while let Some(m) = sub.next().await {
+                    let Some(live_subject) = m.subject.as_str().strip_prefix(&strip) else {
+                        continue;
+                    };
+                    let schema = ds_runtime::headers::schema(m.headers.as_ref());
+                    match Enriched::decode(schema, live_subject, &m.payload) {
+                        Ok(e) => {
+                            let seq = shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+                            let u = Arc::new(render::update(&e, seq));
+                            dispatch(&shared.registry(), &opts, &u);
+                        }
+                        Err(e) => tracing::warn!(
+                            subject = m.subject.as_str(),
+                            error = %e,
+                            "skipping undecodable replayed message"
+                        ),
+                    }
+                }
+                tracing::warn!(subject, "replay subscription ended; resubscribing");
+            }
+            Err(e) => tracing::warn!(subject, error = %e, "cannot subscribe to a replay session"),
+        }
+        ready.send_replace(false);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        for ok in ["replay.demo", "replay.20250115-abc", "a", "x_y.Z-9.q"] {
+            assert!(validate_prefix(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(MAX_PREFIX_LEN + 1);
+        for bad in [
+            "",
+            "md",
+            "md.x",
+            "_INBOX.y",
+            "$JS.x",
+            "replay..x",
+            ".replay",
+            "replay.",
+            "replay.*",
+            "replay.>",
+            "a b",
+            "replay.dé",
+            long.as_str(),
+        ] {
+            assert!(validate_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}
