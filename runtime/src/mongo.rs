@@ -57,6 +57,20 @@ pub fn is_transient(e: &mongodb::error::Error) -> bool {
     {
         return true;
     }
+    // Server states that pass: shutting down, stepping down, elections, network.
+    const TRANSIENT_CODES: &[i32] = &[
+        6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+    ];
+    let code = match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteConcernError(w)) => Some(w.code),
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::InsertMany(im) => im.write_concern_error.as_ref().map(|w| w.code),
+        _ => None,
+    };
+    if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) {
+        return true;
+    }
     matches!(
         *e.kind,
         ErrorKind::Io(_)

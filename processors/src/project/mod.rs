@@ -138,6 +138,7 @@ pub async fn run(js: Context, db: Database, mut shutdown: Shutdown) -> anyhow::R
     // MongoDB may be down at start-up too: wait for it rather than give up.
     while let Err(e) = ds_runtime::collections::ensure_indexes(&db).await {
         if !e.is_transient() {
+            tracing::error!(error = %e, "cannot create the projection indexes");
             return Err(e.into());
         }
         tracing::warn!(error = %e, ?backoff, "MongoDB unavailable; waiting to create indexes");
