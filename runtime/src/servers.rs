@@ -118,6 +118,11 @@ impl Supervised {
             .try_clone()
             .map_err(|e| Error::io("duplicating a log handle", e))?;
         let mut cmd = Command::new(&self.program);
+        if self.what == "nats-server" && std::env::var_os("GOMEMLIMIT").is_none() {
+            // A soft memory limit for the Go runtime: the server collects garbage
+            // harder instead of growing past it (JetStream data is on disk anyway).
+            cmd.env("GOMEMLIMIT", "192MiB");
+        }
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(log)

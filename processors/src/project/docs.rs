@@ -11,6 +11,7 @@ use ds_runtime::collections::{
     BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
 };
 use mongodb::bson::{self, DateTime, Document};
+use std::sync::Arc;
 
 /// The version of the code that builds projections (lineage).
 pub const PROCESSOR_VERSION: &str = concat!("deltastream/", env!("CARGO_PKG_VERSION"));
@@ -35,8 +36,9 @@ pub struct DocWrite {
     pub id: String,
     /// `source_seq` ordering latest-value writes.
     pub source_seq: u64,
-    /// The document, `_id` included.
-    pub doc: Document,
+    /// The document. For an insert its `_id` is `id`; a latest-value write shares
+    /// the event's document (no copy) and is stored under `id` whatever `_id` says.
+    pub doc: Arc<Document>,
 }
 
 fn to_doc<T: serde::Serialize>(m: &T) -> Result<Document, bson::ser::Error> {
@@ -58,10 +60,9 @@ pub fn writes(e: &Enriched) -> Result<Vec<DocWrite>, bson::ser::Error> {
             d.insert("ts", date(u.ts_unix_ns));
             d.insert("processor_version", PROCESSOR_VERSION);
             let tick_id = format!("{}:{}", u.product, u.seq);
-            let mut tick = d.clone();
-            tick.insert("_id", tick_id.clone());
-            let mut latest = d;
-            latest.insert("_id", u.product.clone());
+            d.insert("_id", tick_id.clone());
+            let tick = Arc::new(d);
+            let latest = tick.clone();
             vec![
                 DocWrite {
                     collection: UNDERLYING_TICKS,
@@ -91,7 +92,7 @@ pub fn writes(e: &Enriched) -> Result<Vec<DocWrite>, bson::ser::Error> {
                 write: Write::Insert,
                 id,
                 source_seq: b.last_source_seq,
-                doc: d,
+                doc: Arc::new(d),
             }]
         }
         Enriched::Chain(c) => {
@@ -100,10 +101,9 @@ pub fn writes(e: &Enriched) -> Result<Vec<DocWrite>, bson::ser::Error> {
             d.insert("processor_version", PROCESSOR_VERSION);
             let snap_id = format!("{}:{}:{}", c.product, c.expiry, c.seq);
             let latest_id = format!("{}:{}", c.product, c.expiry);
-            let mut snap = d.clone();
-            snap.insert("_id", snap_id.clone());
-            let mut latest = d;
-            latest.insert("_id", latest_id.clone());
+            d.insert("_id", snap_id.clone());
+            let snap = Arc::new(d);
+            let latest = snap.clone();
             vec![
                 DocWrite {
                     collection: OPTION_CHAINS,

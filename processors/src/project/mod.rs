@@ -56,7 +56,24 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
     }
 }
 
-/// Writes a batch of documents, idempotently.
+/// A document with `written_at` appended when it is serialized.
+struct Stamped<'a>(&'a Document, DateTime);
+
+impl serde::Serialize for Stamped<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len() + 1))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.serialize_entry("written_at", &self.1)?;
+        m.end()
+    }
+}
+
+/// Writes a batch of documents, idempotently: the append-only collections with one
+/// unordered `insert_many` each and the latest-value documents (the newest per key
+/// in the batch) with a conditional upsert each, all concurrently.
 ///
 /// # Errors
 /// The first MongoDB error that is not a duplicate key.
@@ -66,15 +83,11 @@ pub async fn write_batch(
     max_seq: u64,
 ) -> Result<(), mongodb::error::Error> {
     let now = DateTime::now();
-    let mut inserts: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
+    let mut inserts: BTreeMap<&str, Vec<&Document>> = BTreeMap::new();
     let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
     for w in writes {
         match w.write {
-            Write::Insert => {
-                let mut d = w.doc.clone();
-                d.insert("written_at", now);
-                inserts.entry(w.collection).or_default().push(d);
-            }
+            Write::Insert => inserts.entry(w.collection).or_default().push(&w.doc),
             Write::Latest => {
                 let slot = latest.entry((w.collection, w.id.as_str())).or_insert(w);
                 if w.source_seq > slot.source_seq {
@@ -83,37 +96,44 @@ pub async fn write_batch(
             }
         }
     }
+    let mut ops: Vec<futures::future::BoxFuture<'_, Result<(), mongodb::error::Error>>> =
+        Vec::with_capacity(inserts.len() + latest.len());
     for (coll, docs) in inserts {
-        if let Err(e) = db
-            .collection::<Document>(coll)
-            .insert_many(docs)
-            .ordered(false)
-            .await
-        {
-            if !only_duplicates(&e) {
-                return Err(e);
+        ops.push(Box::pin(async move {
+            // `written_at` is added while serializing: no copy of the documents.
+            let stamped = docs.into_iter().map(|d| Stamped(d, now));
+            match db
+                .collection::<Stamped<'_>>(coll)
+                .insert_many(stamped)
+                .ordered(false)
+                .await
+            {
+                Err(e) if !only_duplicates(&e) => Err(e),
+                _ => Ok(()),
             }
-        }
+        }));
     }
     for w in latest.into_values() {
-        let mut set = w.doc.clone();
-        set.remove("_id");
-        set.insert("written_at", now);
-        let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
-        let r = db
-            .collection::<Document>(w.collection)
-            .update_one(
-                doc! {"_id": &w.id, "source_seq": {"$lt": seq}},
-                doc! {"$set": set},
-            )
-            .upsert(true)
-            .await;
-        if let Err(e) = r {
-            if !only_duplicates(&e) {
-                return Err(e);
+        ops.push(Box::pin(async move {
+            let mut set = Document::clone(&w.doc);
+            set.remove("_id");
+            set.insert("written_at", now);
+            let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
+            match db
+                .collection::<Document>(w.collection)
+                .update_one(
+                    doc! {"_id": &w.id, "source_seq": {"$lt": seq}},
+                    doc! {"$set": set},
+                )
+                .upsert(true)
+                .await
+            {
+                Err(e) if !only_duplicates(&e) => Err(e),
+                _ => Ok(()),
             }
-        }
+        }));
     }
+    futures::future::try_join_all(ops).await?;
     if max_seq > 0 {
         db.collection::<Document>(PROJECTION_OFFSETS)
             .update_one(

@@ -311,7 +311,7 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
     for w in batch {
         match w.write {
             Write::Insert => {
-                let mut d = w.doc.clone();
+                let mut d = Document::clone(&w.doc);
                 d.insert("written_at", now);
                 replaces
                     .entry(w.collection)
@@ -344,7 +344,8 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
         }
     }
     for w in latest.into_values() {
-        let mut d = w.doc.clone();
+        let mut d = Document::clone(&w.doc);
+        d.insert("_id", w.id.clone());
         d.insert("written_at", now);
         let r = db
             .collection::<Document>(w.collection)
