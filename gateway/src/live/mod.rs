@@ -32,6 +32,8 @@ pub struct LiveValue {
     pub seq: u64,
     /// The message as JSON (the WebSocket `data` payload, also fit for REST).
     pub json: Arc<serde_json::Value>,
+    /// `json` serialized once, served as is by the REST latest-value endpoints.
+    pub body: bytes::Bytes,
     /// Event time of the message (`ts_unix_ns`, or `start_unix_ns` of a bar).
     pub ts_unix_ns: i64,
 }

@@ -73,6 +73,11 @@ pub fn route(m: &Enriched) -> (Event, String, String, i64) {
 
 /// A WebSocket data frame: `{"event":…,"room":…,"seq":…,"data":{…}}`.
 pub fn frame(event: Event, room: &str, seq: u64, data: &Value) -> Utf8Bytes {
+    frame_with_body(event, room, seq, &data.to_string())
+}
+
+/// [`frame`] around `data` already serialized.
+fn frame_with_body(event: Event, room: &str, seq: u64, data: &str) -> Utf8Bytes {
     let mut out = String::with_capacity(256);
     out.push_str("{\"event\":\"");
     out.push_str(event.name());
@@ -83,7 +88,7 @@ pub fn frame(event: Event, room: &str, seq: u64, data: &Value) -> Utf8Bytes {
     out.push_str(",\"seq\":");
     out.push_str(&seq.to_string());
     out.push_str(",\"data\":");
-    out.push_str(&data.to_string());
+    out.push_str(data);
     out.push('}');
     Utf8Bytes::from(out)
 }
@@ -92,7 +97,8 @@ pub fn frame(event: Event, room: &str, seq: u64, data: &Value) -> Utf8Bytes {
 pub fn update(m: &Enriched, seq: u64) -> Update {
     let data = data_json(m);
     let (event, room, key, ts_unix_ns) = route(m);
-    let frame = frame(event, &room, seq, &data);
+    let body = data.to_string();
+    let frame = frame_with_body(event, &room, seq, &body);
     let (product, sub) = match m {
         Enriched::Underlying(_) => (m.product().to_owned(), String::new()),
         Enriched::Chain(x) => (m.product().to_owned(), x.expiry.clone()),
@@ -103,6 +109,7 @@ pub fn update(m: &Enriched, seq: u64) -> Update {
         value: LiveValue {
             seq,
             json: Arc::new(data),
+            body: bytes::Bytes::from(body),
             ts_unix_ns,
         },
         event,

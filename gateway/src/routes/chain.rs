@@ -2,7 +2,7 @@
 //! memory, MongoDB on a miss; expiry defaults to the nearest one not expired)
 //! and chain history.
 
-use super::{json_response, known_product, HistoryParams};
+use super::{body_response, json_response, known_product, HistoryParams};
 use crate::api::Ctx;
 use crate::auth::Reader;
 use crate::error::{ApiResult, AppError};
@@ -166,6 +166,9 @@ pub struct ExpiryParam {
 pub async fn latest_response(ctx: &Ctx, product: &str, raw: Option<&str>) -> ApiResult<Response> {
     let spec = known_product(ctx, product)?;
     let expiry = resolve_expiry(ctx, spec, raw).await?;
+    if let Some(v) = ctx.app.live.latest_chain(product, &expiry) {
+        return Ok(body_response(v.body));
+    }
     Ok(json_response(&*latest_chain(ctx, product, &expiry).await?))
 }
 

@@ -41,6 +41,19 @@ pub fn known_product<'a>(ctx: &'a Ctx, product: &str) -> ApiResult<&'a ProductSp
 }
 
 /// A JSON value as a response, serialized straight from a shared value.
+/// A JSON body serialized ahead of time (the live cache's latest values).
+pub fn body_response(body: bytes::Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A JSON value as a response.
 pub fn json_response(v: &Value) -> Response {
     match serde_json::to_vec(v) {
         Ok(body) => (

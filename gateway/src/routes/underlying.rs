@@ -1,7 +1,7 @@
 //! `/api/v1/underlying/{product}/…`: the latest tick (from memory, MongoDB on a
 //! miss), tick history and bars.
 
-use super::{json_response, known_product, HistoryParams};
+use super::{body_response, json_response, known_product, HistoryParams};
 use crate::api::Ctx;
 use crate::auth::Reader;
 use crate::error::{ApiResult, AppError};
@@ -23,7 +23,7 @@ use serde::Deserialize;
 pub async fn latest_of(ctx: &Ctx, product: &str) -> ApiResult<Response> {
     known_product(ctx, product)?;
     if let Some(v) = ctx.app.live.latest_underlying(product) {
-        return Ok(json_response(&v.json));
+        return Ok(body_response(v.body));
     }
     let d = ctx
         .app

@@ -219,16 +219,32 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
     let mut publisher = Publisher::new(js.clone(), 256);
     let m = metrics();
     let lag = m.consumer_lag.with_label_values(&[CONSUMER]);
-    let processed = m.processed.with_label_values(&[PROCESSOR, "enriched"]);
     let redelivered = m.redelivered.with_label_values(&[PROCESSOR]);
-    let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
     let mut watchdog = tokio::time::interval(Duration::from_secs(15));
     watchdog.tick().await;
     let mut received_since_check = 0usize;
     let mut batch: Vec<Message> = Vec::with_capacity(MAX_BATCH);
+    // The batch being written while the next one is collected and decoded, so that
+    // MongoDB and this process work in parallel (one batch in flight at most).
+    let mut inflight: Option<tokio::task::JoinHandle<anyhow::Result<Written>>> = None;
     loop {
         tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
+            _ = shutdown.wait() => {
+                if let Some(h) = inflight.take() {
+                    finish(h.await.context("batch writer")??, &mut publisher).await?;
+                }
+                return Ok(());
+            }
+            done = async {
+                match inflight.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            }, if inflight.is_some() => {
+                inflight = None;
+                finish(done.context("batch writer")??, &mut publisher).await?;
+                continue;
+            }
             _ = watchdog.tick() => {
                 let info = consumer.info().await.context("consumer info")?;
                 lag.set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
@@ -311,43 +327,77 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
                 }
             }
         }
-        for (i, reason) in write_with_retry(db, &batch, &writes, max_seq, shutdown).await? {
-            let msg = &batch[i];
-            let info = msg
-                .info()
-                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
-            let letter = dlq::letter(
-                dlq::Source {
-                    processor: PROCESSOR,
-                    stream: subjects::STREAM_ENRICHED,
-                    subject: msg.subject.as_str(),
-                    stream_seq: info.stream_sequence,
-                    schema: ds_runtime::headers::schema(msg.headers.as_ref()),
-                    payload: &msg.payload,
-                },
-                &reason,
-                info.delivered.max(1) as u64,
-                now_unix_ns(),
-            );
-            dlq::publish(&mut publisher, &letter).await?;
-        }
         publisher.flush().await?;
-        for msg in &batch {
-            msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        if let Some(h) = inflight.take() {
+            finish(h.await.context("batch writer")??, &mut publisher).await?;
         }
-        drop(spans);
-        processed.inc_by(batch.len() as u64);
-        for (p, ts) in last_event {
-            m.last_event_ts
-                .with_label_values(&[&p])
-                .set(ts / 1_000_000_000);
-        }
-        let per_msg = started.elapsed().as_secs_f64() / batch.len().max(1) as f64;
-        for _ in 0..batch.len() {
-            seconds.observe(per_msg);
-        }
-        batch.clear();
+        let (db2, mut stop2, msgs) = (db.clone(), shutdown.clone(), std::mem::take(&mut batch));
+        inflight = Some(tokio::spawn(async move {
+            let refused = write_with_retry(&db2, &msgs, &writes, max_seq, &mut stop2).await?;
+            Ok(Written {
+                msgs,
+                refused,
+                spans,
+                last_event,
+                started,
+            })
+        }));
     }
+}
+
+/// A batch whose documents are durable, to be acked.
+struct Written {
+    msgs: Vec<Message>,
+    /// Messages MongoDB refused for good, with the reason.
+    refused: Vec<(usize, String)>,
+    /// `project` spans of the sampled messages, ended once acked.
+    spans: Vec<tracing::Span>,
+    last_event: HashMap<String, i64>,
+    started: Instant,
+}
+
+/// Dead-letters what MongoDB refused, then acks the batch and counts it.
+async fn finish(w: Written, publisher: &mut Publisher) -> anyhow::Result<()> {
+    for (i, reason) in &w.refused {
+        let msg = &w.msgs[*i];
+        let info = msg
+            .info()
+            .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+        let letter = dlq::letter(
+            dlq::Source {
+                processor: PROCESSOR,
+                stream: subjects::STREAM_ENRICHED,
+                subject: msg.subject.as_str(),
+                stream_seq: info.stream_sequence,
+                schema: ds_runtime::headers::schema(msg.headers.as_ref()),
+                payload: &msg.payload,
+            },
+            reason,
+            info.delivered.max(1) as u64,
+            now_unix_ns(),
+        );
+        dlq::publish(publisher, &letter).await?;
+    }
+    publisher.flush().await?;
+    for msg in &w.msgs {
+        msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+    }
+    drop(w.spans);
+    let m = metrics();
+    m.processed
+        .with_label_values(&[PROCESSOR, "enriched"])
+        .inc_by(w.msgs.len() as u64);
+    for (p, ts) in &w.last_event {
+        m.last_event_ts
+            .with_label_values(&[p])
+            .set(ts / 1_000_000_000);
+    }
+    let per_msg = w.started.elapsed().as_secs_f64() / w.msgs.len().max(1) as f64;
+    let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
+    for _ in 0..w.msgs.len() {
+        seconds.observe(per_msg);
+    }
+    Ok(())
 }
 
 /// Writes the batch, retrying transient MongoDB failures with backoff for as long
