@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 pub const PROCESSOR: &str = "enrich";
 /// Messages handled between two checkpoints at most.
 pub const MAX_BATCH: usize = 512;
+/// How often a busy partition writes its checkpoint and acks what it applied.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// With messages pending and none received for this long, the consumer is rebuilt.
 pub const STALL_AFTER: Duration = Duration::from_secs(15);
 
@@ -120,9 +122,42 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
     let processed_chain = m.processed.with_label_values(&[PROCESSOR, "chain"]);
     let redelivered = m.redelivered.with_label_values(&[PROCESSOR]);
     let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
+    // Checkpoints (and acks) are written at most every CHECKPOINT_EVERY, and at
+    // once when the partition goes idle or stops: outputs are published and
+    // acknowledged per batch, so a crash re-applies at most that much, and the
+    // re-published outputs are de-duplicated by their ids.
+    let mut unacked: Option<async_nats::jetstream::Message> = None;
+    let mut last_persist = Instant::now();
+    macro_rules! persist {
+        () => {{
+            let mut pending = Pending {
+                product,
+                state: &state,
+                ckpt: &mut ckpt,
+                index: &index,
+                recorder: &mut recorder,
+                days: &mut days,
+                unacked: &mut unacked,
+            };
+            if persist(&mut pending).await? == Persisted::Fenced {
+                return Ok(Exit::Fenced);
+            }
+        }};
+    }
     loop {
+        let dirty = unacked.is_some();
         tokio::select! {
-            _ = stop.wait() => return Ok(Exit::Stopped),
+            _ = stop.wait() => {
+                if dirty {
+                    persist!();
+                }
+                return Ok(Exit::Stopped);
+            }
+            _ = tokio::time::sleep_until((last_persist + CHECKPOINT_EVERY).into()), if dirty => {
+                persist!();
+                last_persist = Instant::now();
+                continue;
+            }
             _ = watchdog.tick() => {
                 let info = consumer.info().await.context("consumer info")?;
                 lag.set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
@@ -214,31 +249,60 @@ pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyho
             }
         }
         publisher.flush().await?;
-        // The day index before the checkpoint: a crash in between re-applies the
-        // batch, and the index (min/max merge) is idempotent.
-        if !days.is_empty() {
-            recorder.record(&index, product, &days).await?;
-            days.clear();
-        }
-        let saved = ckpt.save(&state).await;
-        match saved {
-            Ok(()) => {}
-            Err(CheckpointError::Fenced(_)) => {
-                tracing::warn!(product, "another instance owns this product now; stopping");
-                return Ok(Exit::Fenced);
-            }
-            Err(e) => return Err(e.into()),
-        }
-        if let Some(last) = batch.last() {
-            // AckAll: acknowledges the whole batch.
-            last.ack_with(AckKind::Ack)
-                .await
-                .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-        }
         let per_msg = started.elapsed().as_secs_f64() / batch.len().max(1) as f64;
         for _ in 0..batch.len() {
             seconds.observe(per_msg);
         }
+        unacked = batch.pop().or(unacked);
         batch.clear();
+        if last_persist.elapsed() >= CHECKPOINT_EVERY {
+            persist!();
+            last_persist = Instant::now();
+        }
     }
+}
+
+/// What a partition has applied but not yet checkpointed.
+struct Pending<'a> {
+    product: &'a str,
+    state: &'a ProductState,
+    ckpt: &'a mut Checkpoint,
+    index: &'a async_nats::jetstream::kv::Store,
+    recorder: &'a mut crate::day_index::Recorder,
+    days: &'a mut crate::day_index::Touched,
+    unacked: &'a mut Option<async_nats::jetstream::Message>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Persisted {
+    Saved,
+    Fenced,
+}
+
+/// Records the day index, writes the checkpoint, then acks everything applied
+/// (the outputs are already acknowledged by JetStream). The day index goes first:
+/// a crash in between re-applies the messages, and the index merge is idempotent.
+async fn persist(p: &mut Pending<'_>) -> anyhow::Result<Persisted> {
+    if !p.days.is_empty() {
+        p.recorder.record(p.index, p.product, p.days).await?;
+        p.days.clear();
+    }
+    match p.ckpt.save(p.state).await {
+        Ok(()) => {}
+        Err(CheckpointError::Fenced(_)) => {
+            tracing::warn!(
+                product = p.product,
+                "another instance owns this product now; stopping"
+            );
+            return Ok(Persisted::Fenced);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(last) = p.unacked.take() {
+        // AckAll: acknowledges every message up to this one.
+        last.ack_with(AckKind::Ack)
+            .await
+            .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+    }
+    Ok(Persisted::Saved)
 }
