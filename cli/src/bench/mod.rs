@@ -418,6 +418,39 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         1.0,
     );
 
+    // 4b. Live latency while a replay runs beside it (bounded concurrency).
+    let secs_during = if opts.quick { 5 } else { 10 };
+    progress.line(&format!(
+        "replay beside live traffic: {secs_during} s paced at 1,000 msgs/s while the day replays"
+    ));
+    let replay_beside = {
+        let (cfg2, js2, client2) = (day_cfg.clone(), js.clone(), db.client().clone());
+        let opts2 = ds_processors::replay::ReplayOptions {
+            target: ds_processors::replay::Target::Database("deltastream_bench_replay2".into()),
+            concurrency: 2,
+            ..ds_processors::replay::ReplayOptions::new(DAY.parse()?)
+        };
+        tokio::spawn(async move {
+            let (_t, s) = Shutdown::new();
+            ds_processors::replay::run(&cfg2, &js2, Some(&client2), opts2, &|_| {}, s).await
+        })
+    };
+    let during = paced_latency(&cfg, &js, &client, secs_during).await?;
+    let _ = replay_beside.await;
+    report.info(
+        "replay",
+        "live raw → enriched p99, quiet (from the latency section)",
+        lat.p99,
+        "ms",
+    );
+    report.at_most(
+        "replay",
+        "live raw → enriched p99 while a replay runs",
+        during.p99,
+        "ms",
+        10.0,
+    );
+
     // 5. REST under concurrent load, from this process to a gateway process.
     let port = ds_runtime::servers::free_port()?;
     let addr = format!("127.0.0.1:{port}");
