@@ -194,6 +194,10 @@ pub struct ReplayArgs {
     /// processing). Paced replays run every product at once.
     #[arg(long, default_value_t = ds_processors::replay::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// At most this many MD_RAW messages per second in all, to replay beside live
+    /// traffic without slowing it (e.g. 5000; a full day then takes about 30 s).
+    #[arg(long)]
+    pub max_rate: Option<f64>,
 }
 
 /// `deltastream replay`: re-drives a trading day from MD_RAW through the
@@ -246,6 +250,7 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         speed: a.speed,
         concurrency: a.concurrency.max(1),
         scan: a.scan,
+        max_rate: a.max_rate,
     };
     let js = connect_js(&cfg, "deltastream-replay").await?;
     let db = match target.database() {

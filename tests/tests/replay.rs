@@ -169,6 +169,39 @@ async fn replayed_day_equals_the_live_projections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_caps_how_fast_a_replay_reads() {
+    let env = TestEnv::start().await;
+    let cfg = small_day_config(env.cfg.clone());
+    let live = live_day(&env, &cfg, &["NIFTY"], 8).await;
+    let raw = stream_len(&env.js, STREAM_RAW).await;
+    let rate = 400.0;
+    let opts = ReplayOptions {
+        products: vec!["NIFTY".into()],
+        max_rate: Some(rate),
+        ..ReplayOptions::new(date(DAY))
+    };
+    let started = Instant::now();
+    let report = run_replay(&env, &cfg, opts).await.expect("replay");
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report.messages(), raw);
+    // The cap is a floor on the duration (no upper bound: shared machines are slow).
+    let floor = (raw as f64 - 1.0) / rate;
+    assert!(
+        took >= floor,
+        "{raw} messages at ≤ {rate}/s took only {took:.2} s"
+    );
+    let target = env
+        .db
+        .client()
+        .database(&replay::default_database(date(DAY)));
+    assert_eq!(
+        projection_snapshot(&target).await,
+        live,
+        "a capped replay is still exact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_one_product_touches_only_that_product() {
     let env = TestEnv::start().await;
     let cfg = small_day_config(env.cfg.clone());

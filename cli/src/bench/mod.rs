@@ -22,6 +22,9 @@ use std::io::IsTerminal;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `--max-rate` of the replay run beside live traffic (msgs/s).
+const REPLAY_BESIDE_LIVE_RATE: f64 = 5_000.0;
+
 /// The benchmark day (a Wednesday: weekly NSE expiry the next day).
 const DAY: &str = "2025-01-15";
 
@@ -421,13 +424,14 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     // 4b. Live latency while a replay runs beside it (bounded concurrency).
     let secs_during = if opts.quick { 5 } else { 10 };
     progress.line(&format!(
-        "replay beside live traffic: {secs_during} s paced at 1,000 msgs/s while the day replays"
+        "replay beside live traffic: {secs_during} s paced at 1,000 msgs/s while the day replays (--max-rate {REPLAY_BESIDE_LIVE_RATE})"
     ));
     let replay_beside = {
         let (cfg2, js2, client2) = (day_cfg.clone(), js.clone(), db.client().clone());
         let opts2 = ds_processors::replay::ReplayOptions {
             target: ds_processors::replay::Target::Database("deltastream_bench_replay2".into()),
             concurrency: 2,
+            max_rate: Some(REPLAY_BESIDE_LIVE_RATE),
             ..ds_processors::replay::ReplayOptions::new(DAY.parse()?)
         };
         tokio::spawn(async move {

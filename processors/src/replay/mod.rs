@@ -84,6 +84,9 @@ pub struct ReplayOptions {
     /// For a product whose day is not in the index, scan its subject in `MD_RAW`
     /// (bounded by the stream's last sequence at start) instead of failing.
     pub scan: bool,
+    /// At most this many MD_RAW messages per second in all (replays beside live
+    /// traffic); unlimited when `None`.
+    pub max_rate: Option<f64>,
 }
 
 impl ReplayOptions {
@@ -97,6 +100,7 @@ impl ReplayOptions {
             speed: Speed::Max,
             concurrency: DEFAULT_CONCURRENCY,
             scan: false,
+            max_rate: None,
         }
     }
 }
@@ -336,6 +340,8 @@ struct Shared {
     counters: Counters,
     /// Pacing: factor and origin (event time that maps to the replay's start).
     pacing: Option<(f64, i64)>,
+    /// Messages per second each running product may read (`--max-rate` shared).
+    rate_per_product: Option<f64>,
     started: Instant,
 }
 
@@ -427,6 +433,14 @@ pub async fn run(
         publisher,
         counters: Counters::default(),
         pacing,
+        rate_per_product: opts.max_rate.filter(|r| *r > 0.0).map(|r| {
+            let running = if pacing.is_some() {
+                products
+            } else {
+                opts.concurrency.clamp(1, products.max(1))
+            };
+            r / running.max(1) as f64
+        }),
         started,
     });
     // Paced products must all run at once to keep their relative timing.
@@ -531,6 +545,8 @@ async fn replay_product(
     let mut state = ProductState::new(spec);
     let mut messages = source::open(&shared.js, &spec.name, loc.first_seq, loc.last_seq).await?;
     let mut last_position = 0u64;
+    let product_started = Instant::now();
+    let mut read = 0u64;
     loop {
         let next = tokio::select! {
             biased;
@@ -544,6 +560,19 @@ async fn replay_product(
                 .fetch_add(loc.span().saturating_sub(last_position), Ordering::Relaxed);
             break;
         };
+        read += 1;
+        if let Some(rate) = shared.rate_per_product {
+            // `--max-rate`: keep this product's share of the read rate.
+            let due = Duration::from_secs_f64(read as f64 / rate);
+            let now = product_started.elapsed();
+            if due > now {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(due - now) => {}
+                }
+            }
+        }
         report.messages += 1;
         report.done_seq = m.seq;
         c.messages.fetch_add(1, Ordering::Relaxed);
