@@ -32,6 +32,23 @@ async fn fresh_stream(js: &Context, name: &str, subjects: &str) -> anyhow::Resul
         .await?)
 }
 
+/// A durable pull consumer named `name` on `stream`, as a message stream.
+async fn pull_messages(stream: &stream::Stream, name: &str) -> anyhow::Result<pull::Stream> {
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some(name.into()),
+            ack_policy: AckPolicy::Explicit,
+            max_ack_pending: 20_000,
+            ..Default::default()
+        })
+        .await?;
+    Ok(consumer
+        .stream()
+        .max_messages_per_batch(512)
+        .messages()
+        .await?)
+}
+
 /// Measures the three rates for `n` messages of `payload`.
 ///
 /// # Errors
@@ -63,19 +80,7 @@ pub async fn measure(
     let publish = n as f64 / t.elapsed().as_secs_f64();
 
     progress.line(&format!("ceiling: consuming {n} {label} messages"));
-    let consumer = input
-        .create_consumer(pull::Config {
-            durable_name: Some("bench_consume".into()),
-            ack_policy: AckPolicy::Explicit,
-            max_ack_pending: 20_000,
-            ..Default::default()
-        })
-        .await?;
-    let mut msgs = consumer
-        .stream()
-        .max_messages_per_batch(512)
-        .messages()
-        .await?;
+    let mut msgs = pull_messages(&input, "bench_consume").await?;
     let t = Instant::now();
     for _ in 0..n {
         let Some(m) = msgs.next().await else { break };
@@ -88,19 +93,7 @@ pub async fn measure(
     drop(msgs);
 
     progress.line(&format!("ceiling: relaying {n} {label} messages"));
-    let consumer = input
-        .create_consumer(pull::Config {
-            durable_name: Some("bench_relay".into()),
-            ack_policy: AckPolicy::Explicit,
-            max_ack_pending: 20_000,
-            ..Default::default()
-        })
-        .await?;
-    let mut msgs = consumer
-        .stream()
-        .max_messages_per_batch(512)
-        .messages()
-        .await?;
+    let mut msgs = pull_messages(&input, "bench_relay").await?;
     let mut out = Publisher::new(js.clone(), 2048);
     let t = Instant::now();
     let mut batch = Vec::with_capacity(512);

@@ -254,7 +254,8 @@ impl ProductState {
     }
 }
 
-fn quote(q: &ds_schemas::OptionQuote) -> Quote {
+/// A quote of the wire format as the analytics take it.
+pub(crate) fn quote(q: &ds_schemas::OptionQuote) -> Quote {
     Quote {
         bid: q.bid,
         ask: q.ask,

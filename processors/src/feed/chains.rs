@@ -194,15 +194,8 @@ mod tests {
                 let expiry =
                     chrono::NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d").expect("date");
                 let t = time_to_expiry_years(expiry, spec.exchange, c.ts_unix_ns);
-                let q = |o: &OptionQuote| Quote {
-                    bid: o.bid,
-                    ask: o.ask,
-                    last: o.last,
-                    volume: o.volume,
-                    open_interest: o.open_interest,
-                };
-                let calls: Vec<Quote> = c.calls.iter().map(q).collect();
-                let puts: Vec<Quote> = c.puts.iter().map(q).collect();
+                let calls: Vec<Quote> = c.calls.iter().map(crate::enrich::state::quote).collect();
+                let puts: Vec<Quote> = c.puts.iter().map(crate::enrich::state::quote).collect();
                 let input = ChainInput {
                     spot: c.spot,
                     strikes: &c.strikes,
@@ -256,15 +249,8 @@ mod tests {
             feed.step(open + i * 1_000_000_000, &mut out);
             for e in out.drain(..) {
                 let FeedEvent::Chain(c) = e else { continue };
-                let q = |o: &OptionQuote| Quote {
-                    bid: o.bid,
-                    ask: o.ask,
-                    last: o.last,
-                    volume: o.volume,
-                    open_interest: o.open_interest,
-                };
-                let calls: Vec<Quote> = c.calls.iter().map(q).collect();
-                let puts: Vec<Quote> = c.puts.iter().map(q).collect();
+                let calls: Vec<Quote> = c.calls.iter().map(crate::enrich::state::quote).collect();
+                let puts: Vec<Quote> = c.puts.iter().map(crate::enrich::state::quote).collect();
                 let input = ChainInput {
                     spot: c.spot,
                     strikes: &c.strikes,
