@@ -127,16 +127,9 @@ fn gateway_without_mongodb_says_so_in_one_line() {
         .arg(format!("mongodb://127.0.0.1:{port}"))
         .output()
         .expect("runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
-    assert!(lines[0].contains("MongoDB is not reachable"), "{err}");
-    assert!(lines[0].contains(&port.to_string()), "{err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
+    let line = one_line_failure(&out);
+    assert!(line.contains("MongoDB is not reachable"), "{line}");
+    assert!(line.contains(&port.to_string()), "{line}");
 }
 
 #[test]
@@ -147,9 +140,21 @@ fn feed_without_nats_says_so_in_one_line() {
         .arg(format!("nats://127.0.0.1:{port}"))
         .output()
         .expect("runs");
-    assert!(!out.status.success());
+    let line = one_line_failure(&out);
+    assert!(line.contains("NATS is not reachable"), "{line}");
+    assert!(line.contains(&port.to_string()), "{line}");
+}
+
+/// Asserts a failed run that printed exactly one non-empty line on stderr, no
+/// panic and no backtrace, and returns that line.
+fn one_line_failure(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
-    assert!(lines[0].contains("NATS is not reachable"), "{err}");
+    lines[0].to_owned()
 }

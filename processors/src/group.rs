@@ -175,11 +175,6 @@ impl Member {
         Ok(n)
     }
 
-    /// Partitions currently held.
-    pub fn held(&self) -> Vec<String> {
-        self.held.keys().cloned().collect()
-    }
-
     /// Gives up one partition (e.g. after its worker was fenced), for re-balancing.
     pub async fn release(&mut self, partition: &str) {
         if let Some(rev) = self.held.remove(partition) {

@@ -99,9 +99,4 @@ impl Publisher {
     pub fn counts(&self) -> (u64, u64) {
         (self.published, self.duplicates)
     }
-
-    /// Publishes still awaiting their ack.
-    pub fn in_flight(&self) -> usize {
-        self.pending.len()
-    }
 }

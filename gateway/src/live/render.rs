@@ -71,12 +71,8 @@ pub fn route(m: &Enriched) -> (Event, String, String, i64) {
     }
 }
 
-/// A WebSocket data frame: `{"event":…,"room":…,"seq":…,"data":{…}}`.
-pub fn frame(event: Event, room: &str, seq: u64, data: &Value) -> Utf8Bytes {
-    frame_with_body(event, room, seq, &data.to_string())
-}
-
-/// [`frame`] around `data` already serialized.
+/// A WebSocket data frame `{"event":…,"room":…,"seq":…,"data":{…}}` around
+/// `data` already serialized (the same bytes the REST latest values serve).
 fn frame_with_body(event: Event, room: &str, seq: u64, data: &str) -> Utf8Bytes {
     let mut out = String::with_capacity(256);
     out.push_str("{\"event\":\"");
