@@ -5,12 +5,17 @@
 //! a BSON date (`ts`, or `start` for bars), and lineage: `source_seq` (the `MD_RAW`
 //! sequence, or `first_source_seq`..`last_source_seq` for bars) and the
 //! `processor_version` that built them.
+//!
+//! The documents are built as BSON bytes straight from the messages (serde into
+//! the raw serializer, then a few appended elements), never as `bson::Document`
+//! trees: an option chain is ~10 KB of BSON with ~600 elements, and building it
+//! as a tree cost the projector more CPU than MongoDB spent storing it.
 
 use crate::enriched::Enriched;
 use ds_runtime::collections::{
     BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
 };
-use mongodb::bson::{self, DateTime, Document};
+use mongodb::bson::{self, DateTime, RawDocumentBuf};
 use std::sync::Arc;
 
 /// The version of the code that builds projections (lineage).
@@ -36,17 +41,74 @@ pub struct DocWrite {
     pub id: String,
     /// `source_seq` ordering latest-value writes.
     pub source_seq: u64,
-    /// The document. For an insert its `_id` is `id`; a latest-value write shares
-    /// the event's document (no copy) and is stored under `id` whatever `_id` says.
-    pub doc: Arc<Document>,
+    /// The document's elements but `_id` and `written_at`, as BSON bytes (no length
+    /// prefix, no terminator), shared by the writes of one event.
+    pub body: Arc<[u8]>,
 }
 
-fn to_doc<T: serde::Serialize>(m: &T) -> Result<Document, bson::ser::Error> {
-    bson::to_document(m)
+impl DocWrite {
+    /// The whole document: `_id`, the body, then `written_at`.
+    pub fn document(&self, written_at: DateTime) -> RawDocumentBuf {
+        let mut buf = Vec::with_capacity(self.body.len() + self.id.len() + 40);
+        buf.extend_from_slice(&[0; 4]);
+        put_str(&mut buf, "_id", &self.id);
+        buf.extend_from_slice(&self.body);
+        put_date(&mut buf, "written_at", written_at);
+        finish(buf)
+    }
+}
+
+/// Terminates a document whose first four bytes are reserved for its length.
+fn finish(mut buf: Vec<u8>) -> RawDocumentBuf {
+    buf.push(0);
+    let len = i32::try_from(buf.len()).unwrap_or(i32::MAX);
+    buf[..4].copy_from_slice(&len.to_le_bytes());
+    // Well-formed by construction: a length prefix, elements, a terminator.
+    RawDocumentBuf::from_bytes(buf).unwrap_or_default()
+}
+
+fn put_key(buf: &mut Vec<u8>, kind: u8, key: &str) {
+    buf.push(kind);
+    buf.extend_from_slice(key.as_bytes());
+    buf.push(0);
+}
+
+fn put_str(buf: &mut Vec<u8>, key: &str, s: &str) {
+    put_key(buf, 0x02, key);
+    let len = i32::try_from(s.len() + 1).unwrap_or(i32::MAX);
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(0);
+}
+
+fn put_date(buf: &mut Vec<u8>, key: &str, d: DateTime) {
+    put_key(buf, 0x09, key);
+    buf.extend_from_slice(&d.timestamp_millis().to_le_bytes());
+}
+
+fn put_i64(buf: &mut Vec<u8>, key: &str, v: i64) {
+    put_key(buf, 0x12, key);
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+
+/// The message's fields as BSON elements, followed by `extra`.
+fn body<T: serde::Serialize>(
+    m: &T,
+    extra: impl FnOnce(&mut Vec<u8>),
+) -> Result<Arc<[u8]>, bson::ser::Error> {
+    let mut buf = bson::to_vec(m)?;
+    // Drop the terminator; the length prefix is dropped below.
+    buf.pop();
+    extra(&mut buf);
+    Ok(Arc::from(&buf[4..]))
 }
 
 fn date(ns: i64) -> DateTime {
     DateTime::from_millis(ns.div_euclid(1_000_000))
+}
+
+fn seq(s: u64) -> Result<i64, bson::ser::Error> {
+    i64::try_from(s).map_err(|_| bson::ser::Error::UnsignedIntegerExceededRange(s))
 }
 
 /// The document writes of one enriched message.
@@ -56,68 +118,60 @@ fn date(ns: i64) -> DateTime {
 pub fn writes(e: &Enriched) -> Result<Vec<DocWrite>, bson::ser::Error> {
     Ok(match e {
         Enriched::Underlying(u) => {
-            let mut d = to_doc(u)?;
-            d.insert("ts", date(u.ts_unix_ns));
-            d.insert("processor_version", PROCESSOR_VERSION);
-            let tick_id = format!("{}:{}", u.product, u.seq);
-            d.insert("_id", tick_id.clone());
-            let tick = Arc::new(d);
-            let latest = tick.clone();
+            let tick = body(u, |b| {
+                put_date(b, "ts", date(u.ts_unix_ns));
+                put_str(b, "processor_version", PROCESSOR_VERSION);
+            })?;
             vec![
                 DocWrite {
                     collection: UNDERLYING_TICKS,
                     write: Write::Insert,
-                    id: tick_id,
+                    id: format!("{}:{}", u.product, u.seq),
                     source_seq: u.source_seq,
-                    doc: tick,
+                    body: tick.clone(),
                 },
                 DocWrite {
                     collection: UNDERLYING_LATEST,
                     write: Write::Latest,
                     id: u.product.clone(),
                     source_seq: u.source_seq,
-                    doc: latest,
+                    body: tick,
                 },
             ]
         }
         Enriched::Bar(b) => {
-            let mut d = to_doc(b)?;
-            let id = format!("{}:{}:{}", b.product, b.interval, b.start_unix_ns);
-            d.insert("_id", id.clone());
-            d.insert("start", date(b.start_unix_ns));
-            d.insert("source_seq", bson::to_bson(&b.last_source_seq)?);
-            d.insert("processor_version", PROCESSOR_VERSION);
+            let last = seq(b.last_source_seq)?;
             vec![DocWrite {
                 collection: BARS,
                 write: Write::Insert,
-                id,
+                id: format!("{}:{}:{}", b.product, b.interval, b.start_unix_ns),
                 source_seq: b.last_source_seq,
-                doc: Arc::new(d),
+                body: body(b, |buf| {
+                    put_date(buf, "start", date(b.start_unix_ns));
+                    put_i64(buf, "source_seq", last);
+                    put_str(buf, "processor_version", PROCESSOR_VERSION);
+                })?,
             }]
         }
         Enriched::Chain(c) => {
-            let mut d = to_doc(c)?;
-            d.insert("ts", date(c.ts_unix_ns));
-            d.insert("processor_version", PROCESSOR_VERSION);
-            let snap_id = format!("{}:{}:{}", c.product, c.expiry, c.seq);
-            let latest_id = format!("{}:{}", c.product, c.expiry);
-            d.insert("_id", snap_id.clone());
-            let snap = Arc::new(d);
-            let latest = snap.clone();
+            let snap = body(c, |b| {
+                put_date(b, "ts", date(c.ts_unix_ns));
+                put_str(b, "processor_version", PROCESSOR_VERSION);
+            })?;
             vec![
                 DocWrite {
                     collection: OPTION_CHAINS,
                     write: Write::Insert,
-                    id: snap_id,
+                    id: format!("{}:{}:{}", c.product, c.expiry, c.seq),
                     source_seq: c.source_seq,
-                    doc: snap,
+                    body: snap.clone(),
                 },
                 DocWrite {
                     collection: CHAIN_LATEST,
                     write: Write::Latest,
-                    id: latest_id,
+                    id: format!("{}:{}", c.product, c.expiry),
                     source_seq: c.source_seq,
-                    doc: latest,
+                    body: snap,
                 },
             ]
         }
@@ -129,6 +183,23 @@ pub fn writes(e: &Enriched) -> Result<Vec<DocWrite>, bson::ser::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mongodb::bson::{doc, Document};
+
+    fn whole(w: &DocWrite) -> Document {
+        w.document(DateTime::from_millis(7))
+            .to_document()
+            .expect("well-formed")
+    }
+
+    /// What the documents looked like when built as `bson::Document` trees: the
+    /// bytes built directly must be the same documents (stored data, readers).
+    fn as_tree<T: serde::Serialize>(m: &T, id: &str, extra: Document) -> Document {
+        let mut d = doc! {"_id": id};
+        d.extend(bson::to_document(m).expect("bson"));
+        d.extend(extra);
+        d.insert("written_at", DateTime::from_millis(7));
+        d
+    }
 
     #[test]
     fn tick_documents_are_keyed_by_event() {
@@ -140,16 +211,77 @@ mod tests {
             source_seq: 42,
             ..Default::default()
         };
-        let w = writes(&Enriched::Underlying(u)).expect("bson");
+        let w = writes(&Enriched::Underlying(u.clone())).expect("bson");
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].id, "NIFTY:7");
         assert_eq!(w[0].collection, UNDERLYING_TICKS);
         assert_eq!(w[1].id, "NIFTY");
         assert_eq!(w[1].write, Write::Latest);
+        let d = whole(&w[0]);
         assert_eq!(
-            w[0].doc.get_datetime("ts").map(|d| d.timestamp_millis()),
+            d.get_datetime("ts").map(|d| d.timestamp_millis()),
             Ok(1_736_912_700_000)
         );
-        assert_eq!(w[0].doc.get_f64("price"), Ok(21500.0));
+        assert_eq!(d.get_f64("price"), Ok(21500.0));
+        let extra = doc! {"ts": date(u.ts_unix_ns), "processor_version": PROCESSOR_VERSION};
+        assert_eq!(d, as_tree(&u, "NIFTY:7", extra.clone()));
+        assert_eq!(whole(&w[1]), as_tree(&u, "NIFTY", extra));
+    }
+
+    #[test]
+    fn chain_and_bar_documents_equal_their_tree_form() {
+        let quote = |strike: f64| ds_schemas::EnrichedQuote {
+            strike,
+            bid: 1.25,
+            ask: 1.5,
+            volume: 12,
+            open_interest: 3400,
+            iv: Some(0.2),
+            delta: Some(0.5),
+            oi_change: -20,
+            buildup: 2,
+            ..Default::default()
+        };
+        let c = ds_schemas::EnrichedChain {
+            product: "NIFTY".into(),
+            expiry: "2025-01-30".into(),
+            spot: 21510.5,
+            ts_unix_ns: 1_736_912_700_123_456_789,
+            seq: 9,
+            strikes: vec![21500.0, 21550.0],
+            calls: vec![quote(21500.0), quote(21550.0)],
+            puts: vec![quote(21500.0), quote(21550.0)],
+            total_call_oi: 6800,
+            source_seq: 77,
+            ..Default::default()
+        };
+        let w = writes(&Enriched::Chain(c.clone())).expect("bson");
+        let extra = doc! {"ts": date(c.ts_unix_ns), "processor_version": PROCESSOR_VERSION};
+        assert_eq!(
+            whole(&w[0]),
+            as_tree(&c, "NIFTY:2025-01-30:9", extra.clone())
+        );
+        assert_eq!(whole(&w[1]), as_tree(&c, "NIFTY:2025-01-30", extra));
+        assert_eq!(w[1].write, Write::Latest);
+
+        let b = ds_schemas::Bar {
+            product: "NIFTY".into(),
+            interval: "5m".into(),
+            start_unix_ns: 1_736_912_700_000_000_000,
+            open: 1.0,
+            first_source_seq: 3,
+            last_source_seq: 8,
+            ..Default::default()
+        };
+        let w = writes(&Enriched::Bar(b.clone())).expect("bson");
+        let extra = doc! {
+            "start": date(b.start_unix_ns),
+            "source_seq": 8_i64,
+            "processor_version": PROCESSOR_VERSION,
+        };
+        assert_eq!(
+            whole(&w[0]),
+            as_tree(&b, &format!("NIFTY:5m:{}", b.start_unix_ns), extra)
+        );
     }
 }

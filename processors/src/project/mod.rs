@@ -23,8 +23,9 @@ use ds_runtime::metrics::metrics;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
 use ds_runtime::subjects;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, DateTime, Document, RawDocumentBuf};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::Database;
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +37,9 @@ pub const PROCESSOR: &str = "project";
 pub const CONSUMER: &str = "project";
 /// Messages written per batch at most.
 pub const MAX_BATCH: usize = 1000;
+/// Batches being written at once at most (a full batch may start while another
+/// is still being journaled).
+const MAX_WRITERS: usize = 2;
 
 const DUPLICATE_KEY: i32 = 11000;
 /// How long a delivered message may stay unacked before JetStream redelivers it.
@@ -56,21 +60,6 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
     }
 }
 
-/// A document with `written_at` appended when it is serialized.
-struct Stamped<'a>(&'a Document, DateTime);
-
-impl serde::Serialize for Stamped<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len() + 1))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.serialize_entry("written_at", &self.1)?;
-        m.end()
-    }
-}
-
 /// Writes a batch of documents, idempotently: the append-only collections with one
 /// unordered `insert_many` each and the latest-value documents (the newest per key
 /// in the batch) with a conditional upsert each, all concurrently.
@@ -83,11 +72,11 @@ pub async fn write_batch(
     max_seq: u64,
 ) -> Result<(), mongodb::error::Error> {
     let now = DateTime::now();
-    let mut inserts: BTreeMap<&str, Vec<&Document>> = BTreeMap::new();
+    let mut inserts: BTreeMap<&str, Vec<&DocWrite>> = BTreeMap::new();
     let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
     for w in writes {
         match w.write {
-            Write::Insert => inserts.entry(w.collection).or_default().push(&w.doc),
+            Write::Insert => inserts.entry(w.collection).or_default().push(w),
             Write::Latest => {
                 let slot = latest.entry((w.collection, w.id.as_str())).or_insert(w);
                 if w.source_seq > slot.source_seq {
@@ -100,11 +89,9 @@ pub async fn write_batch(
         Vec::with_capacity(inserts.len() + latest.len());
     for (coll, docs) in inserts {
         ops.push(Box::pin(async move {
-            // `written_at` is added while serializing: no copy of the documents.
-            let stamped = docs.into_iter().map(|d| Stamped(d, now));
             match db
-                .collection::<Stamped<'_>>(coll)
-                .insert_many(stamped)
+                .collection::<RawDocumentBuf>(coll)
+                .insert_many(docs.into_iter().map(|w| w.document(now)))
                 .ordered(false)
                 .await
             {
@@ -115,15 +102,14 @@ pub async fn write_batch(
     }
     for w in latest.into_values() {
         ops.push(Box::pin(async move {
-            let mut set = Document::clone(&w.doc);
-            set.remove("_id");
-            set.insert("written_at", now);
             let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
+            // A replacement (not `$set`): MongoDB swaps the document instead of
+            // diffing ~600 elements; every field is a function of the event anyway.
             match db
-                .collection::<Document>(w.collection)
-                .update_one(
+                .collection::<RawDocumentBuf>(w.collection)
+                .replace_one(
                     doc! {"_id": &w.id, "source_seq": {"$lt": seq}},
-                    doc! {"$set": set},
+                    w.document(now),
                 )
                 .upsert(true)
                 .await
@@ -219,31 +205,42 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
     let mut publisher = Publisher::new(js.clone(), 256);
     let m = metrics();
     let lag = m.consumer_lag.with_label_values(&[CONSUMER]);
-    let redelivered = m.redelivered.with_label_values(&[PROCESSOR]);
     let mut watchdog = tokio::time::interval(Duration::from_secs(15));
     watchdog.tick().await;
     let mut received_since_check = 0usize;
-    let mut batch: Vec<Message> = Vec::with_capacity(MAX_BATCH);
-    // The batch being written while the next one is collected and decoded, so that
-    // MongoDB and this process work in parallel (one batch in flight at most).
-    let mut inflight: Option<tokio::task::JoinHandle<anyhow::Result<Written>>> = None;
+    // Natural batching (group commit): a batch is written as soon as no writer is
+    // busy, so a lone message goes out at once; while writers are busy, arriving
+    // messages are decoded into the next batch, so batches grow with the load.
+    let mut batch = Batch::default();
+    let mut writers: FuturesUnordered<tokio::task::JoinHandle<anyhow::Result<Written>>> =
+        FuturesUnordered::new();
     loop {
+        let full = batch.msgs.len() >= MAX_BATCH;
+        if !batch.msgs.is_empty() && (writers.is_empty() || (full && writers.len() < MAX_WRITERS)) {
+            let (db2, mut stop2) = (db.clone(), shutdown.clone());
+            let b = std::mem::take(&mut batch);
+            writers.push(tokio::spawn(async move {
+                let refused =
+                    write_with_retry(&db2, &b.msgs, &b.writes, b.max_seq, &mut stop2).await?;
+                Ok(Written {
+                    msgs: b.msgs,
+                    refused,
+                    spans: b.spans,
+                    last_event: b.last_event,
+                    started: b.started.unwrap_or_else(Instant::now),
+                })
+            }));
+            continue;
+        }
         tokio::select! {
             _ = shutdown.wait() => {
-                if let Some(h) = inflight.take() {
-                    finish(h.await.context("batch writer")??, &mut publisher).await?;
+                while let Some(done) = writers.next().await {
+                    finish(done.context("batch writer")??, &mut publisher).await?;
                 }
                 return Ok(());
             }
-            done = async {
-                match inflight.as_mut() {
-                    Some(h) => h.await,
-                    None => std::future::pending().await,
-                }
-            }, if inflight.is_some() => {
-                inflight = None;
+            Some(done) = writers.next(), if !writers.is_empty() => {
                 finish(done.context("batch writer")??, &mut publisher).await?;
-                continue;
             }
             _ = watchdog.tick() => {
                 let info = consumer.info().await.context("consumer info")?;
@@ -253,95 +250,100 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
                     anyhow::bail!("consumer {CONSUMER} stalled with {} pending", info.num_pending);
                 }
                 received_since_check = 0;
-                continue;
             }
-            next = messages.next() => match next {
-                Some(Ok(msg)) => batch.push(msg),
-                Some(Err(e)) => anyhow::bail!("consumer {CONSUMER}: {e}"),
-                None => anyhow::bail!("consumer {CONSUMER} ended"),
-            },
-        }
-        while batch.len() < MAX_BATCH {
-            match messages.next().now_or_never() {
-                Some(Some(Ok(msg))) => batch.push(msg),
-                Some(Some(Err(e))) => anyhow::bail!("consumer {CONSUMER}: {e}"),
-                _ => break,
-            }
-        }
-        received_since_check += batch.len();
-        let started = Instant::now();
-        let mut writes: Vec<(usize, Vec<DocWrite>)> = Vec::with_capacity(batch.len());
-        let mut max_seq = 0;
-        let mut last_event: HashMap<String, i64> = HashMap::new();
-        // Spans `project` of the sampled messages, open until the batch is acked.
-        let mut spans: Vec<tracing::Span> = Vec::new();
-        for (i, msg) in batch.iter().enumerate() {
-            let info = msg
-                .info()
-                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
-            if info.delivered > 1 {
-                redelivered.inc();
-            }
-            max_seq = max_seq.max(info.stream_sequence);
-            if let Some(parent) = ds_runtime::telemetry::remote(msg.headers.as_ref()) {
-                let span = tracing::info_span!(
-                    parent: None,
-                    "project",
-                    subject = msg.subject.as_str(),
-                    stream_seq = info.stream_sequence,
-                    batch = batch.len(),
-                );
-                parent.adopt(&span);
-                spans.push(span);
-            }
-            let schema = ds_runtime::headers::schema(msg.headers.as_ref());
-            let decoded = Enriched::decode(schema, msg.subject.as_str(), &msg.payload)
-                .map_err(|e| e.to_string())
-                .and_then(|e| {
-                    docs::writes(&e)
-                        .map(|w| (e, w))
-                        .map_err(|e| format!("not representable in BSON: {e}"))
-                });
-            match decoded {
-                Ok((e, w)) => {
-                    if let Enriched::Underlying(u) = &e {
-                        last_event.insert(u.product.clone(), u.ts_unix_ns);
+            next = messages.next(), if !full => {
+                match next {
+                    Some(Ok(msg)) => batch.add(msg, &mut publisher).await?,
+                    Some(Err(e)) => anyhow::bail!("consumer {CONSUMER}: {e}"),
+                    None => anyhow::bail!("consumer {CONSUMER} ended"),
+                }
+                received_since_check += 1;
+                while batch.msgs.len() < MAX_BATCH {
+                    match messages.next().now_or_never() {
+                        Some(Some(Ok(msg))) => batch.add(msg, &mut publisher).await?,
+                        Some(Some(Err(e))) => anyhow::bail!("consumer {CONSUMER}: {e}"),
+                        _ => break,
                     }
-                    writes.push((i, w));
+                    received_since_check += 1;
                 }
-                Err(reason) => {
-                    let letter = dlq::letter(
-                        dlq::Source {
-                            processor: PROCESSOR,
-                            stream: subjects::STREAM_ENRICHED,
-                            subject: msg.subject.as_str(),
-                            stream_seq: info.stream_sequence,
-                            schema,
-                            payload: &msg.payload,
-                        },
-                        &reason,
-                        info.delivered.max(1) as u64,
-                        now_unix_ns(),
-                    );
-                    dlq::publish(&mut publisher, &letter).await?;
-                }
+                publisher.flush().await?;
             }
         }
-        publisher.flush().await?;
-        if let Some(h) = inflight.take() {
-            finish(h.await.context("batch writer")??, &mut publisher).await?;
+    }
+}
+
+/// Messages collected and decoded while the writers are busy.
+#[derive(Default)]
+struct Batch {
+    msgs: Vec<Message>,
+    /// The document writes of each decoded message, by index in `msgs`.
+    writes: Vec<(usize, Vec<DocWrite>)>,
+    max_seq: u64,
+    last_event: HashMap<String, i64>,
+    /// `project` spans of the sampled messages, open until the batch is acked.
+    spans: Vec<tracing::Span>,
+    /// When its first message arrived.
+    started: Option<Instant>,
+}
+
+impl Batch {
+    /// Decodes `msg` into its document writes, or dead-letters it when it cannot be
+    /// projected (it is acked with the batch either way).
+    async fn add(&mut self, msg: Message, publisher: &mut Publisher) -> anyhow::Result<()> {
+        self.started.get_or_insert_with(Instant::now);
+        let info = msg
+            .info()
+            .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+        if info.delivered > 1 {
+            metrics().redelivered.with_label_values(&[PROCESSOR]).inc();
         }
-        let (db2, mut stop2, msgs) = (db.clone(), shutdown.clone(), std::mem::take(&mut batch));
-        inflight = Some(tokio::spawn(async move {
-            let refused = write_with_retry(&db2, &msgs, &writes, max_seq, &mut stop2).await?;
-            Ok(Written {
-                msgs,
-                refused,
-                spans,
-                last_event,
-                started,
-            })
-        }));
+        let stream_seq = info.stream_sequence;
+        let delivered = info.delivered.max(1) as u64;
+        self.max_seq = self.max_seq.max(stream_seq);
+        if let Some(parent) = ds_runtime::telemetry::remote(msg.headers.as_ref()) {
+            let span = tracing::info_span!(
+                parent: None,
+                "project",
+                subject = msg.subject.as_str(),
+                stream_seq,
+            );
+            parent.adopt(&span);
+            self.spans.push(span);
+        }
+        let schema = ds_runtime::headers::schema(msg.headers.as_ref());
+        let decoded = Enriched::decode(schema, msg.subject.as_str(), &msg.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|e| {
+                docs::writes(&e)
+                    .map(|w| (e, w))
+                    .map_err(|e| format!("not representable in BSON: {e}"))
+            });
+        match decoded {
+            Ok((e, w)) => {
+                if let Enriched::Underlying(u) = &e {
+                    self.last_event.insert(u.product.clone(), u.ts_unix_ns);
+                }
+                self.writes.push((self.msgs.len(), w));
+            }
+            Err(reason) => {
+                let letter = dlq::letter(
+                    dlq::Source {
+                        processor: PROCESSOR,
+                        stream: subjects::STREAM_ENRICHED,
+                        subject: msg.subject.as_str(),
+                        stream_seq,
+                        schema,
+                        payload: &msg.payload,
+                    },
+                    &reason,
+                    delivered,
+                    now_unix_ns(),
+                );
+                dlq::publish(publisher, &letter).await?;
+            }
+        }
+        self.msgs.push(msg);
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, Exchange};
 use ds_runtime::collections::{BARS, OPTION_CHAINS, UNDERLYING_TICKS};
 use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime, Document, RawDocumentBuf};
 use mongodb::Database;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -311,8 +311,10 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
     for w in batch {
         match w.write {
             Write::Insert => {
-                let mut d = Document::clone(&w.doc);
-                d.insert("written_at", now);
+                let d = w
+                    .document(now)
+                    .to_document()
+                    .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
                 replaces
                     .entry(w.collection)
                     .or_default()
@@ -344,11 +346,9 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
         }
     }
     for w in latest.into_values() {
-        let mut d = Document::clone(&w.doc);
-        d.insert("_id", w.id.clone());
-        d.insert("written_at", now);
+        let d = w.document(now);
         let r = db
-            .collection::<Document>(w.collection)
+            .collection::<RawDocumentBuf>(w.collection)
             .replace_one(
                 doc! {"_id": &w.id, "source_seq": {"$lte": i64_of(w.source_seq)}},
                 d,
