@@ -200,6 +200,28 @@ pub struct ReplayArgs {
     pub max_rate: Option<f64>,
 }
 
+/// The CPU priority a replay runs at (`nice`): it is background work, so live
+/// processes on the same machine come first; on an idle machine it costs nothing.
+const REPLAY_NICE: i32 = 10;
+
+/// Lowers the scheduling priority of every thread of this process to `nice`
+/// (Linux keeps it per thread; threads started later inherit it). Best effort.
+fn lower_cpu_priority(nice: i32) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for tid in tasks
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse::<libc::id_t>().ok())
+    {
+        // SAFETY: setpriority(2) on a thread of this process; no memory is shared.
+        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
+        if r != 0 {
+            tracing::debug!(tid, "could not lower the thread's CPU priority");
+        }
+    }
+}
+
 /// `deltastream replay`: re-drives a trading day from MD_RAW through the
 /// enrichment into a database and/or replay subjects, with a progress bar on a
 /// terminal (plain lines otherwise) and a summary; Ctrl-C stops cleanly.
@@ -252,6 +274,7 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         scan: a.scan,
         max_rate: a.max_rate,
     };
+    lower_cpu_priority(REPLAY_NICE);
     let js = connect_js(&cfg, "deltastream-replay").await?;
     let db = match target.database() {
         Some(_) => {

@@ -27,6 +27,8 @@ const REPLAY_BESIDE_LIVE_RATE: f64 = 5_000.0;
 
 /// The benchmark day (a Wednesday: weekly NSE expiry the next day).
 const DAY: &str = "2025-01-15";
+/// The day measured stage by stage.
+const DAY2: &str = "2025-01-16";
 
 /// Progress lines on stderr.
 pub struct Progress {
@@ -196,8 +198,8 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     // 2. A full trading day at maximum speed through enrich and project.
     topology::apply(&js, ApplyOptions::default()).await?;
     ds_runtime::collections::ensure_indexes(&db).await?;
-    let enrich = Component::spawn("enrich", &cfg)?;
-    let project = Component::spawn("project", &cfg)?;
+    let mut enrich = Component::spawn("enrich", &cfg)?;
+    let mut project = Component::spawn("project", &cfg)?;
     let mut day_cfg = cfg.clone();
     if opts.quick {
         day_cfg.feed.tick_interval_ms = 5_000;
@@ -342,6 +344,65 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         );
     }
 
+    // 2b. Each stage alone on a day's backlog, as the ceiling's relay runs alone:
+    // the next day is published with no consumer running, then the enrichers
+    // drain it, then the projector does.
+    enrich.stop();
+    project.stop();
+    progress.line(&format!(
+        "stages: publishing {DAY2} with no consumer running, then enrich alone, then project alone"
+    ));
+    let (_t3, no_stop3) = Shutdown::new();
+    let feed2 = ds_processors::feed::run(
+        &day_cfg,
+        js.clone(),
+        FeedOptions {
+            date: Some(DAY2.parse()?),
+            speed: Speed::Max,
+            seed: Some(43),
+            products: Vec::new(),
+        },
+        no_stop3,
+    )
+    .await?;
+    let raw2 = (feed2.ticks + feed2.chains) as f64;
+    report.info(
+        "stages",
+        format!("feed alone: publish a full day ({raw2} msgs)"),
+        raw2 / feed2.elapsed.as_secs_f64(),
+        "msg/s",
+    );
+    let enrich_consumers: Vec<String> = products.iter().map(|p| format!("enrich_{p}")).collect();
+    enrich = Component::spawn("enrich", &cfg)?;
+    // From the first message applied: a process's start-up (leases, checkpoint
+    // restore) is not throughput.
+    let stage_started = wait_started(&js, "MD_RAW", &enrich_consumers).await?;
+    let enriched2 = wait_drained(&js, "MD_RAW", &enrich_consumers, &progress, || {}).await?;
+    report.at_least_ratio(
+        "stages",
+        "enrichment sustained, alone on the day's backlog (raw msgs/s)",
+        raw2 / enriched2.duration_since(stage_started).as_secs_f64(),
+        "msg/s",
+        mix_ceiling,
+        0.5,
+    );
+    project = Component::spawn("project", &cfg)?;
+    let stage_started = wait_started(&js, "MD_ENRICHED", &["project".to_owned()]).await?;
+    let projected2 = wait_drained(
+        &js,
+        "MD_ENRICHED",
+        &["project".to_owned()],
+        &progress,
+        || {},
+    )
+    .await?;
+    report.info(
+        "stages",
+        "projection sustained, alone on the day's enriched backlog (raw msgs/s)",
+        raw2 / projected2.duration_since(stage_started).as_secs_f64(),
+        "msg/s",
+    );
+
     // 3. Latency at a paced 1,000 msgs/s.
     let secs = if opts.quick { 5 } else { 20 };
     progress.line(&format!(
@@ -426,21 +487,36 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     progress.line(&format!(
         "replay beside live traffic: {secs_during} s paced at 1,000 msgs/s while the day replays (--max-rate {REPLAY_BESIDE_LIVE_RATE})"
     ));
-    let replay_beside = {
-        let (cfg2, js2, client2) = (day_cfg.clone(), js.clone(), db.client().clone());
-        let opts2 = ds_processors::replay::ReplayOptions {
-            target: ds_processors::replay::Target::Database("deltastream_bench_replay2".into()),
-            concurrency: 2,
-            max_rate: Some(REPLAY_BESIDE_LIVE_RATE),
-            ..ds_processors::replay::ReplayOptions::new(DAY.parse()?)
-        };
-        tokio::spawn(async move {
-            let (_t, s) = Shutdown::new();
-            ds_processors::replay::run(&cfg2, &js2, Some(&client2), opts2, &|_| {}, s).await
-        })
+    // A separate process, as an operator would run it (`deltastream replay`), so
+    // that it shares the machine with the live processes but not this process's
+    // runtime with the measurement.
+    let rate = REPLAY_BESIDE_LIVE_RATE.to_string();
+    let mut replay_beside = Component::spawn_with(
+        "replay",
+        &cfg,
+        &[
+            "--date",
+            DAY,
+            "--target-db",
+            "deltastream_bench_replay2",
+            "--max-rate",
+            &rate,
+        ],
+        &[],
+    )?;
+    let during = paced_latency(&cfg, &js, &client, secs_during).await;
+    // Let the replay finish (it is capped, so this bounds the bench's duration).
+    let replay_exit = loop {
+        match replay_beside.child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => break None,
+        }
     };
-    let during = paced_latency(&cfg, &js, &client, secs_during).await?;
-    let _ = replay_beside.await;
+    let during = during?;
+    if !replay_exit.is_some_and(|s| s.success()) {
+        anyhow::bail!("the replay beside live traffic failed ({replay_exit:?})");
+    }
     report.info(
         "replay",
         "live raw → enriched p99, quiet (from the latency section)",
@@ -632,6 +708,30 @@ fn sample_payloads(cfg: &Config) -> (Vec<u8>, Vec<u8>) {
         FeedEvent::Tick(_) => None,
     });
     (tick.unwrap_or_default(), chain.unwrap_or_default())
+}
+
+/// Waits until the named consumers of `stream` have taken their first messages
+/// (their pending count drops), and returns when that was seen.
+async fn wait_started(js: &Context, stream: &str, consumers: &[String]) -> anyhow::Result<Instant> {
+    let s = js.get_stream(stream).await?;
+    let pending = || async {
+        let mut n = 0u64;
+        for name in consumers {
+            if let Ok(info) = s.consumer_info(name).await {
+                n += info.num_pending;
+            }
+        }
+        n
+    };
+    let initial = pending().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending().await >= initial {
+        if Instant::now() > deadline {
+            anyhow::bail!("{stream}: no consumer took a message within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(Instant::now())
 }
 
 /// Waits until every named consumer of `stream` has nothing pending or unacked.
