@@ -344,65 +344,6 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         );
     }
 
-    // 2b. Each stage alone on a day's backlog, as the ceiling's relay runs alone:
-    // the next day is published with no consumer running, then the enrichers
-    // drain it, then the projector does.
-    enrich.stop();
-    project.stop();
-    progress.line(&format!(
-        "stages: publishing {DAY2} with no consumer running, then enrich alone, then project alone"
-    ));
-    let (_t3, no_stop3) = Shutdown::new();
-    let feed2 = ds_processors::feed::run(
-        &day_cfg,
-        js.clone(),
-        FeedOptions {
-            date: Some(DAY2.parse()?),
-            speed: Speed::Max,
-            seed: Some(43),
-            products: Vec::new(),
-        },
-        no_stop3,
-    )
-    .await?;
-    let raw2 = (feed2.ticks + feed2.chains) as f64;
-    report.info(
-        "stages",
-        format!("feed alone: publish a full day ({raw2} msgs)"),
-        raw2 / feed2.elapsed.as_secs_f64(),
-        "msg/s",
-    );
-    let enrich_consumers: Vec<String> = products.iter().map(|p| format!("enrich_{p}")).collect();
-    enrich = Component::spawn("enrich", &cfg)?;
-    // From the first message applied: a process's start-up (leases, checkpoint
-    // restore) is not throughput.
-    let stage_started = wait_started(&js, "MD_RAW", &enrich_consumers).await?;
-    let enriched2 = wait_drained(&js, "MD_RAW", &enrich_consumers, &progress, || {}).await?;
-    report.at_least_ratio(
-        "stages",
-        "enrichment sustained, alone on the day's backlog (raw msgs/s)",
-        raw2 / enriched2.duration_since(stage_started).as_secs_f64(),
-        "msg/s",
-        mix_ceiling,
-        0.5,
-    );
-    project = Component::spawn("project", &cfg)?;
-    let stage_started = wait_started(&js, "MD_ENRICHED", &["project".to_owned()]).await?;
-    let projected2 = wait_drained(
-        &js,
-        "MD_ENRICHED",
-        &["project".to_owned()],
-        &progress,
-        || {},
-    )
-    .await?;
-    report.info(
-        "stages",
-        "projection sustained, alone on the day's enriched backlog (raw msgs/s)",
-        raw2 / projected2.duration_since(stage_started).as_secs_f64(),
-        "msg/s",
-    );
-
     // 3. Latency at a paced 1,000 msgs/s.
     let secs = if opts.quick { 5 } else { 20 };
     progress.line(&format!(
@@ -529,6 +470,67 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         during.p99,
         "ms",
         10.0,
+    );
+
+    // 4c. Each stage alone on a day's backlog, as the ceiling's relay runs alone
+    // (after the latency sections, which it would disturb: nats-server digests
+    // a burst for seconds):
+    // the next day is published with no consumer running, then the enrichers
+    // drain it, then the projector does.
+    enrich.stop();
+    project.stop();
+    progress.line(&format!(
+        "stages: publishing {DAY2} with no consumer running, then enrich alone, then project alone"
+    ));
+    let (_t3, no_stop3) = Shutdown::new();
+    let feed2 = ds_processors::feed::run(
+        &day_cfg,
+        js.clone(),
+        FeedOptions {
+            date: Some(DAY2.parse()?),
+            speed: Speed::Max,
+            seed: Some(43),
+            products: Vec::new(),
+        },
+        no_stop3,
+    )
+    .await?;
+    let raw2 = (feed2.ticks + feed2.chains) as f64;
+    report.info(
+        "stages",
+        format!("feed alone: publish a full day ({raw2} msgs)"),
+        raw2 / feed2.elapsed.as_secs_f64(),
+        "msg/s",
+    );
+    let enrich_consumers: Vec<String> = products.iter().map(|p| format!("enrich_{p}")).collect();
+    enrich = Component::spawn("enrich", &cfg)?;
+    // From the first message applied: a process's start-up (leases, checkpoint
+    // restore) is not throughput.
+    let stage_started = wait_started(&js, "MD_RAW", &enrich_consumers).await?;
+    let enriched2 = wait_drained(&js, "MD_RAW", &enrich_consumers, &progress, || {}).await?;
+    report.at_least_ratio(
+        "stages",
+        "enrichment sustained, alone on the day's backlog (raw msgs/s)",
+        raw2 / enriched2.duration_since(stage_started).as_secs_f64(),
+        "msg/s",
+        mix_ceiling,
+        0.5,
+    );
+    project = Component::spawn("project", &cfg)?;
+    let stage_started = wait_started(&js, "MD_ENRICHED", &["project".to_owned()]).await?;
+    let projected2 = wait_drained(
+        &js,
+        "MD_ENRICHED",
+        &["project".to_owned()],
+        &progress,
+        || {},
+    )
+    .await?;
+    report.info(
+        "stages",
+        "projection sustained, alone on the day's enriched backlog (raw msgs/s)",
+        raw2 / projected2.duration_since(stage_started).as_secs_f64(),
+        "msg/s",
     );
 
     // 5. REST under concurrent load, from this process to a gateway process.
