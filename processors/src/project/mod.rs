@@ -306,6 +306,8 @@ impl Batch {
                 "project",
                 subject = msg.subject.as_str(),
                 stream_seq,
+                // Known when the batch is cut: recorded in `finish`.
+                batch = tracing::field::Empty,
             );
             parent.adopt(&span);
             self.spans.push(span);
@@ -383,6 +385,9 @@ async fn finish(w: Written, publisher: &mut Publisher) -> anyhow::Result<()> {
     publisher.flush().await?;
     for msg in &w.msgs {
         msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+    }
+    for span in &w.spans {
+        span.record("batch", w.msgs.len());
     }
     drop(w.spans);
     let m = metrics();
