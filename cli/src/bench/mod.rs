@@ -503,10 +503,11 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         "msg/s",
     );
     let enrich_consumers: Vec<String> = products.iter().map(|p| format!("enrich_{p}")).collect();
-    enrich = Component::spawn("enrich", &cfg)?;
     // From the first message applied: a process's start-up (leases, checkpoint
     // restore) is not throughput.
-    let stage_started = wait_started(&js, "MD_RAW", &enrich_consumers).await?;
+    let initial = pending(&js, "MD_RAW", &enrich_consumers).await?;
+    enrich = Component::spawn("enrich", &cfg)?;
+    let stage_started = wait_started(&js, "MD_RAW", &enrich_consumers, initial).await?;
     let enriched2 = wait_drained(&js, "MD_RAW", &enrich_consumers, &progress, || {}).await?;
     report.at_least_ratio(
         "stages",
@@ -516,8 +517,10 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         mix_ceiling,
         0.5,
     );
+    let project_consumer = ["project".to_owned()];
+    let initial = pending(&js, "MD_ENRICHED", &project_consumer).await?;
     project = Component::spawn("project", &cfg)?;
-    let stage_started = wait_started(&js, "MD_ENRICHED", &["project".to_owned()]).await?;
+    let stage_started = wait_started(&js, "MD_ENRICHED", &project_consumer, initial).await?;
     let projected2 = wait_drained(
         &js,
         "MD_ENRICHED",
@@ -712,22 +715,29 @@ fn sample_payloads(cfg: &Config) -> (Vec<u8>, Vec<u8>) {
     (tick.unwrap_or_default(), chain.unwrap_or_default())
 }
 
-/// Waits until the named consumers of `stream` have taken their first messages
-/// (their pending count drops), and returns when that was seen.
-async fn wait_started(js: &Context, stream: &str, consumers: &[String]) -> anyhow::Result<Instant> {
+/// Messages the named consumers of `stream` have not been delivered yet.
+async fn pending(js: &Context, stream: &str, consumers: &[String]) -> anyhow::Result<u64> {
     let s = js.get_stream(stream).await?;
-    let pending = || async {
-        let mut n = 0u64;
-        for name in consumers {
-            if let Ok(info) = s.consumer_info(name).await {
-                n += info.num_pending;
-            }
+    let mut n = 0u64;
+    for name in consumers {
+        if let Ok(info) = s.consumer_info(name).await {
+            n += info.num_pending;
         }
-        n
-    };
-    let initial = pending().await;
+    }
+    Ok(n)
+}
+
+/// Waits until the named consumers of `stream` have taken their first messages
+/// (their pending count drops below `initial`, read before their process started),
+/// and returns when that was seen.
+async fn wait_started(
+    js: &Context,
+    stream: &str,
+    consumers: &[String],
+    initial: u64,
+) -> anyhow::Result<Instant> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pending().await >= initial {
+    while pending(js, stream, consumers).await? >= initial {
         if Instant::now() > deadline {
             anyhow::bail!("{stream}: no consumer took a message within 60 s");
         }

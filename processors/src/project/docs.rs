@@ -48,7 +48,10 @@ pub struct DocWrite {
 
 impl DocWrite {
     /// The whole document: `_id`, the body, then `written_at`.
-    pub fn document(&self, written_at: DateTime) -> RawDocumentBuf {
+    ///
+    /// # Errors
+    /// Only if the bytes were not a document (a bug here, never silently written).
+    pub fn document(&self, written_at: DateTime) -> Result<RawDocumentBuf, bson::raw::Error> {
         let mut buf = Vec::with_capacity(self.body.len() + self.id.len() + 40);
         buf.extend_from_slice(&[0; 4]);
         put_str(&mut buf, "_id", &self.id);
@@ -59,12 +62,12 @@ impl DocWrite {
 }
 
 /// Terminates a document whose first four bytes are reserved for its length.
-fn finish(mut buf: Vec<u8>) -> RawDocumentBuf {
+fn finish(mut buf: Vec<u8>) -> Result<RawDocumentBuf, bson::raw::Error> {
     buf.push(0);
     let len = i32::try_from(buf.len()).unwrap_or(i32::MAX);
     buf[..4].copy_from_slice(&len.to_le_bytes());
-    // Well-formed by construction: a length prefix, elements, a terminator.
-    RawDocumentBuf::from_bytes(buf).unwrap_or_default()
+    // Checks the length prefix and the terminator.
+    RawDocumentBuf::from_bytes(buf)
 }
 
 fn put_key(buf: &mut Vec<u8>, kind: u8, key: &str) {
@@ -187,6 +190,7 @@ mod tests {
 
     fn whole(w: &DocWrite) -> Document {
         w.document(DateTime::from_millis(7))
+            .expect("document")
             .to_document()
             .expect("well-formed")
     }

@@ -85,13 +85,19 @@ pub async fn write_batch(
             }
         }
     }
+    let document = |w: &DocWrite| {
+        w.document(now).map_err(|e| {
+            mongodb::error::Error::custom(format!("document {} is malformed: {e}", w.id))
+        })
+    };
     let mut ops: Vec<futures::future::BoxFuture<'_, Result<(), mongodb::error::Error>>> =
         Vec::with_capacity(inserts.len() + latest.len());
     for (coll, docs) in inserts {
+        let docs: Vec<RawDocumentBuf> = docs.into_iter().map(document).collect::<Result<_, _>>()?;
         ops.push(Box::pin(async move {
             match db
                 .collection::<RawDocumentBuf>(coll)
-                .insert_many(docs.into_iter().map(|w| w.document(now)))
+                .insert_many(docs)
                 .ordered(false)
                 .await
             {
@@ -101,16 +107,14 @@ pub async fn write_batch(
         }));
     }
     for w in latest.into_values() {
+        let replacement = document(w)?;
         ops.push(Box::pin(async move {
             let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
             // A replacement (not `$set`): MongoDB swaps the document instead of
             // diffing ~600 elements; every field is a function of the event anyway.
             match db
                 .collection::<RawDocumentBuf>(w.collection)
-                .replace_one(
-                    doc! {"_id": &w.id, "source_seq": {"$lt": seq}},
-                    w.document(now),
-                )
+                .replace_one(doc! {"_id": &w.id, "source_seq": {"$lt": seq}}, replacement)
                 .upsert(true)
                 .await
             {

@@ -313,7 +313,7 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
             Write::Insert => {
                 let d = w
                     .document(now)
-                    .to_document()
+                    .and_then(|d| d.to_document())
                     .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
                 replaces
                     .entry(w.collection)
@@ -346,7 +346,9 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
         }
     }
     for w in latest.into_values() {
-        let d = w.document(now);
+        let d = w
+            .document(now)
+            .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
         let r = db
             .collection::<RawDocumentBuf>(w.collection)
             .replace_one(
