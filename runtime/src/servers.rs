@@ -284,6 +284,9 @@ impl NatsServer {
     }
 }
 
+/// WiredTiger cache of a local `mongod`, in MiB.
+pub const MONGOD_CACHE_MIB: u32 = 96;
+
 /// Options of a local `mongod`.
 #[derive(Debug, Clone, Default)]
 pub struct MongodOptions {
@@ -324,8 +327,12 @@ impl Mongod {
             port.to_string(),
             "--bind_ip".into(),
             "127.0.0.1".into(),
-            "--wiredTigerCacheSizeGB".into(),
-            "0.25".into(),
+            // Below the 0.25 GiB `--wiredTigerCacheSizeGB` accepts: the projections
+            // are write-mostly (a day's chains never fit in any small cache), and
+            // 96 MiB keeps mongod well under 300 MiB resident with the same write
+            // throughput (measured: 410 MiB at 0.25 GiB, 259 MiB at 96 MiB).
+            "--wiredTigerEngineConfigString".into(),
+            format!("cache_size={MONGOD_CACHE_MIB}M"),
             "--setParameter".into(),
             "diagnosticDataCollectionEnabled=false".into(),
             "--logpath".into(),
