@@ -114,11 +114,30 @@ impl Component {
         Ok(Self { child })
     }
 
-    fn stop(mut self) {
-        // SAFETY: kill(2) on our own child.
+    /// Stops it: SIGTERM (it drains), then SIGKILL after 10 s.
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+/// A component never outlives the bench, also when a measurement fails midway.
+impl Drop for Component {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -153,6 +172,13 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         }
     };
     cfg.mongo_db = "deltastream_bench".into();
+    // Latency is measured on a settled machine (see `settle`).
+    let server_pids: Vec<u32> = _nats
+        .as_ref()
+        .and_then(NatsServer::pid)
+        .into_iter()
+        .chain(_mongod.as_ref().and_then(Mongod::pid))
+        .collect();
     let mut report = Report {
         machine: Machine::read(
             version("nats-server", "--version"),
@@ -346,6 +372,7 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
 
     // 3. Latency at a paced 1,000 msgs/s.
     let secs = if opts.quick { 5 } else { 20 };
+    settle(&server_pids, &progress).await;
     progress.line(&format!(
         "latency: {secs} s of live data paced at 1,000 msgs/s"
     ));
@@ -425,6 +452,13 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
 
     // 4b. Live latency while a replay runs beside it (bounded concurrency).
     let secs_during = if opts.quick { 5 } else { 10 };
+    // The control: the same live traffic for as long, in the same place, just
+    // before the replay starts; the difference is the replay's effect.
+    settle(&server_pids, &progress).await;
+    progress.line(&format!(
+        "replay beside live traffic: control, {secs_during} s paced at 1,000 msgs/s with no replay"
+    ));
+    let control = paced_latency(&cfg, &js, &client, secs_during).await?;
     progress.line(&format!(
         "replay beside live traffic: {secs_during} s paced at 1,000 msgs/s while the day replays (--max-rate {REPLAY_BESIDE_LIVE_RATE})"
     ));
@@ -460,8 +494,20 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     }
     report.info(
         "replay",
-        "live raw → enriched p99, quiet (from the latency section)",
-        lat.p99,
+        "live raw → enriched p50, control (no replay, just before)",
+        control.p50,
+        "ms",
+    );
+    report.info(
+        "replay",
+        "live raw → enriched p50 while a replay runs",
+        during.p50,
+        "ms",
+    );
+    report.info(
+        "replay",
+        "live raw → enriched p99, control (no replay, just before)",
+        control.p99,
         "ms",
     );
     report.at_most(
@@ -783,6 +829,35 @@ struct Latency {
     max: f64,
     /// The event-time window of the run, for the projection query.
     window: (i64, i64),
+}
+
+/// Waits (at most 60 s) until the local servers are idle: a burst leaves
+/// nats-server and mongod busy for seconds afterwards (expiring caches, a
+/// WiredTiger checkpoint of the burst's writes), which a latency measurement
+/// would otherwise attribute to whatever it measures next.
+async fn settle(pids: &[u32], progress: &Progress) {
+    const IDLE_CPU: f64 = 0.05;
+    let cpu = || {
+        pids.iter()
+            .map(|p| procstat::read(*p).cpu_secs)
+            .sum::<f64>()
+    };
+    let started = Instant::now();
+    let mut before = cpu();
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = cpu();
+        if now - before < IDLE_CPU {
+            break;
+        }
+        before = now;
+    }
+    if started.elapsed() > Duration::from_secs(2) {
+        progress.line(&format!(
+            "  servers settled after {:.0} s",
+            started.elapsed().as_secs_f64()
+        ));
+    }
 }
 
 /// Publishes live feed events paced at 1,000 msgs/s and measures, from the
