@@ -285,7 +285,7 @@ impl NatsServer {
 }
 
 /// WiredTiger cache of a local `mongod`, in MiB.
-pub const MONGOD_CACHE_MIB: u32 = 96;
+const MONGOD_CACHE_MIB: u32 = 96;
 
 /// Options of a local `mongod`.
 #[derive(Debug, Clone, Default)]

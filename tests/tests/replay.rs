@@ -23,6 +23,13 @@ const NEXT_DAY: &str = "2025-01-16";
 
 type Snapshot = BTreeMap<String, Vec<Document>>;
 
+/// The database a replay of `day` rebuilds into by default.
+fn replay_db(env: &TestEnv, day: &str) -> mongodb::Database {
+    env.db
+        .client()
+        .database(&replay::default_database(date(day)))
+}
+
 fn date(s: &str) -> chrono::NaiveDate {
     s.parse().expect("date")
 }
@@ -121,10 +128,7 @@ async fn replayed_day_equals_the_live_projections() {
         .await
         .expect("replay");
     let took = started.elapsed();
-    let target = env
-        .db
-        .client()
-        .database(&replay::default_database(date(DAY)));
+    let target = replay_db(&env, DAY);
     assert_eq!(target.name(), "deltastream_replay_20250115");
     assert_eq!(
         projection_snapshot(&target).await,
@@ -190,10 +194,7 @@ async fn max_rate_caps_how_fast_a_replay_reads() {
         took >= floor,
         "{raw} messages at ≤ {rate}/s took only {took:.2} s"
     );
-    let target = env
-        .db
-        .client()
-        .database(&replay::default_database(date(DAY)));
+    let target = replay_db(&env, DAY);
     assert_eq!(
         projection_snapshot(&target).await,
         live,
@@ -419,10 +420,7 @@ async fn an_unindexed_day_is_refused_clearly_or_scanned() {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let reference_db = env.db.client().database("reference");
     project_reference(&reference_db, &reference_enrichment(&cfg, &raw)).await;
-    let target = env
-        .db
-        .client()
-        .database(&replay::default_database(date(DAY)));
+    let target = replay_db(&env, DAY);
     assert_eq!(
         projection_snapshot(&target).await,
         projection_snapshot(&reference_db).await
@@ -541,10 +539,7 @@ async fn interleaved_days_each_replay_like_their_live_run() {
             report.messages() > report.day_messages(),
             "the day's range holds the other day's messages too"
         );
-        let target = env
-            .db
-            .client()
-            .database(&replay::default_database(date(day)));
+        let target = replay_db(&env, day);
         let got = projection_snapshot(&target).await;
         let want = live_for_day(&cfg, &live, date(day));
         assert!(!want[UNDERLYING_TICKS].is_empty());
@@ -612,10 +607,7 @@ async fn full_day_replay_speed() {
         report.rate(),
         report.documents()
     );
-    let target = env
-        .db
-        .client()
-        .database(&replay::default_database(date(DAY)));
+    let target = replay_db(&env, DAY);
     assert_eq!(count(&target, UNDERLYING_TICKS).await, ticks);
     assert_eq!(count(&target, OPTION_CHAINS).await, chains_target);
 }

@@ -235,20 +235,8 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         day_cfg.products.len(),
         day_cfg.feed.tick_interval_ms
     ));
-    let (_t, no_stop) = Shutdown::new();
     let started = Instant::now();
-    let feed_report = ds_processors::feed::run(
-        &day_cfg,
-        js.clone(),
-        FeedOptions {
-            date: Some(DAY.parse()?),
-            speed: Speed::Max,
-            seed: Some(42),
-            products: Vec::new(),
-        },
-        no_stop,
-    )
-    .await?;
+    let feed_report = feed_day(&day_cfg, &js, DAY, 42).await?;
     let raw_msgs = (feed_report.ticks + feed_report.chains) as f64;
     let feed_secs = feed_report.elapsed.as_secs_f64();
     report.at_most(
@@ -528,19 +516,7 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     progress.line(&format!(
         "stages: publishing {DAY2} with no consumer running, then enrich alone, then project alone"
     ));
-    let (_t3, no_stop3) = Shutdown::new();
-    let feed2 = ds_processors::feed::run(
-        &day_cfg,
-        js.clone(),
-        FeedOptions {
-            date: Some(DAY2.parse()?),
-            speed: Speed::Max,
-            seed: Some(43),
-            products: Vec::new(),
-        },
-        no_stop3,
-    )
-    .await?;
+    let feed2 = feed_day(&day_cfg, &js, DAY2, 43).await?;
     let raw2 = (feed2.ticks + feed2.chains) as f64;
     report.info(
         "stages",
@@ -829,6 +805,28 @@ struct Latency {
     max: f64,
     /// The event-time window of the run, for the projection query.
     window: (i64, i64),
+}
+
+/// Publishes the whole trading day `date` of every product at maximum speed.
+async fn feed_day(
+    cfg: &Config,
+    js: &Context,
+    date: &str,
+    seed: u64,
+) -> anyhow::Result<ds_processors::feed::FeedReport> {
+    let (_trigger, no_stop) = Shutdown::new();
+    ds_processors::feed::run(
+        cfg,
+        js.clone(),
+        FeedOptions {
+            date: Some(date.parse()?),
+            speed: Speed::Max,
+            seed: Some(seed),
+            products: Vec::new(),
+        },
+        no_stop,
+    )
+    .await
 }
 
 /// Waits (at most 60 s) until the local servers are idle: a burst leaves
