@@ -48,6 +48,15 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or(s).chars().take(200).collect()
 }
 
+/// Whether a server error code names a state that passes: shutting down,
+/// stepping down, elections, network.
+pub fn is_transient_code(code: i32) -> bool {
+    const TRANSIENT_CODES: &[i32] = &[
+        6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+    ];
+    TRANSIENT_CODES.contains(&code)
+}
+
 /// Whether a MongoDB error may go away on retry (server down, network, election),
 /// as opposed to a bad request that will fail the same way again.
 pub fn is_transient(e: &mongodb::error::Error) -> bool {
@@ -57,10 +66,6 @@ pub fn is_transient(e: &mongodb::error::Error) -> bool {
     {
         return true;
     }
-    // Server states that pass: shutting down, stepping down, elections, network.
-    const TRANSIENT_CODES: &[i32] = &[
-        6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
-    ];
     let code = match e.kind.as_ref() {
         ErrorKind::Command(c) => Some(c.code),
         ErrorKind::Write(mongodb::error::WriteFailure::WriteConcernError(w)) => Some(w.code),
@@ -68,7 +73,7 @@ pub fn is_transient(e: &mongodb::error::Error) -> bool {
         ErrorKind::InsertMany(im) => im.write_concern_error.as_ref().map(|w| w.code),
         _ => None,
     };
-    if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) {
+    if code.is_some_and(is_transient_code) {
         return true;
     }
     matches!(
