@@ -194,10 +194,15 @@ pub struct ReplayArgs {
     /// processing). Paced replays run every product at once.
     #[arg(long, default_value_t = ds_processors::replay::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
-    /// At most this many MD_RAW messages per second in all, to replay beside live
-    /// traffic without slowing it (e.g. 5000; a full day then takes about 30 s).
+    /// At most this many MD_RAW messages per second in all (default: no cap).
     #[arg(long)]
     pub max_rate: Option<f64>,
+    /// Do not yield to live traffic. By default a replay watches the live
+    /// enrichers' delay (md.enriched.*.underlying) and slows down whenever it
+    /// rises, so live processing on the same servers keeps its latency; with no
+    /// live traffic it runs at full speed.
+    #[arg(long)]
+    pub no_yield: bool,
 }
 
 /// The CPU priority a replay runs at (`nice`): it is background work, so live
@@ -273,6 +278,7 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         concurrency: a.concurrency.max(1),
         scan: a.scan,
         max_rate: a.max_rate,
+        yield_to_live: !a.no_yield,
     };
     lower_cpu_priority(REPLAY_NICE);
     let js = connect_js(&cfg, "deltastream-replay").await?;
@@ -391,6 +397,20 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         report.elapsed.as_secs_f64(),
         report.rate()
     );
+    let y = report.yielded;
+    if let Some(min) = y.min_rate {
+        println!(
+            "yielded to live traffic: slowed down {} times (to {min:.0} msgs/s at the lowest) while live processing was slower than its floor by over {} ms ({} live messages watched)",
+            y.backoffs,
+            ds_processors::replay::throttle::TARGET_EXCESS_MS,
+            y.live_samples
+        );
+    } else if y.live_samples > 0 {
+        println!(
+            "live traffic ran beside the replay ({} messages watched) and never slowed",
+            y.live_samples
+        );
+    }
     if report.interrupted {
         anyhow::bail!("replay stopped before the end; re-run the same command to finish (safe: every write is idempotent)");
     }

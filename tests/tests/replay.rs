@@ -202,6 +202,87 @@ async fn max_rate_caps_how_fast_a_replay_reads() {
     );
 }
 
+/// Live traffic whose delay (event time → enriched message seen) rises from a
+/// 1 ms floor to 30 ms once `slow_after` has passed, as when live processing
+/// slows down, on core NATS like the live enrichers' output.
+fn live_traffic(env: &TestEnv, slow_after: Duration) -> tokio::task::JoinHandle<()> {
+    use prost::Message as _;
+    let client = env.client.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        for seq in 1u64.. {
+            let delay_ms = if started.elapsed() < slow_after {
+                1
+            } else {
+                30
+            };
+            let u = ds_schemas::EnrichedUnderlying {
+                product: "BANKNIFTY".into(),
+                ts_unix_ns: ds_processors::time::now_unix_ns() - delay_ms * 1_000_000,
+                seq,
+                ..Default::default()
+            };
+            if client
+                .publish("md.enriched.BANKNIFTY.underlying", u.encode_to_vec().into())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_yields_when_live_processing_slows_down() {
+    let env = TestEnv::start().await;
+    let cfg = small_day_config(env.cfg.clone());
+    let live = live_day(&env, &cfg, &["NIFTY"], 9).await;
+    let raw = stream_len(&env.js, STREAM_RAW).await;
+
+    // No live traffic: nothing watched, nothing yielded.
+    let opts = ReplayOptions {
+        products: vec!["NIFTY".into()],
+        target: Target::Database("alone".into()),
+        ..ReplayOptions::new(date(DAY))
+    };
+    let alone = run_replay(&env, &cfg, opts.clone()).await.expect("replay");
+    assert_eq!(alone.yielded.live_samples, 0);
+    assert_eq!(alone.yielded.min_rate, None);
+
+    // Live traffic that slows down while the replay runs: the replay backs off.
+    let traffic = live_traffic(&env, Duration::from_millis(400));
+    let beside = run_replay(&env, &cfg, opts.clone()).await.expect("replay");
+    traffic.abort();
+    assert_eq!(beside.messages(), raw);
+    let y = beside.yielded;
+    assert!(y.live_samples > 0, "{y:?}");
+    assert!(y.backoffs > 0, "{y:?}");
+    assert!(y.min_rate.is_some_and(|r| r < 1_000.0), "{y:?}");
+    let target = env.db.client().database("alone");
+    assert_eq!(
+        projection_snapshot(&target).await,
+        live,
+        "a replay that yielded is still exact"
+    );
+
+    // `--no-yield`: the same live traffic is not watched.
+    let traffic = live_traffic(&env, Duration::ZERO);
+    let greedy = run_replay(
+        &env,
+        &cfg,
+        ReplayOptions {
+            yield_to_live: false,
+            ..opts
+        },
+    )
+    .await
+    .expect("replay");
+    traffic.abort();
+    assert_eq!(greedy.yielded, Default::default());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_one_product_touches_only_that_product() {
     let env = TestEnv::start().await;

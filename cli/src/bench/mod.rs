@@ -22,7 +22,7 @@ use std::io::IsTerminal;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `--max-rate` of the replay run beside live traffic (msgs/s).
+/// `--max-rate` of the `--no-yield` replay run beside live traffic for contrast (msgs/s).
 const REPLAY_BESIDE_LIVE_RATE: f64 = 5_000.0;
 
 /// The benchmark day (a Wednesday: weekly NSE expiry the next day).
@@ -438,72 +438,84 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         1.0,
     );
 
-    // 4b. Live latency while a replay runs beside it (bounded concurrency).
-    let secs_during = if opts.quick { 5 } else { 10 };
-    // The control: the same live traffic for as long, in the same place, just
-    // before the replay starts; the difference is the replay's effect.
+    // 4b. Live latency while a replay runs beside it: a control of the same live
+    // traffic, same length, just before; then a replay as an operator runs it
+    // (yielding to live traffic, the default); then, for contrast, one that
+    // does not yield (`--no-yield`, capped at --max-rate).
+    let secs_beside = if opts.quick { 5 } else { 20 };
     settle(&server_pids, &progress).await;
     progress.line(&format!(
-        "replay beside live traffic: control, {secs_during} s paced at 1,000 msgs/s with no replay"
+        "replay beside live traffic: control, {secs_beside} s paced at 1,000 msgs/s with no replay"
     ));
-    let control = paced_latency(&cfg, &js, &client, secs_during).await?;
+    let control = paced_latency(&cfg, &js, &client, secs_beside).await?;
     progress.line(&format!(
-        "replay beside live traffic: {secs_during} s paced at 1,000 msgs/s while the day replays (--max-rate {REPLAY_BESIDE_LIVE_RATE})"
+        "replay beside live traffic: {secs_beside} s paced at 1,000 msgs/s while the day replays (default: yields to live traffic)"
     ));
-    // A separate process, as an operator would run it (`deltastream replay`), so
-    // that it shares the machine with the live processes but not this process's
-    // runtime with the measurement.
-    let rate = REPLAY_BESIDE_LIVE_RATE.to_string();
-    let mut replay_beside = Component::spawn_with(
-        "replay",
+    let (yielding, yielding_secs) = beside_live(
         &cfg,
-        &[
-            "--date",
-            DAY,
-            "--target-db",
-            "deltastream_bench_replay2",
-            "--max-rate",
-            &rate,
-        ],
+        &js,
+        &client,
+        secs_beside,
+        "deltastream_bench_replay2",
         &[],
-    )?;
-    let during = paced_latency(&cfg, &js, &client, secs_during).await;
-    // Let the replay finish (it is capped, so this bounds the bench's duration).
-    let replay_exit = loop {
-        match replay_beside.child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(_) => break None,
-        }
-    };
-    let during = during?;
-    if !replay_exit.is_some_and(|s| s.success()) {
-        anyhow::bail!("the replay beside live traffic failed ({replay_exit:?})");
+    )
+    .await?;
+    settle(&server_pids, &progress).await;
+    let rate = REPLAY_BESIDE_LIVE_RATE.to_string();
+    progress.line(&format!(
+        "replay beside live traffic: {secs_beside} s paced at 1,000 msgs/s while the day replays with --no-yield --max-rate {rate}"
+    ));
+    let (greedy, greedy_secs) = beside_live(
+        &cfg,
+        &js,
+        &client,
+        secs_beside,
+        "deltastream_bench_replay3",
+        &["--no-yield", "--max-rate", &rate],
+    )
+    .await?;
+    for (what, l) in [
+        ("control (no replay, just before)", &control),
+        ("while a replay runs (default, yields)", &yielding),
+        ("while a replay runs with --no-yield", &greedy),
+    ] {
+        report.info(
+            "replay",
+            format!("live raw → enriched p50, {what}"),
+            l.p50,
+            "ms",
+        );
+        report.info(
+            "replay",
+            format!("live raw → enriched p99, {what}"),
+            l.p99,
+            "ms",
+        );
     }
-    report.info(
-        "replay",
-        "live raw → enriched p50, control (no replay, just before)",
-        control.p50,
-        "ms",
-    );
-    report.info(
-        "replay",
-        "live raw → enriched p50 while a replay runs",
-        during.p50,
-        "ms",
-    );
-    report.info(
-        "replay",
-        "live raw → enriched p99, control (no replay, just before)",
-        control.p99,
-        "ms",
-    );
     report.at_most(
         "replay",
-        "live raw → enriched p99 while a replay runs",
-        during.p99,
-        "ms",
-        10.0,
+        "live p99 while a replay runs (default) ÷ control p99",
+        yielding.p99 / control.p99.max(1e-9),
+        "×",
+        1.5,
+    );
+    report.info(
+        "replay",
+        "live p99 while a --no-yield replay runs ÷ control p99",
+        greedy.p99 / control.p99.max(1e-9),
+        "×",
+    );
+    report.info(
+        "replay",
+        format!("replay duration beside {secs_beside} s of live traffic (default, yields)"),
+        yielding_secs,
+        "s",
+    );
+    report.info(
+        "replay",
+        format!("replay duration beside {secs_beside} s of live traffic (--no-yield)"),
+        greedy_secs,
+        "s",
     );
 
     // 4c. Each stage alone on a day's backlog, as the ceiling's relay runs alone
@@ -856,6 +868,38 @@ async fn settle(pids: &[u32], progress: &Progress) {
             started.elapsed().as_secs_f64()
         ));
     }
+}
+
+/// Live latency over `secs` of paced traffic while `deltastream replay` of the
+/// bench day runs beside it as a separate process (as an operator runs it: it
+/// shares the machine with the live processes but not this process's runtime);
+/// waits for the replay to finish and returns its wall time too.
+async fn beside_live(
+    cfg: &Config,
+    js: &Context,
+    client: &async_nats::Client,
+    secs: u64,
+    target_db: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Latency, f64)> {
+    let mut args = vec!["--date", DAY, "--target-db", target_db];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let mut replay = Component::spawn_with("replay", cfg, &args, &[])?;
+    let during = paced_latency(cfg, js, client, secs).await;
+    let exit = loop {
+        match replay.child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => break None,
+        }
+    };
+    let took = started.elapsed().as_secs_f64();
+    let during = during?;
+    if !exit.is_some_and(|s| s.success()) {
+        anyhow::bail!("the replay beside live traffic ({args:?}) failed ({exit:?})");
+    }
+    Ok((during, took))
 }
 
 /// Publishes live feed events paced at 1,000 msgs/s and measures, from the

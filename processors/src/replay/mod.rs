@@ -17,6 +17,7 @@ pub mod locate;
 pub mod publish;
 pub mod sink;
 pub mod source;
+pub mod throttle;
 
 use crate::enrich::state::{Applied, ProductState, RawInput};
 use crate::feed::Speed;
@@ -84,9 +85,12 @@ pub struct ReplayOptions {
     /// For a product whose day is not in the index, scan its subject in `MD_RAW`
     /// (bounded by the stream's last sequence at start) instead of failing.
     pub scan: bool,
-    /// At most this many MD_RAW messages per second in all (replays beside live
-    /// traffic); unlimited when `None`.
+    /// At most this many MD_RAW messages per second in all; unlimited when `None`.
     pub max_rate: Option<f64>,
+    /// Slow down whenever live processing does ([`throttle`]): watch the live
+    /// enrichers' delay and keep the replay's share of the machine below what
+    /// would raise it.
+    pub yield_to_live: bool,
 }
 
 impl ReplayOptions {
@@ -101,6 +105,7 @@ impl ReplayOptions {
             concurrency: DEFAULT_CONCURRENCY,
             scan: false,
             max_rate: None,
+            yield_to_live: true,
         }
     }
 }
@@ -232,6 +237,8 @@ pub struct ReplayReport {
     pub elapsed: Duration,
     /// Whether it was stopped before the end.
     pub interrupted: bool,
+    /// How it yielded to live traffic.
+    pub yielded: throttle::YieldStats,
 }
 
 impl ReplayReport {
@@ -340,8 +347,8 @@ struct Shared {
     counters: Counters,
     /// Pacing: factor and origin (event time that maps to the replay's start).
     pacing: Option<(f64, i64)>,
-    /// Messages per second each running product may read (`--max-rate` shared).
-    rate_per_product: Option<f64>,
+    /// The read rate all products share (`--max-rate`, lowered for live traffic).
+    throttle: Arc<throttle::Throttle>,
     started: Instant,
 }
 
@@ -426,6 +433,20 @@ pub async fn run(
         .map(|p| publish::Publisher::new(js.client(), p.clone()));
     let length: u64 = work.iter().map(|(_, l)| l.span()).sum();
     let products = work.len();
+    let cap = opts
+        .max_rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(f64::INFINITY);
+    let throttle = Arc::new(throttle::Throttle::new(cap));
+    let _watcher = if opts.yield_to_live {
+        Some(
+            throttle::watch_live(&js.client(), throttle.clone(), cap)
+                .await
+                .map_err(|e| ReplayError::nats(format!("watching live traffic: {e}")))?,
+        )
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         date: opts.date,
         js: js.clone(),
@@ -433,14 +454,7 @@ pub async fn run(
         publisher,
         counters: Counters::default(),
         pacing,
-        rate_per_product: opts.max_rate.filter(|r| *r > 0.0).map(|r| {
-            let running = if pacing.is_some() {
-                products
-            } else {
-                opts.concurrency.clamp(1, products.max(1))
-            };
-            r / running.max(1) as f64
-        }),
+        throttle: throttle.clone(),
         started,
     });
     // Paced products must all run at once to keep their relative timing.
@@ -505,6 +519,7 @@ pub async fn run(
         skipped,
         elapsed: started.elapsed(),
         interrupted,
+        yielded: throttle.stats(),
     })
 }
 
@@ -545,8 +560,6 @@ async fn replay_product(
     let mut state = ProductState::new(spec);
     let mut messages = source::open(&shared.js, &spec.name, loc.first_seq, loc.last_seq).await?;
     let mut last_position = 0u64;
-    let product_started = Instant::now();
-    let mut read = 0u64;
     loop {
         let next = tokio::select! {
             biased;
@@ -560,17 +573,11 @@ async fn replay_product(
                 .fetch_add(loc.span().saturating_sub(last_position), Ordering::Relaxed);
             break;
         };
-        read += 1;
-        if let Some(rate) = shared.rate_per_product {
-            // `--max-rate`: keep this product's share of the read rate.
-            let due = Duration::from_secs_f64(read as f64 / rate);
-            let now = product_started.elapsed();
-            if due > now {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(due - now) => {}
-                }
+        if shared.throttle.rate().is_finite() {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => break,
+                _ = shared.throttle.admit() => {}
             }
         }
         report.messages += 1;
