@@ -72,7 +72,10 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
 /// is kept; a write concern error or a passing server state (shutting down …)
 /// leaves the write's fate unknown, so it is an I/O error, retried like a lost
 /// connection; any other write error is MongoDB refusing the batch.
-fn update_outcome(collection: &str, reply: &Document) -> Result<(), mongodb::error::Error> {
+pub(crate) fn update_outcome(
+    collection: &str,
+    reply: &Document,
+) -> Result<(), mongodb::error::Error> {
     let code = |e: &Document| e.get_i32("code").unwrap_or(0);
     let describe = |e: &Document| format!("{} ({})", e.get_str("errmsg").unwrap_or("?"), code(e));
     let retry = |what: String| {

@@ -16,7 +16,7 @@
 use super::ReplayError;
 use crate::enriched::Enriched;
 use crate::project::docs::{self, DocWrite, Write};
-use crate::project::write_batch;
+use crate::project::{update_outcome, write_batch};
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, Exchange};
 use ds_runtime::collections::{BARS, OPTION_CHAINS, UNDERLYING_TICKS};
@@ -338,11 +338,10 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
                     "writeConcern": {"w": 1, "j": true},
                 })
                 .await?;
-            for key in ["writeErrors", "writeConcernError"] {
-                if let Some(e) = reply.get(key) {
-                    return Err(ReplayError::Refused(format!("{coll}: {key} {e}")));
-                }
-            }
+            // Replaces by `_id`: a duplicate key is a concurrent upsert of the same
+            // document (same bytes), a write concern error is retried, any other
+            // write error refuses the replay.
+            update_outcome(coll, &reply)?;
         }
     }
     for w in latest.into_values() {
