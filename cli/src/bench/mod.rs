@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// `--max-rate` of the `--no-yield` replay run beside live traffic for contrast (msgs/s).
 const REPLAY_BESIDE_LIVE_RATE: f64 = 5_000.0;
+/// Control and replay windows of the replay-beside-live-traffic section.
+const BESIDE_PAIRS: usize = 3;
 
 /// The benchmark day (a Wednesday: weekly NSE expiry the next day).
 const DAY: &str = "2025-01-15";
@@ -438,28 +440,48 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         1.0,
     );
 
-    // 4b. Live latency while a replay runs beside it: a control of the same live
-    // traffic, same length, just before; then a replay as an operator runs it
-    // (yielding to live traffic, the default); then, for contrast, one that
-    // does not yield (`--no-yield`, capped at --max-rate).
-    let secs_beside = if opts.quick { 5 } else { 20 };
-    settle(&server_pids, &progress).await;
-    progress.line(&format!(
-        "replay beside live traffic: control, {secs_beside} s paced at 1,000 msgs/s with no replay"
-    ));
-    let control = paced_latency(&cfg, &js, &client, secs_beside).await?;
-    progress.line(&format!(
-        "replay beside live traffic: {secs_beside} s paced at 1,000 msgs/s while the day replays (default: yields to live traffic)"
-    ));
-    let (yielding, yielding_secs) = beside_live(
-        &cfg,
-        &js,
-        &client,
-        secs_beside,
-        "deltastream_bench_replay2",
-        &[],
-    )
-    .await?;
+    // 4b. Live latency while a replay runs beside it. Windows of the same live
+    // traffic alternate: a control with no replay, then one into which a replay
+    // starts as an operator runs it (yielding to live traffic, the default),
+    // [`BESIDE_PAIRS`] times; each side's windows are pooled, so one stall of the
+    // host does not decide the verdict (a single window's p99 varies by tens of
+    // per cent between identical controls here). The replays of earlier pairs
+    // are stopped (as Ctrl-C) at their window's end; the last one runs to the
+    // end of the day, for its duration. Then, for contrast, one window with a
+    // replay that does not yield (`--no-yield`, capped at --max-rate).
+    let (secs_beside, pairs) = if opts.quick {
+        (5, 1)
+    } else {
+        (10, BESIDE_PAIRS)
+    };
+    let mut controls = Vec::new();
+    let mut yieldings = Vec::new();
+    let mut yielding_secs = 0.0;
+    for pair in 1..=pairs {
+        settle(&server_pids, &progress).await;
+        progress.line(&format!(
+            "replay beside live traffic ({pair}/{pairs}): control, {secs_beside} s paced at 1,000 msgs/s with no replay"
+        ));
+        controls.push(paced_latency(&cfg, &js, &client, secs_beside).await?);
+        settle(&server_pids, &progress).await;
+        let last = pair == pairs;
+        progress.line(&format!(
+            "replay beside live traffic ({pair}/{pairs}): {secs_beside} s paced at 1,000 msgs/s while the day replays (default: yields to live traffic){}",
+            if last { "" } else { "; stopped after it" }
+        ));
+        let (l, took) = beside_live(
+            &cfg,
+            &js,
+            &client,
+            secs_beside,
+            &format!("deltastream_bench_replay_beside{pair}"),
+            &[],
+            last,
+        )
+        .await?;
+        yieldings.push(l);
+        yielding_secs = took;
+    }
     settle(&server_pids, &progress).await;
     let rate = REPLAY_BESIDE_LIVE_RATE.to_string();
     progress.line(&format!(
@@ -470,14 +492,24 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         &js,
         &client,
         secs_beside,
-        "deltastream_bench_replay3",
+        "deltastream_bench_replay_greedy",
         &["--no-yield", "--max-rate", &rate],
+        true,
     )
     .await?;
+    let control = Latency::pooled(&controls);
+    let yielding = Latency::pooled(&yieldings);
+    let pooled = format!("{pairs} × {secs_beside} s");
     for (what, l) in [
-        ("control (no replay, just before)", &control),
-        ("while a replay runs (default, yields)", &yielding),
-        ("while a replay runs with --no-yield", &greedy),
+        (format!("control (no replay; {pooled})"), &control),
+        (
+            format!("while a replay runs (default, yields; {pooled})"),
+            &yielding,
+        ),
+        (
+            format!("while a replay runs with --no-yield ({secs_beside} s)"),
+            &greedy,
+        ),
     ] {
         report.info(
             "replay",
@@ -490,6 +522,19 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
             format!("live raw → enriched p99, {what}"),
             l.p99,
             "ms",
+        );
+    }
+    let (lowest, highest) = controls
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), l| {
+            (lo.min(l.p99), hi.max(l.p99))
+        });
+    if pairs > 1 {
+        report.info(
+            "replay",
+            "control windows' p99, highest ÷ lowest (the host's own variation)",
+            highest / lowest.max(1e-9),
+            "×",
         );
     }
     report.at_most(
@@ -632,7 +677,13 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         ));
         let (cfg2, js2) = (cfg.clone(), js.clone());
         let ws = load::websocket(&url, "NIFTY", n, 50, async move {
-            let _ = publish_paced(&cfg2, &js2, 200, if opts.quick { 5 } else { 10 }).await;
+            let _ = publish_paced(
+                &cfg2,
+                &js2,
+                200,
+                Instant::now() + Duration::from_secs(if opts.quick { 5 } else { 10 }),
+            )
+            .await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         })
         .await;
@@ -817,6 +868,34 @@ struct Latency {
     max: f64,
     /// The event-time window of the run, for the projection query.
     window: (i64, i64),
+    /// Every sample (ms), sorted.
+    samples: Vec<f64>,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<f64>, window: (i64, i64)) -> Self {
+        samples.sort_by(f64::total_cmp);
+        Self {
+            p50: percentile(&samples, 50.0),
+            p99: percentile(&samples, 99.0),
+            max: samples.last().copied().unwrap_or(0.0),
+            window,
+            samples,
+        }
+    }
+
+    /// The samples of several windows as one.
+    fn pooled(windows: &[Latency]) -> Self {
+        let samples = windows
+            .iter()
+            .flat_map(|l| l.samples.iter().copied())
+            .collect();
+        let window = (
+            windows.iter().map(|l| l.window.0).min().unwrap_or(0),
+            windows.iter().map(|l| l.window.1).max().unwrap_or(0),
+        );
+        Self::of(samples, window)
+    }
 }
 
 /// Publishes the whole trading day `date` of every product at maximum speed.
@@ -872,8 +951,10 @@ async fn settle(pids: &[u32], progress: &Progress) {
 
 /// Live latency over `secs` of paced traffic while `deltastream replay` of the
 /// bench day runs beside it as a separate process (as an operator runs it: it
-/// shares the machine with the live processes but not this process's runtime);
-/// waits for the replay to finish and returns its wall time too.
+/// shares the machine with the live processes but not this process's runtime).
+/// The replay starts into live traffic that is already flowing, when the
+/// measured window opens. With `to_end`, waits for the replay to finish and
+/// returns its wall time; otherwise stops it (as Ctrl-C) when the window closes.
 async fn beside_live(
     cfg: &Config,
     js: &Context,
@@ -881,12 +962,18 @@ async fn beside_live(
     secs: u64,
     target_db: &str,
     extra: &[&str],
+    to_end: bool,
 ) -> anyhow::Result<(Latency, f64)> {
     let mut args = vec!["--date", DAY, "--target-db", target_db];
     args.extend_from_slice(extra);
+    let live = LiveTraffic::start(cfg, js, client, secs).await?;
     let started = Instant::now();
     let mut replay = Component::spawn_with("replay", cfg, &args, &[])?;
-    let during = paced_latency(cfg, js, client, secs).await;
+    let during = live.finish().await;
+    if !to_end {
+        replay.stop();
+        return Ok((during?, started.elapsed().as_secs_f64()));
+    }
     let exit = loop {
         match replay.child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -902,7 +989,7 @@ async fn beside_live(
     Ok((during, took))
 }
 
-/// Publishes live feed events paced at 1,000 msgs/s and measures, from the
+/// Live latency of `secs` of live feed events paced at 1,000 msgs/s, from the
 /// event's timestamp (set at publish time) to receipt of its enriched message.
 async fn paced_latency(
     cfg: &Config,
@@ -910,53 +997,90 @@ async fn paced_latency(
     client: &async_nats::Client,
     secs: u64,
 ) -> anyhow::Result<Latency> {
-    let mut sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
-    let mut sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
-    let collector = tokio::spawn(async move {
-        let mut lat = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs + 5);
-        loop {
-            let m = tokio::select! {
-                m = sub_ticks.next() => m,
-                m = sub_chains.next() => m,
-                _ = tokio::time::sleep_until(deadline) => break,
-            };
-            let Some(m) = m else { break };
-            let now = ds_processors::time::now_unix_ns();
-            let ts = if m.subject.as_str().ends_with(".underlying") {
-                ds_schemas::EnrichedUnderlying::decode(m.payload)
-                    .map(|u| u.ts_unix_ns)
-                    .ok()
-            } else {
-                ds_schemas::EnrichedChain::decode(m.payload)
-                    .map(|c| c.ts_unix_ns)
-                    .ok()
-            };
-            if let Some(ts) = ts {
-                lat.push((now - ts) as f64 / 1e6);
+    LiveTraffic::start(cfg, js, client, secs)
+        .await?
+        .finish()
+        .await
+}
+
+/// Paced live traffic at 1,000 msgs/s, measured after a warm-up: a pipeline
+/// left idle wakes up slowly (its first tens of milliseconds are slower
+/// whatever runs beside it), and that is not what a window measures.
+struct LiveTraffic {
+    publisher: tokio::task::JoinHandle<anyhow::Result<()>>,
+    collector: tokio::task::JoinHandle<Vec<f64>>,
+    window: (i64, i64),
+}
+
+/// Live traffic flows this long before its window opens.
+const LIVE_WARMUP: Duration = Duration::from_secs(2);
+
+impl LiveTraffic {
+    /// Starts the traffic; returns when the measured window of `secs` opens.
+    async fn start(
+        cfg: &Config,
+        js: &Context,
+        client: &async_nats::Client,
+        secs: u64,
+    ) -> anyhow::Result<Self> {
+        let mut sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
+        let mut sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
+        let now_ns = ds_processors::time::now_unix_ns();
+        let from_ns = now_ns + LIVE_WARMUP.as_nanos() as i64;
+        let window = (
+            from_ns,
+            from_ns + Duration::from_secs(secs).as_nanos() as i64,
+        );
+        let opens = Instant::now() + LIVE_WARMUP;
+        let closes = opens + Duration::from_secs(secs);
+        let collector = tokio::spawn(async move {
+            let mut lat = Vec::new();
+            // Enriched messages of the window's last events arrive after it.
+            let deadline = tokio::time::Instant::from_std(closes) + Duration::from_secs(5);
+            loop {
+                let m = tokio::select! {
+                    m = sub_ticks.next() => m,
+                    m = sub_chains.next() => m,
+                    _ = tokio::time::sleep_until(deadline) => break,
+                };
+                let Some(m) = m else { break };
+                let now = ds_processors::time::now_unix_ns();
+                let ts = if m.subject.as_str().ends_with(".underlying") {
+                    ds_schemas::EnrichedUnderlying::decode(m.payload)
+                        .map(|u| u.ts_unix_ns)
+                        .ok()
+                } else {
+                    ds_schemas::EnrichedChain::decode(m.payload)
+                        .map(|c| c.ts_unix_ns)
+                        .ok()
+                };
+                if let Some(ts) = ts.filter(|ts| (window.0..window.1).contains(ts)) {
+                    lat.push((now - ts) as f64 / 1e6);
+                }
             }
-        }
-        lat
-    });
-    let (start_ns, end_ns) = publish_paced(cfg, js, 1000, secs).await?;
-    let mut lat = collector.await.context("latency collector")?;
-    lat.sort_by(f64::total_cmp);
-    Ok(Latency {
-        p50: percentile(&lat, 50.0),
-        p99: percentile(&lat, 99.0),
-        max: lat.last().copied().unwrap_or(0.0),
-        window: (start_ns, end_ns),
-    })
+            lat
+        });
+        let (cfg, js) = (cfg.clone(), js.clone());
+        let publisher = tokio::spawn(async move { publish_paced(&cfg, &js, 1000, closes).await });
+        tokio::time::sleep_until(tokio::time::Instant::from_std(opens)).await;
+        Ok(Self {
+            publisher,
+            collector,
+            window,
+        })
+    }
+
+    /// Waits for the window to close and its last enriched messages.
+    async fn finish(self) -> anyhow::Result<Latency> {
+        self.publisher.await.context("live publisher")??;
+        let lat = self.collector.await.context("latency collector")?;
+        Ok(Latency::of(lat, self.window))
+    }
 }
 
 /// Publishes live feed events (stamped with their publish time) at `rate` msgs/s
-/// for `secs` seconds; returns the event-time window.
-async fn publish_paced(
-    cfg: &Config,
-    js: &Context,
-    rate: u64,
-    secs: u64,
-) -> anyhow::Result<(i64, i64)> {
+/// until `end`.
+async fn publish_paced(cfg: &Config, js: &Context, rate: u64, end: Instant) -> anyhow::Result<()> {
     let resumes = ds_processors::feed::resume_points(js, &cfg.products).await?;
     let mut feeds: Vec<ProductFeed> = cfg
         .products
@@ -967,8 +1091,6 @@ async fn publish_paced(
     let mut publisher = ds_runtime::publish::Publisher::new(js.clone(), 256);
     let mut every = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let start_ns = ds_processors::time::now_unix_ns();
-    let end = Instant::now() + Duration::from_secs(secs);
     let mut queue: std::collections::VecDeque<FeedEvent> = Default::default();
     let mut next_product = 0;
     let mut events = Vec::new();
@@ -998,8 +1120,7 @@ async fn publish_paced(
         }
     }
     publisher.flush().await?;
-    let end_ns = ds_processors::time::now_unix_ns();
-    Ok((start_ns, end_ns))
+    Ok(())
 }
 
 /// p50/p99 of `written_at − ts` of the ticks projected in `window` (ms resolution).

@@ -4,7 +4,7 @@
 //!
 //! A replay is background work; the live pipeline is not. The replay watches the
 //! live enrichers' own end-to-end delay (event time → enriched message seen on
-//! `md.enriched.*.underlying`), keeps its floor (the smallest delay of the last
+//! `md.enriched.<P>.underlying`, one product per exchange), keeps its floor (the smallest delay of the last
 //! minute: transport and clock offset, no queueing), and treats the excess over
 //! it as the cost it is imposing. Additive increase while the excess stays under
 //! [`TARGET_EXCESS_MS`], multiplicative decrease when it goes over (the scheme
@@ -12,7 +12,8 @@
 //! live traffic there is nothing to protect and the replay runs at its cap.
 
 use async_nats::Client;
-use ds_schemas::EnrichedUnderlying;
+use ds_analytics::market::ProductSpec;
+use ds_runtime::subjects;
 use futures::StreamExt;
 use prost::Message as _;
 use std::collections::VecDeque;
@@ -245,17 +246,45 @@ impl Drop for Watcher {
     }
 }
 
-/// Watches live traffic and steers `throttle` (capped at `cap` msgs/s) until the
-/// returned [`Watcher`] is dropped.
+/// The live subjects a replay watches: the enriched underlying of one product
+/// per exchange (its first configured one). The live products share the host,
+/// so one per trading session is enough signal, and it is one more subscriber
+/// on a fraction of the live messages rather than on all of them.
+pub fn watched_subjects(products: &[ProductSpec]) -> Vec<String> {
+    let mut exchanges = Vec::new();
+    let mut subjects = Vec::new();
+    for p in products {
+        if !exchanges.contains(&p.exchange) {
+            exchanges.push(p.exchange);
+            subjects.push(subjects::enriched_underlying(&p.name));
+        }
+    }
+    subjects
+}
+
+/// The event time of an enriched underlying message (only that field decoded).
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventTime {
+    #[prost(int64, tag = "3")]
+    ts_unix_ns: i64,
+}
+
+/// Watches live traffic on `subjects` (see [`watched_subjects`]) and steers
+/// `throttle` (capped at `cap` msgs/s) until the returned [`Watcher`] is dropped.
 ///
 /// # Errors
-/// When the subscription cannot be made.
+/// When a subscription cannot be made.
 pub async fn watch_live(
     client: &Client,
+    subjects: &[String],
     throttle: Arc<Throttle>,
     cap: f64,
 ) -> Result<Watcher, async_nats::SubscribeError> {
-    let mut live = client.subscribe("md.enriched.*.underlying").await?;
+    let mut subscriptions = Vec::with_capacity(subjects.len());
+    for s in subjects {
+        subscriptions.push(client.subscribe(s.clone()).await?);
+    }
+    let mut live = futures::stream::select_all(subscriptions);
     let mut controller = Controller::new(cap);
     throttle.steer(&controller);
     Ok(Watcher(tokio::spawn(async move {
@@ -265,7 +294,7 @@ pub async fn watch_live(
             tokio::select! {
                 m = live.next() => match m {
                     Some(m) => {
-                        if let Ok(u) = EnrichedUnderlying::decode(m.payload) {
+                        if let Ok(u) = EventTime::decode(m.payload) {
                             let now = crate::time::now_unix_ns();
                             controller.observe(now, (now - u.ts_unix_ns) as f64 / 1e6);
                         }
@@ -288,8 +317,33 @@ pub async fn watch_live(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ds_schemas::EnrichedUnderlying;
 
     const MS: i64 = 1_000_000;
+
+    #[test]
+    fn one_product_per_exchange_is_watched() {
+        let products = ds_analytics::market::default_products();
+        assert_eq!(
+            watched_subjects(&products),
+            [
+                "md.enriched.NIFTY.underlying",
+                "md.enriched.AAPL.underlying"
+            ]
+        );
+        assert_eq!(
+            watched_subjects(&products[2..]),
+            ["md.enriched.AAPL.underlying"]
+        );
+        let t = EnrichedUnderlying {
+            ts_unix_ns: 1_736_912_700_000_000_123,
+            ..Default::default()
+        };
+        assert_eq!(
+            EventTime::decode(t.encode_to_vec().as_slice()).map(|e| e.ts_unix_ns),
+            Ok(t.ts_unix_ns)
+        );
+    }
 
     /// Feeds `n` samples of `delay` ms spread over one tick, then ticks.
     fn interval(c: &mut Controller, t: &mut i64, delay: f64, n: usize) -> f64 {
