@@ -205,9 +205,14 @@ async fn max_rate_caps_how_fast_a_replay_reads() {
 /// Live traffic whose delay (event time → enriched message seen) rises from a
 /// 1 ms floor to 30 ms once `slow_after` has passed, as when live processing
 /// slows down, on core NATS like the live enrichers' output.
-fn live_traffic(env: &TestEnv, slow_after: Duration) -> tokio::task::JoinHandle<()> {
+fn live_traffic(env: &TestEnv, cfg: &Config, slow_after: Duration) -> tokio::task::JoinHandle<()> {
     use prost::Message as _;
     let client = env.client.clone();
+    // Live enriched ticks where a replay looks for them (one product per exchange).
+    let subject = ds_processors::replay::throttle::watched_subjects(&cfg.products)
+        .into_iter()
+        .next()
+        .expect("a watched subject");
     tokio::spawn(async move {
         let started = Instant::now();
         for seq in 1u64.. {
@@ -217,13 +222,13 @@ fn live_traffic(env: &TestEnv, slow_after: Duration) -> tokio::task::JoinHandle<
                 30
             };
             let u = ds_schemas::EnrichedUnderlying {
-                product: "BANKNIFTY".into(),
+                product: "NIFTY".into(),
                 ts_unix_ns: ds_processors::time::now_unix_ns() - delay_ms * 1_000_000,
                 seq,
                 ..Default::default()
             };
             if client
-                .publish("md.enriched.BANKNIFTY.underlying", u.encode_to_vec().into())
+                .publish(subject.clone(), u.encode_to_vec().into())
                 .await
                 .is_err()
             {
@@ -252,7 +257,7 @@ async fn a_replay_yields_when_live_processing_slows_down() {
     assert_eq!(alone.yielded.min_rate, None);
 
     // Live traffic that slows down while the replay runs: the replay backs off.
-    let traffic = live_traffic(&env, Duration::from_millis(400));
+    let traffic = live_traffic(&env, &cfg, Duration::from_millis(400));
     let beside = run_replay(&env, &cfg, opts.clone()).await.expect("replay");
     traffic.abort();
     assert_eq!(beside.messages(), raw);
@@ -268,7 +273,7 @@ async fn a_replay_yields_when_live_processing_slows_down() {
     );
 
     // `--no-yield`: the same live traffic is not watched.
-    let traffic = live_traffic(&env, Duration::ZERO);
+    let traffic = live_traffic(&env, &cfg, Duration::ZERO);
     let greedy = run_replay(
         &env,
         &cfg,

@@ -34,11 +34,6 @@ use std::time::{Duration, Instant};
 
 /// Raw messages handled between two hand-overs to the database writer.
 pub const BATCH_MESSAGES: usize = 500;
-/// Messages a rate-limited replay asks `MD_RAW` for at once (else 500).
-const THROTTLED_READ_AHEAD: usize = 50;
-/// How often a rate-limited replay hands its documents to the writer (else
-/// every [`BATCH_MESSAGES`]).
-const THROTTLED_HAND_OVER_EVERY: Duration = Duration::from_millis(100);
 /// Products replayed at once by default: enrichment is CPU-bound, and a replay
 /// must leave room for live processing on the same machine.
 pub const DEFAULT_CONCURRENCY: usize = 2;
@@ -568,24 +563,8 @@ async fn replay_product(
         None => None,
     };
     let mut state = ProductState::new(spec);
-    // A rate-limited replay (yielding to live traffic, or --max-rate) reads and
-    // writes in small slices: the servers it shares with live processing then
-    // serve it between live messages, not in bursts of hundreds.
-    let read_ahead = shared
-        .throttle
-        .rate()
-        .is_finite()
-        .then_some(THROTTLED_READ_AHEAD);
-    let mut messages = source::open(
-        &shared.js,
-        &spec.name,
-        loc.first_seq,
-        loc.last_seq,
-        read_ahead,
-    )
-    .await?;
+    let mut messages = source::open(&shared.js, &spec.name, loc.first_seq, loc.last_seq).await?;
     let mut last_position = 0u64;
-    let mut handed_over = Instant::now();
     loop {
         let next = tokio::select! {
             biased;
@@ -657,10 +636,7 @@ async fn replay_product(
         if let Some(s) = &mut sink {
             s.add(&outputs)
                 .map_err(|e| ReplayError::Invalid(format!("not representable in BSON: {e}")))?;
-            let slice_due = shared.throttle.rate().is_finite()
-                && handed_over.elapsed() >= THROTTLED_HAND_OVER_EVERY;
-            if s.pending_messages() >= BATCH_MESSAGES || shared.pacing.is_some() || slice_due {
-                handed_over = Instant::now();
+            if s.pending_messages() >= BATCH_MESSAGES || shared.pacing.is_some() {
                 s.hand_over().await?;
             }
         }

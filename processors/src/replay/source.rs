@@ -31,10 +31,7 @@ pub struct RangeReader {
     last: u64,
 }
 
-/// Opens `product`'s range `[first, last]` of `MD_RAW`. `read_ahead` caps the
-/// messages asked of the server at once (`None`: the client's default, 500): a
-/// replay yielding to live traffic asks for a few at a time, so the server
-/// serves it in small slices between live messages rather than in bursts.
+/// Opens `product`'s range `[first, last]` of `MD_RAW`.
 ///
 /// # Errors
 /// When `MD_RAW` is missing or the consumer cannot be created.
@@ -43,7 +40,6 @@ pub async fn open(
     product: &str,
     first: u64,
     last: u64,
-    read_ahead: Option<usize>,
 ) -> Result<RangeReader, ReplayError> {
     let stream = js.get_stream(subjects::STREAM_RAW).await.map_err(|e| {
         ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)"))
@@ -55,7 +51,6 @@ pub async fn open(
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: first.max(1),
             },
-            max_batch: read_ahead.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             ..Default::default()
         })
         .await
