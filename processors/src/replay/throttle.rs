@@ -4,9 +4,9 @@
 //!
 //! A replay is background work; the live pipeline is not. The replay watches the
 //! live enrichers' own end-to-end delay (event time → enriched message seen on
-//! `md.enriched.<P>.underlying`, one product per exchange), keeps its floor (the smallest delay of the last
-//! minute: transport and clock offset, no queueing), and treats the excess over
-//! it as the cost it is imposing. Additive increase while the excess stays under
+//! `md.enriched.<P>.underlying`, one product per exchange), keeps its floor
+//! (the smallest delay of the last minute: transport and clock offset, no
+//! queueing), and treats the excess over it as the cost it is imposing. Additive increase while the excess stays under
 //! [`TARGET_EXCESS_MS`], multiplicative decrease when it goes over (the scheme
 //! TCP's background transports use against their own queueing delay). With no
 //! live traffic there is nothing to protect and the replay runs at its cap.
