@@ -400,15 +400,16 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
     let y = report.yielded;
     if let Some(min) = y.min_rate {
         println!(
-            "yielded to live traffic: slowed down {} times (to {min:.0} msgs/s at the lowest) while live processing was slower than its floor by over {} ms ({} live messages watched)",
+            "yielded to live traffic: slowed down {} times (to {min:.0} msgs/s at the lowest) when live processing got over {:.0}% slower than in the replay's {} pauses to measure it ({} live messages watched)",
             y.backoffs,
-            ds_processors::replay::throttle::TARGET_EXCESS_MS,
+            ds_processors::replay::throttle::TOLERANCE * 100.0,
+            y.probes,
             y.live_samples
         );
     } else if y.live_samples > 0 {
         println!(
-            "live traffic ran beside the replay ({} messages watched) and never slowed",
-            y.live_samples
+            "live traffic ran beside the replay ({} messages watched, {} pauses to measure it) and never slowed",
+            y.live_samples, y.probes
         );
     }
     if report.interrupted {

@@ -1,15 +1,22 @@
 //! How fast a replay reads `MD_RAW`: one rate shared by every product task
-//! ([`Throttle`]), capped by `--max-rate`, and — beside live traffic — lowered
-//! whenever live processing slows down ([`Controller`]).
+//! ([`Throttle`]), capped by `--max-rate`, and — beside live traffic — held to
+//! what live processing can spare ([`Controller`]).
 //!
 //! A replay is background work; the live pipeline is not. The replay watches the
 //! live enrichers' own end-to-end delay (event time → enriched message seen on
-//! `md.enriched.<P>.underlying`, one product per exchange), keeps its floor
-//! (the smallest delay of the last minute: transport and clock offset, no
-//! queueing), and treats the excess over it as the cost it is imposing. Additive increase while the excess stays under
-//! [`TARGET_EXCESS_MS`], multiplicative decrease when it goes over (the scheme
-//! TCP's background transports use against their own queueing delay). With no
-//! live traffic there is nothing to protect and the replay runs at its cap.
+//! `md.enriched.<P>.underlying`, one product per exchange) and compares it with
+//! what the same live traffic shows while the replay does nothing: every
+//! [`PROBE_EVERY`] of reading it pauses for [`PROBE`] (and it starts with such
+//! a pause), and the 90th percentile of the live delay in that pause is the
+//! baseline. While it reads, each [`JUDGE`] interval whose 90th percentile is
+//! more than [`TOLERANCE`] (plus [`SLACK_MS`]) above the baseline halves the
+//! rate; a quiet one adds [`STEP`] msgs/s (additive increase, multiplicative
+//! decrease, the scheme TCP's background transports use against their own
+//! queueing delay). Both are measured above the delay's floor (its smallest
+//! value of the last minute: transport and clock offset, no queueing). A fixed
+//! allowance in milliseconds could not tell a slow hour of the host from the
+//! replay's own cost; a baseline re-measured every few seconds can. With no live
+//! traffic there is nothing to protect and the replay runs at its cap.
 
 use async_nats::Client;
 use ds_analytics::market::ProductSpec;
@@ -22,27 +29,43 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Live delay above its floor that the replay tolerates (90th percentile of a
-/// control interval).
-pub const TARGET_EXCESS_MS: f64 = 3.0;
-/// How often the rate is revised.
+/// How much slower (relative) live processing may get while the replay reads
+/// than during its last pauses, at the 90th percentile of the delay above its floor.
+pub const TOLERANCE: f64 = 0.25;
+/// An absolute allowance on top of [`TOLERANCE`] (ms): below it, a difference
+/// is the resolution of the measurement, not a cost.
+pub const SLACK_MS: f64 = 0.25;
+/// The excess over the floor tolerated while no pause has measured a baseline
+/// (live messages too sparse to measure one).
+const FALLBACK_EXCESS_MS: f64 = 3.0;
+/// How often the rate is revised (the throttle is steered this often).
 pub const TICK: Duration = Duration::from_millis(100);
-/// Rate a replay starts at when live traffic is seen (msgs/s).
-const START_RATE: f64 = 1_000.0;
-/// The rate never goes below this (a replay always progresses).
-const FLOOR_RATE: f64 = 200.0;
-/// Added per quiet interval (msgs/s): 1,000 msgs/s more every second.
+/// A judged interval while reading.
+pub const JUDGE: Duration = Duration::from_secs(1);
+/// A pause to measure live traffic without the replay.
+pub const PROBE: Duration = Duration::from_millis(1_000);
+/// The start of a pause that is not measured (the replay's last writes drain).
+const PROBE_SETTLE: Duration = Duration::from_millis(250);
+/// Reading time between pauses.
+pub const PROBE_EVERY: Duration = Duration::from_secs(10);
+/// Pauses whose baselines are kept (the baseline is their median).
+const BASELINES: usize = 3;
+/// Rate a replay reads at after its first pause (msgs/s).
+const START_RATE: f64 = 200.0;
+/// The reading rate never goes below this (a replay always progresses).
+const FLOOR_RATE: f64 = 50.0;
+/// Added per quiet interval (msgs/s).
 const STEP: f64 = 100.0;
 /// Factor applied when live processing slowed.
 const BACKOFF: f64 = 0.5;
 /// Above this, a rate with no cap counts as unlimited again.
 const UNLIMITED_ABOVE: f64 = 100_000.0;
-/// Samples an interval needs before it is judged (else it is extended, up to 1 s).
-const MIN_SAMPLES: usize = 5;
+/// Samples an interval needs before it is judged (else it is extended, to 3×).
+const MIN_SAMPLES: usize = 20;
 /// No live sample for this long: no live traffic.
 const IDLE_NS: i64 = 2_000_000_000;
-/// A replay starts at [`START_RATE`] and lifts it to its cap if no live sample
-/// arrives within this long (so it never bursts into live traffic at its start).
+/// A replay starts paused, as a first probe; with no live sample within this
+/// long there is no live traffic and it runs at its cap.
 const WARMUP_NS: i64 = 500_000_000;
 /// How long the floor of the live delay is remembered (per-second minima).
 const FLOOR_MEMORY_SECS: usize = 60;
@@ -50,16 +73,31 @@ const FLOOR_MEMORY_SECS: usize = 60;
 const LIVE_DELAY_MAX_MS: f64 = 10_000.0;
 /// Reads a product task may make at once when behind (absorbs timer granularity).
 const BURST: Duration = Duration::from_millis(5);
+/// How often a paused reader looks at the rate again.
+const PAUSE_POLL: Duration = Duration::from_millis(10);
 
-/// The read rate every product task of a replay shares (a token bucket).
+const fn ns(d: Duration) -> i64 {
+    d.as_nanos() as i64
+}
+
+/// The read rate every product task of a replay shares (a token bucket; a rate
+/// of zero pauses reading).
 pub struct Throttle {
     rate_bits: AtomicU64,
     next: Mutex<Option<Instant>>,
     stats: Mutex<YieldStats>,
 }
 
+/// When a read may happen.
+#[derive(Debug, PartialEq)]
+enum Slot {
+    Now,
+    At(Instant),
+    Paused,
+}
+
 impl Throttle {
-    /// A throttle at `rate` msgs/s (`f64::INFINITY`: unlimited).
+    /// A throttle at `rate` msgs/s (`f64::INFINITY`: unlimited; 0: paused).
     pub fn new(rate: f64) -> Self {
         Self {
             rate_bits: AtomicU64::new(rate.to_bits()),
@@ -68,7 +106,7 @@ impl Throttle {
         }
     }
 
-    /// The current rate (msgs/s, infinite when unlimited).
+    /// The current rate (msgs/s, infinite when unlimited, 0 when paused).
     pub fn rate(&self) -> f64 {
         f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
     }
@@ -88,25 +126,38 @@ impl Throttle {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = controller.stats();
     }
 
-    /// When the next read may happen (`None`: now), reserving its slot.
-    fn reserve(&self, now: Instant) -> Option<Instant> {
+    /// When the next read may happen, reserving its slot.
+    fn reserve(&self, now: Instant) -> Slot {
         let rate = self.rate();
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        if !rate.is_finite() || rate <= 0.0 {
+        if rate.is_nan() || rate <= 0.0 {
+            // Paused: reading resumes from scratch, not with a backlog of slots.
             *next = None;
-            return None;
+            return Slot::Paused;
+        }
+        if rate.is_infinite() {
+            *next = None;
+            return Slot::Now;
         }
         let earliest = now.checked_sub(BURST).unwrap_or(now);
         let at = next.map_or(now, |n| n.max(earliest));
         *next = Some(at + Duration::from_secs_f64(1.0 / rate));
-        (at > now).then_some(at)
+        if at > now {
+            Slot::At(at)
+        } else {
+            Slot::Now
+        }
     }
 
-    /// Waits for the next read's turn. Cancel-safe (a cancelled wait only skips
-    /// its slot).
+    /// Waits for the next read's turn (while paused, until reading resumes).
+    /// Cancel-safe (a cancelled wait only skips its slot).
     pub async fn admit(&self) {
-        if let Some(at) = self.reserve(Instant::now()) {
-            tokio::time::sleep_until(at).await;
+        loop {
+            match self.reserve(Instant::now()) {
+                Slot::Now => return,
+                Slot::At(at) => return tokio::time::sleep_until(at).await,
+                Slot::Paused => tokio::time::sleep(PAUSE_POLL).await,
+            }
         }
     }
 }
@@ -116,51 +167,101 @@ impl Throttle {
 pub struct YieldStats {
     /// Live messages observed.
     pub live_samples: u64,
+    /// Pauses made to measure live traffic without the replay.
+    pub probes: u64,
     /// Times the rate was lowered because live processing slowed.
     pub backoffs: u64,
-    /// The lowest rate set (msgs/s), if it was ever limited for live traffic.
+    /// The lowest reading rate set (msgs/s), if it was ever limited for live traffic.
     pub min_rate: Option<f64>,
+}
+
+/// What the replay is doing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// No live traffic: reading at the cap.
+    Idle,
+    /// Paused since `since` to measure live traffic alone; reading resumes at `resume`.
+    Probe { since: i64, resume: f64 },
+    /// Reading at `rate` since `since` (the start of the current stretch between pauses).
+    Run { since: i64, rate: f64 },
 }
 
 /// The rate controller (pure: times are passed in, in Unix nanoseconds).
 #[derive(Debug, Clone)]
 pub struct Controller {
     cap: f64,
-    rate: f64,
-    window: Vec<f64>,
-    window_started: Option<i64>,
+    phase: Phase,
+    /// Live delays (ms) of the current interval, with their times.
+    samples: Vec<(i64, f64)>,
+    interval_started: i64,
     last_sample: Option<i64>,
     /// The first tick.
     born: Option<i64>,
     /// Minimum delay of each of the last seconds: (second, ms).
     floor: VecDeque<(i64, f64)>,
+    /// The 90th-percentile excess over the floor of the last pauses (ms).
+    baselines: VecDeque<f64>,
     stats: YieldStats,
 }
 
+/// The 90th percentile of `v` (reordered).
+fn p90(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[(v.len() * 9 / 10).min(v.len() - 1)]
+}
+
 impl Controller {
-    /// A controller for a replay capped at `cap` msgs/s (`f64::INFINITY`: none);
-    /// it starts at [`START_RATE`] (or the cap when lower).
+    /// A controller for a replay capped at `cap` msgs/s (`f64::INFINITY`: none).
+    /// It starts paused (a first probe): see [`WARMUP_NS`].
     pub fn new(cap: f64) -> Self {
         Self {
             cap,
-            rate: START_RATE.min(cap),
-            window: Vec::new(),
-            window_started: None,
+            phase: Phase::Probe {
+                since: i64::MIN,
+                resume: START_RATE.min(cap),
+            },
+            samples: Vec::new(),
+            interval_started: 0,
             last_sample: None,
             born: None,
             floor: VecDeque::new(),
+            baselines: VecDeque::new(),
             stats: YieldStats::default(),
         }
     }
 
-    /// The rate now (msgs/s).
+    /// The rate now (msgs/s; 0: paused).
     pub fn rate(&self) -> f64 {
-        self.rate
+        match self.phase {
+            Phase::Idle => self.cap,
+            Phase::Probe { .. } => 0.0,
+            Phase::Run { rate, .. } => rate,
+        }
     }
 
     /// What it did so far.
     pub fn stats(&self) -> YieldStats {
         self.stats
+    }
+
+    /// The live delay's floor (ms): the smallest of the last minute.
+    fn floor(&self) -> f64 {
+        self.floor
+            .iter()
+            .map(|(_, m)| *m)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The excess over the floor live traffic shows without the replay: the
+    /// median of the last pauses' (ms).
+    fn baseline(&self) -> Option<f64> {
+        let mut b: Vec<f64> = self.baselines.iter().copied().collect();
+        b.sort_by(f64::total_cmp);
+        match b.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(b[n / 2]),
+            n => Some((b[n / 2 - 1] + b[n / 2]) / 2.0),
+        }
     }
 
     /// Records a live message seen `delay_ms` after its event time.
@@ -170,8 +271,7 @@ impl Controller {
         }
         self.stats.live_samples += 1;
         self.last_sample = Some(now_ns);
-        self.window_started.get_or_insert(now_ns);
-        self.window.push(delay_ms);
+        self.samples.push((now_ns, delay_ms));
         let second = now_ns.div_euclid(1_000_000_000);
         match self.floor.back_mut() {
             Some((s, min)) if *s == second => *min = min.min(delay_ms),
@@ -186,38 +286,107 @@ impl Controller {
         }
     }
 
+    fn start_probe(&mut self, now_ns: i64, resume: f64) {
+        self.phase = Phase::Probe {
+            since: now_ns,
+            resume,
+        };
+        self.samples.clear();
+    }
+
+    fn start_run(&mut self, now_ns: i64, rate: f64) {
+        self.phase = Phase::Run {
+            since: now_ns,
+            rate,
+        };
+        self.samples.clear();
+        self.interval_started = now_ns;
+    }
+
     /// Revises the rate (every [`TICK`]) and returns it.
     pub fn tick(&mut self, now_ns: i64) -> f64 {
         let born = *self.born.get_or_insert(now_ns);
-        if self.last_sample.is_none() && now_ns - born < WARMUP_NS {
-            return self.rate;
+        if let Phase::Probe { since, resume } = self.phase {
+            if since == i64::MIN {
+                // The first probe starts with the controller.
+                self.phase = Phase::Probe {
+                    since: born,
+                    resume,
+                };
+            }
         }
         let live = self.last_sample.is_some_and(|t| now_ns - t < IDLE_NS);
         if !live {
-            self.window.clear();
-            self.window_started = None;
-            self.rate = self.cap;
-            return self.rate;
+            if self.last_sample.is_some() || now_ns - born >= WARMUP_NS {
+                self.phase = Phase::Idle;
+                self.samples.clear();
+            }
+            return self.rate();
         }
-        let age = self.window_started.map_or(0, |t| now_ns - t);
-        if self.window.len() < MIN_SAMPLES && age < 1_000_000_000 {
-            return self.rate;
+        match self.phase {
+            Phase::Idle => self.start_probe(now_ns, START_RATE.min(self.cap)),
+            Phase::Probe { since, resume } => self.probe(now_ns, since, resume),
+            Phase::Run { since, rate } => self.run(now_ns, since, rate),
         }
-        let floor = self
-            .floor
+        self.rate()
+    }
+
+    /// Ends a probe once it measured enough (or at 3× its length).
+    fn probe(&mut self, now_ns: i64, since: i64, resume: f64) {
+        if now_ns - since < ns(PROBE) {
+            return;
+        }
+        let from = since + ns(PROBE_SETTLE);
+        let mut measured: Vec<f64> = self
+            .samples
             .iter()
-            .map(|(_, m)| *m)
-            .fold(f64::INFINITY, f64::min);
-        self.window.sort_by(f64::total_cmp);
-        let p90 = self.window[(self.window.len() * 9 / 10).min(self.window.len() - 1)];
-        self.window.clear();
-        self.window_started = None;
-        let slowed = p90 - floor > TARGET_EXCESS_MS;
-        self.rate = match (slowed, self.rate.is_finite()) {
+            .filter(|(t, _)| *t >= from)
+            .map(|(_, d)| *d)
+            .collect();
+        if measured.len() < MIN_SAMPLES && now_ns - since < 3 * ns(PROBE) {
+            return;
+        }
+        self.stats.probes += 1;
+        if measured.len() >= MIN_SAMPLES {
+            let excess = p90(&mut measured) - self.floor();
+            self.baselines.push_back(excess.max(0.0));
+            if self.baselines.len() > BASELINES {
+                self.baselines.pop_front();
+            }
+        }
+        self.start_run(now_ns, resume);
+    }
+
+    /// Judges each interval against the baseline; pauses again when a probe is due.
+    fn run(&mut self, now_ns: i64, since: i64, mut rate: f64) {
+        let age = now_ns - self.interval_started;
+        let judged = age >= ns(JUDGE)
+            && (self.samples.len() >= MIN_SAMPLES
+                || (age >= 3 * ns(JUDGE) && !self.samples.is_empty()));
+        if judged {
+            let mut delays: Vec<f64> = self.samples.iter().map(|(_, d)| *d).collect();
+            let excess = p90(&mut delays) - self.floor();
+            let allowed = self
+                .baseline()
+                .map_or(FALLBACK_EXCESS_MS, |b| b * (1.0 + TOLERANCE) + SLACK_MS);
+            rate = self.adjust(rate, excess > allowed);
+            self.samples.clear();
+            self.interval_started = now_ns;
+        }
+        if now_ns - since >= ns(PROBE_EVERY) {
+            self.start_probe(now_ns, rate);
+        } else {
+            self.phase = Phase::Run { since, rate };
+        }
+    }
+
+    /// Additive increase, multiplicative decrease.
+    fn adjust(&mut self, rate: f64, slowed: bool) -> f64 {
+        let next = match (slowed, rate.is_finite()) {
             // Unlimited and live is fine: stay so.
-            (false, false) => self.rate,
+            (false, false) => rate,
             (false, true) => {
-                let up = self.rate + STEP;
+                let up = rate + STEP;
                 if up >= self.cap || (!self.cap.is_finite() && up > UNLIMITED_ABOVE) {
                     self.cap
                 } else {
@@ -226,14 +395,14 @@ impl Controller {
             }
             (true, finite) => {
                 self.stats.backoffs += 1;
-                let current = if finite { self.rate } else { START_RATE };
+                let current = if finite { rate } else { START_RATE };
                 (current * BACKOFF).max(FLOOR_RATE).min(self.cap)
             }
         };
-        if self.rate.is_finite() && self.rate < self.cap {
-            self.stats.min_rate = Some(self.stats.min_rate.map_or(self.rate, |m| m.min(self.rate)));
+        if next.is_finite() && next < self.cap {
+            self.stats.min_rate = Some(self.stats.min_rate.map_or(next, |m| m.min(next)));
         }
-        self.rate
+        next
     }
 }
 
@@ -345,109 +514,172 @@ mod tests {
         );
     }
 
-    /// Feeds `n` samples of `delay` ms spread over one tick, then ticks.
-    fn interval(c: &mut Controller, t: &mut i64, delay: f64, n: usize) -> f64 {
-        for i in 0..n {
-            c.observe(*t + (i as i64) * 100 * MS / n as i64, delay);
+    /// Ticks for `ticks` × [`TICK`], feeding `per_tick` live samples spread over
+    /// each tick, the `i`-th of a tick `delay(i)` ms; returns the last rate.
+    fn live(
+        c: &mut Controller,
+        t: &mut i64,
+        ticks: usize,
+        per_tick: usize,
+        delay: impl Fn(usize) -> f64,
+    ) -> f64 {
+        let step = ns(TICK);
+        for _ in 0..ticks {
+            for i in 0..per_tick {
+                c.observe(*t + i as i64 * step / per_tick as i64, delay(i));
+            }
+            *t += step;
+            c.tick(*t);
         }
-        *t += 100 * MS;
-        c.tick(*t)
+        c.rate()
+    }
+
+    /// Ticks per judged interval, per probe and between probes.
+    const JUDGE_TICKS: usize = (ns(JUDGE) / ns(TICK)) as usize;
+    const PROBE_TICKS: usize = (ns(PROBE) / ns(TICK)) as usize;
+    const RUN_TICKS: usize = (ns(PROBE_EVERY) / ns(TICK)) as usize;
+
+    /// Delays with a floor of `lo` ms and a 90th percentile of `hi` ms (ten
+    /// samples a tick, the last one slow).
+    fn dist(lo: f64, hi: f64) -> impl Fn(usize) -> f64 {
+        move |i| if i == 9 { hi } else { lo }
     }
 
     #[test]
     fn without_live_traffic_the_cap_holds() {
+        // Paused while it looks for live traffic, then at the cap.
         let mut c = Controller::new(f64::INFINITY);
-        assert_eq!(c.tick(0), START_RATE);
-        assert_eq!(c.tick(WARMUP_NS - 1), START_RATE);
+        assert_eq!(c.tick(0), 0.0);
+        assert_eq!(c.tick(WARMUP_NS - 1), 0.0);
         assert!(c.tick(WARMUP_NS).is_infinite());
         let mut c = Controller::new(500.0);
-        assert_eq!(c.tick(0), 500.0);
-        let mut c = Controller::new(5_000.0);
-        assert_eq!(c.tick(0), START_RATE);
-        assert_eq!(c.tick(WARMUP_NS), 5_000.0);
+        assert_eq!(c.tick(0), 0.0);
+        assert_eq!(c.tick(WARMUP_NS), 500.0);
+        assert_eq!(c.stats(), YieldStats::default());
         // Live traffic that stops: back to the cap after IDLE.
-        let mut t = 0;
-        for _ in 0..10 {
-            interval(&mut c, &mut t, 1.0, 20);
-        }
-        interval(&mut c, &mut t, 50.0, 20);
-        assert!(c.rate() < 5_000.0);
-        assert_eq!(c.tick(t + IDLE_NS + 1), 5_000.0);
+        let mut t = WARMUP_NS;
+        live(&mut c, &mut t, PROBE_TICKS + 1, 10, dist(1.0, 1.0));
+        assert_eq!(c.rate(), START_RATE);
+        assert_eq!(c.tick(t + IDLE_NS + 1), 500.0);
     }
 
     #[test]
-    fn live_slowdowns_halve_the_rate_and_quiet_adds_to_it() {
+    fn a_pause_measures_live_traffic_before_any_reading() {
         let mut c = Controller::new(f64::INFINITY);
-        let mut t = 1_000 * MS;
-        // Quiet live traffic at a 1 ms floor: the rate climbs from the start rate…
-        assert_eq!(interval(&mut c, &mut t, 1.0, 20), START_RATE + STEP);
-        // …and halves when the live delay rises above its floor…
-        let first = interval(&mut c, &mut t, 1.0 + TARGET_EXCESS_MS * 2.0, 20);
-        assert_eq!(first, (START_RATE + STEP) * BACKOFF);
-        // …climbs while the excess stays under the target…
-        let quiet = interval(&mut c, &mut t, 1.0 + TARGET_EXCESS_MS * 0.9, 20);
-        assert_eq!(quiet, first + STEP);
-        // …and halves when it goes over, down to the floor rate.
-        let slowed = interval(&mut c, &mut t, 1.0 + TARGET_EXCESS_MS * 2.0, 20);
+        let mut t = 0;
+        c.tick(t);
+        // Paused for the whole probe while live traffic flows…
+        assert_eq!(
+            live(&mut c, &mut t, PROBE_TICKS - 1, 10, dist(1.0, 3.0)),
+            0.0
+        );
+        // …then reading starts, against a baseline of 2 ms above the floor.
+        assert_eq!(live(&mut c, &mut t, 1, 10, dist(1.0, 3.0)), START_RATE);
+        assert_eq!(c.baseline(), Some(2.0));
+        assert_eq!(c.stats().probes, 1);
+        // Too few live messages: the probe is extended, then gives up on a baseline.
+        let mut c = Controller::new(f64::INFINITY);
+        let mut t = 0;
+        c.tick(t);
+        // One live message every five ticks.
+        let sparse = |c: &mut Controller, t: &mut i64, ticks: usize| {
+            for _ in 0..ticks / 5 {
+                live(c, t, 1, 1, |_| 1.0);
+                live(c, t, 4, 0, |_| 1.0);
+            }
+            c.rate()
+        };
+        assert_eq!(sparse(&mut c, &mut t, PROBE_TICKS), 0.0);
+        assert_eq!(sparse(&mut c, &mut t, PROBE_TICKS), 0.0);
+        assert_eq!(sparse(&mut c, &mut t, PROBE_TICKS), START_RATE);
+        assert_eq!(c.baseline(), None);
+        assert_eq!(c.stats().probes, 1);
+    }
+
+    #[test]
+    fn reading_slower_than_the_baseline_halves_the_rate_and_quiet_adds_to_it() {
+        let mut c = Controller::new(f64::INFINITY);
+        let mut t = 0;
+        c.tick(t);
+        // Baseline: 90th percentile 2 ms above a 1 ms floor; allowed 2.75 ms.
+        live(&mut c, &mut t, PROBE_TICKS, 10, dist(1.0, 3.0));
+        assert_eq!(c.rate(), START_RATE);
+        // Within the allowance: one step up per judged interval…
+        let quiet = live(&mut c, &mut t, JUDGE_TICKS, 10, dist(1.0, 3.7));
+        assert_eq!(quiet, START_RATE + STEP);
+        // …over it: halved…
+        let slowed = live(&mut c, &mut t, JUDGE_TICKS, 10, dist(1.0, 3.8));
         assert_eq!(slowed, quiet * BACKOFF);
-        for _ in 0..20 {
-            interval(&mut c, &mut t, 40.0, 20);
-        }
+        assert_eq!(c.stats().backoffs, 1);
+        // …never below the floor rate.
+        live(&mut c, &mut t, 5 * JUDGE_TICKS, 10, dist(1.0, 40.0));
         assert_eq!(c.rate(), FLOOR_RATE);
         assert_eq!(c.stats().min_rate, Some(FLOOR_RATE));
-        assert!(c.stats().backoffs >= 5);
-        // It recovers; with no cap, it is unlimited again once far above any need.
-        for _ in 0..2_000 {
-            interval(&mut c, &mut t, 1.0, 20);
-        }
-        assert!(c.rate().is_infinite());
     }
 
     #[test]
-    fn a_sparse_interval_waits_for_enough_samples() {
-        let mut c = Controller::new(8_000.0);
+    fn pauses_recur_and_reading_resumes_at_its_rate() {
+        let mut c = Controller::new(f64::INFINITY);
         let mut t = 0;
-        interval(&mut c, &mut t, 1.0, 20);
-        let r = c.rate();
-        assert_eq!(r, START_RATE + STEP);
-        // Two slow samples are not judged yet…
-        c.observe(t, 30.0);
-        c.observe(t + MS, 30.0);
-        assert_eq!(c.tick(t + 100 * MS), r);
-        // …but after a second they are.
-        assert_eq!(c.tick(t + 1_000 * MS), r * BACKOFF);
+        c.tick(t);
+        live(&mut c, &mut t, PROBE_TICKS, 10, dist(1.0, 2.0));
+        let before = live(&mut c, &mut t, RUN_TICKS - 1, 10, dist(1.0, 2.0));
+        assert!(before > START_RATE);
+        // A probe is due: paused for its length, then back at the same rate.
+        assert_eq!(live(&mut c, &mut t, 1, 10, dist(1.0, 2.0)), 0.0);
+        assert_eq!(c.stats().probes, 1);
+        assert_eq!(
+            live(&mut c, &mut t, PROBE_TICKS - 1, 10, dist(1.0, 2.0)),
+            0.0
+        );
+        assert!(live(&mut c, &mut t, 1, 10, dist(1.0, 2.0)) >= before);
+        assert_eq!(c.stats().probes, 2);
+    }
+
+    #[test]
+    fn the_baseline_follows_the_host() {
+        // The same delays while reading: too slow after a quiet probe, fine
+        // after a probe in a slow hour (the host, not the replay, is slow).
+        let after = |probe_hi: f64| {
+            let mut c = Controller::new(f64::INFINITY);
+            let mut t = 0;
+            c.tick(t);
+            live(&mut c, &mut t, PROBE_TICKS, 10, dist(1.0, probe_hi));
+            live(&mut c, &mut t, JUDGE_TICKS, 10, dist(1.0, 6.0))
+        };
+        assert_eq!(after(2.0), START_RATE * BACKOFF);
+        assert_eq!(after(6.0), START_RATE + STEP);
     }
 
     #[test]
     fn the_floor_is_the_smallest_recent_delay_and_ages_out() {
-        let mut c = Controller::new(f64::INFINITY);
         // A clock offset of 200 ms is not queueing: only the excess over the floor counts.
+        let mut c = Controller::new(f64::INFINITY);
         let mut t = 0;
-        interval(&mut c, &mut t, 200.0, 20);
-        assert_eq!(interval(&mut c, &mut t, 202.0, 20), START_RATE + 2.0 * STEP);
+        c.tick(t);
+        live(&mut c, &mut t, PROBE_TICKS, 10, dist(200.0, 201.0));
+        assert_eq!(c.baseline(), Some(1.0));
         assert_eq!(
-            interval(&mut c, &mut t, 207.0, 20),
-            (START_RATE + 2.0 * STEP) * BACKOFF
+            live(&mut c, &mut t, JUDGE_TICKS, 10, dist(200.0, 201.4)),
+            START_RATE + STEP
         );
         // Back-fills (hours old) and clocks ahead are not live traffic.
+        let seen = c.stats().live_samples;
         c.observe(t, 3_600_000.0);
         c.observe(t, -5.0);
-        assert_eq!(c.stats().live_samples, 60);
+        assert_eq!(c.stats().live_samples, seen);
         // A floor from over a minute ago is forgotten.
-        let mut c = Controller::new(5_000.0);
+        let mut c = Controller::new(f64::INFINITY);
         let mut t = 0;
-        interval(&mut c, &mut t, 1.0, 20);
-        let mut fresh = c.clone();
-        let mut t_fresh = t;
-        let r = c.rate();
-        assert_eq!(interval(&mut fresh, &mut t_fresh, 12.0, 20), r * BACKOFF);
+        c.tick(t);
+        c.observe(t, 0.5);
         t += (FLOOR_MEMORY_SECS as i64 + 1) * 1_000 * MS;
-        assert_eq!(interval(&mut c, &mut t, 10.0, 20), r + STEP);
-        assert_eq!(interval(&mut c, &mut t, 12.0, 20), r + 2.0 * STEP);
+        live(&mut c, &mut t, 1, 10, dist(1.0, 1.0));
+        assert_eq!(c.floor(), 1.0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_throttle_spaces_reads_at_its_rate() {
+    async fn the_throttle_spaces_reads_at_its_rate_and_pauses_at_zero() {
         let throttle = Throttle::new(1_000.0);
         let start = Instant::now();
         for _ in 0..101 {
@@ -465,5 +697,23 @@ mod tests {
             throttle.admit().await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
+        // Paused: a read waits until the rate is set again.
+        let throttle = Arc::new(Throttle::new(0.0));
+        let resume = {
+            let throttle = throttle.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                throttle.set_rate(f64::INFINITY);
+            })
+        };
+        let start = Instant::now();
+        throttle.admit().await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300)
+                && waited <= Duration::from_millis(300) + PAUSE_POLL,
+            "{waited:?}"
+        );
+        resume.await.expect("resumed");
     }
 }
