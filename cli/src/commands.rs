@@ -198,9 +198,10 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub max_rate: Option<f64>,
     /// Do not yield to live traffic. By default a replay watches the live
-    /// enrichers' delay (md.enriched.*.underlying) and slows down whenever it
-    /// rises, so live processing on the same servers keeps its latency; with no
-    /// live traffic it runs at full speed.
+    /// enrichers' delay (md.enriched.*.underlying), pauses now and then to
+    /// measure it without itself, and slows down whenever live processing gets
+    /// slower than that, so live processing on the same servers keeps its
+    /// latency; with no live traffic it runs at full speed.
     #[arg(long)]
     pub no_yield: bool,
 }
