@@ -172,6 +172,40 @@ async fn replayed_day_equals_the_live_projections() {
     assert_eq!(again.products.iter().map(|p| p.deleted).sum::<u64>(), 0);
 }
 
+/// Beside live traffic the product's enricher always has messages in flight, so
+/// the day's range runs to the stream's end; what the enricher applied after
+/// the day (other days, indexed elsewhere) is skipped, not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_replayed_while_the_enricher_is_behind_skips_what_it_applied_since() {
+    let env = TestEnv::start().await;
+    let cfg = small_day_config(env.cfg.clone());
+    let live = live_day(&env, &cfg, &["NIFTY"], 5).await;
+    let day_messages = stream_len(&env.js, STREAM_RAW).await;
+    // The next day, applied by the enricher…
+    feed_day(&env, &cfg, "2025-01-16", &["NIFTY"], 6).await;
+    let enrich = enricher(&env);
+    let project = projector(&env);
+    wait_live(&env, &cfg, &["NIFTY"]).await;
+    enrich.stop().await.expect("enricher stops");
+    project.stop().await.expect("projector stops");
+    // …and a third it has not applied yet.
+    let pending = feed_day(&env, &cfg, "2025-01-17", &["NIFTY"], 7).await;
+    let pending = pending.ticks + pending.chains;
+
+    let mut opts = ReplayOptions::new(date(DAY));
+    opts.products = vec!["NIFTY".into()];
+    let report = run_replay(&env, &cfg, opts).await.expect("replay");
+    let p = &report.products[0];
+    assert_eq!(p.location, Location::IndexedAndUnapplied { pending });
+    assert!(p.completed);
+    assert_eq!(
+        report.messages(),
+        day_messages + pending,
+        "the day and the unapplied tail, not the applied day in between"
+    );
+    assert_eq!(projection_snapshot(&replay_db(&env, DAY)).await, live);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rate_caps_how_fast_a_replay_reads() {
     let env = TestEnv::start().await;

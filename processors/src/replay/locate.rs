@@ -2,7 +2,11 @@
 //! the day index the enrichers keep (`ds_day_index`) gives the first and last
 //! sequence of each (product, day) they applied. Messages the product's enricher
 //! has not applied yet (it is behind) are not indexed, so the range is extended
-//! to the stream's end when the enricher's consumer has work pending.
+//! to the stream's end when the enricher's consumer has work pending; what the
+//! enricher applied after the indexed range (up to its ack floor, read before
+//! the index) holds none of the day and is skipped. Beside live traffic the
+//! enricher always has a few messages in flight, and without the skip a replay
+//! of yesterday would read all of today.
 //!
 //! A day the index does not know is either absent from the stream or older than
 //! the index: with `scan` the product's whole subject is read instead (bounded by
@@ -64,14 +68,36 @@ pub struct Located {
     pub first_seq: u64,
     /// Last sequence.
     pub last_seq: u64,
+    /// Sequences inside the range known to hold none of the day (inclusive):
+    /// applied by the enricher after the indexed range ended.
+    pub skip: Option<(u64, u64)>,
     /// How it was found.
     pub how: Location,
 }
 
 impl Located {
-    /// Sequences covered.
+    /// The contiguous runs of sequences to read, in order.
+    pub fn segments(&self) -> Vec<(u64, u64)> {
+        match self.skip {
+            Some((a, b)) if a <= b => [(self.first_seq, a - 1), (b + 1, self.last_seq)]
+                .into_iter()
+                .filter(|(f, l)| f <= l)
+                .collect(),
+            _ => vec![(self.first_seq, self.last_seq)],
+        }
+    }
+
+    /// Sequences to read.
     pub fn span(&self) -> u64 {
-        (self.last_seq + 1).saturating_sub(self.first_seq)
+        self.segments().iter().map(|(f, l)| l + 1 - f).sum()
+    }
+
+    /// How many of the sequences to read come up to and including `seq`.
+    pub fn position(&self, seq: u64) -> u64 {
+        self.segments()
+            .iter()
+            .map(|(f, l)| (seq.min(*l) + 1).saturating_sub(*f))
+            .sum()
     }
 }
 
@@ -119,10 +145,12 @@ pub async fn locate_all(
     let (stream_first, stream_last) = (state.first_sequence, state.last_sequence);
     let mut out = Vec::with_capacity(products.len());
     for p in products {
+        // The enricher's ack floor first: everything up to it was indexed before
+        // it was acknowledged, so the index read after it covers that much.
+        let lag = enricher_lag(&stream, &p.name).await;
         let indexed = day_index::lookup(&kv, &p.name, date)
             .await
             .map_err(|e| ReplayError::nats(format!("day index: {e:#}")))?;
-        let lag = enricher_lag(&stream, &p.name).await;
         let behind = lag
             .as_ref()
             .filter(|l| l.pending > 0 && l.ack_floor < stream_last);
@@ -130,21 +158,25 @@ pub async fn locate_all(
             (Some(r), None) => Some(Located {
                 first_seq: r.first_seq,
                 last_seq: r.last_seq,
+                skip: None,
                 how: Location::Indexed,
             }),
             (Some(r), Some(l)) => Some(Located {
                 first_seq: r.first_seq,
                 last_seq: stream_last.max(r.last_seq),
+                skip: (l.ack_floor > r.last_seq).then_some((r.last_seq + 1, l.ack_floor)),
                 how: Location::IndexedAndUnapplied { pending: l.pending },
             }),
             (None, _) if scan => Some(Located {
                 first_seq: stream_first.max(1),
                 last_seq: stream_last,
+                skip: None,
                 how: Location::Scan,
             }),
             (None, Some(l)) => Some(Located {
                 first_seq: l.ack_floor + 1,
                 last_seq: stream_last,
+                skip: None,
                 how: Location::Unapplied { pending: l.pending },
             }),
             (None, None) => None,
@@ -152,4 +184,34 @@ pub async fn locate_all(
         out.push(located);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skip_splits_the_range_and_is_not_counted() {
+        let loc = |skip| Located {
+            first_seq: 10,
+            last_seq: 100,
+            skip,
+            how: Location::Indexed,
+        };
+        let whole = loc(None);
+        assert_eq!(whole.segments(), [(10, 100)]);
+        assert_eq!(whole.span(), 91);
+        assert_eq!(whole.position(10), 1);
+        assert_eq!(whole.position(100), 91);
+        let split = loc(Some((21, 95)));
+        assert_eq!(split.segments(), [(10, 20), (96, 100)]);
+        assert_eq!(split.span(), 16);
+        assert_eq!(split.position(20), 11);
+        assert_eq!(split.position(50), 11);
+        assert_eq!(split.position(96), 12);
+        assert_eq!(split.position(100), 16);
+        // A skip up to the end leaves the indexed range only.
+        assert_eq!(loc(Some((21, 100))).segments(), [(10, 20)]);
+        assert_eq!(loc(Some((21, 100))).span(), 11);
+    }
 }

@@ -563,7 +563,7 @@ async fn replay_product(
         None => None,
     };
     let mut state = ProductState::new(spec);
-    let mut messages = source::open(&shared.js, &spec.name, loc.first_seq, loc.last_seq).await?;
+    let mut messages = source::open(&shared.js, &spec.name, loc.segments()).await?;
     let mut last_position = 0u64;
     loop {
         let next = tokio::select! {
@@ -588,7 +588,7 @@ async fn replay_product(
         report.messages += 1;
         report.done_seq = m.seq;
         c.messages.fetch_add(1, Ordering::Relaxed);
-        let position = m.seq.saturating_sub(loc.first_seq) + 1;
+        let position = loc.position(m.seq);
         c.position
             .fetch_add(position - last_position, Ordering::Relaxed);
         last_position = position;

@@ -1,5 +1,5 @@
 //! Reading one product's range of `MD_RAW` in order: an ephemeral ordered
-//! consumer filtered to `md.raw.<P>.>` from the range's first sequence, ended
+//! consumer filtered to `md.raw.<P>.>` from each run's first sequence, ended
 //! after its last (or when the stream has nothing more). Nothing durable is
 //! created and no live consumer moves.
 
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use ds_runtime::subjects;
 use futures::StreamExt;
 use prost::Message as _;
+use std::collections::VecDeque;
 
 /// A raw message as stored.
 #[derive(Debug, Clone)]
@@ -25,85 +26,124 @@ pub struct RawMessage {
     pub payload: Bytes,
 }
 
-/// The messages of one product in `[first, last]`, in stream order.
+/// The messages of one product in runs of sequences (each `[first, last]`), in
+/// stream order: one ordered consumer per run, opened when the run before ends.
 pub struct RangeReader {
+    js: Context,
+    product: String,
+    /// Runs not opened yet.
+    runs: VecDeque<(u64, u64)>,
     messages: Option<Ordered>,
     last: u64,
 }
 
-/// Opens `product`'s range `[first, last]` of `MD_RAW`.
+/// Opens `product`'s `runs` of `MD_RAW` (see [`Located::segments`](super::locate::Located::segments)).
 ///
 /// # Errors
 /// When `MD_RAW` is missing or the consumer cannot be created.
 pub async fn open(
     js: &Context,
     product: &str,
-    first: u64,
-    last: u64,
+    runs: Vec<(u64, u64)>,
 ) -> Result<RangeReader, ReplayError> {
-    let stream = js.get_stream(subjects::STREAM_RAW).await.map_err(|e| {
-        ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)"))
-    })?;
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            description: Some(format!("replay of {product} (ephemeral)")),
-            filter_subject: subjects::raw_product(product),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: first.max(1),
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| ReplayError::nats(format!("ordered consumer on {product}: {e}")))?;
-    let messages = if consumer.cached_info().num_pending == 0 || first > last {
-        None
-    } else {
-        Some(
-            consumer
-                .messages()
-                .await
-                .map_err(|e| ReplayError::nats(format!("reading {product}: {e}")))?,
-        )
+    let mut reader = RangeReader {
+        js: js.clone(),
+        product: product.to_owned(),
+        runs: runs.into(),
+        messages: None,
+        last: 0,
     };
-    Ok(RangeReader { messages, last })
+    reader.open_next().await?;
+    Ok(reader)
 }
 
 impl RangeReader {
-    /// The next message of the range, `None` at its end. Cancel-safe.
+    /// Opens the next run that holds messages; `false` when none is left.
+    async fn open_next(&mut self) -> Result<bool, ReplayError> {
+        while let Some((first, last)) = self.runs.pop_front() {
+            if first > last {
+                continue;
+            }
+            let stream = self
+                .js
+                .get_stream(subjects::STREAM_RAW)
+                .await
+                .map_err(|e| {
+                    ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)"))
+                })?;
+            let product = &self.product;
+            let consumer = stream
+                .create_consumer(OrderedConfig {
+                    description: Some(format!("replay of {product} (ephemeral)")),
+                    filter_subject: subjects::raw_product(product),
+                    deliver_policy: DeliverPolicy::ByStartSequence {
+                        start_sequence: first.max(1),
+                    },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ReplayError::nats(format!("ordered consumer on {product}: {e}")))?;
+            if consumer.cached_info().num_pending == 0 {
+                // Nothing from `first` on: no later run holds anything either.
+                self.runs.clear();
+                return Ok(false);
+            }
+            self.messages = Some(
+                consumer
+                    .messages()
+                    .await
+                    .map_err(|e| ReplayError::nats(format!("reading {product}: {e}")))?,
+            );
+            self.last = last;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The next message of the runs, `None` at their end. Cancel-safe (a
+    /// cancelled call loses no message; it may leave the next run to open).
     ///
     /// # Errors
     /// When the consumer fails.
     pub async fn next(&mut self) -> Result<Option<RawMessage>, ReplayError> {
-        let Some(messages) = self.messages.as_mut() else {
-            return Ok(None);
-        };
-        let m = match messages.next().await {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => return Err(ReplayError::nats(format!("reading MD_RAW: {e}"))),
-            None => {
-                self.messages = None;
+        loop {
+            if self.messages.is_none() && !self.open_next().await? {
                 return Ok(None);
             }
-        };
-        let info = m
-            .info()
-            .map_err(|e| ReplayError::nats(format!("message info: {e}")))?;
-        let (seq, pending) = (info.stream_sequence, info.pending);
-        if seq > self.last {
-            self.messages = None;
-            return Ok(None);
+            let Some(messages) = self.messages.as_mut() else {
+                return Ok(None);
+            };
+            let m = match messages.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(ReplayError::nats(format!("reading MD_RAW: {e}"))),
+                None => {
+                    self.messages = None;
+                    continue;
+                }
+            };
+            let info = m
+                .info()
+                .map_err(|e| ReplayError::nats(format!("message info: {e}")))?;
+            let (seq, pending) = (info.stream_sequence, info.pending);
+            if seq > self.last {
+                self.messages = None;
+                continue;
+            }
+            if seq == self.last || pending == 0 {
+                // The run ends here: stop pulling (the consumer goes with it).
+                self.messages = None;
+                if pending == 0 {
+                    self.runs.clear();
+                }
+            }
+            let m = m.split().0;
+            return Ok(Some(RawMessage {
+                seq,
+                subject: m.subject.to_string(),
+                schema: ds_runtime::headers::schema(m.headers.as_ref()).map(str::to_owned),
+                payload: m.payload,
+            }));
         }
-        if seq == self.last || pending == 0 {
-            // The range ends here: stop pulling (the consumer goes with it).
-            self.messages = None;
-        }
-        let m = m.split().0;
-        Ok(Some(RawMessage {
-            seq,
-            subject: m.subject.to_string(),
-            schema: ds_runtime::headers::schema(m.headers.as_ref()).map(str::to_owned),
-            payload: m.payload,
-        }))
     }
 }
 
