@@ -201,7 +201,8 @@ pub struct ReplayArgs {
     /// enrichers' delay (md.enriched.*.underlying), pauses now and then to
     /// measure it without itself, and slows down whenever live processing gets
     /// slower than that, so live processing on the same servers keeps its
-    /// latency; with no live traffic it runs at full speed.
+    /// latency; with no live traffic it runs at full speed. A paced replay
+    /// (--speed other than max) keeps to its pacing and never yields.
     #[arg(long)]
     pub no_yield: bool,
 }

@@ -322,13 +322,29 @@ async fn a_replay_yields_when_live_processing_slows_down() {
         &cfg,
         ReplayOptions {
             yield_to_live: false,
-            ..opts
+            ..opts.clone()
         },
     )
     .await
     .expect("replay");
     traffic.abort();
     assert_eq!(greedy.yielded, Default::default());
+
+    // A paced replay keeps to its pacing: it does not watch live traffic nor
+    // pause for it.
+    let traffic = live_traffic(&env, &cfg, Duration::ZERO);
+    let paced = run_replay(
+        &env,
+        &cfg,
+        ReplayOptions {
+            speed: ds_processors::feed::Speed::Factor(20_000.0),
+            ..opts
+        },
+    )
+    .await
+    .expect("replay");
+    traffic.abort();
+    assert_eq!(paced.yielded, Default::default());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

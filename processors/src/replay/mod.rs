@@ -89,7 +89,8 @@ pub struct ReplayOptions {
     pub max_rate: Option<f64>,
     /// Slow down whenever live processing does ([`throttle`]): watch the live
     /// enrichers' delay and keep the replay's share of the machine below what
-    /// would raise it.
+    /// would raise it. A paced replay (`speed` not max) keeps to its pacing
+    /// instead: the controller's pauses would break its timing.
     pub yield_to_live: bool,
 }
 
@@ -438,7 +439,7 @@ pub async fn run(
         .filter(|r| r.is_finite() && *r > 0.0)
         .unwrap_or(f64::INFINITY);
     let throttle = Arc::new(throttle::Throttle::new(cap));
-    let _watcher = if opts.yield_to_live {
+    let _watcher = if opts.yield_to_live && pacing.is_none() {
         Some(
             throttle::watch_live(
                 &js.client(),
