@@ -402,7 +402,7 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
     let y = report.yielded;
     if let Some(min) = y.min_rate {
         println!(
-            "yielded to live traffic: slowed down {} times (to {min:.0} msgs/s at the lowest) when live processing got over {:.0}% slower than in the replay's {} pauses to measure it ({} live messages watched)",
+            "yielded to live traffic: read at {min:.0} msgs/s at the lowest, slowed down {} times when live processing got over {:.0}% slower than in the replay's {} pauses to measure it ({} live messages watched)",
             y.backoffs,
             ds_processors::replay::throttle::TOLERANCE * 100.0,
             y.probes,

@@ -77,7 +77,7 @@ pub struct Located {
 
 impl Located {
     /// The contiguous runs of sequences to read, in order.
-    pub fn segments(&self) -> Vec<(u64, u64)> {
+    pub fn runs(&self) -> Vec<(u64, u64)> {
         match self.skip {
             Some((a, b)) if a <= b => [(self.first_seq, a - 1), (b + 1, self.last_seq)]
                 .into_iter()
@@ -89,12 +89,12 @@ impl Located {
 
     /// Sequences to read.
     pub fn span(&self) -> u64 {
-        self.segments().iter().map(|(f, l)| l + 1 - f).sum()
+        self.runs().iter().map(|(f, l)| l + 1 - f).sum()
     }
 
     /// How many of the sequences to read come up to and including `seq`.
     pub fn position(&self, seq: u64) -> u64 {
-        self.segments()
+        self.runs()
             .iter()
             .map(|(f, l)| (seq.min(*l) + 1).saturating_sub(*f))
             .sum()
@@ -199,19 +199,19 @@ mod tests {
             how: Location::Indexed,
         };
         let whole = loc(None);
-        assert_eq!(whole.segments(), [(10, 100)]);
+        assert_eq!(whole.runs(), [(10, 100)]);
         assert_eq!(whole.span(), 91);
         assert_eq!(whole.position(10), 1);
         assert_eq!(whole.position(100), 91);
         let split = loc(Some((21, 95)));
-        assert_eq!(split.segments(), [(10, 20), (96, 100)]);
+        assert_eq!(split.runs(), [(10, 20), (96, 100)]);
         assert_eq!(split.span(), 16);
         assert_eq!(split.position(20), 11);
         assert_eq!(split.position(50), 11);
         assert_eq!(split.position(96), 12);
         assert_eq!(split.position(100), 16);
         // A skip up to the end leaves the indexed range only.
-        assert_eq!(loc(Some((21, 100))).segments(), [(10, 20)]);
+        assert_eq!(loc(Some((21, 100))).runs(), [(10, 20)]);
         assert_eq!(loc(Some((21, 100))).span(), 11);
     }
 }

@@ -564,7 +564,7 @@ async fn replay_product(
         None => None,
     };
     let mut state = ProductState::new(spec);
-    let mut messages = source::open(&shared.js, &spec.name, loc.segments()).await?;
+    let mut messages = source::open(&shared.js, &spec.name, loc.runs()).await?;
     let mut last_position = 0u64;
     loop {
         let next = tokio::select! {

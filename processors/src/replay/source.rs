@@ -37,7 +37,7 @@ pub struct RangeReader {
     last: u64,
 }
 
-/// Opens `product`'s `runs` of `MD_RAW` (see [`Located::segments`](super::locate::Located::segments)).
+/// Opens `product`'s `runs` of `MD_RAW` (see [`Located::runs`](super::locate::Located::runs)).
 ///
 /// # Errors
 /// When `MD_RAW` is missing or the consumer cannot be created.
@@ -58,10 +58,12 @@ pub async fn open(
 }
 
 impl RangeReader {
-    /// Opens the next run that holds messages; `false` when none is left.
+    /// Opens the next run that holds messages; `false` when none is left. A run
+    /// leaves the queue only once its consumer is open (cancel-safe).
     async fn open_next(&mut self) -> Result<bool, ReplayError> {
-        while let Some((first, last)) = self.runs.pop_front() {
+        while let Some(&(first, last)) = self.runs.front() {
             if first > last {
+                self.runs.pop_front();
                 continue;
             }
             let stream = self
@@ -94,6 +96,7 @@ impl RangeReader {
                     .await
                     .map_err(|e| ReplayError::nats(format!("reading {product}: {e}")))?,
             );
+            self.runs.pop_front();
             self.last = last;
             return Ok(true);
         }
@@ -101,7 +104,7 @@ impl RangeReader {
     }
 
     /// The next message of the runs, `None` at their end. Cancel-safe (a
-    /// cancelled call loses no message; it may leave the next run to open).
+    /// cancelled call loses no message).
     ///
     /// # Errors
     /// When the consumer fails.
