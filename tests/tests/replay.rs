@@ -188,20 +188,26 @@ async fn a_day_replayed_while_the_enricher_is_behind_skips_what_it_applied_since
     wait_live(&env, &cfg, &["NIFTY"]).await;
     enrich.stop().await.expect("enricher stops");
     project.stop().await.expect("projector stops");
+    let applied = stream_len(&env.js, STREAM_RAW).await - day_messages;
     // …and a third it has not applied yet.
-    let pending = feed_day(&env, &cfg, "2025-01-17", &["NIFTY"], 7).await;
-    let pending = pending.ticks + pending.chains;
+    let third = feed_day(&env, &cfg, "2025-01-17", &["NIFTY"], 7).await;
+    let third = third.ticks + third.chains;
 
     let mut opts = ReplayOptions::new(date(DAY));
     opts.products = vec!["NIFTY".into()];
     let report = run_replay(&env, &cfg, opts).await.expect("replay");
     let p = &report.products[0];
-    assert_eq!(p.location, Location::IndexedAndUnapplied { pending });
+    let Location::IndexedAndUnapplied { pending } = p.location else {
+        panic!("{:?}", p.location);
+    };
+    // The consumer's pending count may also include messages a stopped
+    // enricher's last pull request was handed; the ack floor does not move.
+    assert!(pending >= third, "{pending}");
     assert!(p.completed);
     assert_eq!(
         report.messages(),
-        day_messages + pending,
-        "the day and the unapplied tail, not the applied day in between"
+        day_messages + third,
+        "the day and the unapplied tail, not the applied day in between ({applied})"
     );
     assert_eq!(projection_snapshot(&replay_db(&env, DAY)).await, live);
 }
