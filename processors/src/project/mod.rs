@@ -109,6 +109,72 @@ pub(crate) fn update_outcome(
     }
 }
 
+/// The newest latest-value write of each document in `writes`, by collection.
+pub(crate) fn newest_latest(writes: &[DocWrite]) -> BTreeMap<&str, Vec<&DocWrite>> {
+    let mut newest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
+    for w in writes.iter().filter(|w| w.write == Write::Latest) {
+        let slot = newest.entry((w.collection, w.id.as_str())).or_insert(w);
+        if w.source_seq > slot.source_seq {
+            *slot = w;
+        }
+    }
+    let mut by_collection: BTreeMap<&str, Vec<&DocWrite>> = BTreeMap::new();
+    for w in newest.into_values() {
+        by_collection.entry(w.collection).or_default().push(w);
+    }
+    by_collection
+}
+
+/// Which stored latest-value document a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Newer {
+    /// Only an older one (live projection: a redelivery changes nothing).
+    Only,
+    /// An older one or the same version (a replay rewriting it in place).
+    OrSame,
+}
+
+/// One `update` command for one collection's latest-value `writes`: a
+/// conditional upsert per document, a replacement (not `$set`, so MongoDB swaps
+/// the document instead of diffing ~600 elements; every field is a function of
+/// the event anyway). Its reply goes through [`update_outcome`]: a duplicate key
+/// means a newer document is there and is kept.
+///
+/// # Errors
+/// When a document cannot be represented in BSON.
+pub(crate) fn latest_upserts(
+    collection: &str,
+    writes: &[&DocWrite],
+    now: DateTime,
+    newer: Newer,
+    journaled: bool,
+) -> Result<RawDocumentBuf, mongodb::error::Error> {
+    let op = match newer {
+        Newer::Only => "$lt",
+        Newer::OrSame => "$lte",
+    };
+    let mut updates = RawArrayBuf::new();
+    for w in writes {
+        let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
+        let mut filter = RawDocumentBuf::new();
+        filter.append(op, seq);
+        let document = w.document(now).map_err(|e| {
+            mongodb::error::Error::custom(format!("document {} is malformed: {e}", w.id))
+        })?;
+        updates.push(rawdoc! {
+            "q": {"_id": w.id.as_str(), "source_seq": filter},
+            "u": document,
+            "upsert": true,
+        });
+    }
+    Ok(rawdoc! {
+        "update": collection,
+        "updates": updates,
+        "ordered": false,
+        "writeConcern": {"w": 1, "j": journaled},
+    })
+}
+
 /// Writes a batch of documents, idempotently: the append-only collections with one
 /// unordered `insert_many` each and the latest-value documents (the newest per key
 /// in the batch) with one `update` command of conditional upserts per collection,
@@ -132,17 +198,8 @@ pub async fn write_batch(
 ) -> Result<(), mongodb::error::Error> {
     let now = DateTime::now();
     let mut inserts: BTreeMap<&str, Vec<&DocWrite>> = BTreeMap::new();
-    let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
-    for w in writes {
-        match w.write {
-            Write::Insert => inserts.entry(w.collection).or_default().push(w),
-            Write::Latest => {
-                let slot = latest.entry((w.collection, w.id.as_str())).or_insert(w);
-                if w.source_seq > slot.source_seq {
-                    *slot = w;
-                }
-            }
-        }
+    for w in writes.iter().filter(|w| w.write == Write::Insert) {
+        inserts.entry(w.collection).or_default().push(w);
     }
     let document = |w: &DocWrite| {
         w.document(now).map_err(|e| {
@@ -160,10 +217,7 @@ pub async fn write_batch(
             CollectionOptions::builder().write_concern(wc).build(),
         )
     };
-    let mut by_collection: BTreeMap<&str, Vec<&DocWrite>> = BTreeMap::new();
-    for w in latest.into_values() {
-        by_collection.entry(w.collection).or_default().push(w);
-    }
+    let by_collection = newest_latest(writes);
     let mut ops: Vec<futures::future::BoxFuture<'_, Result<(), mongodb::error::Error>>> =
         Vec::with_capacity(inserts.len() + by_collection.len());
     for (coll, docs) in inserts {
@@ -177,24 +231,7 @@ pub async fn write_batch(
         }));
     }
     for (coll, writes) in by_collection {
-        // One `update` command per collection, a conditional upsert per key: a
-        // replacement (not `$set`), so MongoDB swaps the document instead of
-        // diffing ~600 elements; every field is a function of the event anyway.
-        let mut updates = RawArrayBuf::new();
-        for w in writes {
-            let seq = i64::try_from(w.source_seq).unwrap_or(i64::MAX);
-            updates.push(rawdoc! {
-                "q": {"_id": w.id.as_str(), "source_seq": {"$lt": seq}},
-                "u": document(w)?,
-                "upsert": true,
-            });
-        }
-        let command = rawdoc! {
-            "update": coll,
-            "updates": updates,
-            "ordered": false,
-            "writeConcern": {"w": 1, "j": journaled},
-        };
+        let command = latest_upserts(coll, &writes, now, Newer::Only, journaled)?;
         ops.push(Box::pin(async move {
             let reply = db.run_raw_command(command).await?;
             update_outcome(coll, &reply)
@@ -557,6 +594,60 @@ async fn write_with_retry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latest_value_writes_keep_the_newest_per_document_and_compare_by_seq() {
+        let w = |collection, id: &str, source_seq, write| DocWrite {
+            collection,
+            write,
+            id: id.into(),
+            source_seq,
+            body: std::sync::Arc::from(&[][..]),
+        };
+        let writes = [
+            w("underlying_latest", "NIFTY", 5, Write::Latest),
+            w("underlying_latest", "NIFTY", 9, Write::Latest),
+            w("underlying_latest", "NIFTY", 7, Write::Latest),
+            w("chain_latest", "NIFTY|2025-01-30", 3, Write::Latest),
+            w("underlying_ticks", "NIFTY|1", 9, Write::Insert),
+        ];
+        let newest = newest_latest(&writes);
+        let seqs: Vec<(&str, Vec<u64>)> = newest
+            .iter()
+            .map(|(c, ws)| (*c, ws.iter().map(|w| w.source_seq).collect()))
+            .collect();
+        assert_eq!(
+            seqs,
+            [("chain_latest", vec![3]), ("underlying_latest", vec![9])]
+        );
+        let now = DateTime::from_millis(0);
+        let filter = |newer| {
+            let cmd = latest_upserts(
+                "underlying_latest",
+                &newest["underlying_latest"],
+                now,
+                newer,
+                true,
+            )
+            .expect("command");
+            let cmd = cmd.to_document().expect("document");
+            let update = cmd.get_array("updates").expect("updates")[0].clone();
+            update
+                .as_document()
+                .expect("update")
+                .get_document("q")
+                .expect("q")
+                .clone()
+        };
+        assert_eq!(
+            filter(Newer::Only),
+            doc! {"_id": "NIFTY", "source_seq": {"$lt": 9_i64}}
+        );
+        assert_eq!(
+            filter(Newer::OrSame),
+            doc! {"_id": "NIFTY", "source_seq": {"$lte": 9_i64}}
+        );
+    }
 
     #[test]
     fn a_newer_document_is_kept_but_other_write_errors_refuse() {

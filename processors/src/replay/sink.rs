@@ -16,12 +16,12 @@
 use super::ReplayError;
 use crate::enriched::Enriched;
 use crate::project::docs::{self, DocWrite, Write};
-use crate::project::{update_outcome, write_batch};
+use crate::project::{latest_upserts, newest_latest, update_outcome, write_batch, Newer};
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, Exchange};
 use ds_runtime::collections::{BARS, OPTION_CHAINS, UNDERLYING_TICKS};
 use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, DateTime, Document, RawDocumentBuf};
+use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::Database;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -307,26 +307,15 @@ async fn writer(
 async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError> {
     let now = DateTime::now();
     let mut replaces: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
-    let mut latest: HashMap<(&str, &str), &DocWrite> = HashMap::new();
-    for w in batch {
-        match w.write {
-            Write::Insert => {
-                let d = w
-                    .document(now)
-                    .and_then(|d| d.to_document())
-                    .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
-                replaces
-                    .entry(w.collection)
-                    .or_default()
-                    .push(doc! {"q": {"_id": &w.id}, "u": d, "upsert": true});
-            }
-            Write::Latest => {
-                let slot = latest.entry((w.collection, w.id.as_str())).or_insert(w);
-                if w.source_seq > slot.source_seq {
-                    *slot = w;
-                }
-            }
-        }
+    for w in batch.iter().filter(|w| w.write == Write::Insert) {
+        let d = w
+            .document(now)
+            .and_then(|d| d.to_document())
+            .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
+        replaces
+            .entry(w.collection)
+            .or_default()
+            .push(doc! {"q": {"_id": &w.id}, "u": d, "upsert": true});
     }
     for (coll, statements) in replaces {
         for chunk in statements.chunks(REPLACE_CHUNK) {
@@ -344,31 +333,13 @@ async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError>
             update_outcome(coll, &reply)?;
         }
     }
-    for w in latest.into_values() {
-        let d = w
-            .document(now)
-            .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
-        let r = db
-            .collection::<RawDocumentBuf>(w.collection)
-            .replace_one(
-                doc! {"_id": &w.id, "source_seq": {"$lte": i64_of(w.source_seq)}},
-                d,
-            )
-            .upsert(true)
-            .await;
-        if let Err(e) = r {
-            // A newer document is there (the upsert's insert hit its `_id`): keep it.
-            if !is_duplicate_key(&e) {
-                return Err(e.into());
-            }
-        }
+    // Latest-value documents: replaced unless the stored one is newer (the same
+    // version is rewritten in place).
+    for (coll, writes) in newest_latest(batch) {
+        let command = latest_upserts(coll, &writes, now, Newer::OrSame, true)?;
+        update_outcome(coll, &db.run_raw_command(command).await?)?;
     }
     Ok(())
-}
-
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    matches!(e.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000)
 }
 
 #[cfg(test)]
