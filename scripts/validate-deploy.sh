@@ -10,7 +10,7 @@
 #   .tools/venv        python venv: check-jsonschema (bundles the compose-spec
 #                      schema), kubernetes-validate (bundles Kubernetes schemas), PyYAML
 #   .tools/prometheus  promtool, unpacked from Debian's `prometheus` package
-#   nats-server        .tools/bin (scripts/setup.sh), PATH, or Debian's package
+#   nats-server        .tools/bin, installed by scripts/setup.sh (pinned 2.14.6)
 #
 # Usage: scripts/validate-deploy.sh [--setup-only]
 # Env:   DS_K8S_VERSIONS  Kubernetes schema versions to check (default 1.28.0,1.37.0)
@@ -65,15 +65,11 @@ ensure_promtool() {
   [ -x "$promtool" ] || die "promtool not found after unpacking"
 }
 
-nats_server=""
+nats_server="$tools/bin/nats-server"
 ensure_nats_server() {
-  local c
-  for c in "$tools/bin/nats-server" "$tools/nats/usr/sbin/nats-server" "$(command -v nats-server || true)"; do
-    if [ -n "$c" ] && [ -x "$c" ]; then nats_server="$c"; return 0; fi
-  done
-  deb_extract nats-server /usr/sbin/nats-server "$tools/nats"
-  nats_server="$tools/nats/usr/sbin/nats-server"
-  [ -x "$nats_server" ] || die "nats-server not found after unpacking"
+  # The pinned server of scripts/setup.sh, the one every other part runs.
+  [ -x "$nats_server" ] || "$root/scripts/setup.sh" || die "scripts/setup.sh failed"
+  [ -x "$nats_server" ] || die "nats-server not found in .tools/bin after scripts/setup.sh"
 }
 
 # Serialise first-time setup between concurrent callers (e.g. parallel tests).

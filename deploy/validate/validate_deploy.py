@@ -559,8 +559,8 @@ def check_compose(root: Path, rep: Report, tools: dict) -> dict:
     enrich_rep = ((services.get("enrich") or {}).get("deploy") or {}).get("replicas", 1)
     if not isinstance(enrich_rep, int) or enrich_rep < 2:
         errors.append("enrich should run 2+ replicas (deploy.replicas)")
-    if not str((services.get("nats") or {}).get("image", "")).startswith("nats:2.9"):
-        errors.append("nats should use the official nats:2.9 image")
+    if not str((services.get("nats") or {}).get("image", "")).startswith("nats:2.14"):
+        errors.append("nats should use the official nats:2.14 image (the version scripts/setup.sh installs)")
     if not str((services.get("mongo") or {}).get("image", "")).startswith("mongo:6.0"):
         errors.append("mongo should use mongo:6.0")
     rep.result(f"docker-compose.yml: {len(services)} services, depends_on/healthchecks, mounts, env, required DS_JWT_SECRET", errors)
