@@ -33,6 +33,10 @@ RUN --mount=type=cache,id=deltastream-cargo-registry,target=/usr/local/cargo/reg
 # ---------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 ARG DS_UID=10001
+# Unpinned on purpose (hadolint DL3008): Debian replaces a stable package's
+# version with each point or security release, so a pinned ca-certificates
+# would break the build; the base image tag already fixes the release.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
