@@ -172,6 +172,9 @@ def check_kubernetes(t: Tree, rep: Report, a) -> None:
                 errors.append(f"{what}: {'.'.join(map(str, e.path)) or '<root>'}: {e.message} (Kubernetes {k8s})")
             except kv.SchemaNotFoundError as e:
                 errors.append(f"{what}: {e.message} (a typo in apiVersion or kind?)")
+            except kv.VersionNotSupportedError:
+                errors.append(f"kubernetes-validate has no schemas for Kubernetes {k8s} (DS_K8S_VERSIONS)")
+                break
         rep.result(f"kubernetes-validate --strict -k {k8s}: {len(builtin)} resources", errors)
     # KEDA's CRDs are not in kubernetes-validate (it only warns); the models
     # generated from them are, and reject unknown fields as a strict schema does.
