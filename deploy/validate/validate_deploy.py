@@ -156,6 +156,7 @@ def check_compose(t: Tree, rep: Report, a) -> None:
 
 def check_kubernetes(t: Tree, rep: Report, a) -> None:
     import kubernetes_validate as kv
+    from kubernetes_validate.utils import VersionNotSupportedError
     import pydantic
     from cloudcoil.models.keda.v1alpha1 import ScaledObject
     from importlib.metadata import version
@@ -172,7 +173,7 @@ def check_kubernetes(t: Tree, rep: Report, a) -> None:
                 errors.append(f"{what}: {'.'.join(map(str, e.path)) or '<root>'}: {e.message} (Kubernetes {k8s})")
             except kv.SchemaNotFoundError as e:
                 errors.append(f"{what}: {e.message} (a typo in apiVersion or kind?)")
-            except kv.VersionNotSupportedError:
+            except VersionNotSupportedError:
                 errors.append(f"kubernetes-validate has no schemas for Kubernetes {k8s} (DS_K8S_VERSIONS)")
                 break
         rep.result(f"kubernetes-validate --strict -k {k8s}: {len(builtin)} resources", errors)
