@@ -62,7 +62,7 @@ class Report:
         if code == 0:
             self.result(what, [])
         else:
-            self.result(what, [f"{tag}: {l}" for l in lines] if per_line else [f"{tag}:\n" + "\n".join(lines)])
+            self.result(what, [f"{tag}: {l}" for l in lines] if per_line else [f"{tag}: " + "\n".join(lines)])
         return code == 0
 
 
@@ -151,7 +151,7 @@ def check_compose(t: Tree, rep: Report, a) -> None:
     else:
         rep.tool("check-jsonschema: docker-compose.yml against the compose-spec schema (no compose plugin here)",
                  [f"{a.bin}/check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
-                 t.root, per_line=True)
+                 t.root)
 
 
 def check_kubernetes(t: Tree, rep: Report, a) -> None:
