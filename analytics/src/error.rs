@@ -50,8 +50,8 @@ pub enum AnalyticsError {
     /// An option kind token other than `call` / `put` (or `CALL`, `PUT`, `C`, `P`).
     #[error("unknown option kind {0:?} (expected call or put)")]
     UnknownOptionKind(String),
-    /// An exchange token other than `NSE` or `US`.
-    #[error("unknown exchange {0:?} (expected NSE or US)")]
+    /// An exchange token other than `NSE`, `US` or `CRYPTO`.
+    #[error("unknown exchange {0:?} (expected NSE, US or CRYPTO)")]
     UnknownExchange(String),
     /// A product specification that cannot be used.
     #[error("invalid product {name:?}: {reason}")]

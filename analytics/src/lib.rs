@@ -58,8 +58,9 @@ pub use chain::{enrich_chain, ChainAnalytics, ChainInput, EnrichedChainOut, Enri
 pub use error::AnalyticsError;
 pub use iv::implied_vol;
 pub use market::{
-    default_products, is_in_session, is_trading_day, next_expiries, session_bounds,
-    time_to_expiry_years, trading_day, Exchange, ProductSpec,
+    default_products, is_in_session, is_trading_day, market_status, next_expiries,
+    session_bounds, time_to_expiry_years, trading_day, Exchange, ExpiryRule, MarketStatus,
+    ProductSpec,
 };
 pub use oi::{Buildup, ChainSnapshot, OiChange, OiTracker};
 pub use surface::{build_surface, IvSurface, SurfaceChain};

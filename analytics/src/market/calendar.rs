@@ -1,105 +1,67 @@
-//! Trading-day calendar and option expiry schedule per exchange.
+//! Trading days: weekends and exchange holidays, and the nearest open days.
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
-use serde::{Deserialize, Serialize};
+use chrono::{Datelike, NaiveDate, Weekday};
 
-use super::session::expiry_close_unix_ns;
+use super::holidays::is_holiday;
 use super::Exchange;
 
-/// Whether `date` is a trading day on `exchange`.
+/// How far [`nearest_trading_days`] and the session search look (a year: no
+/// exchange closes longer).
+pub(crate) const MAX_CLOSED_RUN_DAYS: u32 = 366;
+
+/// Whether `date` is a trading day on `exchange`: not a weekend and not a
+/// listed holiday (every day on the 24/7 crypto exchange).
 ///
-/// Today only weekends are closed. This is the single place a holiday
-/// calendar plugs in: every session, expiry and bar computation asks it.
+/// This is the single place the calendar plugs in: every session, expiry and
+/// bar computation asks it. Years an exchange's list does not cover count only
+/// weekends ([`super::calendar_covers`]).
 #[must_use]
 pub fn is_trading_day(date: NaiveDate, exchange: Exchange) -> bool {
-    let _ = exchange; // holidays would be looked up per exchange here
-    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
-}
-
-/// Whether an expiry is a weekly or a monthly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExpiryKind {
-    /// A weekly expiry that is not the month's monthly one.
-    Weekly,
-    /// The monthly expiry (NSE: last Thursday; US: third Friday).
-    Monthly,
-}
-
-/// Moves a nominal expiry back to the closest trading day on or before it
-/// (exchanges expire early when the expiry day is a holiday).
-fn adjust_back(mut date: NaiveDate, exchange: Exchange) -> NaiveDate {
-    for _ in 0..10 {
-        if is_trading_day(date, exchange) {
-            return date;
-        }
-        match date.pred_opt() {
-            Some(prev) => date = prev,
-            None => return date,
-        }
+    if exchange.is_always_open() {
+        return true;
     }
-    date
+    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !is_holiday(exchange, date)
 }
 
-/// The nominal (unadjusted) monthly expiry of a month.
-fn nominal_monthly(year: i32, month: u32, exchange: Exchange) -> Option<NaiveDate> {
-    let weekday = exchange.weekly_expiry_weekday();
-    match exchange {
-        // Last Thursday: the 5th occurrence if it exists, else the 4th.
-        Exchange::Nse => NaiveDate::from_weekday_of_month_opt(year, month, weekday, 5)
-            .or_else(|| NaiveDate::from_weekday_of_month_opt(year, month, weekday, 4)),
-        Exchange::Us => NaiveDate::from_weekday_of_month_opt(year, month, weekday, 3),
-    }
-}
-
-/// The monthly expiry of the month containing `date`, holiday-adjusted.
-fn monthly_expiry_of(date: NaiveDate, exchange: Exchange) -> Option<NaiveDate> {
-    nominal_monthly(date.year(), date.month(), exchange).map(|d| adjust_back(d, exchange))
-}
-
-/// Classifies `date` as an expiry of `exchange`, or `None` if nothing expires then.
+/// The closest trading days strictly before and strictly after `date`, for an
+/// error message such as "2025-01-26 is not an NSE trading day; try 2025-01-24
+/// or 2025-01-27". `None` on a side with no trading day within a year (or at
+/// the end of the representable dates).
 #[must_use]
-pub fn expiry_kind(exchange: Exchange, date: NaiveDate) -> Option<ExpiryKind> {
-    if monthly_expiry_of(date, exchange) == Some(date) {
-        return Some(ExpiryKind::Monthly);
-    }
-    // The weekly expiry of the week containing `date` (Monday-based weeks).
-    let monday = date.week(Weekday::Mon).first_day();
-    let offset = u64::from(exchange.weekly_expiry_weekday().num_days_from_monday());
-    let nominal = monday.checked_add_days(Days::new(offset))?;
-    (adjust_back(nominal, exchange) == date).then_some(ExpiryKind::Weekly)
+pub fn nearest_trading_days(
+    date: NaiveDate,
+    exchange: Exchange,
+) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let search = |step: fn(&NaiveDate) -> Option<NaiveDate>| {
+        let mut d = date;
+        for _ in 0..MAX_CLOSED_RUN_DAYS {
+            d = step(&d)?;
+            if is_trading_day(d, exchange) {
+                return Some(d);
+            }
+        }
+        None
+    };
+    (search(NaiveDate::pred_opt), search(NaiveDate::succ_opt))
 }
 
-/// The next `n` expiry dates of `exchange` on or after `from_date`, ascending:
-/// every weekly expiry (NSE Thursday, US Friday) plus the monthly ones (NSE last
-/// Thursday, US third Friday), each moved back to a trading day if needed.
-///
-/// `from_date` itself is included when it is an expiry; use
-/// [`next_expiries_at`] to exclude an expiry whose close has passed.
+/// The first trading day on or after `date` (within a year).
 #[must_use]
-pub fn next_expiries(exchange: Exchange, from_date: NaiveDate, n: usize) -> Vec<NaiveDate> {
-    let mut out = Vec::with_capacity(n.min(64));
-    let mut date = from_date;
-    while out.len() < n {
-        if expiry_kind(exchange, date).is_some() {
-            out.push(date);
-        }
-        match date.succ_opt() {
-            Some(next) => date = next,
-            None => break,
-        }
+pub fn trading_day_on_or_after(date: NaiveDate, exchange: Exchange) -> Option<NaiveDate> {
+    if is_trading_day(date, exchange) {
+        Some(date)
+    } else {
+        nearest_trading_days(date, exchange).1
     }
-    out
 }
 
-/// The next `n` expiries still alive at event time `ts_unix_ns`: like
-/// [`next_expiries`] from the event's trading day, skipping an expiry whose
-/// close is at or before the event.
+/// The last trading day on or before `date` (within a year): where an expiry
+/// falling on a holiday moves to.
 #[must_use]
-pub fn next_expiries_at(exchange: Exchange, ts_unix_ns: i64, n: usize) -> Vec<NaiveDate> {
-    let today = super::trading_day(ts_unix_ns, exchange);
-    let mut out = next_expiries(exchange, today, n.saturating_add(1));
-    out.retain(|&d| expiry_close_unix_ns(d, exchange) > ts_unix_ns);
-    out.truncate(n);
-    out
+pub fn trading_day_on_or_before(date: NaiveDate, exchange: Exchange) -> Option<NaiveDate> {
+    if is_trading_day(date, exchange) {
+        Some(date)
+    } else {
+        nearest_trading_days(date, exchange).0
+    }
 }

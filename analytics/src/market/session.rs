@@ -11,10 +11,11 @@ pub const NANOS_PER_YEAR: f64 = 365.0 * 86_400.0 * 1e9;
 
 /// UTC nanoseconds of a local wall-clock time on `date` in the exchange's zone.
 ///
-/// Session and expiry times (09:15–16:00) never fall in a DST gap or overlap in
-/// either zone; should a future exchange's time do so, the earliest valid
-/// instant is used (and for a gap, the wall time read as UTC offset-free is
-/// shifted by the zone's offset just before the gap).
+/// Session and expiry times never fall in a DST gap or overlap in any
+/// exchange's zone (India and UTC have no DST; New York's changes at 02:00);
+/// should a future exchange's time do so, the earliest valid instant is used
+/// (and for a gap, the wall time read as UTC offset-free is shifted by the
+/// zone's offset just before the gap).
 fn local_unix_ns(date: NaiveDate, time: NaiveTime, exchange: Exchange) -> i64 {
     let tz = exchange.timezone();
     let naive = date.and_time(time);
@@ -34,7 +35,8 @@ fn datetime_unix_ns(dt: DateTime<Utc>) -> i64 {
         .saturating_add(i64::from(dt.timestamp_subsec_nanos()))
 }
 
-/// UTC nanoseconds of the expiry close (15:30 IST for NSE, 16:00 New York for US).
+/// UTC nanoseconds of the expiry close (15:30 IST for NSE, 16:00 New York for
+/// US, 08:00 UTC for the crypto exchange).
 #[must_use]
 pub fn expiry_close_unix_ns(expiry: NaiveDate, exchange: Exchange) -> i64 {
     local_unix_ns(expiry, exchange.expiry_close(), exchange)
@@ -50,7 +52,9 @@ pub fn time_to_expiry_years(expiry: NaiveDate, exchange: Exchange, ts_unix_ns: i
     diff as f64 / NANOS_PER_YEAR
 }
 
-/// The trading day of an event: its calendar date in the exchange's time zone.
+/// The trading day of an event: its calendar date in the exchange's time zone
+/// (the UTC date on the 24/7 crypto exchange). Whether that date has a session
+/// is [`is_trading_day`]'s answer.
 #[must_use]
 pub fn trading_day(ts_unix_ns: i64, exchange: Exchange) -> NaiveDate {
     DateTime::from_timestamp_nanos(ts_unix_ns)
@@ -58,7 +62,9 @@ pub fn trading_day(ts_unix_ns: i64, exchange: Exchange) -> NaiveDate {
         .date_naive()
 }
 
-/// Session open and close of `date` as UTC nanoseconds, both inclusive.
+/// Session open and close of `date` as UTC nanoseconds, both inclusive (on the
+/// 24/7 exchange: the whole UTC day). Computed for any date; whether `date` has
+/// a session at all is [`is_trading_day`]'s answer.
 #[must_use]
 pub fn session_bounds(date: NaiveDate, exchange: Exchange) -> (i64, i64) {
     (
@@ -67,8 +73,9 @@ pub fn session_bounds(date: NaiveDate, exchange: Exchange) -> (i64, i64) {
     )
 }
 
-/// Whether an event falls inside a session: on a trading day, between the
-/// open and the close, both ends included.
+/// Whether an event falls inside a session: on a trading day (weekends and
+/// holidays have none), between the open and the close, both ends included.
+/// Always true on the 24/7 exchange.
 #[must_use]
 pub fn is_in_session(ts_unix_ns: i64, exchange: Exchange) -> bool {
     let day = trading_day(ts_unix_ns, exchange);

@@ -2,6 +2,7 @@
 
 mod bars;
 mod bs;
+mod calendar;
 mod chain;
 mod iv;
 mod market;

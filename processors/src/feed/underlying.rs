@@ -18,10 +18,7 @@ pub struct UnderlyingModel {
 
 /// The exchange's minimum price increment.
 pub fn tick_size(exchange: Exchange) -> f64 {
-    match exchange {
-        Exchange::Nse => 0.05,
-        Exchange::Us => 0.01,
-    }
+    exchange.default_min_tick()
 }
 
 /// `x` rounded to a multiple of `step` (and cleaned of binary noise).
