@@ -53,6 +53,18 @@ pub enum AnalyticsError {
     /// An exchange token other than `NSE`, `US` or `CRYPTO`.
     #[error("unknown exchange {0:?} (expected NSE, US or CRYPTO)")]
     UnknownExchange(String),
+    /// A universe name that is not built in.
+    #[error("unknown universe {0:?} (built in: default, nse-fo, crypto)")]
+    UnknownUniverse(String),
+    /// A universe file that cannot be read or parsed, or whose products are
+    /// invalid or listed twice.
+    #[error("universe {universe}: {reason}")]
+    InvalidUniverse {
+        /// The universe's name or file path.
+        universe: String,
+        /// What is wrong (the parser's message, with line and column).
+        reason: String,
+    },
     /// A product specification that cannot be used.
     #[error("invalid product {name:?}: {reason}")]
     InvalidProduct {

@@ -1,7 +1,10 @@
 //! Pure option-market analytics for DeltaStream: pricing, implied volatility,
-//! Greeks, chain analytics, OI build-up, OHLC bars, indicators and IV surfaces.
+//! Greeks, chain analytics, OI build-up, OHLC bars, indicators and IV surfaces,
+//! and the market model they need: exchanges, holiday calendars, sessions,
+//! expiry schedules, products and universes.
 //!
-//! The crate performs no I/O and never reads the wall clock: every function
+//! The crate performs no I/O (except [`Universe::from_file`], a configuration
+//! load) and never reads the wall clock: every function
 //! takes event time from its arguments, so a replay of a trading day computes
 //! exactly what the live run computed. Stateful analytics ([`OiTracker`],
 //! [`BarAggregator`], [`SessionStats`]) are small serde-serializable state
@@ -58,9 +61,8 @@ pub use chain::{enrich_chain, ChainAnalytics, ChainInput, EnrichedChainOut, Enri
 pub use error::AnalyticsError;
 pub use iv::implied_vol;
 pub use market::{
-    default_products, is_in_session, is_trading_day, market_status, next_expiries,
-    session_bounds, time_to_expiry_years, trading_day, Exchange, ExpiryRule, MarketStatus,
-    ProductSpec,
+    default_products, is_in_session, is_trading_day, market_status, next_expiries, session_bounds,
+    time_to_expiry_years, trading_day, Exchange, ExpiryRule, MarketStatus, ProductSpec, Universe,
 };
 pub use oi::{Buildup, ChainSnapshot, OiChange, OiTracker};
 pub use surface::{build_surface, IvSurface, SurfaceChain};

@@ -8,3 +8,4 @@ mod iv;
 mod market;
 mod oi;
 mod surface;
+mod universe;
