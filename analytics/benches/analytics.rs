@@ -198,6 +198,7 @@ fn bench_enrich(c: &mut Criterion) {
             time_to_expiry_years: 9.0 / 365.0,
             rate: 0.065,
             dividend_yield: 0.0,
+            min_tick: 0.05,
         };
         let (_, _, prev_calls, prev_puts) = chain(n, 5);
         let prev_input = ChainInput {

@@ -24,7 +24,7 @@
 //!
 //! // Full enrichment of a (tiny) chain; the snapshot feeds the next chain's OI build-up.
 //! let strikes = [21_450.0, 21_500.0, 21_550.0];
-//! let q = |last: f64, oi: u64| Quote { bid: 0.0, ask: 0.0, last, volume: 10, open_interest: oi };
+//! let q = |mid: f64, oi: u64| Quote { bid: mid - 0.5, ask: mid + 0.5, last: mid, volume: 10, open_interest: oi };
 //! let calls = [q(160.0, 900), q(125.0, 1_200), q(95.0, 1_500)];
 //! let puts = [q(95.0, 1_400), q(118.0, 1_100), q(150.0, 700)];
 //! let input = ChainInput {
@@ -35,10 +35,12 @@
 //!     time_to_expiry_years: 7.0 / 365.0,
 //!     rate: 0.065,
 //!     dividend_yield: 0.0,
+//!     min_tick: 0.05,
 //! };
 //! let out = enrich_chain(&input, None)?;
 //! assert_eq!(out.analytics.atm_strike, Some(21_500.0));
-//! assert!(out.calls[1].iv().is_some());
+//! assert!(out.calls[1].iv().is_some() && !out.calls[1].illiquid);
+//! assert!(out.analytics.atm_iv.is_some());
 //! let next = enrich_chain(&input, Some(&out.snapshot))?;
 //! assert_eq!(next.calls[0].oi.oi_change, 0);
 //! # Ok::<(), ds_analytics::AnalyticsError>(())

@@ -5,6 +5,10 @@
 //! value, so its IV is sensitive to tiny price errors): the put IV for strikes
 //! below spot, the call IV at or above spot; when that side has no IV, the
 //! other side's is used; when neither has one the cell is `None`.
+//!
+//! Callers pass smile IVs ([`crate::chain::smile_ivs`]): an illiquid quote
+//! (zero bid or a price at the minimum tick) has none, so min-tick wings do not
+//! enter the surface.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -18,9 +22,9 @@ pub struct SurfaceChain<'a> {
     pub spot: f64,
     /// Strikes, one per IV.
     pub strikes: &'a [f64],
-    /// Call IVs per strike.
+    /// Call smile IVs per strike (`None` for an illiquid quote).
     pub call_ivs: &'a [Option<f64>],
-    /// Put IVs per strike.
+    /// Put smile IVs per strike (`None` for an illiquid quote).
     pub put_ivs: &'a [Option<f64>],
 }
 

@@ -18,7 +18,7 @@ pub struct ChainAnalytics {
     pub atm_strike: Option<f64>,
     /// ATM call `last` + ATM put `last`.
     pub atm_straddle: Option<f64>,
-    /// Mean of the ATM call and put IVs that are set; unset if neither is.
+    /// Mean of the ATM call and put IVs that are set and liquid; unset if neither is.
     pub atm_iv: Option<f64>,
     /// Strike minimising the option writers' payout (ties: the lower).
     pub max_pain_strike: Option<f64>,
@@ -111,8 +111,10 @@ pub fn max_pain_index(strikes: &[f64], calls: &[Quote], puts: &[Quote]) -> Optio
 }
 
 /// Computes every chain-level figure. `call_ivs[i]`/`put_ivs[i]` are the
-/// solved IVs at `strikes[i]` (used for `atm_iv`). Inputs are assumed
-/// validated ([`super::validate_chain`]).
+/// smile IVs at `strikes[i]`, used for `atm_iv`: the solved IVs with illiquid
+/// quotes' left out ([`super::smile_ivs`]). OI and volume sums, PCR and max
+/// pain use every quote, illiquid or not: its open interest is real. Inputs
+/// are assumed validated ([`super::validate_chain`]).
 #[must_use]
 pub fn chain_analytics(
     spot: f64,

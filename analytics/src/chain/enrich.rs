@@ -24,10 +24,14 @@ pub struct EnrichedQuote {
     /// The quote as received.
     pub quote: Quote,
     /// IV and Greeks; `None` when no volatility reproduces the price
-    /// (see [`crate::implied_vol`]) or there is no usable price.
+    /// (see [`crate::implied_vol`]) or there is no usable price. Solved for
+    /// illiquid quotes too: their delta is still what a risk system wants.
     pub implied: Option<Implied>,
     /// OI change and build-up against the previous snapshot.
     pub oi: OiChange,
+    /// The quote is illiquid ([`Quote::is_illiquid`]): its IV stays out of the
+    /// smile, the surface and `atm_iv` ([`EnrichedQuote::smile_iv`]).
+    pub illiquid: bool,
 }
 
 impl EnrichedQuote {
@@ -36,6 +40,25 @@ impl EnrichedQuote {
     pub fn iv(&self) -> Option<f64> {
         self.implied.map(|i| i.iv)
     }
+
+    /// The IV as a point of the smile: [`EnrichedQuote::iv`] for a liquid
+    /// quote, `None` for an illiquid one (a min-tick price implies a vol that
+    /// only reflects the tick).
+    #[must_use]
+    pub fn smile_iv(&self) -> Option<f64> {
+        if self.illiquid {
+            None
+        } else {
+            self.iv()
+        }
+    }
+}
+
+/// The smile IVs of one side of a chain ([`EnrichedQuote::smile_iv`] per
+/// strike), e.g. for [`crate::surface::SurfaceChain`].
+#[must_use]
+pub fn smile_ivs(side: &[EnrichedQuote]) -> Vec<Option<f64>> {
+    side.iter().map(EnrichedQuote::smile_iv).collect()
 }
 
 /// Everything computed for one chain.
@@ -98,12 +121,14 @@ fn enrich_side(
             quote: *quote,
             implied: enrich_quote(kind, quote, strike, input),
             oi,
+            illiquid: quote.is_illiquid(input.min_tick),
         })
         .collect()
 }
 
-/// Validates and enriches a chain: IV + Greeks for every quote, every chain
-/// analytic of SPEC §4, and OI change / build-up against `previous` (the
+/// Validates and enriches a chain: IV + Greeks and the illiquid flag for every
+/// quote, every chain analytic of SPEC §4 (`atm_iv` from liquid quotes only;
+/// OI and volume sums over every quote), and OI change / build-up against `previous` (the
 /// [`EnrichedChainOut::snapshot`] of the same product and expiry's previous
 /// chain, `None` for the first one).
 ///
@@ -117,8 +142,9 @@ pub fn enrich_chain(
     let (call_oi, put_oi) = compare(previous, input.strikes, input.calls, input.puts);
     let calls = enrich_side(OptionKind::Call, input.calls, call_oi, input);
     let puts = enrich_side(OptionKind::Put, input.puts, put_oi, input);
-    let call_ivs: Vec<Option<f64>> = calls.iter().map(EnrichedQuote::iv).collect();
-    let put_ivs: Vec<Option<f64>> = puts.iter().map(EnrichedQuote::iv).collect();
+    // Illiquid quotes stay out of atm_iv; their OI and volume are real and count.
+    let call_ivs = smile_ivs(&calls);
+    let put_ivs = smile_ivs(&puts);
     let analytics = chain_analytics(
         input.spot,
         input.strikes,

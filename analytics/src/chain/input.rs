@@ -32,6 +32,20 @@ impl Quote {
             None
         }
     }
+
+    /// Whether the quote is *illiquid* (SPEC §4): its bid is 0, or its bid or
+    /// the price IV is solved from ([`Quote::reference_price`]) is at (or
+    /// below) the minimum tick `min_tick`, so the price says little about
+    /// volatility. A bid at the tick is a price nobody can undercut: the
+    /// typical far-wing quote of 0.05 / 0.10. With `min_tick` 0 only the
+    /// zero-bid rule applies.
+    #[must_use]
+    pub fn is_illiquid(&self, min_tick: f64) -> bool {
+        // Prices arrive as decimals converted to f64; a relative tolerance keeps
+        // 0.05 read from the wire "at" a 0.05 tick read from configuration.
+        let at_tick = |p: f64| p <= min_tick * (1.0 + 1e-9);
+        self.bid <= 0.0 || at_tick(self.bid) || self.reference_price().is_none_or(at_tick)
+    }
 }
 
 /// A chain to enrich. `calls[i]` and `puts[i]` are the quotes at `strikes[i]`.
@@ -51,6 +65,9 @@ pub struct ChainInput<'a> {
     pub rate: f64,
     /// Continuous dividend yield.
     pub dividend_yield: f64,
+    /// The options' minimum price increment (≥ 0; 0 when unknown): decides
+    /// which quotes are illiquid ([`Quote::is_illiquid`]).
+    pub min_tick: f64,
 }
 
 fn check_price(
@@ -83,7 +100,7 @@ fn check_quote(side: [&'static str; 3], q: &Quote, i: usize) -> Result<(), Analy
 
 /// Validates a chain: equal lengths; spot, strikes and every price finite and
 /// non-negative; strikes strictly increasing; rate, dividend yield and time to
-/// expiry finite. An empty chain is valid.
+/// expiry finite; minimum tick finite and non-negative. An empty chain is valid.
 ///
 /// # Errors
 /// The first problem found, as [`AnalyticsError::LengthMismatch`],
@@ -102,6 +119,7 @@ pub fn validate_chain(input: &ChainInput<'_>) -> Result<(), AnalyticsError> {
     check_finite("time_to_expiry_years", input.time_to_expiry_years)?;
     check_finite("rate", input.rate)?;
     check_finite("dividend_yield", input.dividend_yield)?;
+    check_price("min_tick", input.min_tick, None)?;
     for (i, &k) in input.strikes.iter().enumerate() {
         check_price("strikes", k, Some(i))?;
         if i > 0 && k <= input.strikes[i - 1] {

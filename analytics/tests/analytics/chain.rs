@@ -1,8 +1,10 @@
 //! Chain validation, analytics and full enrichment.
 
 use ds_analytics::bs::price;
-use ds_analytics::chain::{atm_index, max_pain_index, pcr, validate_chain};
-use ds_analytics::{enrich_chain, AnalyticsError, ChainInput, OptionKind, Quote};
+use ds_analytics::chain::{atm_index, max_pain_index, pcr, smile_ivs, validate_chain};
+use ds_analytics::{
+    build_surface, enrich_chain, AnalyticsError, ChainInput, OptionKind, Quote, SurfaceChain,
+};
 use proptest::prelude::*;
 
 fn quote(last: f64, oi: u64) -> Quote {
@@ -29,6 +31,7 @@ fn input<'a>(
         time_to_expiry_years: 0.1,
         rate: 0.065,
         dividend_yield: 0.0,
+        min_tick: 0.05,
     }
 }
 
@@ -246,6 +249,7 @@ fn enrichment_recovers_feed_vols() {
         time_to_expiry_years: t,
         rate: r,
         dividend_yield: q,
+        min_tick: 0.05,
     };
     let out = enrich_chain(&chain, None).unwrap();
     let mut solved = 0;
@@ -322,5 +326,197 @@ proptest! {
             if (s - spot).abs() < (strikes[best] - spot).abs() { best = i; }
         }
         prop_assert_eq!(atm_index(spot, &strikes), Some(best));
+    }
+}
+
+#[test]
+fn illiquid_quote_table() {
+    let tick = 0.05;
+    let q = |bid: f64, ask: f64, last: f64| Quote {
+        bid,
+        ask,
+        last,
+        ..Quote::default()
+    };
+    // (quote, min tick, illiquid?)
+    let cases = [
+        (q(0.0, 0.05, 0.05), tick, true), // no bid: the feed's worthless wing
+        (q(0.0, 0.0, 12.0), tick, true),  // no bid, a stale last
+        (q(0.05, 0.10, 0.05), tick, true), // bid at the tick
+        (q(0.05, 0.10, 0.05), 0.0, false), // tick unknown: only the zero-bid rule
+        (q(0.10, 0.15, 0.10), tick, false),
+        (q(2.0, 2.2, 2.1), tick, false),
+        (q(0.050_000_000_01, 0.1, 0.05), tick, true), // at the tick, up to f64 noise
+        (q(0.0, 0.0, 0.0), 0.0, true),
+        (q(9.0, 10.0, 9.5), 10.0, true), // a BTC-style $10 tick
+    ];
+    for (i, (quote, min_tick, want)) in cases.iter().enumerate() {
+        assert_eq!(quote.is_illiquid(*min_tick), *want, "case {i}: {quote:?}");
+    }
+}
+
+/// The ATM call is illiquid (bid 0), the put liquid: `atm_iv` is the put's
+/// alone, while both quotes keep their IV and the OI sums count both.
+#[test]
+fn atm_iv_skips_an_illiquid_side() {
+    let (spot, t, r) = (100.0, 0.1, 0.065); // as `input` sets them
+    let strikes = [100.0];
+    let call_p = price(OptionKind::Call, spot, 100.0, t, r, 0.0, 0.3).unwrap();
+    let put_p = price(OptionKind::Put, spot, 100.0, t, r, 0.0, 0.2).unwrap();
+    let calls = [Quote {
+        bid: 0.0,
+        ask: call_p + 0.5,
+        last: call_p,
+        volume: 10,
+        open_interest: 700,
+    }];
+    let puts = [Quote {
+        bid: put_p - 0.01,
+        ask: put_p + 0.01,
+        last: put_p,
+        volume: 10,
+        open_interest: 300,
+    }];
+    let out = enrich_chain(&input(spot, &strikes, &calls, &puts), None).unwrap();
+    assert!(out.calls[0].illiquid && !out.puts[0].illiquid);
+    assert!((out.calls[0].iv().unwrap() - 0.3).abs() < 1e-8);
+    assert_eq!(out.calls[0].smile_iv(), None);
+    let a = out.analytics;
+    assert!((a.atm_iv.unwrap() - 0.2).abs() < 1e-8);
+    assert_eq!((a.total_call_oi, a.total_put_oi), (700, 300));
+}
+
+/// A chain priced at `vol` and quoted on a `tick` grid the way the feed quotes
+/// it (a worthless wing: no bid, offered and last at one tick), enriched; checks
+/// that every quote is flagged exactly when its bid is at most one tick, that no
+/// flagged IV enters the smile, the surface or `atm_iv`, and that PCR / max pain
+/// still count the flagged quotes' open interest. Returns how many were flagged.
+fn check_min_tick_chain(
+    spot: f64,
+    vol: f64,
+    days: u32,
+    tick: f64,
+    ois: &[(u64, u64)],
+) -> Result<usize, TestCaseError> {
+    let t = f64::from(days) / 365.0;
+    let step = (spot / 40.0).max(tick);
+    let strikes: Vec<f64> = (0..ois.len())
+        .map(|i| spot + step * (i as f64 - 20.0))
+        .filter(|k| *k > 0.0)
+        .collect();
+    let n = strikes.len();
+    let quote = |kind, k: f64, oi: u64| {
+        let theo = price(kind, spot, k, t, 0.05, 0.0, vol).unwrap_or(0.0);
+        if theo < tick {
+            Quote {
+                bid: 0.0,
+                ask: tick,
+                last: tick,
+                volume: 1,
+                open_interest: oi,
+            }
+        } else {
+            let half = (0.004 * theo + tick).min(0.4 * theo);
+            Quote {
+                bid: theo - half,
+                ask: theo + half,
+                last: theo,
+                volume: 1,
+                open_interest: oi,
+            }
+        }
+    };
+    let calls: Vec<Quote> = strikes
+        .iter()
+        .zip(ois)
+        .map(|(&k, o)| quote(OptionKind::Call, k, o.0))
+        .collect();
+    let puts: Vec<Quote> = strikes
+        .iter()
+        .zip(ois)
+        .map(|(&k, o)| quote(OptionKind::Put, k, o.1))
+        .collect();
+    let chain = ChainInput {
+        spot,
+        strikes: &strikes,
+        calls: &calls,
+        puts: &puts,
+        time_to_expiry_years: t,
+        rate: 0.05,
+        dividend_yield: 0.0,
+        min_tick: tick,
+    };
+    let out = enrich_chain(&chain, None).unwrap();
+    let mut flagged = 0;
+    for eq in out.calls.iter().chain(&out.puts) {
+        prop_assert_eq!(eq.illiquid, eq.quote.bid <= tick * (1.0 + 1e-9));
+        if eq.illiquid {
+            flagged += 1;
+            prop_assert_eq!(eq.smile_iv(), None);
+        } else {
+            prop_assert_eq!(eq.smile_iv(), eq.iv());
+        }
+    }
+    let (call_ivs, put_ivs) = (smile_ivs(&out.calls), smile_ivs(&out.puts));
+    let surface = build_surface(&[SurfaceChain {
+        expiry: chrono::NaiveDate::from_ymd_opt(2025, 1, 30).unwrap(),
+        spot,
+        strikes: &strikes,
+        call_ivs: &call_ivs,
+        put_ivs: &put_ivs,
+    }]);
+    for (i, cell) in surface.ivs[0].iter().enumerate() {
+        let (c, p) = (&out.calls[i], &out.puts[i]);
+        if let Some(iv) = cell {
+            let from_liquid =
+                (!c.illiquid && c.iv() == Some(*iv)) || (!p.illiquid && p.iv() == Some(*iv));
+            prop_assert!(
+                from_liquid,
+                "strike {}: cell {} from an illiquid quote",
+                strikes[i],
+                iv
+            );
+        } else {
+            prop_assert!(c.smile_iv().is_none() && p.smile_iv().is_none());
+        }
+    }
+    let a = out.analytics;
+    if let Some(atm) = a.atm_index {
+        let liquid = [&out.calls[atm], &out.puts[atm]]
+            .iter()
+            .filter_map(|q| q.smile_iv())
+            .count();
+        prop_assert_eq!(a.atm_iv.is_some(), liquid > 0);
+    }
+    let call_oi: u64 = ois[..n].iter().map(|o| o.0).sum();
+    prop_assert_eq!(a.total_call_oi, call_oi);
+    prop_assert_eq!(
+        a.max_pain_strike,
+        max_pain_index(&strikes, &calls, &puts).map(|j| strikes[j])
+    );
+    Ok(flagged)
+}
+
+/// The property's fixture does produce min-tick wings (so it tests something).
+#[test]
+fn min_tick_wings_fixture_has_wings() {
+    let ois = vec![(100, 100); 41];
+    let flagged = check_min_tick_chain(100.0, 0.2, 7, 0.05, &ois).unwrap();
+    assert!(flagged >= 20, "{flagged}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Min-tick wings stay out of the smile ([`check_min_tick_chain`]).
+    #[test]
+    fn min_tick_wings_stay_out_of_the_smile(
+        spot in 50.0_f64..500.0,
+        vol in 0.1_f64..0.8,
+        days in 1_u32..60,
+        tick in prop::sample::select(vec![0.01, 0.05, 0.5]),
+        ois in prop::collection::vec((0_u64..10_000, 0_u64..10_000), 41),
+    ) {
+        check_min_tick_chain(spot, vol, days, tick, &ois)?;
     }
 }

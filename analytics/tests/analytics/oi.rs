@@ -94,6 +94,7 @@ fn enrich_chain_uses_previous_snapshot() {
         time_to_expiry_years: 0.1,
         rate: 0.05,
         dividend_yield: 0.0,
+        min_tick: 0.05,
     };
     let first = enrich_chain(&chain(&c1, &p1), None).unwrap();
     let second = enrich_chain(&chain(&c2, &p2), Some(&first.snapshot)).unwrap();

@@ -231,6 +231,7 @@ impl ProductState {
             time_to_expiry_years: t,
             rate: spec.rate,
             dividend_yield: spec.dividend_yield,
+            min_tick: spec.min_tick,
         };
         let day = trading_day(c.ts_unix_ns, spec.exchange);
         let product = self.product.clone();

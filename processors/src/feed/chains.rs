@@ -204,6 +204,7 @@ mod tests {
                     time_to_expiry_years: t,
                     rate: spec.rate,
                     dividend_yield: spec.dividend_yield,
+                    min_tick: spec.min_tick,
                 };
                 let enriched = enrich_chain(&input, None).expect("valid chain");
                 let fwd = c.spot * ((spec.rate - spec.dividend_yield) * t).exp();
@@ -259,6 +260,7 @@ mod tests {
                     time_to_expiry_years: 0.05,
                     rate: spec.rate,
                     dividend_yield: 0.0,
+                    min_tick: spec.min_tick,
                 };
                 let enriched = enrich_chain(&input, prev.get(&c.expiry)).expect("valid");
                 for qq in enriched.calls.iter().chain(&enriched.puts) {
