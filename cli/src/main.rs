@@ -3,11 +3,12 @@
 //! chosen component. Errors end the process with one readable line, never a
 //! panic or a backtrace.
 
-mod bench;
 mod commands;
-mod up;
+mod embedded;
+mod setup;
 
 use clap::{Args, Parser, Subcommand};
+use commands::{bench, dlq, feed, gateway, replay, topology, up, user};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,32 +51,32 @@ enum Command {
     /// enricher, projector and gateway, in development mode.
     Up(up::UpArgs),
     /// Publish market data: live, or a historical trading day with --date.
-    Feed(commands::FeedArgs),
+    Feed(feed::FeedArgs),
     /// Run an enricher instance (MD_RAW → MD_ENRICHED); run several to scale out.
     Enrich,
     /// Run a projector instance (MD_ENRICHED → MongoDB); run several to scale out.
     Project,
     /// Run the REST and WebSocket gateway.
-    Gateway(commands::GatewayArgs),
+    Gateway(gateway::GatewayArgs),
     /// Replay a trading day from MD_RAW into a new database, in place, or onto NATS.
-    Replay(commands::ReplayArgs),
+    Replay(replay::ReplayArgs),
     /// Apply or show the JetStream topology declared in nats/.
     Topology {
         #[command(subcommand)]
-        action: commands::TopologyAction,
+        action: topology::TopologyAction,
     },
     /// Inspect and re-drive dead letters.
     Dlq {
         #[command(subcommand)]
-        action: commands::DlqAction,
+        action: dlq::DlqAction,
     },
     /// Manage gateway users (bootstraps the first admin).
     User {
         #[command(subcommand)]
-        action: commands::UserAction,
+        action: user::UserAction,
     },
     /// Measure throughput, latency and memory against this machine's own ceiling.
-    Bench(commands::BenchArgs),
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -94,11 +95,27 @@ impl Command {
             Command::Bench(_) => "bench",
         }
     }
+
+    /// Runs the subcommand to its end.
+    async fn run(self, cfg: ds_runtime::config::Config, global: &Global) -> anyhow::Result<()> {
+        match self {
+            Command::Up(a) => up::run(cfg, a).await,
+            Command::Feed(a) => feed::run(cfg, global, a).await,
+            Command::Enrich => commands::enrich::run(cfg, global).await,
+            Command::Project => commands::project::run(cfg, global).await,
+            Command::Gateway(a) => gateway::run(cfg, a).await,
+            Command::Replay(a) => replay::run(cfg, a).await,
+            Command::Topology { action } => topology::run(cfg, action).await,
+            Command::Dlq { action } => dlq::run(cfg, action).await,
+            Command::User { action } => user::run(cfg, action).await,
+            Command::Bench(a) => bench::run(cfg, a).await,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match commands::load_config(&cli.global) {
+    let cfg = match setup::load_config(&cli.global) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -118,7 +135,7 @@ fn main() -> ExitCode {
     // Inside the runtime: the trace exporter sends its requests on it.
     let telemetry = {
         let _rt = runtime.enter();
-        match commands::init_telemetry(cfg.log_json, cli.command.name()) {
+        match setup::init_telemetry(cfg.log_json, cli.command.name()) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -126,20 +143,8 @@ fn main() -> ExitCode {
             }
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up(a) => up::run(cfg, a).await,
-            Command::Feed(a) => commands::feed(cfg, &cli.global, a).await,
-            Command::Enrich => commands::enrich(cfg, &cli.global).await,
-            Command::Project => commands::project(cfg, &cli.global).await,
-            Command::Gateway(a) => commands::gateway(cfg, a).await,
-            Command::Replay(a) => commands::replay(cfg, a).await,
-            Command::Topology { action } => commands::topology(cfg, action).await,
-            Command::Dlq { action } => commands::dlq(cfg, action).await,
-            Command::User { action } => commands::user(cfg, action).await,
-            Command::Bench(a) => commands::bench(cfg, a).await,
-        }
-    });
+    let Cli { global, command } = cli;
+    let result = runtime.block_on(command.run(cfg, &global));
     // Flushes the buffered spans while the runtime still runs.
     drop(telemetry);
     match result {

@@ -121,27 +121,28 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
 
 #[test]
 fn gateway_without_mongodb_says_so_in_one_line() {
-    let port = ds_runtime::servers::free_port().expect("port");
-    let out = bin()
-        .args(["gateway", "--dev", "--mongo-url"])
-        .arg(format!("mongodb://127.0.0.1:{port}"))
-        .output()
-        .expect("runs");
-    let line = one_line_failure(&out);
-    assert!(line.contains("MongoDB is not reachable"), "{line}");
-    assert!(line.contains(&port.to_string()), "{line}");
+    unreachable_server_says_so(&["gateway", "--dev", "--mongo-url"], "mongodb", "MongoDB");
 }
 
 #[test]
 fn feed_without_nats_says_so_in_one_line() {
+    unreachable_server_says_so(&["feed", "--nats-url"], "nats", "NATS");
+}
+
+/// Runs `args` followed by a `scheme://` URL of a free port: the run fails
+/// with one line saying `<server> is not reachable` and naming the port.
+fn unreachable_server_says_so(args: &[&str], scheme: &str, server: &str) {
     let port = ds_runtime::servers::free_port().expect("port");
     let out = bin()
-        .args(["feed", "--nats-url"])
-        .arg(format!("nats://127.0.0.1:{port}"))
+        .args(args)
+        .arg(format!("{scheme}://127.0.0.1:{port}"))
         .output()
         .expect("runs");
     let line = one_line_failure(&out);
-    assert!(line.contains("NATS is not reachable"), "{line}");
+    assert!(
+        line.contains(&format!("{server} is not reachable")),
+        "{line}"
+    );
     assert!(line.contains(&port.to_string()), "{line}");
 }
 

@@ -90,6 +90,38 @@ impl Machine {
     }
 }
 
+impl Verdict {
+    /// Pass or short.
+    pub fn of(pass: bool) -> Self {
+        if pass {
+            Verdict::Pass
+        } else {
+            Verdict::Short
+        }
+    }
+}
+
+impl Row {
+    /// An informational figure: no ceiling, no target.
+    pub fn info(
+        section: &'static str,
+        figure: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+    ) -> Self {
+        Row {
+            section,
+            figure: figure.into(),
+            value,
+            unit,
+            ratio_to_ceiling: None,
+            target: None,
+            verdict: Verdict::Info,
+            note: None,
+        }
+    }
+}
+
 impl Report {
     /// Adds an informational figure.
     pub fn info(
@@ -99,16 +131,7 @@ impl Report {
         value: f64,
         unit: &'static str,
     ) {
-        self.rows.push(Row {
-            section,
-            figure: figure.into(),
-            value,
-            unit,
-            ratio_to_ceiling: None,
-            target: None,
-            verdict: Verdict::Info,
-            note: None,
-        });
+        self.rows.push(Row::info(section, figure, value, unit));
     }
 
     /// Adds a figure that must be at least `min_ratio` of `ceiling`.
@@ -124,14 +147,11 @@ impl Report {
         let ratio = if ceiling > 0.0 { value / ceiling } else { 0.0 };
         let pass = ratio >= min_ratio;
         self.rows.push(Row {
-            section,
-            figure: figure.into(),
-            value,
-            unit,
             ratio_to_ceiling: Some(ratio),
             target: Some(format!("≥ {:.0}% of ceiling", min_ratio * 100.0)),
-            verdict: if pass { Verdict::Pass } else { Verdict::Short },
+            verdict: Verdict::of(pass),
             note: (!pass).then(|| format!("{:.0} points short", (min_ratio - ratio) * 100.0)),
+            ..Row::info(section, figure, value, unit)
         });
     }
 
@@ -146,14 +166,10 @@ impl Report {
     ) {
         let pass = value <= max;
         self.rows.push(Row {
-            section,
-            figure: figure.into(),
-            value,
-            unit,
-            ratio_to_ceiling: None,
             target: Some(format!("≤ {max} {unit}")),
-            verdict: if pass { Verdict::Pass } else { Verdict::Short },
+            verdict: Verdict::of(pass),
             note: (!pass).then(|| format!("{:.1}× the target", value / max)),
+            ..Row::info(section, figure, value, unit)
         });
     }
 

@@ -1,12 +1,16 @@
-//! The machine's own ceiling: raw JetStream publish, consume+ack, and
+//! Section 1, the machine's own ceiling: raw JetStream publish, consume+ack, and
 //! consume→republish of messages the size of our ticks and chains, no processing.
 
+use super::env::Env;
 use super::Progress;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use async_nats::jetstream::{stream, Context};
 use bytes::Bytes;
+use ds_processors::feed::model::{FeedEvent, ProductFeed};
+use ds_runtime::config::Config;
 use ds_runtime::publish::Publisher;
 use futures::StreamExt;
+use prost::Message;
 use std::time::Instant;
 
 /// Rates in messages per second.
@@ -18,6 +22,61 @@ pub struct Ceiling {
     pub consume: f64,
     /// Consume + publish elsewhere + ack (what an enricher does, minus the work).
     pub relay: f64,
+}
+
+/// Measures the ceiling at tick and at chain size.
+///
+/// # Errors
+/// When JetStream fails.
+pub async fn run(env: &mut Env) -> anyhow::Result<()> {
+    let (tick, chain) = sample_payloads(&env.cfg);
+    let n = if env.quick { 20_000 } else { 100_000 };
+    let tick_ceiling = measure(&env.js, "tick-size", tick.into(), n, &env.progress).await?;
+    let chain_ceiling = measure(&env.js, "chain-size", chain.into(), n / 5, &env.progress).await?;
+    for (label, c) in [("tick-size", tick_ceiling), ("chain-size", chain_ceiling)] {
+        env.report.info(
+            "ceiling",
+            format!("JetStream publish, {label}"),
+            c.publish,
+            "msg/s",
+        );
+        env.report.info(
+            "ceiling",
+            format!("JetStream consume+ack, {label}"),
+            c.consume,
+            "msg/s",
+        );
+        env.report.info(
+            "ceiling",
+            format!("JetStream consume+publish+ack, {label}"),
+            c.relay,
+            "msg/s",
+        );
+    }
+    env.found.tick_ceiling = tick_ceiling;
+    env.found.chain_ceiling = chain_ceiling;
+    Ok(())
+}
+
+/// An encoded tick and chain of the first configured product.
+fn sample_payloads(cfg: &Config) -> (Vec<u8>, Vec<u8>) {
+    let spec = &cfg.products[0];
+    let mut feed = ProductFeed::new(spec, &cfg.feed, 1, &Default::default());
+    let mut events = Vec::new();
+    let mut i = 0;
+    while !events.iter().any(|e| matches!(e, FeedEvent::Chain(_))) {
+        feed.step(1_736_912_700_000_000_000 + i * 1_000_000_000, &mut events);
+        i += 1;
+    }
+    let tick = events.iter().find_map(|e| match e {
+        FeedEvent::Tick(t) => Some(t.encode_to_vec()),
+        FeedEvent::Chain(_) => None,
+    });
+    let chain = events.iter().find_map(|e| match e {
+        FeedEvent::Chain(c) => Some(c.encode_to_vec()),
+        FeedEvent::Tick(_) => None,
+    });
+    (tick.unwrap_or_default(), chain.unwrap_or_default())
 }
 
 async fn fresh_stream(js: &Context, name: &str, subjects: &str) -> anyhow::Result<stream::Stream> {
@@ -62,11 +121,26 @@ pub async fn measure(
 ) -> anyhow::Result<Ceiling> {
     let input = fresh_stream(js, "BENCH_IN", "bench.in.>").await?;
     let _output = fresh_stream(js, "BENCH_OUT", "bench.out.>").await?;
-
     progress.line(&format!(
         "ceiling: publishing {n} {label} messages ({} B)",
         payload.len()
     ));
+    let publish = publish_rate(js, payload, n).await?;
+    progress.line(&format!("ceiling: consuming {n} {label} messages"));
+    let consume = consume_rate(&input, n).await?;
+    progress.line(&format!("ceiling: relaying {n} {label} messages"));
+    let relay = relay_rate(js, &input, n).await?;
+    let _ = js.delete_stream("BENCH_IN").await;
+    let _ = js.delete_stream("BENCH_OUT").await;
+    Ok(Ceiling {
+        publish,
+        consume,
+        relay,
+    })
+}
+
+/// Publishes `n` messages of `payload` on `bench.in.>`; msgs/s.
+async fn publish_rate(js: &Context, payload: Bytes, n: usize) -> anyhow::Result<f64> {
     let mut publisher = Publisher::new(js.clone(), 1024);
     let t = Instant::now();
     for i in 0..n {
@@ -77,10 +151,12 @@ pub async fn measure(
             .await?;
     }
     publisher.flush().await?;
-    let publish = n as f64 / t.elapsed().as_secs_f64();
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
 
-    progress.line(&format!("ceiling: consuming {n} {label} messages"));
-    let mut msgs = pull_messages(&input, "bench_consume").await?;
+/// Consumes and acks `n` messages of `input`, one at a time; msgs/s.
+async fn consume_rate(input: &stream::Stream, n: usize) -> anyhow::Result<f64> {
+    let mut msgs = pull_messages(input, "bench_consume").await?;
     let t = Instant::now();
     for _ in 0..n {
         let Some(m) = msgs.next().await else { break };
@@ -89,11 +165,13 @@ pub async fn measure(
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let consume = n as f64 / t.elapsed().as_secs_f64();
-    drop(msgs);
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
 
-    progress.line(&format!("ceiling: relaying {n} {label} messages"));
-    let mut msgs = pull_messages(&input, "bench_relay").await?;
+/// Consumes `n` messages of `input` in batches, publishes each on `bench.out.>`
+/// and acks the batch once its publishes are acknowledged; msgs/s.
+async fn relay_rate(js: &Context, input: &stream::Stream, n: usize) -> anyhow::Result<f64> {
+    let mut msgs = pull_messages(input, "bench_relay").await?;
     let mut out = Publisher::new(js.clone(), 2048);
     let t = Instant::now();
     let mut batch = Vec::with_capacity(512);
@@ -123,12 +201,5 @@ pub async fn measure(
         done += batch.len();
         batch.clear();
     }
-    let relay = done as f64 / t.elapsed().as_secs_f64();
-    let _ = js.delete_stream("BENCH_IN").await;
-    let _ = js.delete_stream("BENCH_OUT").await;
-    Ok(Ceiling {
-        publish,
-        consume,
-        relay,
-    })
+    Ok(done as f64 / t.elapsed().as_secs_f64())
 }

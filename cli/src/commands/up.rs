@@ -7,13 +7,14 @@
 //! With `--cluster N` it starts N `nats-server`s clustered on loopback instead of
 //! one (JetStream, R3 streams), so cluster behaviour is testable on one machine.
 
+use crate::embedded::Embedded;
 use anyhow::Context as _;
 use clap::Args;
 use ds_runtime::config::Config;
-use ds_runtime::servers::{Mongod, MongodOptions, NatsCluster, NatsOptions, NatsServer};
+use ds_runtime::servers::NatsCluster;
 use ds_runtime::shutdown::{on_signal, Shutdown};
 use ds_runtime::topology::{self, ApplyOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -72,76 +73,54 @@ fn pick_http_addr(wanted: &str) -> anyhow::Result<String> {
     Ok(addr)
 }
 
-/// Runs everything until a signal.
-///
-/// # Errors
-/// When a server cannot start or a component fails at start-up.
-pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
-    cfg.dev = true;
-    if let Some(d) = a.data_dir {
-        cfg.data_dir = d;
-    }
-    if let Some(addr) = a.http_addr {
-        cfg.http_addr = addr;
-    }
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
+/// The servers `up` started itself (stopped on drop).
+struct Servers {
+    cluster: Option<NatsCluster>,
+    embedded: Embedded,
+}
 
-    // Children first, on the main thread (their parent-death signal is tied to it).
-    if a.cluster.is_some() && cfg.nats_url.is_some() {
-        anyhow::bail!("--cluster starts its own nats-servers; do not also give a NATS URL");
+impl Servers {
+    /// Starts the servers `cfg` names no URL for, and points `cfg` at them.
+    /// Children start first, on the main thread (their parent-death signal is
+    /// tied to it).
+    fn start(cfg: &mut Config, data_dir: &Path, cluster: Option<u8>) -> anyhow::Result<Self> {
+        if cluster.is_some() && cfg.nats_url.is_some() {
+            anyhow::bail!("--cluster starts its own nats-servers; do not also give a NATS URL");
+        }
+        let cluster = match cluster {
+            Some(n) => {
+                let c = NatsCluster::start(&data_dir.join("nats-cluster"), usize::from(n))?;
+                cfg.nats_url = Some(c.urls());
+                Some(c)
+            }
+            None => None,
+        };
+        let embedded = Embedded::start(cfg, data_dir)?;
+        Ok(Self { cluster, embedded })
     }
-    let nats_cluster = match a.cluster {
-        Some(n) => {
-            let c = NatsCluster::start(&data_dir.join("nats-cluster"), usize::from(n))?;
-            cfg.nats_url = Some(c.urls());
-            Some(c)
-        }
-        None => None,
-    };
-    let nats_server = match &cfg.nats_url {
-        Some(_) => None,
-        None => {
-            let s = NatsServer::start(NatsOptions {
-                store_dir: data_dir.join("nats"),
-                ..Default::default()
-            })?;
-            cfg.nats_url = Some(s.url.clone());
-            Some(s)
-        }
-    };
-    let mongod = match &cfg.mongo_url {
-        Some(_) => None,
-        None => {
-            let m = Mongod::start(MongodOptions {
-                db_path: data_dir.join("mongo"),
-                ..Default::default()
-            })?;
-            cfg.mongo_url = Some(m.url.clone());
-            Some(m)
-        }
-    };
-    cfg.http_addr = pick_http_addr(&cfg.http_addr)?;
 
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-up").await?;
+    /// Stops the children (SIGTERM, then SIGKILL after a grace period).
+    fn stop(self) {
+        drop(self.embedded.mongod);
+        drop(self.embedded.nats);
+        drop(self.cluster);
+    }
+}
+
+/// The components `up` runs, each a task reporting its name and outcome.
+type Components = JoinSet<(&'static str, anyhow::Result<()>)>;
+
+/// Starts feed (unless `no_feed`), enricher, projector and gateway.
+fn spawn_components(
+    cfg: &Arc<Config>,
+    client: &async_nats::Client,
+    db: &mongodb::Database,
+    no_feed: bool,
+    shutdown: &Shutdown,
+) -> Components {
     let js = ds_runtime::nats::jetstream(client.clone());
-    apply_topology(
-        &js,
-        ApplyOptions {
-            replicas: nats_cluster.as_ref().map(|_| CLUSTER_REPLICAS),
-            max_age: Some(Duration::from_secs(cfg.stream_max_age_days * 86_400)),
-        },
-        nats_cluster.is_some(),
-    )
-    .await?;
-    let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
-    ds_runtime::collections::ensure_indexes(&db).await?;
-
-    let cfg = Arc::new(cfg);
-    let (trigger, shutdown) = on_signal();
-    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-    if !a.no_feed {
+    let mut tasks = Components::new();
+    if !no_feed {
         let (c, j, s) = (cfg.clone(), js.clone(), shutdown.clone());
         tasks.spawn(async move {
             let opts = ds_processors::feed::FeedOptions {
@@ -161,7 +140,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
         tasks.spawn(async move { ("enrich", ds_processors::enrich::run(c, j, s).await) });
     }
     {
-        let (j, d, s) = (js.clone(), db.clone(), shutdown.clone());
+        let (j, d, s) = (js, db.clone(), shutdown.clone());
         tasks.spawn(async move { ("project", ds_processors::project::run(j, d, s).await) });
     }
     {
@@ -173,22 +152,56 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
             ("gateway", run.await)
         });
     }
+    tasks
+}
 
-    if let Some(c) = &nats_cluster {
+/// Runs everything until a signal.
+///
+/// # Errors
+/// When a server cannot start or a component fails at start-up.
+pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
+    cfg.dev = true;
+    if let Some(d) = a.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(addr) = a.http_addr {
+        cfg.http_addr = addr;
+    }
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
+    let servers = Servers::start(&mut cfg, &data_dir, a.cluster)?;
+    cfg.http_addr = pick_http_addr(&cfg.http_addr)?;
+
+    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-up").await?;
+    let js = ds_runtime::nats::jetstream(client.clone());
+    apply_topology(
+        &js,
+        ApplyOptions {
+            replicas: servers.cluster.as_ref().map(|_| CLUSTER_REPLICAS),
+            max_age: Some(Duration::from_secs(cfg.stream_max_age_days * 86_400)),
+        },
+        servers.cluster.is_some(),
+    )
+    .await?;
+    let db = crate::setup::connect_mongo(&cfg).await?;
+    ds_runtime::collections::ensure_indexes(&db).await?;
+
+    let cfg = Arc::new(cfg);
+    let (trigger, shutdown) = on_signal();
+    let mut tasks = spawn_components(&cfg, &client, &db, a.no_feed, &shutdown);
+    if let Some(c) = &servers.cluster {
         eprintln!(
             "NATS cluster: {} nats-servers on loopback (JetStream, R{CLUSTER_REPLICAS} streams), data under {}",
             c.servers.len(),
             data_dir.join("nats-cluster").display()
         );
     }
-    print_banner(&cfg, nats_server.as_ref(), mongod.as_ref());
+    print_banner(&cfg, &servers.embedded);
     let failed = supervise(&mut tasks, shutdown, &trigger).await;
     drop(js);
     let _ = client.drain().await;
-    // Stop the children (SIGTERM, then SIGKILL after a grace period).
-    drop(mongod);
-    drop(nats_server);
-    drop(nats_cluster);
+    servers.stop();
     eprintln!("deltastream stopped");
     match failed {
         Some(e) => Err(e),
@@ -198,7 +211,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
 
 /// Waits for a signal (or a component failing), then drains every component.
 async fn supervise(
-    tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
+    tasks: &mut Components,
     mut shutdown: Shutdown,
     trigger: &ds_runtime::shutdown::ShutdownTrigger,
 ) -> Option<anyhow::Error> {
@@ -234,20 +247,28 @@ async fn supervise(
     failed
 }
 
-fn print_banner(cfg: &Config, nats: Option<&NatsServer>, mongod: Option<&Mongod>) {
+fn print_banner(cfg: &Config, embedded: &Embedded) {
     let http = format!("http://{}", cfg.http_addr);
     eprintln!();
     eprintln!("DeltaStream is up (development mode).");
     eprintln!(
         "  NATS        {}{}",
         cfg.nats_url_or_default(),
-        if nats.is_some() { "  (embedded)" } else { "" }
+        if embedded.nats.is_some() {
+            "  (embedded)"
+        } else {
+            ""
+        }
     );
     eprintln!(
         "  MongoDB     {}/{}{}",
         cfg.mongo_url_or_default(),
         cfg.mongo_db,
-        if mongod.is_some() { "  (embedded)" } else { "" }
+        if embedded.mongod.is_some() {
+            "  (embedded)"
+        } else {
+            ""
+        }
     );
     eprintln!("  Data        {}", cfg.data_dir.display());
     eprintln!("  Dashboard   {http}/dashboard/");

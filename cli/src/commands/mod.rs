@@ -1,0 +1,12 @@
+//! One module per subcommand: its flags and what it runs.
+
+pub mod bench;
+pub mod dlq;
+pub mod enrich;
+pub mod feed;
+pub mod gateway;
+pub mod project;
+pub mod replay;
+pub mod topology;
+pub mod up;
+pub mod user;

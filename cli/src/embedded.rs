@@ -1,0 +1,56 @@
+//! The private `nats-server` and `mongod` children of `up` and `bench`: started
+//! only where the configuration names no server, and pointed at by it.
+
+use ds_runtime::config::Config;
+use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
+use std::path::Path;
+
+/// The servers started (each stopped on drop).
+#[derive(Debug)]
+pub struct Embedded {
+    /// The `nats-server`, when `cfg` named no NATS URL.
+    pub nats: Option<NatsServer>,
+    /// The `mongod`, when `cfg` named no MongoDB URL.
+    pub mongod: Option<Mongod>,
+}
+
+impl Embedded {
+    /// Starts the servers `cfg` names no URL for, with their data under `dir`
+    /// (`nats/`, `mongo/`), and points `cfg` at them.
+    ///
+    /// # Errors
+    /// When a server cannot start.
+    pub fn start(cfg: &mut Config, dir: &Path) -> anyhow::Result<Self> {
+        let nats_options = NatsOptions {
+            store_dir: dir.join("nats"),
+            ..Default::default()
+        };
+        let mongod_options = MongodOptions {
+            db_path: dir.join("mongo"),
+            ..Default::default()
+        };
+        let nats = (cfg.nats_url.is_none())
+            .then(|| NatsServer::start(nats_options))
+            .transpose()?;
+        let mongod = (cfg.mongo_url.is_none())
+            .then(|| Mongod::start(mongod_options))
+            .transpose()?;
+        if let Some(s) = &nats {
+            cfg.nats_url = Some(s.url.clone());
+        }
+        if let Some(m) = &mongod {
+            cfg.mongo_url = Some(m.url.clone());
+        }
+        Ok(Self { nats, mongod })
+    }
+
+    /// The servers' names and process ids.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        let nats = self.nats.as_ref().and_then(NatsServer::pid);
+        let mongod = self.mongod.as_ref().and_then(Mongod::pid);
+        nats.map(|p| ("nats-server", p))
+            .into_iter()
+            .chain(mongod.map(|p| ("mongod", p)))
+            .collect()
+    }
+}

@@ -1,0 +1,81 @@
+//! What every subcommand does first: the configuration, telemetry, and its
+//! connections to NATS and MongoDB.
+
+use crate::Global;
+use ds_runtime::config::Config;
+use ds_runtime::shutdown::Shutdown;
+
+/// Builds the configuration: file, then `DS_*` environment, then flags.
+///
+/// # Errors
+/// When the file is unreadable or invalid.
+pub fn load_config(g: &Global) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(g.config.as_deref())?;
+    if let Some(u) = &g.nats_url {
+        cfg.nats_url = Some(u.clone());
+    }
+    if let Some(u) = &g.mongo_url {
+        cfg.mongo_url = Some(u.clone());
+    }
+    if let Some(d) = &g.mongo_db {
+        cfg.mongo_db = d.clone();
+    }
+    if g.log_json {
+        cfg.log_json = true;
+    }
+    Ok(cfg)
+}
+
+/// Logs to stderr, human-readable or JSON (`RUST_LOG` overrides the levels), and
+/// exports traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, as
+/// `OTEL_SERVICE_NAME` (default `deltastream-<subcommand>`). Call it inside the
+/// Tokio runtime; drop the returned guard after the runtime's work is done (it
+/// flushes the spans still buffered).
+///
+/// # Errors
+/// A bad `OTEL_*` setting, or an exporter that cannot be built.
+pub fn init_telemetry(
+    json: bool,
+    subcommand: &str,
+) -> anyhow::Result<ds_runtime::telemetry::Telemetry> {
+    use ds_runtime::telemetry::{self, LogFormat, TelemetryConfig};
+    let log = if json {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    };
+    let cfg = TelemetryConfig::from_env(&format!("deltastream-{subcommand}"), log)?;
+    Ok(telemetry::init(cfg)?)
+}
+
+/// A JetStream context on the configured NATS, as client `name`.
+///
+/// # Errors
+/// When NATS is not reachable.
+pub async fn connect_js(
+    cfg: &Config,
+    name: &str,
+) -> anyhow::Result<async_nats::jetstream::Context> {
+    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), name).await?;
+    Ok(ds_runtime::nats::jetstream(client))
+}
+
+/// The configured MongoDB database.
+///
+/// # Errors
+/// When MongoDB is not reachable.
+pub async fn connect_mongo(cfg: &Config) -> anyhow::Result<mongodb::Database> {
+    Ok(ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?)
+}
+
+/// Serves the processor's `/metrics` when `--metrics-addr` is given.
+pub fn spawn_metrics(g: &Global, shutdown: &Shutdown) {
+    if let Some(addr) = g.metrics_addr.clone() {
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ds_runtime::metrics::serve(&addr, s).await {
+                tracing::error!(error = %e, "metrics endpoint failed");
+            }
+        });
+    }
+}
