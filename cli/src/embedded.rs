@@ -3,7 +3,7 @@
 
 use ds_runtime::config::Config;
 use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The servers started (each stopped on drop).
 #[derive(Debug)]
@@ -16,13 +16,19 @@ pub struct Embedded {
 
 impl Embedded {
     /// Starts the servers `cfg` names no URL for, with their data under `dir`
-    /// (`nats/`, `mongo/`), and points `cfg` at them.
+    /// (`nats/`, `mongo/`), and points `cfg` at them. `nats_binary` is the
+    /// `nats-server` to run (by default the one `find_binary` finds).
     ///
     /// # Errors
     /// When a server cannot start.
-    pub fn start(cfg: &mut Config, dir: &Path) -> anyhow::Result<Self> {
+    pub fn start(
+        cfg: &mut Config,
+        dir: &Path,
+        nats_binary: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let nats_options = NatsOptions {
             store_dir: dir.join("nats"),
+            binary: nats_binary,
             ..Default::default()
         };
         let mongod_options = MongodOptions {

@@ -208,6 +208,8 @@ pub struct NatsOptions {
     pub port: Option<u16>,
     /// Extra command-line arguments (e.g. cluster routes).
     pub extra_args: Vec<String>,
+    /// The `nats-server` binary to run; the one [`find_binary`] finds when `None`.
+    pub binary: Option<PathBuf>,
 }
 
 /// A running local `nats-server` with JetStream.
@@ -226,7 +228,10 @@ impl NatsServer {
     /// # Errors
     /// When the binary is missing, the directory cannot be made, or it does not answer.
     pub fn start(opts: NatsOptions) -> Result<Self> {
-        let program = find_binary("nats-server")?;
+        let program = match opts.binary {
+            Some(p) => p,
+            None => find_binary("nats-server")?,
+        };
         std::fs::create_dir_all(&opts.store_dir)
             .map_err(|e| Error::io(format!("creating {}", opts.store_dir.display()), e))?;
         let port = match opts.port {
@@ -414,6 +419,7 @@ impl NatsCluster {
             servers.push(NatsServer::start(NatsOptions {
                 store_dir: dir.join(&name),
                 port: None,
+                binary: None,
                 extra_args: vec![
                     "--server_name".into(),
                     name,

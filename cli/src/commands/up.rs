@@ -95,7 +95,7 @@ impl Servers {
             }
             None => None,
         };
-        let embedded = Embedded::start(cfg, data_dir)?;
+        let embedded = Embedded::start(cfg, data_dir, None)?;
         Ok(Self { cluster, embedded })
     }
 

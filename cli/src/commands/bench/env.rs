@@ -12,7 +12,7 @@ use async_nats::jetstream::Context;
 use ds_processors::feed::{FeedOptions, FeedReport, Speed};
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::Shutdown;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,8 @@ pub struct Env {
 }
 
 impl Env {
-    /// Starts the servers `cfg` names no URL for (data under `dir`) and connects.
+    /// Starts the servers `cfg` names no URL for (data under `dir`; the
+    /// `nats-server` binary `nats_binary`, by default the one found) and connects.
     ///
     /// # Errors
     /// When a server cannot start or be reached.
@@ -70,8 +71,9 @@ impl Env {
         dir: &Path,
         quick: bool,
         progress: Progress,
+        nats_binary: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
-        let servers = Embedded::start(&mut cfg, dir)?;
+        let servers = Embedded::start(&mut cfg, dir, nats_binary)?;
         cfg.mongo_db = "deltastream_bench".into();
         let mut day_cfg = cfg.clone();
         if quick {

@@ -4,6 +4,7 @@
 
 mod beside;
 mod ceiling;
+mod compare;
 mod drain;
 mod env;
 mod latency;
@@ -14,6 +15,7 @@ mod procstat;
 mod replay;
 mod report;
 mod rest;
+mod side_by_side;
 mod stages;
 mod websocket;
 
@@ -23,6 +25,7 @@ use ds_runtime::config::Config;
 use env::Env;
 use report::{Machine, Report};
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -40,12 +43,19 @@ pub struct BenchArgs {
     /// A shorter run.
     #[arg(long)]
     pub quick: bool,
+    /// The nats-server binary to measure (default: the one in .tools/bin,
+    /// $DS_TOOLS_DIR/bin or PATH). Given twice (A, then B), every section runs
+    /// against each, side by side in one run, and the report shows A, B and B/A.
+    #[arg(long = "nats-server", value_name = "PATH")]
+    pub nats_server: Vec<PathBuf>,
 }
 
 /// Progress lines on stderr.
 pub struct Progress {
     started: Instant,
     tty: bool,
+    /// `[A] ` or `[B] ` side by side, else empty.
+    label: String,
 }
 
 impl Progress {
@@ -53,16 +63,27 @@ impl Progress {
         Self {
             started: Instant::now(),
             tty: std::io::stderr().is_terminal(),
+            label: String::new(),
+        }
+    }
+
+    /// The same clock, its lines marked with `label`.
+    fn labelled(&self, label: &str) -> Self {
+        Self {
+            started: self.started,
+            tty: self.tty,
+            label: format!("[{label}] "),
         }
     }
 
     /// Prints a progress line with the elapsed time.
     pub fn line(&self, what: &str) {
         let t = self.started.elapsed().as_secs_f64();
+        let label = &self.label;
         if self.tty {
-            eprintln!("\x1b[2m[{t:7.1}s]\x1b[0m {what}");
+            eprintln!("\x1b[2m[{t:7.1}s]\x1b[0m {label}{what}");
         } else {
-            eprintln!("[{t:7.1}s] {what}");
+            eprintln!("[{t:7.1}s] {label}{what}");
         }
     }
 }
@@ -107,10 +128,9 @@ impl Section {
     }
 }
 
-/// The first line `binary --version` prints, empty when it cannot run.
-fn version(binary: &'static str) -> String {
-    ds_runtime::servers::find_binary(binary)
-        .ok()
+/// The first line `program --version` prints, empty when it cannot run.
+fn version(program: Option<&Path>) -> String {
+    program
         .and_then(|p| Command::new(p).arg("--version").output().ok())
         .map(|o| {
             String::from_utf8_lossy(&o.stdout)
@@ -123,18 +143,46 @@ fn version(binary: &'static str) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the benchmark and prints the report.
+/// The `nats-server` the bench runs: `chosen`, or the one found.
+fn nats_binary(chosen: Option<&Path>) -> Option<PathBuf> {
+    chosen
+        .map(Path::to_path_buf)
+        .or_else(|| ds_runtime::servers::find_binary("nats-server").ok())
+}
+
+/// The facts of the machine, with `nats-server` version `nats`.
+fn machine(nats: String) -> Machine {
+    let mongod = ds_runtime::servers::find_binary("mongod").ok();
+    Machine::read(nats, version(mongod.as_deref()))
+}
+
+/// Runs the benchmark and prints the report: against one nats-server, or,
+/// with `--nats-server` given twice, against two side by side.
 ///
 /// # Errors
-/// When a server cannot start or a measurement fails.
+/// When the options conflict, a server cannot start or a measurement fails.
 pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
+    if !args.nats_server.is_empty() && cfg.nats_url.is_some() {
+        anyhow::bail!("--nats-server starts a private nats-server; do not also give a NATS URL");
+    }
+    match args.nats_server.as_slice() {
+        [] => one_server(cfg, &args, None).await,
+        [one] => one_server(cfg, &args, Some(one)).await,
+        [a, b] => side_by_side::run(cfg, &args, [a, b], Progress::new()).await,
+        _ => anyhow::bail!(
+            "--nats-server: give one binary, or two (A and B) to compare them side by side"
+        ),
+    }
+}
+
+/// Runs every section against one nats-server (`binary`, or the one found).
+async fn one_server(cfg: Config, args: &BenchArgs, binary: Option<&Path>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temp dir")?;
-    let mut env = Env::start(cfg, dir.path(), args.quick, Progress::new()).await?;
-    let machine = Machine::read(version("nats-server"), version("mongod"));
+    let binary = binary.map(Path::to_path_buf);
+    let mut env = Env::start(cfg, dir.path(), args.quick, Progress::new(), binary.clone()).await?;
+    let machine = machine(version(nats_binary(binary.as_deref()).as_deref()));
     if !machine.release_build {
-        env.progress.line(
-            "warning: this is a debug build; run `cargo run --release -p deltastream -- bench`",
-        );
+        env.progress.line(DEBUG_WARNING);
     }
     for section in Section::ALL {
         section.run(&mut env).await?;
@@ -148,3 +196,7 @@ pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Said on stderr when the figures come from a debug build.
+const DEBUG_WARNING: &str =
+    "warning: this is a debug build; run `cargo run --release -p deltastream -- bench`";

@@ -183,40 +183,58 @@ impl Report {
             m.memory_gib,
             m.nats_server,
             m.mongod,
-            if m.release_build {
-                "release"
-            } else {
-                "DEBUG (figures not representative)"
-            }
+            m.build()
         );
         out.push_str(&format!(
             "{:<10} {:<52} {:>14} {:<8} {:>8} {:<20} {:<6} {}\n",
             "section", "figure", "value", "unit", "ceiling", "target", "result", "note"
         ));
         for r in &self.rows {
-            let value = if r.value.abs() >= 100.0 {
-                format!("{:.0}", r.value)
-            } else {
-                format!("{:.2}", r.value)
-            };
             out.push_str(&format!(
                 "{:<10} {:<52} {:>14} {:<8} {:>8} {:<20} {:<6} {}\n",
                 r.section,
                 r.figure,
-                value,
+                value_text(r.value),
                 r.unit,
                 r.ratio_to_ceiling
                     .map_or(String::new(), |x| format!("{:.0}%", x * 100.0)),
                 r.target.clone().unwrap_or_default(),
-                match r.verdict {
-                    Verdict::Pass => "pass",
-                    Verdict::Short => "SHORT",
-                    Verdict::Info => "",
-                },
+                r.verdict.text(),
                 r.note.clone().unwrap_or_default()
             ));
         }
         out
+    }
+}
+
+impl Verdict {
+    /// As the table's result column shows it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Short => "SHORT",
+            Verdict::Info => "",
+        }
+    }
+}
+
+impl Machine {
+    /// The build, in words.
+    pub fn build(&self) -> &'static str {
+        if self.release_build {
+            "release"
+        } else {
+            "DEBUG (figures not representative)"
+        }
+    }
+}
+
+/// A figure as the tables show it: whole above 100, else two decimals.
+pub fn value_text(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
