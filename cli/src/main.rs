@@ -8,7 +8,7 @@ mod embedded;
 mod setup;
 
 use clap::{Args, Parser, Subcommand};
-use commands::{bench, dlq, feed, gateway, replay, topology, up, user};
+use commands::{bench, dlq, feed, gateway, replay, schema, sub, topology, up, user};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,6 +77,11 @@ enum Command {
     },
     /// Measure throughput, latency and memory against this machine's own ceiling.
     Bench(bench::BenchArgs),
+    /// Print the messages of NATS subjects as JSON lines, decoded by their
+    /// Ds-Schema header.
+    Sub(sub::SubArgs),
+    /// Write the .proto files (or a descriptor set) for clients in other languages.
+    Schema(schema::SchemaArgs),
 }
 
 impl Command {
@@ -93,6 +98,8 @@ impl Command {
             Command::Dlq { .. } => "dlq",
             Command::User { .. } => "user",
             Command::Bench(_) => "bench",
+            Command::Sub(_) => "sub",
+            Command::Schema(_) => "schema",
         }
     }
 
@@ -109,6 +116,8 @@ impl Command {
             Command::Dlq { action } => dlq::run(cfg, action).await,
             Command::User { action } => user::run(cfg, action).await,
             Command::Bench(a) => bench::run(cfg, a).await,
+            Command::Sub(a) => sub::run(cfg, a).await,
+            Command::Schema(a) => schema::run(a),
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod feed;
 pub mod gateway;
 pub mod project;
 pub mod replay;
+pub mod schema;
+pub mod sub;
 pub mod topology;
 pub mod up;
 pub mod user;

@@ -276,8 +276,9 @@ fn print_banner(cfg: &Config, embedded: &Embedded) {
     eprintln!("  WebSocket   ws://{}/ws", cfg.http_addr);
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
+    let product = cfg.products.first().map_or("NIFTY", |p| p.name.as_str());
     eprintln!(
-        "  Subscribe   nats sub --server {} 'md.enriched.>'",
+        "  Subscribe   deltastream sub --nats-url {} 'md.enriched.{product}.>'   (JSON lines; any NATS client works too)",
         cfg.nats_url_or_default()
     );
     eprintln!("Development mode: reads need no token. To get one (for writes and admin routes):");
