@@ -99,6 +99,15 @@ impl Verdict {
             Verdict::Short
         }
     }
+
+    /// As the table's result column shows it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Short => "SHORT",
+            Verdict::Info => "",
+        }
+    }
 }
 
 impl Row {
@@ -204,17 +213,6 @@ impl Report {
             ));
         }
         out
-    }
-}
-
-impl Verdict {
-    /// As the table's result column shows it.
-    pub fn text(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Short => "SHORT",
-            Verdict::Info => "",
-        }
     }
 }
 
