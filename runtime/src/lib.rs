@@ -2,6 +2,7 @@
 //! MongoDB connections, the JetStream topology, the `Ds-Schema`/`Nats-Msg-Id`
 //! headers, and local `nats-server`/`mongod` child processes.
 
+pub mod backoff;
 pub mod collections;
 pub mod config;
 pub mod error;

@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{AckKind, Context, Message};
 use docs::{DocWrite, Write};
+use ds_runtime::backoff::Backoff;
 use ds_runtime::collections::PROJECTION_OFFSETS;
 use ds_runtime::metrics::metrics;
 use ds_runtime::publish::Publisher;
@@ -258,31 +259,27 @@ pub async fn write_batch(
 /// # Errors
 /// When `MD_ENRICHED` is missing; transient failures are retried inside.
 pub async fn run(js: Context, db: Database, mut shutdown: Shutdown) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     // MongoDB may be down at start-up too: wait for it rather than give up.
     while let Err(e) = ds_runtime::collections::ensure_indexes(&db).await {
         if !e.is_transient() {
             tracing::error!(error = %e, "cannot create the projection indexes");
             return Err(e.into());
         }
-        tracing::warn!(error = %e, ?backoff, "MongoDB unavailable; waiting to create indexes");
-        tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
-            _ = tokio::time::sleep(backoff) => {}
+        tracing::warn!(error = %e, backoff = ?backoff.current(), "MongoDB unavailable; waiting to create indexes");
+        if !backoff.wait(&mut shutdown).await {
+            return Ok(());
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-    backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     loop {
         match run_consumer(&js, &db, &mut shutdown).await {
             Ok(()) => return Ok(()),
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), ?backoff, "projector consumer failed; rebuilding");
-                tokio::select! {
-                    _ = shutdown.wait() => return Ok(()),
-                    _ = tokio::time::sleep(backoff) => {}
+                tracing::warn!(error = %format!("{e:#}"), backoff = ?backoff.current(), "projector consumer failed; rebuilding");
+                if !backoff.wait(&mut shutdown).await {
+                    return Ok(());
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
@@ -550,7 +547,7 @@ async fn write_with_retry(
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<Vec<(usize, String)>> {
     let all: Vec<DocWrite> = writes.iter().flat_map(|(_, w)| w.iter().cloned()).collect();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut last_progress = Instant::now();
     loop {
         let refused = match write_batch(db, &all, max_seq).await {
@@ -576,18 +573,18 @@ async fn write_with_retry(
                 e
             }
         };
-        tracing::warn!(error = %refused, ?backoff, "MongoDB unavailable; retrying batch");
+        tracing::warn!(error = %refused, backoff = ?backoff.current(), "MongoDB unavailable; retrying batch");
         if last_progress.elapsed() > ACK_WAIT / 3 {
             for msg in batch {
                 let _ = msg.ack_with(AckKind::Progress).await;
             }
             last_progress = Instant::now();
         }
-        tokio::select! {
-            _ = shutdown.wait() => anyhow::bail!("stopped while MongoDB was unavailable (batch not acked, will be redelivered)"),
-            _ = tokio::time::sleep(backoff) => {}
+        if !backoff.wait(shutdown).await {
+            anyhow::bail!(
+                "stopped while MongoDB was unavailable (batch not acked, will be redelivered)"
+            );
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

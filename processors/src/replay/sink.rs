@@ -19,6 +19,7 @@ use crate::project::docs::{self, DocWrite, Write};
 use crate::project::{latest_upserts, newest_latest, update_outcome, write_batch, Newer};
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, Exchange};
+use ds_runtime::backoff::Backoff;
 use ds_runtime::collections::{BARS, OPTION_CHAINS, UNDERLYING_TICKS};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, DateTime, Document};
@@ -281,7 +282,7 @@ async fn writer(
     let mut written = 0u64;
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let r = match mode {
                 DbMode::Fresh => write_batch(&db, &batch, 0).await.map_err(ReplayError::from),
@@ -290,9 +291,8 @@ async fn writer(
             match r {
                 Ok(()) => break,
                 Err(e) if e.is_transient() && started.elapsed() < RETRY_FOR => {
-                    tracing::warn!(error = %e, ?backoff, "MongoDB unavailable; retrying replay batch");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tracing::warn!(error = %e, backoff = ?backoff.current(), "MongoDB unavailable; retrying replay batch");
+                    backoff.sleep().await;
                 }
                 Err(e) => return Err(e),
             }
