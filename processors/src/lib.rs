@@ -6,6 +6,7 @@
 //! - [`replay`]: re-driving a trading day from `MD_RAW` into projections or subjects.
 
 pub mod checkpoint;
+pub mod consumer;
 pub mod day_index;
 pub mod dlq;
 pub mod enrich;

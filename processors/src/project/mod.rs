@@ -11,9 +11,8 @@
 
 pub mod docs;
 
-use crate::dlq;
+use crate::consumer::{self, Acks, Flow, Handler, Origin, Outcome, Unsettled};
 use crate::enriched::Enriched;
-use crate::time::now_unix_ns;
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{AckKind, Context, Message};
@@ -25,13 +24,14 @@ use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
 use ds_runtime::subjects;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use mongodb::bson::{doc, rawdoc, Bson, DateTime, Document, RawArrayBuf, RawDocumentBuf};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{Acknowledgment, CollectionOptions, WriteConcern};
 use mongodb::Database;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+use tokio::task::{JoinError, JoinHandle};
 
 /// The processor name (DLQ subjects, metrics).
 pub const PROCESSOR: &str = "project";
@@ -286,11 +286,25 @@ pub async fn run(js: Context, db: Database, mut shutdown: Shutdown) -> anyhow::R
 }
 
 async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> anyhow::Result<()> {
+    let source = open_consumer(js).await?;
+    let mut projector = Projector {
+        db: db.clone(),
+        stop: shutdown.clone(),
+        publisher: Publisher::new(js.clone(), 256),
+        batch: Batch::default(),
+        writers: FuturesUnordered::new(),
+    };
+    consumer::run(source, &mut projector, shutdown).await?;
+    Ok(())
+}
+
+/// The durable consumer every projector instance shares.
+async fn open_consumer(js: &Context) -> anyhow::Result<consumer::Source> {
     let stream = js
         .get_stream(subjects::STREAM_ENRICHED)
         .await
         .context("MD_ENRICHED is missing; run `deltastream topology apply`")?;
-    let mut consumer = stream
+    let created = stream
         .get_or_create_consumer(
             CONSUMER,
             pull::Config {
@@ -309,100 +323,157 @@ async fn run_consumer(js: &Context, db: &Database, shutdown: &mut Shutdown) -> a
         )
         .await
         .context("creating consumer project")?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(MAX_BATCH)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .context("pulling from project")?;
-    let mut publisher = Publisher::new(js.clone(), 256);
-    let m = metrics();
-    let lag = m.consumer_lag.with_label_values(&[CONSUMER]);
-    let mut watchdog = tokio::time::interval(Duration::from_secs(15));
-    watchdog.tick().await;
-    let mut received_since_check = 0usize;
-    // Batching (group commit): a batch is written once no writer is busy and it
-    // has lingered `LINGER` (or holds `LINGER_ENOUGH` messages); while writers are
-    // busy, arriving messages are decoded into the next batch, so batches grow
-    // with the load.
-    let mut batch = Batch::default();
-    let mut writers: FuturesUnordered<tokio::task::JoinHandle<anyhow::Result<Written>>> =
-        FuturesUnordered::new();
-    loop {
-        let full = batch.msgs.len() >= MAX_BATCH;
-        let linger_until = batch
-            .started
-            .filter(|_| batch.msgs.len() < LINGER_ENOUGH)
-            .map(|t| t + LINGER);
-        let ripe = linger_until.is_none_or(|t| Instant::now() >= t);
-        if !batch.msgs.is_empty()
-            && ((writers.is_empty() && ripe) || (full && writers.len() < MAX_WRITERS))
-        {
-            let (db2, mut stop2) = (db.clone(), shutdown.clone());
-            let b = std::mem::take(&mut batch);
-            writers.push(tokio::spawn(async move {
-                let refused =
-                    write_with_retry(&db2, &b.msgs, &b.writes, b.max_seq, &mut stop2).await?;
-                Ok(Written {
-                    msgs: b.msgs,
-                    refused,
-                    spans: b.spans,
-                    last_event: b.last_event,
-                    started: b.started.unwrap_or_else(Instant::now),
-                })
-            }));
-            continue;
+    consumer::Source::open(created, CONSUMER, PROCESSOR, MAX_BATCH).await
+}
+
+/// What the projector's dead letters name as their origin.
+const ORIGIN: Origin = Origin {
+    processor: PROCESSOR,
+    stream: subjects::STREAM_ENRICHED,
+};
+
+/// The projector's side of the consumer loop, a group commit: a batch is written
+/// once no writer is busy and it has lingered [`LINGER`] (or holds
+/// [`LINGER_ENOUGH`] messages); while writers are busy, arriving messages are
+/// decoded into the next batch, so batches grow with the load, and a full batch
+/// may start while another is still being journaled ([`MAX_WRITERS`]).
+struct Projector {
+    db: Database,
+    /// Stops the writers' retries.
+    stop: Shutdown,
+    publisher: Publisher,
+    batch: Batch,
+    writers: FuturesUnordered<JoinHandle<anyhow::Result<Written>>>,
+}
+
+/// What became due.
+enum Due {
+    /// A writer finished.
+    Written(Box<Result<anyhow::Result<Written>, JoinError>>),
+    /// The batch lingered long enough.
+    Ripe,
+}
+
+impl Projector {
+    /// Starts writing the batch in hand when it is ripe and no writer is busy,
+    /// or when it is full and a writer is free.
+    fn launch(&mut self) {
+        let len = self.batch.len();
+        let full = len >= MAX_BATCH;
+        let ripe = self
+            .batch
+            .linger_until()
+            .is_none_or(|t| Instant::now() >= t);
+        let start = (self.writers.is_empty() && ripe) || (full && self.writers.len() < MAX_WRITERS);
+        if len == 0 || !start {
+            return;
         }
+        let (db, mut stop) = (self.db.clone(), self.stop.clone());
+        let b = std::mem::take(&mut self.batch);
+        self.writers.push(tokio::spawn(async move {
+            let refused = write_with_retry(&db, &b.msgs, &b.writes, b.max_seq, &mut stop).await?;
+            Ok(Written {
+                msgs: b.msgs,
+                refused,
+                unsettled: b.unsettled,
+                spans: b.spans,
+                last_event: b.last_event,
+                started: b.started.unwrap_or_else(Instant::now),
+            })
+        }));
+    }
+
+    /// Dead-letters what MongoDB refused, then acks the batch and counts it.
+    async fn finish(&mut self, w: Written) -> anyhow::Result<()> {
+        let Written {
+            msgs,
+            refused,
+            mut unsettled,
+            spans,
+            last_event,
+            started,
+        } = w;
+        let mut refused: HashMap<usize, String> = refused.into_iter().collect();
+        for (i, msg) in msgs.into_iter().enumerate() {
+            let outcome = refused.remove(&i).map_or(Outcome::Done, Outcome::Poison);
+            unsettled.record(msg, outcome, &mut self.publisher).await?;
+        }
+        let n = unsettled.len();
+        self.publisher.flush().await?;
+        unsettled.settle().await?;
+        for span in &spans {
+            span.record("batch", n);
+        }
+        drop(spans);
+        let m = metrics();
+        m.processed
+            .with_label_values(&[PROCESSOR, "enriched"])
+            .inc_by(n as u64);
+        for (p, ts) in &last_event {
+            m.last_event_ts
+                .with_label_values(&[p])
+                .set(ts / 1_000_000_000);
+        }
+        let per_msg = started.elapsed().as_secs_f64() / n.max(1) as f64;
+        let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
+        for _ in 0..n {
+            seconds.observe(per_msg);
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Projector {
+    type Ready = Due;
+
+    fn room(&self) -> usize {
+        MAX_BATCH.saturating_sub(self.batch.len())
+    }
+
+    async fn handle(&mut self, msgs: Vec<Message>) -> anyhow::Result<Flow> {
+        for msg in msgs {
+            self.batch.add(msg, &mut self.publisher).await?;
+        }
+        self.publisher.flush().await?;
+        self.launch();
+        Ok(Flow::Continue)
+    }
+
+    async fn ready(&mut self) -> Due {
+        let linger = self.batch.linger_until().filter(|_| self.writers.is_empty());
         tokio::select! {
-            _ = shutdown.wait() => {
-                while let Some(done) = writers.next().await {
-                    finish(done.context("batch writer")??, &mut publisher).await?;
-                }
-                return Ok(());
-            }
-            Some(done) = writers.next(), if !writers.is_empty() => {
-                finish(done.context("batch writer")??, &mut publisher).await?;
-            }
-            _ = tokio::time::sleep_until(linger_until.unwrap_or_else(Instant::now).into()),
-                if !ripe && writers.is_empty() => {}
-            _ = watchdog.tick() => {
-                let info = consumer.info().await.context("consumer info")?;
-                lag.set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
-                if received_since_check == 0 && info.num_pending > 0 {
-                    m.watchdog_restarts.with_label_values(&[CONSUMER]).inc();
-                    anyhow::bail!("consumer {CONSUMER} stalled with {} pending", info.num_pending);
-                }
-                received_since_check = 0;
-            }
-            next = messages.next(), if !full => {
-                match next {
-                    Some(Ok(msg)) => batch.add(msg, &mut publisher).await?,
-                    Some(Err(e)) => anyhow::bail!("consumer {CONSUMER}: {e}"),
-                    None => anyhow::bail!("consumer {CONSUMER} ended"),
-                }
-                received_since_check += 1;
-                while batch.msgs.len() < MAX_BATCH {
-                    match messages.next().now_or_never() {
-                        Some(Some(Ok(msg))) => batch.add(msg, &mut publisher).await?,
-                        Some(Some(Err(e))) => anyhow::bail!("consumer {CONSUMER}: {e}"),
-                        _ => break,
-                    }
-                    received_since_check += 1;
-                }
-                publisher.flush().await?;
-            }
+            Some(done) = self.writers.next(), if !self.writers.is_empty() => Due::Written(Box::new(done)),
+            _ = tokio::time::sleep_until(linger.unwrap_or_else(Instant::now).into()), if linger.is_some() => Due::Ripe,
+            else => std::future::pending().await,
         }
+    }
+
+    async fn on_ready(&mut self, due: Due) -> anyhow::Result<Flow> {
+        if let Due::Written(done) = due {
+            self.finish((*done).context("batch writer")??).await?;
+        }
+        self.launch();
+        Ok(Flow::Continue)
+    }
+
+    /// Finishes the batches being written; the one in hand is not acked and
+    /// will be redelivered.
+    async fn stop(&mut self) -> anyhow::Result<Flow> {
+        while let Some(done) = self.writers.next().await {
+            self.finish(done.context("batch writer")??).await?;
+        }
+        Ok(Flow::Continue)
     }
 }
 
 /// Messages collected and decoded while the writers are busy.
-#[derive(Default)]
 struct Batch {
+    /// The messages decoded into document writes.
     msgs: Vec<Message>,
     /// The document writes of each decoded message, by index in `msgs`.
     writes: Vec<(usize, Vec<DocWrite>)>,
+    /// The messages that cannot be projected (dead-lettered), acked with the batch.
+    unsettled: Unsettled,
     max_seq: u64,
     last_event: HashMap<String, i64>,
     /// `project` spans of the sampled messages, open until the batch is acked.
@@ -411,19 +482,41 @@ struct Batch {
     started: Option<Instant>,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            msgs: Vec::new(),
+            writes: Vec::new(),
+            unsettled: Unsettled::new(Acks::Each, ORIGIN),
+            max_seq: 0,
+            last_event: HashMap::new(),
+            spans: Vec::new(),
+            started: None,
+        }
+    }
+}
+
 impl Batch {
+    /// Messages in the batch.
+    fn len(&self) -> usize {
+        self.msgs.len() + self.unsettled.len()
+    }
+
+    /// Until when a small batch waits for more messages (`None`: it does not).
+    fn linger_until(&self) -> Option<Instant> {
+        self.started
+            .filter(|_| self.len() < LINGER_ENOUGH)
+            .map(|t| t + LINGER)
+    }
+
     /// Decodes `msg` into its document writes, or dead-letters it when it cannot be
     /// projected (it is acked with the batch either way).
     async fn add(&mut self, msg: Message, publisher: &mut Publisher) -> anyhow::Result<()> {
         self.started.get_or_insert_with(Instant::now);
-        let info = msg
+        let stream_seq = msg
             .info()
-            .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
-        if info.delivered > 1 {
-            metrics().redelivered.with_label_values(&[PROCESSOR]).inc();
-        }
-        let stream_seq = info.stream_sequence;
-        let delivered = info.delivered.max(1) as u64;
+            .map_err(|e| anyhow::anyhow!("message info: {e}"))?
+            .stream_sequence;
         self.max_seq = self.max_seq.max(stream_seq);
         if let Some(parent) = ds_runtime::telemetry::remote(msg.headers.as_ref()) {
             let span = tracing::info_span!(
@@ -451,85 +544,29 @@ impl Batch {
                     self.last_event.insert(u.product.clone(), u.ts_unix_ns);
                 }
                 self.writes.push((self.msgs.len(), w));
+                self.msgs.push(msg);
+                Ok(())
             }
             Err(reason) => {
-                let letter = dlq::letter(
-                    dlq::Source {
-                        processor: PROCESSOR,
-                        stream: subjects::STREAM_ENRICHED,
-                        subject: msg.subject.as_str(),
-                        stream_seq,
-                        schema,
-                        payload: &msg.payload,
-                    },
-                    &reason,
-                    delivered,
-                    now_unix_ns(),
-                );
-                dlq::publish(publisher, &letter).await?;
+                self.unsettled
+                    .record(msg, Outcome::Poison(reason), publisher)
+                    .await
             }
         }
-        self.msgs.push(msg);
-        Ok(())
     }
 }
 
 /// A batch whose documents are durable, to be acked.
 struct Written {
     msgs: Vec<Message>,
-    /// Messages MongoDB refused for good, with the reason.
+    /// Messages MongoDB refused for good (index in `msgs`), with the reason.
     refused: Vec<(usize, String)>,
+    /// The batch's messages that could not be projected, dead-lettered already.
+    unsettled: Unsettled,
     /// `project` spans of the sampled messages, ended once acked.
     spans: Vec<tracing::Span>,
     last_event: HashMap<String, i64>,
     started: Instant,
-}
-
-/// Dead-letters what MongoDB refused, then acks the batch and counts it.
-async fn finish(w: Written, publisher: &mut Publisher) -> anyhow::Result<()> {
-    for (i, reason) in &w.refused {
-        let msg = &w.msgs[*i];
-        let info = msg
-            .info()
-            .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
-        let letter = dlq::letter(
-            dlq::Source {
-                processor: PROCESSOR,
-                stream: subjects::STREAM_ENRICHED,
-                subject: msg.subject.as_str(),
-                stream_seq: info.stream_sequence,
-                schema: ds_runtime::headers::schema(msg.headers.as_ref()),
-                payload: &msg.payload,
-            },
-            reason,
-            info.delivered.max(1) as u64,
-            now_unix_ns(),
-        );
-        dlq::publish(publisher, &letter).await?;
-    }
-    publisher.flush().await?;
-    for msg in &w.msgs {
-        msg.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-    }
-    for span in &w.spans {
-        span.record("batch", w.msgs.len());
-    }
-    drop(w.spans);
-    let m = metrics();
-    m.processed
-        .with_label_values(&[PROCESSOR, "enriched"])
-        .inc_by(w.msgs.len() as u64);
-    for (p, ts) in &w.last_event {
-        m.last_event_ts
-            .with_label_values(&[p])
-            .set(ts / 1_000_000_000);
-    }
-    let per_msg = w.started.elapsed().as_secs_f64() / w.msgs.len().max(1) as f64;
-    let seconds = m.processing_seconds.with_label_values(&[PROCESSOR]);
-    for _ in 0..w.msgs.len() {
-        seconds.observe(per_msg);
-    }
-    Ok(())
 }
 
 /// Writes the batch, retrying transient MongoDB failures with backoff for as long
