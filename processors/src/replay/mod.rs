@@ -21,6 +21,7 @@ pub mod throttle;
 
 use crate::enrich::state::{Applied, ProductState, RawInput};
 use crate::feed::Speed;
+use crate::project::store::{Store, StoreError};
 use async_nats::jetstream::Context;
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, ProductSpec};
@@ -135,9 +136,9 @@ pub enum ReplayError {
     /// MongoDB refused a write for good.
     #[error("MongoDB refused: {0}")]
     Refused(String),
-    /// MongoDB failed.
-    #[error("MongoDB: {0}")]
-    Mongo(#[from] mongodb::error::Error),
+    /// The projections' store failed (it says whether a retry can help).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl ReplayError {
@@ -145,7 +146,7 @@ impl ReplayError {
     pub fn is_transient(&self) -> bool {
         match self {
             ReplayError::Nats(_) => true,
-            ReplayError::Mongo(e) => ds_runtime::mongo::is_transient(e),
+            ReplayError::Store(e) => e.is_transient(),
             ReplayError::Invalid(_) | ReplayError::NotIndexed { .. } | ReplayError::Refused(_) => {
                 false
             }
@@ -343,7 +344,7 @@ fn validate(
 struct Shared {
     date: NaiveDate,
     js: Context,
-    db: Option<(mongodb::Database, bool)>,
+    db: Option<(Store, bool)>,
     publisher: Option<publish::Publisher>,
     counters: Counters,
     /// Pacing: factor and origin (event time that maps to the replay's start).
@@ -408,14 +409,14 @@ pub async fn run(
     }
 
     let db = match (&opts.target, mongo) {
-        (Target::Database(name), Some(c)) => Some((c.database(name), false)),
-        (Target::InPlace(name), Some(c)) => Some((c.database(name), true)),
+        (Target::Database(name), Some(c)) => Some((Store::new(c.database(name)), false)),
+        (Target::InPlace(name), Some(c)) => Some((Store::new(c.database(name)), true)),
         _ => None,
     };
-    if let Some((db, _)) = &db {
-        ds_runtime::collections::ensure_indexes(db)
-            .await
-            .map_err(|e| ReplayError::Invalid(format!("creating indexes in {}: {e}", db.name())))?;
+    if let Some((store, _)) = &db {
+        store.ensure_indexes().await.map_err(|e| {
+            ReplayError::Invalid(format!("creating indexes in {}: {e}", store.name()))
+        })?;
     }
     let pacing = match opts.speed {
         Speed::Max => None,
