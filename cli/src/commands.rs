@@ -194,15 +194,14 @@ pub struct ReplayArgs {
     /// processing). Paced replays run every product at once.
     #[arg(long, default_value_t = ds_processors::replay::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
-    /// At most this many MD_RAW messages per second in all (default: no cap).
+    /// At most this many MD_RAW messages per second in all, beside live traffic
+    /// or not (default: 500 while live enrichers are active, i.e. MD_ENRICHED
+    /// grew in the last 2 s; no cap otherwise).
     #[arg(long)]
     pub max_rate: Option<f64>,
-    /// Do not yield to live traffic. By default a replay watches the live
-    /// enrichers' delay (md.enriched.*.underlying), pauses now and then to
-    /// measure it without itself, and slows down whenever live processing gets
-    /// slower than that, so live processing on the same servers keeps its
-    /// latency; with no live traffic it runs at full speed. A paced replay
-    /// (--speed other than max) keeps to its pacing and never yields.
+    /// No cap beside live traffic: read at full speed (or --max-rate) even while
+    /// live enrichers are active. A paced replay (--speed other than max) keeps
+    /// to its pacing and is never capped for live traffic.
     #[arg(long)]
     pub no_yield: bool,
 }
@@ -400,18 +399,11 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         report.rate()
     );
     let y = report.yielded;
-    if let Some(min) = y.min_rate {
+    if y.read_beside_live > 0 {
         println!(
-            "yielded to live traffic: read at {min:.0} msgs/s at the lowest, slowed down {} times when live processing got over {:.0}% slower than in the replay's {} pauses to measure it ({} live messages watched)",
-            y.backoffs,
-            ds_processors::replay::throttle::TOLERANCE * 100.0,
-            y.probes,
-            y.live_samples
-        );
-    } else if y.live_samples > 0 {
-        println!(
-            "live traffic ran beside the replay ({} messages watched, {} pauses to measure it) and never slowed",
-            y.live_samples, y.probes
+            "live enrichers were active: {} messages read at most {} msgs/s beside them",
+            y.read_beside_live,
+            y.live_cap.map_or_else(|| "∞".into(), |c| format!("{c:.0}"))
         );
     }
     if report.interrupted {
