@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use ds_processors::feed::{FeedOptions, Speed};
 use ds_runtime::config::Config;
+use ds_runtime::connect::{self, Patience};
 use ds_runtime::shutdown::{on_signal, Shutdown};
 use ds_runtime::topology::{self, ApplyOptions};
 use std::sync::Arc;
@@ -54,8 +55,14 @@ pub fn init_telemetry(
     Ok(telemetry::init(cfg)?)
 }
 
-async fn connect_js(cfg: &Config, name: &str) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), name).await?;
+/// Connects to JetStream, waiting for NATS as long as a long-running component
+/// (or, for a one-shot command, the configured deadline) allows.
+async fn connect_js(
+    cfg: &Config,
+    name: &str,
+    long_running: bool,
+) -> anyhow::Result<async_nats::jetstream::Context> {
+    let client = connect::nats(cfg, name, Patience::of(cfg, long_running)).await?;
     Ok(ds_runtime::nats::jetstream(client))
 }
 
@@ -89,7 +96,7 @@ pub struct FeedArgs {
 
 /// `deltastream feed`.
 pub async fn feed(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-feed").await?;
+    let js = connect_js(&cfg, "deltastream-feed", true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     let opts = FeedOptions {
@@ -115,7 +122,7 @@ pub async fn feed(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
 
 /// `deltastream enrich`.
 pub async fn enrich(cfg: Config, g: &Global) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-enrich").await?;
+    let js = connect_js(&cfg, "deltastream-enrich", true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     ds_processors::enrich::run(Arc::new(cfg), js, shutdown).await
@@ -123,8 +130,8 @@ pub async fn enrich(cfg: Config, g: &Global) -> anyhow::Result<()> {
 
 /// `deltastream project`.
 pub async fn project(cfg: Config, g: &Global) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-project").await?;
-    let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
+    let js = connect_js(&cfg, "deltastream-project", true).await?;
+    let db = connect::mongo(&cfg, Patience::of(&cfg, true)).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     ds_processors::project::run(js, db, shutdown).await
@@ -149,9 +156,8 @@ pub async fn gateway(mut cfg: Config, a: GatewayArgs) -> anyhow::Result<()> {
     if let Some(addr) = a.http_addr {
         cfg.http_addr = addr;
     }
-    let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
-    let client =
-        ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-gateway").await?;
+    let db = connect::mongo(&cfg, Patience::of(&cfg, true)).await?;
+    let client = connect::nats(&cfg, "deltastream-gateway", Patience::of(&cfg, true)).await?;
     let (_trigger, shutdown) = on_signal();
     let state = ds_gateway::AppState::new(Arc::new(cfg), db, client).await?;
     ds_gateway::serve(state, shutdown).await
@@ -282,11 +288,9 @@ pub async fn replay(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
         yield_to_live: !a.no_yield,
     };
     lower_cpu_priority(REPLAY_NICE);
-    let js = connect_js(&cfg, "deltastream-replay").await?;
+    let js = connect_js(&cfg, "deltastream-replay", false).await?;
     let db = match target.database() {
-        Some(_) => {
-            Some(ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?)
-        }
+        Some(_) => Some(connect::mongo(&cfg, Patience::of(&cfg, false)).await?),
         None => None,
     };
     match &target {
@@ -431,7 +435,7 @@ pub enum TopologyAction {
 
 /// `deltastream topology`.
 pub async fn topology(cfg: Config, action: TopologyAction) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-topology").await?;
+    let js = connect_js(&cfg, "deltastream-topology", false).await?;
     match action {
         TopologyAction::Apply { replicas } => {
             let results = topology::apply(
@@ -513,7 +517,7 @@ pub enum DlqAction {
 /// `deltastream dlq`.
 pub async fn dlq(cfg: Config, action: DlqAction) -> anyhow::Result<()> {
     use ds_processors::dlq;
-    let js = connect_js(&cfg, "deltastream-dlq").await?;
+    let js = connect_js(&cfg, "deltastream-dlq", false).await?;
     match action {
         DlqAction::List { json, limit } => {
             let entries = dlq::list(&js, limit).await?;
@@ -605,7 +609,7 @@ pub async fn user(cfg: Config, action: UserAction) -> anyhow::Result<()> {
             let password = password.filter(|p| !p.is_empty()).context(
                 "no password: pass --password or set DS_USER_PASSWORD (there is no prompt, so scripts and CI work)",
             )?;
-            let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
+            let db = connect::mongo(&cfg, Patience::of(&cfg, false)).await?;
             ds_runtime::collections::ensure_indexes(&db).await?;
             let u = ds_gateway::auth::users::add_user(&db, &email, &password, role).await?;
             println!("added {} user {} (id {})", u.role.as_str(), u.email, u.id);

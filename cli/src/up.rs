@@ -124,7 +124,8 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     };
     cfg.http_addr = pick_http_addr(&cfg.http_addr)?;
 
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-up").await?;
+    let patience = ds_runtime::connect::Patience::of(&cfg, true);
+    let client = ds_runtime::connect::nats(&cfg, "deltastream-up", patience).await?;
     let js = ds_runtime::nats::jetstream(client.clone());
     apply_topology(
         &js,
@@ -135,7 +136,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
         nats_cluster.is_some(),
     )
     .await?;
-    let db = ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?;
+    let db = ds_runtime::connect::mongo(&cfg, patience).await?;
     ds_runtime::collections::ensure_indexes(&db).await?;
 
     let cfg = Arc::new(cfg);

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod collections;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod headers;
 pub mod metrics;
