@@ -7,8 +7,18 @@ use ds_runtime::servers::{free_port, Mongod, MongodOptions, NatsOptions, NatsSer
 use ds_runtime::topology::{self, ApplyOptions};
 use ds_tests::eventually;
 use mongodb::bson::{doc, Document};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// Gives `child` longer than one connection attempt lasts (it used to give up
+/// after one), then checks it is still running.
+async fn still_waiting(child: &mut Child, server: &str) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        child.try_wait().expect("child status").is_none(),
+        "the projector gave up while {server} was away"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_started_before_its_servers_works_once_they_are_up() {
@@ -23,12 +33,7 @@ async fn a_projector_started_before_its_servers_works_once_they_are_up() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("deltastream starts");
-    // Longer than one connection attempt lasts (it used to give up after one).
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(
-        project.try_wait().expect("child status").is_none(),
-        "the projector gave up while NATS was away"
-    );
+    still_waiting(&mut project, "NATS").await;
 
     let nats = NatsServer::start(NatsOptions {
         store_dir: dir.path().join("nats"),
@@ -60,11 +65,7 @@ async fn a_projector_started_before_its_servers_works_once_they_are_up() {
         .await
         .expect("publish");
     publisher.flush().await.expect("acked");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(
-        project.try_wait().expect("child status").is_none(),
-        "the projector gave up while MongoDB was away"
-    );
+    still_waiting(&mut project, "MongoDB").await;
 
     let mongod = Mongod::start(MongodOptions {
         db_path: dir.path().join("mongo"),
