@@ -3,6 +3,7 @@
 
 use crate::Global;
 use ds_runtime::config::Config;
+use ds_runtime::connect::{self, Patience};
 use ds_runtime::shutdown::Shutdown;
 
 /// Builds the configuration: file, then `DS_*` environment, then flags.
@@ -48,24 +49,39 @@ pub fn init_telemetry(
     Ok(telemetry::init(cfg)?)
 }
 
-/// A JetStream context on the configured NATS, as client `name`.
+/// The configured NATS, as client `name`, waiting for it as long as a
+/// long-running component (or, for a one-shot command, the configured
+/// deadline) allows.
 ///
 /// # Errors
-/// When NATS is not reachable.
+/// When NATS is not reachable within that patience, or the URL is invalid.
+pub async fn connect_nats(
+    cfg: &Config,
+    name: &str,
+    long_running: bool,
+) -> anyhow::Result<async_nats::Client> {
+    Ok(connect::nats(cfg, name, Patience::of(cfg, long_running)).await?)
+}
+
+/// A JetStream context on the configured NATS (see [`connect_nats`]).
+///
+/// # Errors
+/// As [`connect_nats`].
 pub async fn connect_js(
     cfg: &Config,
     name: &str,
+    long_running: bool,
 ) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), name).await?;
+    let client = connect_nats(cfg, name, long_running).await?;
     Ok(ds_runtime::nats::jetstream(client))
 }
 
-/// The configured MongoDB database.
+/// The configured MongoDB database, waiting for it like [`connect_nats`].
 ///
 /// # Errors
-/// When MongoDB is not reachable.
-pub async fn connect_mongo(cfg: &Config) -> anyhow::Result<mongodb::Database> {
-    Ok(ds_runtime::mongo::connect(cfg.mongo_url_or_default(), &cfg.mongo_db).await?)
+/// When MongoDB is not reachable within that patience, or the URL is invalid.
+pub async fn connect_mongo(cfg: &Config, long_running: bool) -> anyhow::Result<mongodb::Database> {
+    Ok(connect::mongo(cfg, Patience::of(cfg, long_running)).await?)
 }
 
 /// Serves the processor's `/metrics` when `--metrics-addr` is given.

@@ -129,11 +129,15 @@ fn feed_without_nats_says_so_in_one_line() {
     unreachable_server_says_so(&["feed", "--nats-url"], "nats", "NATS");
 }
 
-/// Runs `args` followed by a `scheme://` URL of a free port: the run fails
-/// with one line saying `<server> is not reachable` and naming the port.
+/// Runs `args` followed by a `scheme://` URL of a free port, with a one-second
+/// start-up deadline (long-running components otherwise wait for their servers
+/// forever, logging each attempt): once it passes, the run fails with one line
+/// saying `<server> is not reachable` and naming the port.
 fn unreachable_server_says_so(args: &[&str], scheme: &str, server: &str) {
     let port = ds_runtime::servers::free_port().expect("port");
     let out = bin()
+        .env("DS_CONNECT_DEADLINE", "1")
+        .env("RUST_LOG", "error")
         .args(args)
         .arg(format!("{scheme}://127.0.0.1:{port}"))
         .output()

@@ -85,6 +85,11 @@ pub struct Config {
     pub products: Vec<ProductSpec>,
     /// The feed's settings.
     pub feed: FeedConfig,
+    /// How long a component waits for NATS and MongoDB at start-up, in seconds
+    /// (`DS_CONNECT_DEADLINE`; 0 or `forever`: no limit). Unset: long-running
+    /// components (enrich, project, gateway, feed) wait forever, one-shot
+    /// commands 10 s ([`crate::connect::Patience::of`]).
+    pub connect_deadline_secs: Option<u64>,
 }
 
 impl Default for Config {
@@ -101,6 +106,7 @@ impl Default for Config {
             stream_max_age_days: 30,
             products: default_products(),
             feed: FeedConfig::default(),
+            connect_deadline_secs: None,
         }
     }
 }
@@ -121,6 +127,9 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok());
+        if let Ok(v) = std::env::var("DS_CONNECT_DEADLINE") {
+            parse_deadline(&v)?;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -150,6 +159,9 @@ impl Config {
         }
         if let Some(v) = get("DS_LOG_JSON") {
             self.log_json = truthy(&v);
+        }
+        if let Some(Ok(secs)) = get("DS_CONNECT_DEADLINE").map(|v| parse_deadline(&v)) {
+            self.connect_deadline_secs = Some(secs);
         }
     }
 
@@ -195,6 +207,19 @@ impl Config {
     }
 }
 
+/// A start-up deadline in seconds; `forever` (or 0) for none.
+fn parse_deadline(v: &str) -> Result<u64> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("forever") {
+        return Ok(0);
+    }
+    v.parse().map_err(|_| {
+        Error::Config(format!(
+            "DS_CONNECT_DEADLINE={v:?}: expected seconds, or `forever`"
+        ))
+    })
+}
+
 fn truthy(v: &str) -> bool {
     matches!(
         v.trim().to_ascii_lowercase().as_str(),
@@ -215,12 +240,16 @@ mod tests {
             "DS_HTTP_ADDR" => Some("127.0.0.1:9".into()),
             "DS_DEV" => Some("1".into()),
             "DS_JWT_SECRET" => Some("s3cret".into()),
+            "DS_CONNECT_DEADLINE" => Some("forever".into()),
             _ => None,
         });
         assert_eq!(c.http_addr, "127.0.0.1:9");
         assert!(c.dev);
         assert_eq!(format!("{:?}", c.jwt_secret), "Some(Secret(***))");
         assert_eq!(c.products.len(), 4);
+        assert_eq!(c.connect_deadline_secs, Some(0));
+        assert_eq!(parse_deadline("30").ok(), Some(30));
+        assert!(parse_deadline("soon").is_err());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! MongoDB connections, the JetStream topology, the `Ds-Schema`/`Nats-Msg-Id`
 //! headers, and local `nats-server`/`mongod` child processes.
 
+pub mod backoff;
 pub mod collections;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod headers;
 pub mod metrics;

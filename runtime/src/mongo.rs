@@ -48,11 +48,17 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or(s).chars().take(200).collect()
 }
 
-/// Whether a server error code names a state that passes: shutting down,
-/// stepping down, elections, network.
+/// Whether a server error code names a state that passes: network and
+/// timeouts (HostUnreachable 6, HostNotFound 7, MaxTimeMSExpired 50,
+/// NetworkTimeout 89, NetworkInterfaceExceededTimeLimit 202, ExceededTimeLimit
+/// 262, SocketException 9001), shutting down (ShutdownInProgress 91,
+/// InterruptedAtShutdown 11600), and no writable primary (PrimarySteppedDown 189,
+/// NotWritablePrimary 10107, LegacyNotPrimary 10058, InterruptedDueToReplStateChange
+/// 11602, NotPrimaryNoSecondaryOk 13435, NotPrimaryOrSecondary 13436). Anything
+/// else (validation 121, BSONObjectTooLarge 10334, BadValue 2 …) fails again.
 pub fn is_transient_code(code: i32) -> bool {
     const TRANSIENT_CODES: &[i32] = &[
-        6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+        6, 7, 50, 89, 91, 189, 202, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436,
     ];
     TRANSIENT_CODES.contains(&code)
 }
@@ -68,9 +74,10 @@ pub fn is_transient(e: &mongodb::error::Error) -> bool {
     }
     let code = match e.kind.as_ref() {
         ErrorKind::Command(c) => Some(c.code),
-        ErrorKind::Write(mongodb::error::WriteFailure::WriteConcernError(w)) => Some(w.code),
+        // The write may or may not have happened: retry (every write is idempotent).
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteConcernError(_)) => return true,
+        ErrorKind::InsertMany(im) if im.write_concern_error.is_some() => return true,
         ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => Some(w.code),
-        ErrorKind::InsertMany(im) => im.write_concern_error.as_ref().map(|w| w.code),
         _ => None,
     };
     if code.is_some_and(is_transient_code) {

@@ -426,7 +426,11 @@ pub async fn project_reference(db: &mongodb::Database, outputs: &[Out]) {
         let e = ds_processors::enriched::Enriched::decode(None, subject, payload).expect("decodes");
         writes.extend(ds_processors::project::docs::writes(&e).expect("bson"));
     }
-    ds_processors::project::write_batch(db, &writes, 0)
+    ds_processors::project::store::Store::new(db.clone())
+        .write(
+            &writes,
+            ds_processors::project::store::Durability::EachWrite,
+        )
         .await
         .expect("reference written");
 }

@@ -38,7 +38,7 @@ pub enum DlqAction {
 /// # Errors
 /// When NATS is unreachable or the entry does not exist.
 pub async fn run(cfg: Config, action: DlqAction) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-dlq").await?;
+    let js = connect_js(&cfg, "deltastream-dlq", false).await?;
     match action {
         DlqAction::List { json, limit } => {
             let entries = dlq::list(&js, limit).await?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// # Errors
 /// When NATS is unreachable or the enricher fails.
 pub async fn run(cfg: Config, g: &Global) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-enrich").await?;
+    let js = connect_js(&cfg, "deltastream-enrich", true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     ds_processors::enrich::run(Arc::new(cfg), js, shutdown).await

@@ -30,7 +30,7 @@ pub struct FeedArgs {
 /// # Errors
 /// When NATS is unreachable or publishing fails.
 pub async fn run(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-feed").await?;
+    let js = connect_js(&cfg, "deltastream-feed", true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     let opts = FeedOptions {

@@ -1,6 +1,6 @@
 //! `deltastream gateway`: the REST and WebSocket gateway.
 
-use crate::setup::connect_mongo;
+use crate::setup::{connect_mongo, connect_nats};
 use clap::Args;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::on_signal;
@@ -29,9 +29,8 @@ pub async fn run(mut cfg: Config, a: GatewayArgs) -> anyhow::Result<()> {
     if let Some(addr) = a.http_addr {
         cfg.http_addr = addr;
     }
-    let db = connect_mongo(&cfg).await?;
-    let client =
-        ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-gateway").await?;
+    let db = connect_mongo(&cfg, true).await?;
+    let client = connect_nats(&cfg, "deltastream-gateway", true).await?;
     let (_trigger, shutdown) = on_signal();
     let state = ds_gateway::AppState::new(Arc::new(cfg), db, client).await?;
     ds_gateway::serve(state, shutdown).await

@@ -10,8 +10,8 @@ use ds_runtime::shutdown::on_signal;
 /// # Errors
 /// When NATS or MongoDB is unreachable or the projector fails.
 pub async fn run(cfg: Config, g: &Global) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-project").await?;
-    let db = connect_mongo(&cfg).await?;
+    let js = connect_js(&cfg, "deltastream-project", true).await?;
+    let db = connect_mongo(&cfg, true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     ds_processors::project::run(js, db, shutdown).await

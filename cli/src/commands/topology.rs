@@ -28,7 +28,7 @@ pub enum TopologyAction {
 /// # Errors
 /// When NATS is unreachable or refuses a change.
 pub async fn run(cfg: Config, action: TopologyAction) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-topology").await?;
+    let js = connect_js(&cfg, "deltastream-topology", false).await?;
     match action {
         TopologyAction::Apply { replicas } => {
             let results = topology::apply(

@@ -173,7 +173,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     let servers = Servers::start(&mut cfg, &data_dir, a.cluster)?;
     cfg.http_addr = pick_http_addr(&cfg.http_addr)?;
 
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-up").await?;
+    let client = crate::setup::connect_nats(&cfg, "deltastream-up", true).await?;
     let js = ds_runtime::nats::jetstream(client.clone());
     apply_topology(
         &js,
@@ -184,7 +184,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
         servers.cluster.is_some(),
     )
     .await?;
-    let db = crate::setup::connect_mongo(&cfg).await?;
+    let db = crate::setup::connect_mongo(&cfg, true).await?;
     ds_runtime::collections::ensure_indexes(&db).await?;
 
     let cfg = Arc::new(cfg);

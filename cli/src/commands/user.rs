@@ -40,7 +40,7 @@ pub async fn run(cfg: Config, action: UserAction) -> anyhow::Result<()> {
             let password = password.filter(|p| !p.is_empty()).context(
                 "no password: pass --password or set DS_USER_PASSWORD (there is no prompt, so scripts and CI work)",
             )?;
-            let db = connect_mongo(&cfg).await?;
+            let db = connect_mongo(&cfg, false).await?;
             ds_runtime::collections::ensure_indexes(&db).await?;
             let u = ds_gateway::auth::users::add_user(&db, &email, &password, role).await?;
             println!("added {} user {} (id {})", u.role.as_str(), u.email, u.id);

@@ -12,6 +12,7 @@ use crate::dlq;
 use crate::enrich::partition::{Exit, PROCESSOR};
 use crate::time::now_unix_ns;
 use anyhow::Context as _;
+use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::Context;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
@@ -54,19 +55,50 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let key = format!("{PROCESSOR}.{PARTITION}");
     let (mut ckpt, seen) = Checkpoint::open::<BTreeMap<String, u64>>(js, &key).await?;
-    let mut seen = seen.unwrap_or_default();
-    let stream = js
-        .get_stream(subjects::STREAM_RAW)
-        .await
-        .context("MD_RAW is missing; run `deltastream topology apply`")?;
-    let mut publisher = Publisher::new(js.clone(), 256);
+    let mut guard = Guard {
+        stream: js
+            .get_stream(subjects::STREAM_RAW)
+            .await
+            .context("MD_RAW is missing; run `deltastream topology apply`")?,
+        publisher: Publisher::new(js.clone(), 256),
+        seen: seen.unwrap_or_default(),
+    };
     let mut every = tokio::time::interval(SCAN_EVERY);
     loop {
         tokio::select! {
             _ = stop.wait() => return Ok(Exit::Stopped),
             _ = every.tick() => {}
         }
-        let mut listing = stream
+        let mut changed = false;
+        for (subject, reason) in guard.unclaimed(products).await? {
+            changed |= guard.dead_letter(&subject, &reason).await?;
+        }
+        if changed {
+            guard.publisher.flush().await?;
+            match ckpt.save(&guard.seen).await {
+                Ok(()) => {}
+                Err(CheckpointError::Fenced(_)) => return Ok(Exit::Fenced),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The guard's scan state: per unclaimed subject, the last sequence dead-lettered.
+struct Guard {
+    stream: Stream,
+    publisher: Publisher,
+    seen: BTreeMap<String, u64>,
+}
+
+impl Guard {
+    /// The subjects of `MD_RAW` no product partition takes, with the reason.
+    async fn unclaimed(
+        &self,
+        products: &BTreeSet<String>,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let mut listing = self
+            .stream
             .info_builder()
             .subjects("md.raw.>")
             .fetch()
@@ -79,52 +111,49 @@ pub async fn run(
                 bad.push((subject, reason));
             }
         }
-        let mut changed = false;
-        for (subject, reason) in bad {
-            let mut next = seen.get(&subject).map_or(1, |s| s + 1);
-            // Bounded per round, so a flood cannot starve the stop signal.
-            for _ in 0..1000 {
-                let m = match stream
-                    .raw_message_builder()
-                    .sequence(next)
-                    .next_by_subject(subject.clone())
-                    .send()
-                    .await
-                {
-                    Ok(m) => m,
-                    Err(_) => break,
-                };
-                let schema = m
-                    .headers
-                    .get(ds_schemas::SCHEMA_HEADER)
-                    .map(|v| v.as_str().to_owned());
-                let letter = dlq::letter(
-                    dlq::Source {
-                        processor: PROCESSOR,
-                        stream: subjects::STREAM_RAW,
-                        subject: &subject,
-                        stream_seq: m.sequence,
-                        schema: schema.as_deref(),
-                        payload: &m.payload,
-                    },
-                    &reason,
-                    1,
-                    now_unix_ns(),
-                );
-                dlq::publish(&mut publisher, &letter).await?;
-                seen.insert(subject.clone(), m.sequence);
-                next = m.sequence + 1;
-                changed = true;
-            }
+        Ok(bad)
+    }
+
+    /// Dead-letters the messages of `subject` not dead-lettered yet (at most
+    /// 1000 a round, so a flood cannot starve the stop signal). Returns whether
+    /// there were any.
+    async fn dead_letter(&mut self, subject: &str, reason: &str) -> anyhow::Result<bool> {
+        let mut next = self.seen.get(subject).map_or(1, |s| s + 1);
+        let mut any = false;
+        for _ in 0..1000 {
+            let Ok(m) = self
+                .stream
+                .raw_message_builder()
+                .sequence(next)
+                .next_by_subject(subject.to_owned())
+                .send()
+                .await
+            else {
+                break;
+            };
+            let schema = m
+                .headers
+                .get(ds_schemas::SCHEMA_HEADER)
+                .map(|v| v.as_str().to_owned());
+            let letter = dlq::letter(
+                dlq::Source {
+                    processor: PROCESSOR,
+                    stream: subjects::STREAM_RAW,
+                    subject,
+                    stream_seq: m.sequence,
+                    schema: schema.as_deref(),
+                    payload: &m.payload,
+                },
+                reason,
+                1,
+                now_unix_ns(),
+            );
+            dlq::publish(&mut self.publisher, &letter).await?;
+            self.seen.insert(subject.to_owned(), m.sequence);
+            next = m.sequence + 1;
+            any = true;
         }
-        if changed {
-            publisher.flush().await?;
-            match ckpt.save(&seen).await {
-                Ok(()) => {}
-                Err(CheckpointError::Fenced(_)) => return Ok(Exit::Fenced),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Ok(any)
     }
 }
 

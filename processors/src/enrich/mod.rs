@@ -12,6 +12,7 @@ pub mod state;
 
 use crate::group::{instance_id, Member, RENEW_EVERY};
 use async_nats::jetstream::Context;
+use ds_runtime::backoff::Backoff;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::{Shutdown, ShutdownTrigger};
 use partition::Exit;
@@ -32,7 +33,7 @@ fn spawn_partition(js: &Context, cfg: &Arc<Config>, name: &str) -> Running {
     let name = name.to_owned();
     let task = tokio::spawn(async move {
         let products: BTreeSet<String> = cfg.products.iter().map(|p| p.name.clone()).collect();
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
         loop {
             let result = if name == guard::PARTITION {
                 guard::run(&js, &products, &mut handle).await
@@ -45,12 +46,10 @@ fn spawn_partition(js: &Context, cfg: &Arc<Config>, name: &str) -> Running {
             match result {
                 Ok(Exit::Stopped) | Ok(Exit::Fenced) => return,
                 Err(e) => {
-                    tracing::warn!(partition = %name, error = %format!("{e:#}"), ?backoff, "partition failed; restarting from checkpoint");
-                    tokio::select! {
-                        _ = handle.wait() => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(partition = %name, error = %format!("{e:#}"), backoff = ?backoff.current(), "partition failed; restarting from checkpoint");
+                    if !backoff.wait(&mut handle).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         }

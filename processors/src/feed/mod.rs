@@ -17,6 +17,7 @@ use async_nats::jetstream::Context;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, ProductSpec};
+use ds_runtime::backoff::Backoff;
 use ds_runtime::config::Config;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
@@ -247,7 +248,7 @@ async fn publish_round(
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<()> {
     let give_up = Instant::now() + LIVE_RETRY_FOR;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let mut round = FeedReport::default();
         let sent = match publish_events(publisher, events, &mut round).await {
@@ -262,15 +263,13 @@ async fn publish_round(
                 return Ok(());
             }
             Err(e) if Instant::now() < give_up && !shutdown.is_triggered() => {
-                tracing::warn!(error = %format!("{e:#}"), ?backoff, "live round not acknowledged; sending it again");
+                tracing::warn!(error = %format!("{e:#}"), backoff = ?backoff.current(), "live round not acknowledged; sending it again");
                 report.duplicates += publisher.counts().1;
                 // Forget the acks still awaited: the round is sent again in full.
                 *publisher = Publisher::new(js.clone(), window);
-                tokio::select! {
-                    _ = shutdown.wait() => return Err(e),
-                    _ = tokio::time::sleep(backoff) => {}
+                if !backoff.wait(shutdown).await {
+                    return Err(e);
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => return Err(e),
         }

@@ -11,7 +11,8 @@
 //! The day is found through the day index the enrichers keep ([`locate`]), never
 //! by scanning the whole stream; reading uses ephemeral ordered consumers, so a
 //! replay never writes into `MD_RAW` and never moves a live consumer. Products run
-//! concurrently (bounded), each in order.
+//! concurrently (bounded), each in order, reading no faster than live traffic
+//! allows ([`throttle`]).
 
 pub mod locate;
 pub mod publish;
@@ -20,10 +21,12 @@ pub mod source;
 pub mod throttle;
 
 use crate::enrich::state::{Applied, ProductState, RawInput};
+use crate::enriched::Enriched;
 use crate::feed::Speed;
+use crate::project::store::{Store, StoreError};
 use async_nats::jetstream::Context;
 use chrono::NaiveDate;
-use ds_analytics::market::{session_bounds, ProductSpec};
+use ds_analytics::market::{session_bounds, trading_day, ProductSpec};
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::Shutdown;
 use locate::{Located, Location};
@@ -85,12 +88,13 @@ pub struct ReplayOptions {
     /// For a product whose day is not in the index, scan its subject in `MD_RAW`
     /// (bounded by the stream's last sequence at start) instead of failing.
     pub scan: bool,
-    /// At most this many MD_RAW messages per second in all; unlimited when `None`.
+    /// At most this many MD_RAW messages per second in all, beside live traffic
+    /// or not. When `None`: [`throttle::BESIDE_LIVE`] while live enrichers are
+    /// active (with `yield_to_live`), unlimited otherwise.
     pub max_rate: Option<f64>,
-    /// Slow down whenever live processing does ([`throttle`]): watch the live
-    /// enrichers' delay and keep the replay's share of the machine below what
-    /// would raise it. A paced replay (`speed` not max) keeps to its pacing
-    /// instead: the controller's pauses would break its timing.
+    /// Read at most [`throttle::BESIDE_LIVE`] msgs/s while live enrichers are
+    /// active ([`throttle`]). A paced replay (`speed` not max) keeps to its
+    /// pacing instead.
     pub yield_to_live: bool,
 }
 
@@ -135,9 +139,9 @@ pub enum ReplayError {
     /// MongoDB refused a write for good.
     #[error("MongoDB refused: {0}")]
     Refused(String),
-    /// MongoDB failed.
-    #[error("MongoDB: {0}")]
-    Mongo(#[from] mongodb::error::Error),
+    /// The projections' store failed (it says whether a retry can help).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl ReplayError {
@@ -145,7 +149,7 @@ impl ReplayError {
     pub fn is_transient(&self) -> bool {
         match self {
             ReplayError::Nats(_) => true,
-            ReplayError::Mongo(e) => ds_runtime::mongo::is_transient(e),
+            ReplayError::Store(e) => e.is_transient(),
             ReplayError::Invalid(_) | ReplayError::NotIndexed { .. } | ReplayError::Refused(_) => {
                 false
             }
@@ -238,7 +242,7 @@ pub struct ReplayReport {
     pub elapsed: Duration,
     /// Whether it was stopped before the end.
     pub interrupted: bool,
-    /// How it yielded to live traffic.
+    /// How it shared the machine with live traffic.
     pub yielded: throttle::YieldStats,
 }
 
@@ -343,12 +347,12 @@ fn validate(
 struct Shared {
     date: NaiveDate,
     js: Context,
-    db: Option<(mongodb::Database, bool)>,
+    db: Option<(Store, bool)>,
     publisher: Option<publish::Publisher>,
     counters: Counters,
     /// Pacing: factor and origin (event time that maps to the replay's start).
     pacing: Option<(f64, i64)>,
-    /// The read rate all products share (`--max-rate`, lowered for live traffic).
+    /// The read rate all products share (`--max-rate`, or capped beside live traffic).
     throttle: Arc<throttle::Throttle>,
     started: Instant,
 }
@@ -374,81 +378,14 @@ pub async fn run(
 ) -> Result<ReplayReport, ReplayError> {
     let started = Instant::now();
     validate(cfg, &opts, mongo)?;
-    let specs = select_products(cfg, &opts.products)?;
-    let explicit = !opts.products.is_empty();
-
-    let located = locate::locate_all(js, &specs, opts.date, opts.scan).await?;
-    let mut work: Vec<(ProductSpec, Located)> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut missing = Vec::new();
-    for (spec, loc) in specs.into_iter().zip(located) {
-        match loc {
-            Some(l) => work.push((spec, l)),
-            None if explicit => missing.push(spec.name.clone()),
-            None => skipped.push(Skipped {
-                product: spec.name.clone(),
-                reason: format!("no messages of {} in the day index", opts.date),
-            }),
-        }
-    }
-    if !missing.is_empty() || work.is_empty() {
-        let products = if missing.is_empty() {
-            skipped
-                .iter()
-                .map(|s| s.product.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            missing.join(", ")
-        };
-        return Err(ReplayError::NotIndexed {
-            date: opts.date,
-            products,
-        });
-    }
-
-    let db = match (&opts.target, mongo) {
-        (Target::Database(name), Some(c)) => Some((c.database(name), false)),
-        (Target::InPlace(name), Some(c)) => Some((c.database(name), true)),
-        _ => None,
-    };
-    if let Some((db, _)) = &db {
-        ds_runtime::collections::ensure_indexes(db)
-            .await
-            .map_err(|e| ReplayError::Invalid(format!("creating indexes in {}: {e}", db.name())))?;
-    }
-    let pacing = match opts.speed {
-        Speed::Max => None,
-        Speed::Factor(f) => {
-            let origin = work
-                .iter()
-                .map(|(s, _)| session_bounds(opts.date, s.exchange).0)
-                .min()
-                .unwrap_or(0);
-            Some((f, origin))
-        }
-    };
-    let publisher = opts
-        .publish_prefix
-        .as_ref()
-        .map(|p| publish::Publisher::new(js.client(), p.clone()));
-    let length: u64 = work.iter().map(|(_, l)| l.span()).sum();
-    let products = work.len();
-    let cap = opts
-        .max_rate
-        .filter(|r| r.is_finite() && *r > 0.0)
-        .unwrap_or(f64::INFINITY);
-    let throttle = Arc::new(throttle::Throttle::new(cap));
-    let _watcher = if opts.yield_to_live && pacing.is_none() {
+    let (work, skipped) = plan(cfg, js, &opts).await?;
+    let pacing = pacing(&opts, &work);
+    let throttle = Arc::new(throttle_for(&opts, pacing.is_some()));
+    let _watcher = if throttle.watches_live() {
         Some(
-            throttle::watch_live(
-                &js.client(),
-                &throttle::watched_subjects(&cfg.products),
-                throttle.clone(),
-                cap,
-            )
-            .await
-            .map_err(|e| ReplayError::nats(format!("watching live traffic: {e}")))?,
+            throttle::watch_live(js, throttle.clone())
+                .await
+                .map_err(|e| ReplayError::nats(format!("watching live traffic: {e}")))?,
         )
     } else {
         None
@@ -456,65 +393,17 @@ pub async fn run(
     let shared = Arc::new(Shared {
         date: opts.date,
         js: js.clone(),
-        db,
-        publisher,
+        db: open_target(&opts.target, mongo).await?,
+        publisher: opts
+            .publish_prefix
+            .as_ref()
+            .map(|p| publish::Publisher::new(js.client(), p.clone())),
         counters: Counters::default(),
         pacing,
         throttle: throttle.clone(),
         started,
     });
-    // Paced products must all run at once to keep their relative timing.
-    let concurrency = if pacing.is_some() {
-        products
-    } else {
-        opts.concurrency.clamp(1, products.max(1))
-    };
-    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, (spec, loc)) in work.into_iter().enumerate() {
-        let shared = shared.clone();
-        let permits = permits.clone();
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let r = replay_product(&shared, &spec, &loc, shutdown).await;
-            shared
-                .counters
-                .products_done
-                .fetch_add(1, Ordering::Relaxed);
-            (i, r)
-        });
-    }
-    let mut results: Vec<Option<ProductReport>> = vec![None; products];
-    let mut first_error = None;
-    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
-    loop {
-        tokio::select! {
-            joined = tasks.join_next() => match joined {
-                None => break,
-                Some(Ok((i, Ok(r)))) => results[i] = Some(r),
-                Some(Ok((_, Err(e)))) => {
-                    // Stop the others: re-running redoes everything idempotently.
-                    tasks.abort_all();
-                    first_error.get_or_insert(e);
-                }
-                Some(Err(e)) if e.is_cancelled() => {}
-                Some(Err(e)) => {
-                    tasks.abort_all();
-                    first_error.get_or_insert(ReplayError::Invalid(format!("a product task failed: {e}")));
-                }
-            },
-            _ = ticker.tick() => progress(&snapshot(&shared.counters, length, products, started)),
-        }
-    }
-    progress(&snapshot(&shared.counters, length, products, started));
-    if let Some(p) = &shared.publisher {
-        p.flush().await?;
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    let products: Vec<ProductReport> = results.into_iter().flatten().collect();
+    let products = drive(&shared, work, opts.concurrency, progress, shutdown).await?;
     let interrupted = products.iter().any(|p| !p.completed);
     Ok(ReplayReport {
         date: opts.date,
@@ -529,6 +418,175 @@ pub async fn run(
     })
 }
 
+/// The products to replay, each with its range, and those skipped (no data that day).
+///
+/// # Errors
+/// [`ReplayError::NotIndexed`] when a requested product (or every product) has
+/// no data that day.
+async fn plan(
+    cfg: &Config,
+    js: &Context,
+    opts: &ReplayOptions,
+) -> Result<(Vec<(ProductSpec, Located)>, Vec<Skipped>), ReplayError> {
+    let specs = select_products(cfg, &opts.products)?;
+    let explicit = !opts.products.is_empty();
+    let located = locate::locate_all(js, &specs, opts.date, opts.scan).await?;
+    let mut work: Vec<(ProductSpec, Located)> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut missing = Vec::new();
+    for (spec, loc) in specs.into_iter().zip(located) {
+        match loc {
+            Some(l) => work.push((spec, l)),
+            None if explicit => missing.push(spec.name.clone()),
+            None => skipped.push(Skipped {
+                product: spec.name.clone(),
+                reason: format!("no messages of {} in the day index", opts.date),
+            }),
+        }
+    }
+    if missing.is_empty() && !work.is_empty() {
+        return Ok((work, skipped));
+    }
+    let products = if missing.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|s| s.product.as_str()).collect();
+        names.join(", ")
+    } else {
+        missing.join(", ")
+    };
+    Err(ReplayError::NotIndexed {
+        date: opts.date,
+        products,
+    })
+}
+
+/// Pacing by event time: the factor, and the earliest session open of the
+/// replayed products (the event time that maps to the replay's start).
+fn pacing(opts: &ReplayOptions, work: &[(ProductSpec, Located)]) -> Option<(f64, i64)> {
+    match opts.speed {
+        Speed::Max => None,
+        Speed::Factor(f) => {
+            let origin = work
+                .iter()
+                .map(|(s, _)| session_bounds(opts.date, s.exchange).0)
+                .min()
+                .unwrap_or(0);
+            Some((f, origin))
+        }
+    }
+}
+
+/// The read rate: `--max-rate` when given; else, unless told not to yield (or
+/// paced, which keeps to its pacing), [`throttle::BESIDE_LIVE`] while live
+/// enrichers are active; unlimited otherwise.
+fn throttle_for(opts: &ReplayOptions, paced: bool) -> throttle::Throttle {
+    match opts.max_rate.filter(|r| r.is_finite() && *r > 0.0) {
+        Some(cap) => throttle::Throttle::new(cap, cap),
+        None if opts.yield_to_live && !paced => {
+            throttle::Throttle::new(f64::INFINITY, throttle::BESIDE_LIVE)
+        }
+        None => throttle::Throttle::new(f64::INFINITY, f64::INFINITY),
+    }
+}
+
+/// The store the projections go to (indexes created), and whether in place.
+async fn open_target(
+    target: &Target,
+    mongo: Option<&mongodb::Client>,
+) -> Result<Option<(Store, bool)>, ReplayError> {
+    let db = match (target, mongo) {
+        (Target::Database(name), Some(c)) => Some((Store::new(c.database(name)), false)),
+        (Target::InPlace(name), Some(c)) => Some((Store::new(c.database(name)), true)),
+        _ => None,
+    };
+    if let Some((store, _)) = &db {
+        store.ensure_indexes().await.map_err(|e| {
+            ReplayError::Invalid(format!("creating indexes in {}: {e}", store.name()))
+        })?;
+    }
+    Ok(db)
+}
+
+/// Runs the product tasks (`concurrency` at a time; paced ones all at once to
+/// keep their relative timing), reporting progress, and returns their reports.
+/// The first failure stops the others: re-running redoes everything idempotently.
+async fn drive(
+    shared: &Arc<Shared>,
+    work: Vec<(ProductSpec, Located)>,
+    concurrency: usize,
+    progress: &(dyn Fn(&Progress) + Sync),
+    shutdown: Shutdown,
+) -> Result<Vec<ProductReport>, ReplayError> {
+    let length: u64 = work.iter().map(|(_, l)| l.span()).sum();
+    let products = work.len();
+    let concurrency = if shared.pacing.is_some() {
+        products
+    } else {
+        concurrency.clamp(1, products.max(1))
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (spec, loc)) in work.into_iter().enumerate() {
+        let (shared, permits, shutdown) = (shared.clone(), permits.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let r = replay_product(&shared, &spec, &loc, shutdown).await;
+            shared
+                .counters
+                .products_done
+                .fetch_add(1, Ordering::Relaxed);
+            (i, r)
+        });
+    }
+    let report = || {
+        progress(&snapshot(
+            &shared.counters,
+            length,
+            products,
+            shared.started,
+        ))
+    };
+    let mut results: Vec<Option<ProductReport>> = vec![None; products];
+    let mut first_error = None;
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok((i, Ok(r)))) => results[i] = Some(r),
+                Some(Ok((_, Err(e)))) => {
+                    tasks.abort_all();
+                    first_error.get_or_insert(e);
+                }
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => {
+                    tasks.abort_all();
+                    first_error.get_or_insert(ReplayError::Invalid(format!("a product task failed: {e}")));
+                }
+            },
+            _ = ticker.tick() => report(),
+        }
+    }
+    report();
+    if let Some(p) = &shared.publisher {
+        p.flush().await?;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(results.into_iter().flatten().collect()),
+    }
+}
+
+/// One product's replay in progress.
+struct ProductRun<'a> {
+    shared: &'a Shared,
+    spec: &'a ProductSpec,
+    loc: &'a Located,
+    report: ProductReport,
+    state: ProductState,
+    sink: Option<ProjectionSink>,
+    last_position: u64,
+}
+
 /// Replays one product's range in order.
 async fn replay_product(
     shared: &Shared,
@@ -536,36 +594,8 @@ async fn replay_product(
     loc: &Located,
     mut shutdown: Shutdown,
 ) -> Result<ProductReport, ReplayError> {
-    let c = &shared.counters;
-    let mut report = ProductReport {
-        product: spec.name.clone(),
-        location: loc.how.clone(),
-        first_seq: loc.first_seq,
-        last_seq: loc.last_seq,
-        messages: 0,
-        day_messages: 0,
-        poison: 0,
-        outputs: 0,
-        documents: 0,
-        deleted: 0,
-        done_seq: 0,
-        last_event_unix_ns: None,
-        completed: false,
-    };
-    let mut sink = match &shared.db {
-        Some((db, in_place)) => {
-            let mode = if *in_place {
-                DbMode::Overwrite
-            } else {
-                sink::mode_for(db, &spec.name, spec.exchange, shared.date).await?
-            };
-            Some(ProjectionSink::start(db.clone(), mode))
-        }
-        None => None,
-    };
-    let mut state = ProductState::new(spec);
+    let mut run = ProductRun::start(shared, spec, loc).await?;
     let mut messages = source::open(&shared.js, &spec.name, loc.runs()).await?;
-    let mut last_position = 0u64;
     loop {
         let next = tokio::select! {
             biased;
@@ -573,10 +603,7 @@ async fn replay_product(
             next = messages.next() => next,
         };
         let Some(m) = next? else {
-            report.completed = true;
-            // The rest of the range held no message of this product.
-            c.position
-                .fetch_add(loc.span().saturating_sub(last_position), Ordering::Relaxed);
+            run.completed();
             break;
         };
         if shared.throttle.rate().is_finite() {
@@ -586,18 +613,86 @@ async fn replay_product(
                 _ = shared.throttle.admit() => {}
             }
         }
-        report.messages += 1;
-        report.done_seq = m.seq;
-        c.messages.fetch_add(1, Ordering::Relaxed);
-        let position = loc.position(m.seq);
-        c.position
-            .fetch_add(position - last_position, Ordering::Relaxed);
-        last_position = position;
-        let event = source::event_time(&m.subject, &m.payload);
-        if let Some(ts) = event {
-            if ds_analytics::market::trading_day(ts, spec.exchange) != shared.date {
-                continue;
+        let Some((outputs, event)) = run.apply(&m) else {
+            continue;
+        };
+        if let Some(due) = run.due(event) {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => break,
+                _ = tokio::time::sleep(due) => {}
             }
+        }
+        run.emit(&outputs, m.seq).await?;
+    }
+    run.finish().await
+}
+
+impl<'a> ProductRun<'a> {
+    async fn start(
+        shared: &'a Shared,
+        spec: &'a ProductSpec,
+        loc: &'a Located,
+    ) -> Result<Self, ReplayError> {
+        let sink = match &shared.db {
+            Some((store, in_place)) => {
+                let mode = if *in_place {
+                    DbMode::Overwrite
+                } else {
+                    sink::mode_for(store, &spec.name, spec.exchange, shared.date).await?
+                };
+                Some(ProjectionSink::start(store.clone(), mode))
+            }
+            None => None,
+        };
+        Ok(Self {
+            shared,
+            spec,
+            loc,
+            report: ProductReport {
+                product: spec.name.clone(),
+                location: loc.how.clone(),
+                first_seq: loc.first_seq,
+                last_seq: loc.last_seq,
+                messages: 0,
+                day_messages: 0,
+                poison: 0,
+                outputs: 0,
+                documents: 0,
+                deleted: 0,
+                done_seq: 0,
+                last_event_unix_ns: None,
+                completed: false,
+            },
+            state: ProductState::new(spec),
+            sink,
+            last_position: 0,
+        })
+    }
+
+    /// The whole range is read (its rest held no message of this product).
+    fn completed(&mut self) {
+        self.report.completed = true;
+        let rest = self.loc.span().saturating_sub(self.last_position);
+        self.shared
+            .counters
+            .position
+            .fetch_add(rest, Ordering::Relaxed);
+    }
+
+    /// Applies `m`; its outputs and event time when it is of the replayed day.
+    fn apply(&mut self, m: &source::RawMessage) -> Option<(Vec<Enriched>, Option<i64>)> {
+        let c = &self.shared.counters;
+        self.report.messages += 1;
+        self.report.done_seq = m.seq;
+        c.messages.fetch_add(1, Ordering::Relaxed);
+        let position = self.loc.position(m.seq);
+        c.position
+            .fetch_add(position - self.last_position, Ordering::Relaxed);
+        self.last_position = position;
+        let event = source::event_time(&m.subject, &m.payload);
+        if event.is_some_and(|ts| trading_day(ts, self.spec.exchange) != self.shared.date) {
+            return None;
         }
         let input = RawInput {
             subject: &m.subject,
@@ -605,54 +700,63 @@ async fn replay_product(
             payload: &m.payload,
             stream_seq: m.seq,
         };
-        let outputs = match state.apply(spec, input) {
-            Ok(Applied::Outputs { day, outputs }) if day == shared.date => outputs,
-            Ok(_) => continue,
+        let outputs = match self.state.apply(self.spec, input) {
+            Ok(Applied::Outputs { day, outputs }) if day == self.shared.date => outputs,
+            Ok(_) => return None,
             Err(_) => {
-                report.poison += 1;
-                continue;
+                self.report.poison += 1;
+                return None;
             }
         };
-        report.day_messages += 1;
-        report.last_event_unix_ns = event;
+        self.report.day_messages += 1;
+        self.report.last_event_unix_ns = event;
         c.day_messages.fetch_add(1, Ordering::Relaxed);
-        if let (Some((factor, origin)), Some(ts)) = (shared.pacing, event) {
-            let due = Duration::from_secs_f64(((ts - origin).max(0) as f64 / 1e9) / factor);
-            let now = shared.started.elapsed();
-            if due > now {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(due - now) => {}
-                }
+        Some((outputs, event))
+    }
+
+    /// How long to wait before emitting an event of time `event` (paced replays).
+    fn due(&self, event: Option<i64>) -> Option<Duration> {
+        let ((factor, origin), ts) = (self.shared.pacing?, event?);
+        let due = Duration::from_secs_f64(((ts - origin).max(0) as f64 / 1e9) / factor);
+        due.checked_sub(self.shared.started.elapsed())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Re-publishes and writes the outputs of the raw message `seq`.
+    async fn emit(&mut self, outputs: &[Enriched], seq: u64) -> Result<(), ReplayError> {
+        self.report.outputs += outputs.len() as u64;
+        self.shared
+            .counters
+            .outputs
+            .fetch_add(outputs.len() as u64, Ordering::Relaxed);
+        if let Some(p) = &self.shared.publisher {
+            for o in outputs {
+                p.publish(o, seq).await?;
             }
         }
-        report.outputs += outputs.len() as u64;
-        c.outputs.fetch_add(outputs.len() as u64, Ordering::Relaxed);
-        if let Some(p) = &shared.publisher {
-            for o in &outputs {
-                p.publish(o, m.seq).await?;
-            }
-        }
-        if let Some(s) = &mut sink {
-            s.add(&outputs)
+        if let Some(s) = &mut self.sink {
+            s.add(outputs)
                 .map_err(|e| ReplayError::Invalid(format!("not representable in BSON: {e}")))?;
-            if s.pending_messages() >= BATCH_MESSAGES || shared.pacing.is_some() {
+            if s.pending_messages() >= BATCH_MESSAGES || self.shared.pacing.is_some() {
                 s.hand_over().await?;
             }
         }
+        Ok(())
     }
-    if let Some(s) = sink {
-        let done = s
-            .finish(
-                &spec.name,
-                spec.exchange,
-                shared.date,
-                report.completed.then_some((loc.first_seq, loc.last_seq)),
-            )
-            .await?;
-        report.documents = done.written;
-        report.deleted = done.deleted;
+
+    /// Writes what is left (durably) and reports.
+    async fn finish(mut self) -> Result<ProductReport, ReplayError> {
+        if let Some(s) = self.sink.take() {
+            let range = self
+                .report
+                .completed
+                .then_some((self.loc.first_seq, self.loc.last_seq));
+            let done = s
+                .finish(&self.spec.name, self.spec.exchange, self.shared.date, range)
+                .await?;
+            self.report.documents = done.written;
+            self.report.deleted = done.deleted;
+        }
+        Ok(self.report)
     }
-    Ok(report)
 }

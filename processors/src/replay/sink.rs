@@ -1,11 +1,11 @@
 //! Writing a replayed product's projections with the projector's own document
-//! code ([`docs::writes`]), in batches handed to a writer task so enrichment and
+//! code ([`docs::writes`]) and store ([`Store`]), in batches handed to a writer task so enrichment and
 //! writes overlap; every write journaled (the client's write concern, or an
 //! explicit `j: true` on raw commands).
 //!
 //! Two modes:
 //! - [`DbMode::Fresh`]: a database with nothing of that day yet: the projector's
-//!   [`write_batch`] (inserts keyed by the event, latest-value upserts);
+//!   [`Store::write`] (inserts keyed by the event, latest-value upserts);
 //! - [`DbMode::Overwrite`]: the live database (`--in-place`) or a re-run: every
 //!   document is replaced in place under the same `_id` (so a reader sees either
 //!   the old or the new version of a document, never a missing one; standalone
@@ -16,14 +16,12 @@
 use super::ReplayError;
 use crate::enriched::Enriched;
 use crate::project::docs::{self, DocWrite, Write};
-use crate::project::{latest_upserts, newest_latest, update_outcome, write_batch, Newer};
+use crate::project::store::{Durability, Store};
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, Exchange};
-use ds_runtime::collections::{BARS, OPTION_CHAINS, UNDERLYING_TICKS};
-use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, DateTime, Document};
-use mongodb::Database;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use ds_runtime::backoff::Backoff;
+use mongodb::bson::Bson;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -37,15 +35,6 @@ pub enum DbMode {
     Overwrite,
 }
 
-/// The append-only collections and the field holding each document's event time.
-const DAY_COLLECTIONS: [(&str, &str); 3] = [
-    (UNDERLYING_TICKS, "ts_unix_ns"),
-    (BARS, "start_unix_ns"),
-    (OPTION_CHAINS, "ts_unix_ns"),
-];
-
-/// Raw replace statements per `update` command (a chain document is ~10 kB).
-const REPLACE_CHUNK: usize = 200;
 /// How long a transient MongoDB failure is retried before the replay gives up.
 const RETRY_FOR: Duration = Duration::from_secs(60);
 
@@ -73,59 +62,20 @@ pub fn day_bounds(date: NaiveDate, exchange: Exchange) -> (i64, i64) {
     (start, end)
 }
 
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Ids of `product`'s documents of `date` in the append-only collections, with
-/// `source_seq` in `seqs` when given.
-async fn day_ids(
-    db: &Database,
-    product: &str,
-    exchange: Exchange,
-    date: NaiveDate,
-    seqs: Option<(u64, u64)>,
-    limit: Option<i64>,
-) -> Result<BTreeMap<&'static str, Vec<Bson>>, ReplayError> {
-    let (start, end) = day_bounds(date, exchange);
-    let mut out = BTreeMap::new();
-    for (coll, field) in DAY_COLLECTIONS {
-        let mut filter = doc! {"product": product, field: {"$gte": start, "$lt": end}};
-        if let Some((first, last)) = seqs {
-            filter.insert(
-                "source_seq",
-                doc! {"$gte": i64_of(first), "$lte": i64_of(last)},
-            );
-        }
-        let collection = db.collection::<Document>(coll);
-        let mut find = collection.find(filter).projection(doc! {"_id": 1});
-        if let Some(n) = limit {
-            find = find.limit(n);
-        }
-        let ids: Vec<Bson> = find
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .into_iter()
-            .filter_map(|mut d| d.remove("_id"))
-            .collect();
-        out.insert(coll, ids);
-    }
-    Ok(out)
-}
-
-/// [`DbMode::Fresh`] when `db` holds nothing of `product`'s `date`, else
+/// [`DbMode::Fresh`] when `store` holds nothing of `product`'s `date`, else
 /// [`DbMode::Overwrite`] (a re-run, possibly after an analytics change).
 ///
 /// # Errors
 /// When MongoDB fails.
 pub async fn mode_for(
-    db: &Database,
+    store: &Store,
     product: &str,
     exchange: Exchange,
     date: NaiveDate,
 ) -> Result<DbMode, ReplayError> {
-    let ids = day_ids(db, product, exchange, date, None, Some(1)).await?;
+    let ids = store
+        .day_ids(product, day_bounds(date, exchange), None, Some(1))
+        .await?;
     Ok(if ids.values().all(Vec::is_empty) {
         DbMode::Fresh
     } else {
@@ -144,7 +94,7 @@ pub struct SinkDone {
 
 /// The projections of one replayed product.
 pub struct ProjectionSink {
-    db: Database,
+    store: Store,
     mode: DbMode,
     pending: Vec<DocWrite>,
     pending_messages: usize,
@@ -156,11 +106,11 @@ pub struct ProjectionSink {
 
 impl ProjectionSink {
     /// Starts the writer task.
-    pub fn start(db: Database, mode: DbMode) -> Self {
+    pub fn start(store: Store, mode: DbMode) -> Self {
         let (tx, rx) = mpsc::channel(4);
-        let writer = tokio::spawn(writer(db.clone(), mode, rx));
+        let writer = tokio::spawn(writer(store.clone(), mode, rx));
         Self {
-            db,
+            store,
             mode,
             pending: Vec::new(),
             pending_messages: 0,
@@ -249,7 +199,10 @@ impl ProjectionSink {
         };
         let mut deleted = 0;
         if let (DbMode::Overwrite, Some(range)) = (self.mode, seqs) {
-            let existing = day_ids(&self.db, product, exchange, date, Some(range), None).await?;
+            let existing = self
+                .store
+                .day_ids(product, day_bounds(date, exchange), Some(range), None)
+                .await?;
             for (coll, ids) in existing {
                 let produced = self.produced.get(coll);
                 let extra: Vec<Bson> = ids
@@ -259,14 +212,7 @@ impl ProjectionSink {
                             .is_some_and(|s| produced.is_some_and(|p| p.contains(s)))
                     })
                     .collect();
-                for chunk in extra.chunks(1000) {
-                    let r = self
-                        .db
-                        .collection::<Document>(coll)
-                        .delete_many(doc! {"_id": {"$in": chunk.to_vec()}})
-                        .await?;
-                    deleted += r.deleted_count;
-                }
+                deleted += self.store.delete(coll, &extra).await?;
             }
         }
         Ok(SinkDone { written, deleted })
@@ -274,72 +220,31 @@ impl ProjectionSink {
 }
 
 async fn writer(
-    db: Database,
+    store: Store,
     mode: DbMode,
     mut rx: mpsc::Receiver<Vec<DocWrite>>,
 ) -> Result<u64, ReplayError> {
     let mut written = 0u64;
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let r = match mode {
-                DbMode::Fresh => write_batch(&db, &batch, 0).await.map_err(ReplayError::from),
-                DbMode::Overwrite => overwrite(&db, &batch).await,
+                DbMode::Fresh => store.write(&batch, Durability::EachWrite).await,
+                DbMode::Overwrite => store.overwrite(&batch).await,
             };
             match r {
                 Ok(()) => break,
                 Err(e) if e.is_transient() && started.elapsed() < RETRY_FOR => {
-                    tracing::warn!(error = %e, ?backoff, "MongoDB unavailable; retrying replay batch");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tracing::warn!(error = %e, backoff = ?backoff.current(), "MongoDB unavailable; retrying replay batch");
+                    backoff.sleep().await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         written += batch.len() as u64;
     }
     Ok(written)
-}
-
-/// Replaces every document in place (upsert by `_id`); latest-value documents
-/// only when the stored one is not newer.
-async fn overwrite(db: &Database, batch: &[DocWrite]) -> Result<(), ReplayError> {
-    let now = DateTime::now();
-    let mut replaces: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
-    for w in batch.iter().filter(|w| w.write == Write::Insert) {
-        let d = w
-            .document(now)
-            .and_then(|d| d.to_document())
-            .map_err(|e| ReplayError::Refused(format!("{}: {e}", w.id)))?;
-        replaces
-            .entry(w.collection)
-            .or_default()
-            .push(doc! {"q": {"_id": &w.id}, "u": d, "upsert": true});
-    }
-    for (coll, statements) in replaces {
-        for chunk in statements.chunks(REPLACE_CHUNK) {
-            let reply = db
-                .run_command(doc! {
-                    "update": coll,
-                    "updates": chunk.to_vec(),
-                    "ordered": false,
-                    "writeConcern": {"w": 1, "j": true},
-                })
-                .await?;
-            // Replaces by `_id`: a duplicate key is a concurrent upsert of the same
-            // document (same bytes), a write concern error is retried, any other
-            // write error refuses the replay.
-            update_outcome(coll, &reply)?;
-        }
-    }
-    // Latest-value documents: replaced unless the stored one is newer (the same
-    // version is rewritten in place).
-    for (coll, writes) in newest_latest(batch) {
-        let command = latest_upserts(coll, &writes, now, Newer::OrSame, true)?;
-        update_outcome(coll, &db.run_raw_command(command).await?)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

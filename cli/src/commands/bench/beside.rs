@@ -1,6 +1,6 @@
 //! Section 4b: live latency while a replay runs beside it. Windows of the same
 //! live traffic alternate: a control with no replay, then one into which a
-//! replay starts as an operator runs it (yielding to live traffic, the
+//! replay starts as an operator runs it (capped while live enrichment is active, the
 //! default), [`BESIDE_PAIRS`] times; each side's windows are pooled, so one
 //! stall of the host does not decide the verdict (a single window's p99 varies
 //! by tens of per cent between identical controls here). The replays of earlier
@@ -95,7 +95,7 @@ async fn one_pair(
     env.settle().await;
     let last = pair == pairs;
     env.progress.line(&format!(
-        "replay beside live traffic ({pair}/{pairs}): {secs} s paced at 1,000 msgs/s while the day replays (default: yields to live traffic){}",
+        "replay beside live traffic ({pair}/{pairs}): {secs} s paced at 1,000 msgs/s while the day replays (default: 500 msgs/s cap while live enrichment is active){}",
         if last { "" } else { "; stopped after it" }
     ));
     let (yielding, took) = beside_live(
@@ -118,7 +118,7 @@ fn latency_rows(report: &mut Report, w: &Windows) {
     for (what, l) in [
         (format!("control (no replay; {pooled})"), &control),
         (
-            format!("while a replay runs (default, yields; {pooled})"),
+            format!("while a replay runs (default, live-aware cap; {pooled})"),
             &yielding,
         ),
         (
@@ -188,7 +188,7 @@ fn ratio_rows(report: &mut Report, w: &Windows) {
     report.info(
         "replay",
         format!(
-            "replay duration beside {} s of live traffic (default, yields)",
+            "replay duration beside {} s of live traffic (default, live-aware cap)",
             w.secs
         ),
         w.yielding_secs,

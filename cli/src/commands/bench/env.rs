@@ -79,10 +79,9 @@ impl Env {
         if quick {
             day_cfg.feed.tick_interval_ms = 5_000;
         }
-        let client =
-            ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-bench").await?;
+        let client = crate::setup::connect_nats(&cfg, "deltastream-bench", false).await?;
         let js = ds_runtime::nats::jetstream(client.clone());
-        let db = crate::setup::connect_mongo(&cfg).await?;
+        let db = crate::setup::connect_mongo(&cfg, false).await?;
         let mut env = Self {
             cfg,
             day_cfg,

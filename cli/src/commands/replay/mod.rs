@@ -50,15 +50,14 @@ pub struct ReplayArgs {
     /// processing). Paced replays run every product at once.
     #[arg(long, default_value_t = ds_processors::replay::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
-    /// At most this many MD_RAW messages per second in all (default: no cap).
+    /// At most this many MD_RAW messages per second in all, beside live traffic
+    /// or not (default: 500 while live enrichers are active, i.e. MD_ENRICHED
+    /// grew in the last 2 s; no cap otherwise).
     #[arg(long)]
     pub max_rate: Option<f64>,
-    /// Do not yield to live traffic. By default a replay watches the live
-    /// enrichers' delay (md.enriched.*.underlying), pauses now and then to
-    /// measure it without itself, and slows down whenever live processing gets
-    /// slower than that, so live processing on the same servers keeps its
-    /// latency; with no live traffic it runs at full speed. A paced replay
-    /// (--speed other than max) keeps to its pacing and never yields.
+    /// No cap beside live traffic: read at full speed (or --max-rate) even while
+    /// live enrichers are active. A paced replay (--speed other than max) keeps
+    /// to its pacing and is never capped for live traffic.
     #[arg(long)]
     pub no_yield: bool,
 }
@@ -145,9 +144,9 @@ pub async fn run(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
     let opts = a.options(&cfg.mongo_db);
     let date = opts.date;
     lower_cpu_priority(REPLAY_NICE);
-    let js = connect_js(&cfg, "deltastream-replay").await?;
+    let js = connect_js(&cfg, "deltastream-replay", false).await?;
     let db = match opts.target.database() {
-        Some(_) => Some(connect_mongo(&cfg).await?),
+        Some(_) => Some(connect_mongo(&cfg, false).await?),
         None => None,
     };
     announce(&opts);

@@ -1,5 +1,5 @@
 //! The replay's summary on stdout: a line per product, the totals, and how it
-//! yielded to live traffic.
+//! read beside live traffic.
 
 use ds_processors::replay::{ProductReport, ReplayReport};
 
@@ -85,20 +85,11 @@ fn totals_line(report: &ReplayReport) -> String {
 
 fn yield_line(report: &ReplayReport) -> Option<String> {
     let y = report.yielded;
-    if let Some(min) = y.min_rate {
-        Some(format!(
-            "yielded to live traffic: read at {min:.0} msgs/s at the lowest, slowed down {} times when live processing got over {:.0}% slower than in the replay's {} pauses to measure it ({} live messages watched)",
-            y.backoffs,
-            ds_processors::replay::throttle::TOLERANCE * 100.0,
-            y.probes,
-            y.live_samples
-        ))
-    } else if y.live_samples > 0 {
-        Some(format!(
-            "live traffic ran beside the replay ({} messages watched, {} pauses to measure it) and never slowed",
-            y.live_samples, y.probes
-        ))
-    } else {
-        None
-    }
+    (y.read_beside_live > 0).then(|| {
+        format!(
+            "live enrichers were active: {} messages read at most {} msgs/s beside them",
+            y.read_beside_live,
+            y.live_cap.map_or_else(|| "∞".into(), |c| format!("{c:.0}"))
+        )
+    })
 }

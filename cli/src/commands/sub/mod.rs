@@ -92,7 +92,7 @@ fn render(d: &Delivery, verbose: bool) -> String {
 /// # Errors
 /// When NATS is unreachable, a subject is in no stream, or a read fails.
 pub async fn run(cfg: Config, a: SubArgs) -> anyhow::Result<()> {
-    let client = ds_runtime::nats::connect(cfg.nats_url_or_default(), "deltastream-sub").await?;
+    let client = crate::setup::connect_nats(&cfg, "deltastream-sub", false).await?;
     let mut deliveries = if a.core {
         source::core(&client, &a.subjects).await?
     } else {
