@@ -1,9 +1,11 @@
 //! I/O plumbing shared by every DeltaStream component: configuration, NATS and
 //! MongoDB connections, the JetStream topology, the `Ds-Schema`/`Nats-Msg-Id`
-//! headers, and local `nats-server`/`mongod` child processes.
+//! headers as NATS header maps, the dead-letter queue's I/O, and local
+//! `nats-server`/`mongod` child processes.
 
 pub mod collections;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod headers;
 pub mod metrics;

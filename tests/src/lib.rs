@@ -423,7 +423,7 @@ pub fn assert_same_outputs(expected: &[Out], found: &[Out]) {
 pub async fn project_reference(db: &mongodb::Database, outputs: &[Out]) {
     let mut writes = Vec::new();
     for (_, subject, payload) in outputs {
-        let e = ds_processors::enriched::Enriched::decode(None, subject, payload).expect("decodes");
+        let e = ds_schemas::enriched::Enriched::decode(None, subject, payload).expect("decodes");
         writes.extend(ds_processors::project::docs::writes(&e).expect("bson"));
     }
     ds_processors::project::write_batch(db, &writes, 0)

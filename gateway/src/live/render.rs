@@ -6,7 +6,7 @@
 use super::{Event, LiveValue, Update};
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, SecondsFormat};
-use ds_processors::enriched::Enriched;
+use ds_schemas::enriched::Enriched;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 

@@ -84,7 +84,7 @@ pub async fn list_dlq(
     Query(q): Query<DlqParams>,
 ) -> ApiResult<Json<Value>> {
     let limit = crate::params::limit(q.limit.as_deref())?;
-    let entries = ds_processors::dlq::list(&js(&ctx), limit as usize)
+    let entries = ds_runtime::dlq::list(&js(&ctx), limit as usize)
         .await
         .map_err(|e| AppError::Unavailable(format!("cannot read MD_DLQ: {e:#}")))?;
     let items: Vec<Value> = entries
@@ -121,12 +121,12 @@ pub async fn retry_dlq(
     Path(seq): Path<u64>,
 ) -> ApiResult<Json<Retried>> {
     let js = js(&ctx);
-    if ds_processors::dlq::show(&js, seq).await.is_err() {
+    if ds_runtime::dlq::show(&js, seq).await.is_err() {
         return Err(AppError::NotFound(format!(
             "no DLQ entry with sequence {seq}"
         )));
     }
-    let republished_seq = ds_processors::dlq::retry(&js, seq)
+    let republished_seq = ds_runtime::dlq::retry(&js, seq)
         .await
         .map_err(|e| AppError::Unavailable(format!("re-drive failed: {e:#}")))?;
     tracing::info!(admin = %a.user_id, dlq_seq = seq, republished_seq, "DLQ entry re-driven");

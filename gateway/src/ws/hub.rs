@@ -155,7 +155,7 @@ impl Hub {
     }
 
     /// Registers an authenticated client on the replay session `prefix`
-    /// (validated by the caller with [`super::replay::validate_prefix`]): in
+    /// (validated by the caller with [`ds_schemas::subjects::validate_replay_prefix`]): in
     /// its `general`, no snapshot. The session's feed is started by its first
     /// client and stopped with its last. `None` while the server shuts down.
     pub(super) fn register_replay(&self, outbox: Arc<Outbox>, prefix: &str) -> Option<Client> {

@@ -242,7 +242,7 @@ impl Outbox {
 mod tests {
     use super::*;
     use crate::live::render;
-    use ds_processors::enriched::Enriched;
+    use ds_schemas::enriched::Enriched;
     use ds_schemas::EnrichedUnderlying;
     use std::time::Duration;
 

@@ -14,50 +14,15 @@
 use super::hub::{dispatch, Registry};
 use super::WsOptions;
 use crate::live::render;
-use ds_processors::enriched::Enriched;
+use ds_schemas::enriched::Enriched;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Longest accepted prefix, in bytes.
-pub const MAX_PREFIX_LEN: usize = 128;
-
 /// Close code for a socket whose `?replay=` prefix is not valid.
 pub const BAD_PREFIX_CLOSE: u16 = 4400;
-
-/// Checks a replay prefix: dot-separated tokens of `[A-Za-z0-9_-]` (so no
-/// wildcards), at most [`MAX_PREFIX_LEN`] bytes, outside the live and system
-/// namespaces (first token not `md`, `$…` or `_INBOX`).
-///
-/// # Errors
-/// A sentence saying what is wrong (sent as the close reason).
-pub fn validate_prefix(prefix: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("bad replay prefix: {why}"));
-    if prefix.is_empty() {
-        return bad("empty");
-    }
-    if prefix.len() > MAX_PREFIX_LEN {
-        return bad(&format!("longer than {MAX_PREFIX_LEN} bytes"));
-    }
-    for token in prefix.split('.') {
-        if token.is_empty() {
-            return bad("empty token");
-        }
-        if !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return bad("tokens may only hold A-Z a-z 0-9 _ - (no wildcards)");
-        }
-    }
-    let first = prefix.split('.').next().unwrap_or_default();
-    if first == "md" || first == "_INBOX" {
-        return bad("must not start with md or _INBOX");
-    }
-    Ok(())
-}
 
 /// Aborts the feed's task when the feed is dropped.
 struct TaskGuard(tokio::task::AbortHandle);
@@ -173,35 +138,5 @@ async fn run(
         ready.send_replace(false);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes() {
-        for ok in ["replay.demo", "replay.20250115-abc", "a", "x_y.Z-9.q"] {
-            assert!(validate_prefix(ok).is_ok(), "{ok}");
-        }
-        let long = "a".repeat(MAX_PREFIX_LEN + 1);
-        for bad in [
-            "",
-            "md",
-            "md.x",
-            "_INBOX.y",
-            "$JS.x",
-            "replay..x",
-            ".replay",
-            "replay.",
-            "replay.*",
-            "replay.>",
-            "a b",
-            "replay.dé",
-            long.as_str(),
-        ] {
-            assert!(validate_prefix(bad).is_err(), "{bad}");
-        }
     }
 }

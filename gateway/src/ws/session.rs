@@ -36,7 +36,10 @@ pub async fn run(
     replay: Option<String>,
 ) {
     let (mut sink, mut source) = socket.split();
-    if let Some(Err(reason)) = replay.as_deref().map(replay::validate_prefix) {
+    if let Some(Err(reason)) = replay
+        .as_deref()
+        .map(ds_schemas::subjects::validate_replay_prefix)
+    {
         close_now(&mut sink, &mut source, replay::BAD_PREFIX_CLOSE, &reason).await;
         return;
     }

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{AckKind, Context};
 use ds_analytics::market::ProductSpec;
+use ds_runtime::headers::EnrichedHeaders as _;
 use ds_runtime::metrics::metrics;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;

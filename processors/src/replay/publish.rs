@@ -7,33 +7,10 @@
 
 use super::ReplayError;
 use crate::enriched::Enriched;
+use ds_runtime::headers::EnrichedHeaders as _;
 
-/// Checks that `prefix` is a literal subject outside the live namespace.
-///
-/// # Errors
-/// A sentence saying what is wrong.
-pub fn validate_prefix(prefix: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("publish prefix {prefix:?} {why}"));
-    if prefix.is_empty() {
-        return bad("is empty");
-    }
-    for token in prefix.split('.') {
-        if token.is_empty() {
-            return bad("has an empty token");
-        }
-        if token
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
-        {
-            return bad("must be a literal subject (no spaces or wildcards)");
-        }
-    }
-    let first = prefix.split('.').next().unwrap_or("");
-    if first == "md" || first.starts_with('$') || first == "_INBOX" {
-        return bad("would land in the live or system namespace (md.*, $*, _INBOX.*)");
-    }
-    Ok(())
-}
+/// The one replay-prefix validator of the contract (shim, removed after merge).
+pub use ds_schemas::subjects::validate_replay_prefix as validate_prefix;
 
 /// A default prefix for `date`: `replay.<YYYYMMDD>-<unique>`.
 pub fn default_prefix(date: chrono::NaiveDate, unique: u64) -> String {
