@@ -3,7 +3,37 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 7807 problem (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[schema(example = "about:blank")]
+    pub r#type: String,
+    /// The status's reason phrase.
+    #[schema(example = "Bad Request")]
+    pub title: String,
+    /// The HTTP status.
+    #[schema(example = 400)]
+    pub status: u16,
+    /// What exactly is wrong.
+    #[schema(example = "interval must be one of 1m, 5m, 15m, got \"2m\"")]
+    pub detail: String,
+}
+
+impl Problem {
+    /// The problem of `status` with `detail`.
+    pub fn new(status: StatusCode, detail: &str) -> Self {
+        Self {
+            r#type: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+}
 
 /// What a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +109,8 @@ pub fn problem_with(
     detail: &str,
     extra: serde_json::Map<String, serde_json::Value>,
 ) -> Response {
-    let mut body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
+    let mut body = serde_json::to_value(Problem::new(status, detail))
+        .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()));
     if let Some(obj) = body.as_object_mut() {
         for (k, v) in extra {
             obj.entry(k).or_insert(v);

@@ -7,14 +7,13 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod http;
-pub mod json;
 pub mod live;
-pub mod model;
 pub mod page;
 pub mod params;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod views;
 pub mod ws;
 
 use axum::Router;

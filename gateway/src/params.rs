@@ -6,6 +6,7 @@ use crate::error::{ApiResult, AppError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
 
 /// Items per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -224,6 +225,82 @@ impl Cursor {
             id: id.to_owned(),
         })
     }
+}
+
+/// Query parameters of a history: `[from, to)`, `limit`, `cursor`, `order`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Start (inclusive): RFC 3339 or unix milliseconds.
+    pub from: Option<String>,
+    /// End (exclusive): RFC 3339 or unix milliseconds.
+    pub to: Option<String>,
+    /// Items per page, 1..=1000 (default 100).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    pub order: Option<String>,
+}
+
+/// [`HistoryParams`] parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// `[from, to)`.
+    pub range: Range,
+    /// Sort order.
+    pub order: Order,
+    /// Page size.
+    pub limit: i64,
+    /// Where to resume.
+    pub cursor: Option<Cursor>,
+}
+
+impl HistoryParams {
+    /// Parses the parameters.
+    ///
+    /// # Errors
+    /// 400 naming the bad parameter.
+    pub fn parse(&self) -> ApiResult<History> {
+        let range = Range::parse(self.from.as_deref(), self.to.as_deref())?;
+        let order = Order::parse(self.order.as_deref())?;
+        let limit = limit(self.limit.as_deref())?;
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| Cursor::decode(c, order))
+            .transpose()?;
+        Ok(History {
+            range,
+            order,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// `expiry` of a latest-chain endpoint.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpiryParam {
+    /// Expiry (YYYY-MM-DD); default: the nearest one not yet expired.
+    pub expiry: Option<String>,
+}
+
+/// `expiry` of a history endpoint.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpiryFilter {
+    /// Expiry (YYYY-MM-DD); every expiry when omitted (each item names its expiry).
+    pub expiry: Option<String>,
+}
+
+/// `interval` of the bars endpoint.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IntervalParam {
+    /// `1m` (default), `5m` or `15m`.
+    pub interval: Option<String>,
 }
 
 #[cfg(test)]

@@ -6,15 +6,13 @@ use super::{render, Shared, Update};
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use async_nats::jetstream::stream::Stream as JsStream;
 use async_nats::jetstream::Context;
-use ds_runtime::subjects::STREAM_ENRICHED;
 use ds_schemas::enriched::Enriched;
+use ds_schemas::subjects::{ALL_ENRICHED, STREAM_ENRICHED};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Every enriched subject.
-pub(crate) const ALL_ENRICHED: &str = "md.enriched.>";
 /// Last-message look-ups in flight while seeding.
 const SEED_CONCURRENCY: usize = 16;
 
@@ -25,10 +23,13 @@ pub(crate) fn decode(
     payload: &[u8],
     seq: u64,
 ) -> Option<Update> {
-    match Enriched::decode(ds_runtime::headers::schema(headers), subject, payload) {
-        Ok(m) => Some(render::update(&m, seq)),
+    let rendered = Enriched::decode(ds_runtime::headers::schema(headers), subject, payload)
+        .map_err(|e| e.to_string())
+        .and_then(|m| render::update(m, seq).map_err(|e| e.to_string()));
+    match rendered {
+        Ok(u) => Some(u),
         Err(e) => {
-            tracing::warn!(subject, seq, error = %e, "skipping undecodable message of MD_ENRICHED");
+            tracing::warn!(subject, seq, error = %e, "skipping an undecodable or unrenderable message of MD_ENRICHED");
             None
         }
     }
@@ -140,7 +141,7 @@ async fn seed(shared: &Shared, stream: &JsStream) -> anyhow::Result<usize> {
         .collect();
     let summaries: Vec<Update> = futures::stream::iter(chains)
         .map(|(product, expiry, seq)| async move {
-            let subject = ds_runtime::subjects::enriched_summary(&product);
+            let subject = ds_schemas::subjects::enriched_summary(&product);
             last_of(stream, &subject, Some(seq + 1))
                 .await
                 .filter(|u| u.sub == expiry && u.value.seq <= cut)

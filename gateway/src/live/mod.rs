@@ -2,15 +2,10 @@
 //! ordered JetStream consumer over `md.enriched.>`, the latest value per room key
 //! (rendered once as JSON), and a broadcast of every message to the WebSocket hub.
 //!
-//! For REST handlers:
-//! ```ignore
-//! if let Some(v) = state.live.latest_chain("NIFTY", "2025-01-30") {
-//!     // v.seq: MD_ENRICHED stream sequence; v.json: the REST/WS JSON (Arc).
-//!     return Ok(Json((*v.json).clone()));
-//! }
-//! ```
-//! Values are the same JSON the WebSocket sends as `data`: proto field names, an
-//! RFC 3339 `ts` next to `ts_unix_ns` (`start` next to `start_unix_ns` for bars).
+//! For REST handlers, a [`LiveValue`] holds the typed message and its JSON,
+//! serialized once from [`crate::views`]: the same bytes the WebSocket sends as
+//! `data` (proto field names, an RFC 3339 `ts` next to `ts_unix_ns`, `start`
+//! next to `start_unix_ns` for bars).
 
 pub(crate) mod follow;
 mod latest;
@@ -30,9 +25,10 @@ const BROADCAST_CAPACITY: usize = 16_384;
 pub struct LiveValue {
     /// `MD_ENRICHED` stream sequence of the message.
     pub seq: u64,
-    /// The message as JSON (the WebSocket `data` payload, also fit for REST).
-    pub json: Arc<serde_json::Value>,
-    /// `json` serialized once, served as is by the REST latest-value endpoints.
+    /// The message.
+    pub msg: Arc<ds_schemas::enriched::Enriched>,
+    /// Its JSON ([`crate::views::to_json`]), the WebSocket `data` payload,
+    /// served as is by the REST latest-value endpoints.
     pub body: bytes::Bytes,
     /// Event time of the message (`ts_unix_ns`, or `start_unix_ns` of a bar).
     pub ts_unix_ns: i64,

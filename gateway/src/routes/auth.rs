@@ -1,18 +1,76 @@
 //! `/api/v1/auth/…`: register, login, refresh (rotating), logout, me, API keys.
 
 use crate::api::Ctx;
+use crate::auth::apikeys::KeyInfo;
 use crate::auth::jwt::{Claims, ACCESS_TTL_SECS};
 use crate::auth::refresh::{self};
 use crate::auth::users::{self, User, UserDoc};
 use crate::auth::{apikeys, password, Authenticated, Role};
-use crate::error::{ApiResult, AppError};
+use crate::error::{ApiResult, AppError, Problem};
 use crate::extract::{JsonBody, Path};
-use crate::model::{
-    CreateKey, CreatedKey, Credentials, KeyList, Problem, RefreshRequest, TokenResponse,
-};
+use crate::views::Page;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/v1/auth/register` and `login`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// E-mail address.
+    #[schema(example = "ana@example.com")]
+    pub email: String,
+    /// Password, at least 8 characters.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+/// `POST /api/v1/auth/refresh` and `logout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// A refresh token from `login` or `refresh`.
+    pub refresh_token: String,
+}
+
+/// An issued access token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// JWT access token (HS256), for `Authorization: Bearer`.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until `token` expires.
+    pub expires_in: i64,
+    /// Single-use refresh token (login and refresh only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The user.
+    pub user: User,
+}
+
+/// `POST /api/v1/auth/api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// Human name, e.g. the program using it.
+    #[schema(example = "backtester")]
+    pub name: String,
+    /// Role of the key, at most the owner's (default: the owner's).
+    pub role: Option<Role>,
+}
+
+/// A new API key: the only time the secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The secret, for `X-Api-Key`.
+    pub key: String,
+    /// Its description.
+    #[serde(flatten)]
+    pub info: KeyInfo,
+}
 
 fn access_token(ctx: &Ctx, user_id: &str, role: Role) -> ApiResult<String> {
     ctx.auth
@@ -172,18 +230,17 @@ pub async fn create_key(
 /// The caller's API keys (without secrets).
 #[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth",
     responses(
-        (status = 200, description = "Keys, newest first", body = KeyList),
+        (status = 200, description = "Keys, newest first", body = Page<KeyInfo>),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_keys(
     State(ctx): State<Ctx>,
     Authenticated(p): Authenticated,
-) -> ApiResult<Json<KeyList>> {
-    Ok(Json(KeyList {
-        items: apikeys::list(&ctx.app.db, &p.user_id).await?,
-        next_cursor: None,
-    }))
+) -> ApiResult<Json<Page<KeyInfo>>> {
+    Ok(Json(Page::all(
+        apikeys::list(&ctx.app.db, &p.user_id).await?,
+    )))
 }
 
 /// Revoke one of the caller's API keys (admins: any key).

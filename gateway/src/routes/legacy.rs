@@ -1,34 +1,46 @@
 //! The older design's paths, kept working as aliases of the `/api/v1` ones.
 
-use super::analytics::{pcr_page, surface_of, PcrParams};
-use super::chain::ExpiryParam;
-use super::products::product_list;
+use super::analytics::{pcr_page, surface_of, IvSurface, PcrPoint};
+use super::auth::{Credentials, TokenResponse};
+use super::products::{product_list, Product};
 use crate::api::Ctx;
 use crate::auth::{Identity, Reader};
-use crate::error::{problem_with, ApiResult};
+use crate::error::{problem_with, ApiResult, Problem};
 use crate::extract::{JsonBody, Path, Query};
-use crate::model::{
-    Chain, Credentials, IvSurface, PcrPage, Problem, ProductList, Tick, TokenResponse, Verified,
-};
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::views::{ChainView, Page, UnderlyingView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+
+/// `POST /api/auth/verify` (older design).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    /// Whether the bearer token is valid.
+    pub valid: bool,
+    /// Its user.
+    pub user_id: Option<String>,
+    /// The user's e-mail.
+    pub email: Option<String>,
+}
 
 /// Alias of `GET /api/v1/products`.
 #[utoipa::path(get, path = "/api/data/products", tag = "legacy",
-    responses((status = 200, description = "Configured products", body = ProductList)),
+    responses((status = 200, description = "Configured products", body = Page<Product>)),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/products"]
-pub async fn products(State(ctx): State<Ctx>, _r: Reader) -> Json<ProductList> {
+pub async fn products(State(ctx): State<Ctx>, _r: Reader) -> Json<Page<Product>> {
     Json(product_list(&ctx))
 }
 
 /// Alias of `GET /api/v1/underlying/{product}/latest`.
 #[utoipa::path(get, path = "/api/data/underlying/{product}", tag = "legacy",
     params(("product" = String, Path, description = "Product token")),
-    responses((status = 200, description = "The latest tick", body = Tick),
+    responses((status = 200, description = "The latest tick", body = UnderlyingView),
         (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/underlying/{product}/latest"]
@@ -43,7 +55,7 @@ pub async fn underlying(
 /// Alias of `GET /api/v1/chain/{product}/latest`.
 #[utoipa::path(get, path = "/api/data/chain/{product}", tag = "legacy",
     params(("product" = String, Path, description = "Product token"), ExpiryParam),
-    responses((status = 200, description = "The latest chain", body = Chain),
+    responses((status = 200, description = "The latest chain", body = ChainView),
         (status = 404, description = "Unknown product or no chain", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/chain/{product}/latest"]
@@ -58,8 +70,8 @@ pub async fn chain(
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
 #[utoipa::path(get, path = "/api/analytics/pcr/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token"), PcrParams),
-    responses((status = 200, description = "PCR points", body = PcrPage),
+    params(("product" = String, Path, description = "Product token"), ExpiryFilter, HistoryParams),
+    responses((status = 200, description = "PCR points", body = Page<PcrPoint>),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/pcr"]
@@ -67,9 +79,10 @@ pub async fn pcr(
     State(ctx): State<Ctx>,
     _r: Reader,
     Path(product): Path<String>,
-    Query(q): Query<PcrParams>,
-) -> ApiResult<Json<crate::page::Page>> {
-    Ok(Json(pcr_page(&ctx, &product, q).await?))
+    Query(e): Query<ExpiryFilter>,
+    Query(q): Query<HistoryParams>,
+) -> ApiResult<Json<Page<PcrPoint>>> {
+    Ok(Json(pcr_page(&ctx, &product, &e, &q).await?))
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.

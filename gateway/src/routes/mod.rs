@@ -15,8 +15,6 @@ use crate::error::{ApiResult, AppError};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ds_analytics::market::ProductSpec;
-use serde::Deserialize;
-use serde_json::Value;
 
 /// The configured product called `product` (404 otherwise, naming the configured ones).
 ///
@@ -40,7 +38,6 @@ pub fn known_product<'a>(ctx: &'a Ctx, product: &str) -> ApiResult<&'a ProductSp
     )))
 }
 
-/// A JSON value as a response, serialized straight from a shared value.
 /// A JSON body serialized ahead of time (the live cache's latest values).
 pub fn body_response(body: bytes::Bytes) -> Response {
     (
@@ -51,60 +48,4 @@ pub fn body_response(body: bytes::Bytes) -> Response {
         body,
     )
         .into_response()
-}
-
-/// A JSON value as a response.
-pub fn json_response(v: &Value) -> Response {
-    match serde_json::to_vec(v) {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => AppError::Internal(e.into()).into_response(),
-    }
-}
-
-/// Query parameters of a history: `[from, to)`, `limit`, `cursor`, `order`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryParams {
-    /// Start (inclusive): RFC 3339 or unix milliseconds.
-    pub from: Option<String>,
-    /// End (exclusive): RFC 3339 or unix milliseconds.
-    pub to: Option<String>,
-    /// Items per page, 1..=1000 (default 100).
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// `desc` (newest first, the default) or `asc`.
-    pub order: Option<String>,
-}
-
-impl HistoryParams {
-    /// Parses the common parameters.
-    ///
-    /// # Errors
-    /// 400 naming the bad parameter.
-    pub fn parse(
-        &self,
-    ) -> ApiResult<(
-        crate::params::Range,
-        crate::params::Order,
-        i64,
-        Option<crate::params::Cursor>,
-    )> {
-        let range = crate::params::Range::parse(self.from.as_deref(), self.to.as_deref())?;
-        let order = crate::params::Order::parse(self.order.as_deref())?;
-        let limit = crate::params::limit(self.limit.as_deref())?;
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|c| crate::params::Cursor::decode(c, order))
-            .transpose()?;
-        Ok((range, order, limit, cursor))
-    }
 }

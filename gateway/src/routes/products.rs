@@ -3,17 +3,36 @@
 use super::known_product;
 use crate::api::Ctx;
 use crate::auth::Reader;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, Problem};
 use crate::extract::Path;
-use crate::model::{ExpiryList, Problem, Product, ProductList};
+use crate::views::Page;
 use axum::extract::State;
 use axum::Json;
 use ds_runtime::collections::CHAIN_LATEST;
 use mongodb::bson::{doc, Bson, Document};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A configured product.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Product {
+    /// Token, e.g. `NIFTY`.
+    pub name: String,
+    /// The exchange, e.g. `NSE`, `US`.
+    pub exchange: String,
+    /// IANA time zone of the exchange.
+    pub timezone: String,
+    /// Risk-free rate used for pricing.
+    pub rate: f64,
+    /// Dividend yield used for pricing.
+    pub dividend_yield: f64,
+    /// Distance between listed strikes.
+    pub strike_step: f64,
+}
 
 /// The configured products.
-pub fn product_list(ctx: &Ctx) -> ProductList {
-    ProductList {
+pub fn product_list(ctx: &Ctx) -> Page<Product> {
+    Page {
         items: ctx
             .app
             .cfg
@@ -35,12 +54,12 @@ pub fn product_list(ctx: &Ctx) -> ProductList {
 /// The configured products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "reference",
     responses(
-        (status = 200, description = "Configured products", body = ProductList),
+        (status = 200, description = "Configured products", body = Page<Product>),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn list(State(ctx): State<Ctx>, _r: Reader) -> Json<ProductList> {
+pub async fn list(State(ctx): State<Ctx>, _r: Reader) -> Json<Page<Product>> {
     Json(product_list(&ctx))
 }
 
@@ -70,7 +89,7 @@ pub async fn expiries_of(ctx: &Ctx, product: &str) -> ApiResult<Vec<String>> {
 #[utoipa::path(get, path = "/api/v1/products/{product}/expiries", tag = "reference",
     params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
     responses(
-        (status = 200, description = "Expiries, ascending", body = ExpiryList),
+        (status = 200, description = "Expiries, ascending", body = Page<String>),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
@@ -80,10 +99,7 @@ pub async fn expiries(
     State(ctx): State<Ctx>,
     _r: Reader,
     Path(product): Path<String>,
-) -> ApiResult<Json<ExpiryList>> {
+) -> ApiResult<Json<Page<String>>> {
     known_product(&ctx, &product)?;
-    Ok(Json(ExpiryList {
-        items: expiries_of(&ctx, &product).await?,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(expiries_of(&ctx, &product).await?)))
 }

@@ -251,7 +251,7 @@ mod tests {
             product: product.into(),
             ..Default::default()
         });
-        Arc::new(render::update(&m, seq))
+        Arc::new(render::update(m, seq).expect("renders"))
     }
 
     fn seqs(batch: &[Entry]) -> Vec<u64> {

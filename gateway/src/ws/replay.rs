@@ -118,16 +118,19 @@ async fn run(
                         continue;
                     };
                     let schema = ds_runtime::headers::schema(m.headers.as_ref());
-                    match Enriched::decode(schema, live_subject, &m.payload) {
-                        Ok(e) => {
-                            let seq = shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                            let u = Arc::new(render::update(&e, seq));
-                            dispatch(&shared.registry(), &opts, &u);
+                    let seq = shared.seq.load(Ordering::Relaxed) + 1;
+                    let rendered = Enriched::decode(schema, live_subject, &m.payload)
+                        .map_err(|e| e.to_string())
+                        .and_then(|e| render::update(e, seq).map_err(|e| e.to_string()));
+                    match rendered {
+                        Ok(u) => {
+                            shared.seq.store(seq, Ordering::Relaxed);
+                            dispatch(&shared.registry(), &opts, &Arc::new(u));
                         }
                         Err(e) => tracing::warn!(
                             subject = m.subject.as_str(),
                             error = %e,
-                            "skipping undecodable replayed message"
+                            "skipping an undecodable or unrenderable replayed message"
                         ),
                     }
                 }
