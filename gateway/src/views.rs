@@ -5,6 +5,8 @@
 //! WebSocket serialize these values, and the OpenAPI document derives from the
 //! same types, so what is documented is what is served.
 
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat};
 use ds_schemas::enriched::Enriched;
 use ds_schemas::{Bar, ChainSummary, EnrichedChain, EnrichedUnderlying};
@@ -85,6 +87,18 @@ pub fn to_json(m: &Enriched) -> serde_json::Result<Vec<u8>> {
         Enriched::Chain(x) => serde_json::to_vec(&ChainView::borrowed(x)),
         Enriched::Summary(x) => serde_json::to_vec(&SummaryView::borrowed(x)),
     }
+}
+
+/// A JSON body serialized ahead of time (a live value's [`crate::live::LiveValue::body`]).
+pub fn json_body(body: bytes::Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// One page of a list: `{"items": [...], "next_cursor": <string|null>}`.

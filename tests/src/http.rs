@@ -141,8 +141,9 @@ pub async fn start(env: &TestEnv, settings: ds_gateway::Settings) -> (String, Ru
     cfg.http_addr = addr.clone();
     let (cfg, db, nats) = (Arc::new(cfg), env.db.clone(), env.client.clone());
     let run = Running::spawn(move |s| async move {
-        let state = ds_gateway::AppState::new(cfg, db, nats).await?;
-        ds_gateway::serve_with(state, settings, s).await
+        let ws = ds_gateway::ws::WsOptions::default();
+        let state = ds_gateway::AppState::build(cfg, db, nats, settings, ws).await?;
+        ds_gateway::serve(state, s).await
     });
     eventually("gateway listens", Duration::from_secs(15), || async {
         tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ())

@@ -2,7 +2,9 @@
 //! from the stream, then follows new messages with an ordered push consumer,
 //! rebuilding it with backoff when NATS or the stream goes away.
 
-use super::{render, Shared, Update};
+use super::render;
+use super::shared::Shared;
+use super::update::{Event, Update};
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use async_nats::jetstream::stream::Stream as JsStream;
 use async_nats::jetstream::Context;
@@ -136,7 +138,7 @@ async fn seed(shared: &Shared, stream: &JsStream) -> anyhow::Result<usize> {
     // right after each latest chain for the others.
     let chains: Vec<(String, String, u64)> = lasts
         .iter()
-        .filter(|u| u.event == super::Event::ChainUpdate)
+        .filter(|u| u.event == Event::ChainUpdate)
         .map(|u| (u.product.clone(), u.sub.clone(), u.value.seq))
         .collect();
     let summaries: Vec<Update> = futures::stream::iter(chains)

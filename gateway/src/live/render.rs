@@ -3,7 +3,7 @@
 //! the routing facts (event, room, conflation key), and the WebSocket frame
 //! around it.
 
-use super::{Event, LiveValue, Update};
+use super::update::{Event, LiveValue, Update};
 use axum::extract::ws::Utf8Bytes;
 use ds_schemas::enriched::Enriched;
 use serde_json::Value;

@@ -1,11 +1,11 @@
 //! `/api/v1/admin/…` (role admin): users and the dead-letter queue.
 
-use crate::api::Ctx;
+use crate::access::Admin;
 use crate::auth::users;
 use crate::auth::users::User;
-use crate::auth::Admin;
 use crate::error::{ApiResult, AppError, Problem};
 use crate::extract::{Path, Query};
+use crate::state::AppState;
 use crate::views::{rfc3339, Page};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -57,8 +57,8 @@ pub struct Retried {
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn list_users(State(ctx): State<Ctx>, _a: Admin) -> ApiResult<Json<Page<User>>> {
-    Ok(Json(Page::all(users::list(&ctx.app.db).await?)))
+pub async fn list_users(State(state): State<AppState>, _a: Admin) -> ApiResult<Json<Page<User>>> {
+    Ok(Json(Page::all(users::list(&state.db).await?)))
 }
 
 /// Delete a user with their API keys and refresh tokens; their access tokens
@@ -73,7 +73,7 @@ pub async fn list_users(State(ctx): State<Ctx>, _a: Admin) -> ApiResult<Json<Pag
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_user(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Admin(a): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -82,8 +82,8 @@ pub async fn delete_user(
             "an admin cannot delete themselves".into(),
         ));
     }
-    if users::delete(&ctx.app.db, &id).await? {
-        ctx.auth.forget_user(&id);
+    if users::delete(&state.db, &id).await? {
+        state.auth.forget_user(&id);
         tracing::info!(admin = %a.user_id, user_id = %id, "user deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -99,8 +99,8 @@ pub struct DlqParams {
     pub limit: Option<String>,
 }
 
-fn js(ctx: &Ctx) -> async_nats::jetstream::Context {
-    ds_runtime::nats::jetstream(ctx.app.nats.clone())
+fn js(state: &AppState) -> async_nats::jetstream::Context {
+    ds_runtime::nats::jetstream(state.nats.clone())
 }
 
 /// Dead letters in `MD_DLQ`, oldest first.
@@ -113,12 +113,12 @@ fn js(ctx: &Ctx) -> async_nats::jetstream::Context {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_dlq(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _a: Admin,
     Query(q): Query<DlqParams>,
 ) -> ApiResult<Json<Page<DlqEntry>>> {
     let limit = crate::params::limit(q.limit.as_deref())?;
-    let entries = dlq::list(&js(&ctx), limit as usize)
+    let entries = dlq::list(&js(&state), limit as usize)
         .await
         .map_err(|e| AppError::Unavailable(format!("cannot read MD_DLQ: {e:#}")))?;
     Ok(Json(Page::all(
@@ -137,11 +137,11 @@ pub async fn list_dlq(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn retry_dlq(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Admin(a): Admin,
     Path(seq): Path<u64>,
 ) -> ApiResult<Json<Retried>> {
-    let js = js(&ctx);
+    let js = js(&state);
     if dlq::show(&js, seq).await.is_err() {
         return Err(AppError::NotFound(format!(
             "no DLQ entry with sequence {seq}"

@@ -3,13 +3,12 @@
 //! that is not there is an error or `null`, never 0).
 
 use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry};
-use super::known_product;
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
 use crate::error::{ApiResult, AppError, Problem};
 use crate::extract::{Path, Query};
 use crate::page::History;
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::state::AppState;
 use crate::views::{rfc3339, Page};
 use axum::extract::State;
 use axum::Json;
@@ -52,12 +51,12 @@ pub struct PcrPoint {
 /// # Errors
 /// 400/404 for bad input; 503 when MongoDB is down.
 pub async fn pcr_page(
-    ctx: &Ctx,
+    state: &AppState,
     product: &str,
     expiry: &ExpiryFilter,
     q: &HistoryParams,
 ) -> ApiResult<Page<PcrPoint>> {
-    known_product(ctx, product)?;
+    state.product(product)?;
     let mut filter = doc! {"product": product};
     if let Some(e) = expiry.expiry.as_deref() {
         filter.insert("expiry", crate::params::expiry(e)?);
@@ -67,7 +66,7 @@ pub async fn pcr_page(
         "product": 1, "expiry": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
         "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
     });
-    let page = query.run::<PcrPoint>(&ctx.app.db).await?;
+    let page = query.run::<PcrPoint>(&state.db).await?;
     Ok(page.map(|mut p| {
         p.ts = rfc3339(p.ts_unix_ns);
         p
@@ -86,13 +85,13 @@ pub async fn pcr_page(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn pcr(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
-    Ok(Json(pcr_page(&ctx, &product, &e, &q).await?))
+    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
 }
 
 /// Writers' payout at one settlement strike.
@@ -167,14 +166,14 @@ fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn max_pain(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<MaxPain>> {
-    let spec = known_product(&ctx, &product)?;
-    let expiry = resolve_expiry(&ctx, spec, q.expiry.as_deref()).await?;
-    let m = latest_chain(&ctx, &product, &expiry).await?;
+    let spec = state.product(&product)?;
+    let expiry = resolve_expiry(&state, spec, q.expiry.as_deref()).await?;
+    let m = latest_chain(&state, &product, &expiry).await?;
     let c = chain_of(&m)?;
     Ok(Json(MaxPain {
         pain: pain_curve(c),
@@ -245,9 +244,9 @@ impl<'a> SmileInput<'a> {
 ///
 /// # Errors
 /// 404 for an unknown product; 503 when MongoDB is down.
-pub async fn surface_of(ctx: &Ctx, product: &str) -> ApiResult<IvSurface> {
-    known_product(ctx, product)?;
-    let latest = latest_chains(ctx, product).await?;
+pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface> {
+    state.product(product)?;
+    let latest = latest_chains(state, product).await?;
     let chains = latest
         .iter()
         .map(|m| chain_of(m))
@@ -286,11 +285,11 @@ pub async fn surface_of(ctx: &Ctx, product: &str) -> ApiResult<IvSurface> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn iv_surface(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&ctx, &product).await?))
+    Ok(Json(surface_of(&state, &product).await?))
 }
 
 /// The side of a quote.
@@ -413,14 +412,14 @@ fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn oi_buildup(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<OiBuildup>> {
-    let spec = known_product(&ctx, &product)?;
-    let expiry = resolve_expiry(&ctx, spec, q.expiry.as_deref()).await?;
-    let m = latest_chain(&ctx, &product, &expiry).await?;
+    let spec = state.product(&product)?;
+    let expiry = resolve_expiry(&state, spec, q.expiry.as_deref()).await?;
+    let m = latest_chain(&state, &product, &expiry).await?;
     let c = chain_of(&m)?;
     let (items, counts) = oi_rows(c)?;
     Ok(Json(OiBuildup {

@@ -1,13 +1,14 @@
 //! `/api/v1/auth/…`: register, login, refresh (rotating), logout, me, API keys.
 
-use crate::api::Ctx;
+use crate::access::Authenticated;
 use crate::auth::apikeys::KeyInfo;
 use crate::auth::jwt::{Claims, ACCESS_TTL_SECS};
 use crate::auth::refresh::{self};
 use crate::auth::users::{self, User, UserDoc};
-use crate::auth::{apikeys, password, Authenticated, Role};
+use crate::auth::{apikeys, password, Role};
 use crate::error::{ApiResult, AppError, Problem};
 use crate::extract::{JsonBody, Path};
+use crate::state::AppState;
 use crate::views::Page;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -72,8 +73,9 @@ pub struct CreatedKey {
     pub info: KeyInfo,
 }
 
-fn access_token(ctx: &Ctx, user_id: &str, role: Role) -> ApiResult<String> {
-    ctx.auth
+fn access_token(state: &AppState, user_id: &str, role: Role) -> ApiResult<String> {
+    state
+        .auth
         .keys
         .sign(&Claims::new(user_id, role))
         .map_err(|e| AppError::Internal(e.into()))
@@ -84,11 +86,11 @@ fn access_token(ctx: &Ctx, user_id: &str, role: Role) -> ApiResult<String> {
 /// # Errors
 /// 400 for a bad e-mail or password, 409 when taken.
 pub async fn register_user(
-    ctx: &Ctx,
+    state: &AppState,
     c: Credentials,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    let user = users::add_user(&ctx.app.db, &c.email, &c.password, Role::Viewer).await?;
-    let token = access_token(ctx, &user.id, user.role)?;
+    let user = users::add_user(&state.db, &c.email, &c.password, Role::Viewer).await?;
+    let token = access_token(state, &user.id, user.role)?;
     tracing::info!(user_id = %user.id, "user registered");
     Ok((
         StatusCode::CREATED,
@@ -112,18 +114,18 @@ pub async fn register_user(
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    register_user(&ctx, c).await
+    register_user(&state, c).await
 }
 
-async fn session(ctx: &Ctx, user: &UserDoc) -> ApiResult<TokenResponse> {
+async fn session(state: &AppState, user: &UserDoc) -> ApiResult<TokenResponse> {
     Ok(TokenResponse {
-        token: access_token(ctx, &user.id, user.role)?,
+        token: access_token(state, &user.id, user.role)?,
         token_type: "Bearer".into(),
         expires_in: ACCESS_TTL_SECS,
-        refresh_token: Some(refresh::issue(&ctx.app.db, &user.id).await?),
+        refresh_token: Some(refresh::issue(&state.db, &user.id).await?),
         user: User::from(user),
     })
 }
@@ -132,11 +134,11 @@ async fn session(ctx: &Ctx, user: &UserDoc) -> ApiResult<TokenResponse> {
 ///
 /// # Errors
 /// 401 for a wrong e-mail or password (the same answer for both).
-pub async fn login_user(ctx: &Ctx, c: Credentials) -> ApiResult<Json<TokenResponse>> {
-    let user = users::find_by_email(&ctx.app.db, &c.email).await?;
+pub async fn login_user(state: &AppState, c: Credentials) -> ApiResult<Json<TokenResponse>> {
+    let user = users::find_by_email(&state.db, &c.email).await?;
     let ok = password::verify(c.password, user.as_ref().map(|u| u.password_hash.clone())).await;
     match user {
-        Some(u) if ok => Ok(Json(session(ctx, &u).await?)),
+        Some(u) if ok => Ok(Json(session(state, &u).await?)),
         _ => Err(AppError::Unauthorized("invalid e-mail or password".into())),
     }
 }
@@ -150,10 +152,10 @@ pub async fn login_user(ctx: &Ctx, c: Credentials) -> ApiResult<Json<TokenRespon
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<Json<TokenResponse>> {
-    login_user(&ctx, c).await
+    login_user(&state, c).await
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token;
@@ -166,18 +168,18 @@ pub async fn login(
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn refresh_session(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(r): JsonBody<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let user_id = refresh::consume(&ctx.app.db, &r.refresh_token)
+    let user_id = refresh::consume(&state.db, &r.refresh_token)
         .await?
         .map_err(|e| AppError::Unauthorized(e.to_string()))?;
-    let user = users::find_by_id(&ctx.app.db, &user_id)
+    let user = users::find_by_id(&state.db, &user_id)
         .await?
         .ok_or_else(|| {
             AppError::Unauthorized("the user of this refresh token no longer exists".into())
         })?;
-    Ok(Json(session(&ctx, &user).await?))
+    Ok(Json(session(&state, &user).await?))
 }
 
 /// Revoke a refresh token (log out). Access tokens expire on their own.
@@ -187,10 +189,10 @@ pub async fn refresh_session(
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn logout(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(r): JsonBody<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    refresh::revoke(&ctx.app.db, &r.refresh_token).await?;
+    refresh::revoke(&state.db, &r.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,8 +203,11 @@ pub async fn logout(
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn me(State(ctx): State<Ctx>, Authenticated(p): Authenticated) -> ApiResult<Json<User>> {
-    let u = users::find_by_id(&ctx.app.db, &p.user_id)
+pub async fn me(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> ApiResult<Json<User>> {
+    let u = users::find_by_id(&state.db, &p.user_id)
         .await?
         .ok_or_else(|| AppError::Unauthorized("the user no longer exists".into()))?;
     Ok(Json(User::from(&u)))
@@ -217,12 +222,12 @@ pub async fn me(State(ctx): State<Ctx>, Authenticated(p): Authenticated) -> ApiR
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_key(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Authenticated(p): Authenticated,
     JsonBody(b): JsonBody<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let role = b.role.unwrap_or(p.role);
-    let (info, key) = apikeys::create(&ctx.app.db, &p.user_id, p.role, &b.name, role).await?;
+    let (info, key) = apikeys::create(&state.db, &p.user_id, p.role, &b.name, role).await?;
     tracing::info!(user_id = %p.user_id, key_id = %info.id, "API key created");
     Ok((StatusCode::CREATED, Json(CreatedKey { key, info })))
 }
@@ -235,12 +240,10 @@ pub async fn create_key(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_keys(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Authenticated(p): Authenticated,
 ) -> ApiResult<Json<Page<KeyInfo>>> {
-    Ok(Json(Page::all(
-        apikeys::list(&ctx.app.db, &p.user_id).await?,
-    )))
+    Ok(Json(Page::all(apikeys::list(&state.db, &p.user_id).await?)))
 }
 
 /// Revoke one of the caller's API keys (admins: any key).
@@ -253,14 +256,14 @@ pub async fn list_keys(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Authenticated(p): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let owner = (p.role != Role::Admin).then_some(p.user_id.as_str());
-    match apikeys::delete(&ctx.app.db, &id, owner).await? {
+    match apikeys::delete(&state.db, &id, owner).await? {
         Some(hash) => {
-            ctx.auth.forget_key(&hash);
+            state.auth.forget_key(&hash);
             tracing::info!(user_id = %p.user_id, key_id = %id, "API key revoked");
             Ok(StatusCode::NO_CONTENT)
         }

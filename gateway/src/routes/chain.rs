@@ -2,14 +2,13 @@
 //! memory, MongoDB on a miss; expiry defaults to the nearest one not expired)
 //! and chain history.
 
-use super::{body_response, known_product};
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
 use crate::error::{ApiResult, AppError, Problem};
 use crate::extract::{Path, Query};
 use crate::page::{read, History};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
-use crate::views::{ChainView, Page};
+use crate::state::AppState;
+use crate::views::{json_body, ChainView, Page};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -44,9 +43,8 @@ pub fn chain_of(m: &Enriched) -> ApiResult<&EnrichedChain> {
 }
 
 /// The stored latest chains matching `filter`, by expiry.
-async fn stored_chains(ctx: &Ctx, filter: Document) -> ApiResult<Vec<LatestChain>> {
-    let docs: Vec<RawDocumentBuf> = ctx
-        .app
+async fn stored_chains(state: &AppState, filter: Document) -> ApiResult<Vec<LatestChain>> {
+    let docs: Vec<RawDocumentBuf> = state
         .db
         .collection::<RawDocumentBuf>(CHAIN_LATEST)
         .find(filter)
@@ -64,12 +62,12 @@ async fn stored_chains(ctx: &Ctx, filter: Document) -> ApiResult<Vec<LatestChain
 ///
 /// # Errors
 /// 503 when MongoDB is down.
-pub async fn latest_chains(ctx: &Ctx, product: &str) -> ApiResult<Vec<LatestChain>> {
-    let live = ctx.app.live.latest_chains(product);
+pub async fn latest_chains(state: &AppState, product: &str) -> ApiResult<Vec<LatestChain>> {
+    let live = state.live.latest_chains(product);
     if !live.is_empty() {
         return Ok(live.into_iter().map(|(_, v)| v.msg).collect());
     }
-    let mut out = stored_chains(ctx, doc! {"product": product}).await?;
+    let mut out = stored_chains(state, doc! {"product": product}).await?;
     let newest = out.iter().map(|c| c.ts_unix_ns()).max().unwrap_or_default();
     out.retain(|c| c.ts_unix_ns() >= newest.saturating_sub(QUOTED_WITHIN_NS));
     Ok(out)
@@ -99,14 +97,17 @@ fn nearest(spec: &ProductSpec, expiries: &[(String, i64)]) -> Option<String> {
 ///
 /// # Errors
 /// 400 for a malformed expiry; 404 when the product has no chain yet.
-pub async fn resolve_expiry(ctx: &Ctx, spec: &ProductSpec, raw: Option<&str>) -> ApiResult<String> {
+pub async fn resolve_expiry(
+    state: &AppState,
+    spec: &ProductSpec,
+    raw: Option<&str>,
+) -> ApiResult<String> {
     if let Some(raw) = raw {
         return crate::params::expiry(raw);
     }
-    let live = ctx.app.live.latest_chains(&spec.name);
+    let live = state.live.latest_chains(&spec.name);
     let known: Vec<(String, i64)> = if live.is_empty() {
-        let docs: Vec<Document> = ctx
-            .app
+        let docs: Vec<Document> = state
             .db
             .collection::<Document>(CHAIN_LATEST)
             .find(doc! {"product": &spec.name})
@@ -133,11 +134,11 @@ pub async fn resolve_expiry(ctx: &Ctx, spec: &ProductSpec, raw: Option<&str>) ->
 ///
 /// # Errors
 /// 404 when there is none; 503 when MongoDB is down.
-pub async fn latest_chain(ctx: &Ctx, product: &str, expiry: &str) -> ApiResult<LatestChain> {
-    if let Some(v) = ctx.app.live.latest_chain(product, expiry) {
+pub async fn latest_chain(state: &AppState, product: &str, expiry: &str) -> ApiResult<LatestChain> {
+    if let Some(v) = state.live.latest_chain(product, expiry) {
         return Ok(v.msg);
     }
-    stored_chains(ctx, doc! {"_id": format!("{product}:{expiry}")})
+    stored_chains(state, doc! {"_id": format!("{product}:{expiry}")})
         .await?
         .pop()
         .ok_or_else(|| AppError::NotFound(format!("no chain of {product} for expiry {expiry}")))
@@ -147,13 +148,17 @@ pub async fn latest_chain(ctx: &Ctx, product: &str, expiry: &str) -> ApiResult<L
 ///
 /// # Errors
 /// As [`resolve_expiry`] and [`latest_chain`].
-pub async fn latest_response(ctx: &Ctx, product: &str, raw: Option<&str>) -> ApiResult<Response> {
-    let spec = known_product(ctx, product)?;
-    let expiry = resolve_expiry(ctx, spec, raw).await?;
-    if let Some(v) = ctx.app.live.latest_chain(product, &expiry) {
-        return Ok(body_response(v.body));
+pub async fn latest_response(
+    state: &AppState,
+    product: &str,
+    raw: Option<&str>,
+) -> ApiResult<Response> {
+    let spec = state.product(product)?;
+    let expiry = resolve_expiry(state, spec, raw).await?;
+    if let Some(v) = state.live.latest_chain(product, &expiry) {
+        return Ok(json_body(v.body));
     }
-    let c = latest_chain(ctx, product, &expiry).await?;
+    let c = latest_chain(state, product, &expiry).await?;
     Ok(Json(ChainView::borrowed(chain_of(&c)?)).into_response())
 }
 
@@ -169,12 +174,12 @@ pub async fn latest_response(ctx: &Ctx, product: &str, raw: Option<&str>) -> Api
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
-    latest_response(&ctx, &product, q.expiry.as_deref()).await
+    latest_response(&state, &product, q.expiry.as_deref()).await
 }
 
 /// Enriched chain snapshots, newest first unless `order=asc`.
@@ -189,19 +194,19 @@ pub async fn latest(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn history(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<ChainView<'static>>>> {
-    known_product(&ctx, &product)?;
+    state.product(&product)?;
     let mut filter = doc! {"product": &product};
     if let Some(e) = e.expiry.as_deref() {
         filter.insert("expiry", crate::params::expiry(e)?);
     }
     let page = History::new(OPTION_CHAINS, filter, "ts_unix_ns", &q)?
-        .run::<EnrichedChain>(&ctx.app.db)
+        .run::<EnrichedChain>(&state.db)
         .await?;
     Ok(Json(page.map(ChainView::from)))
 }

@@ -3,11 +3,12 @@
 use super::analytics::{pcr_page, surface_of, IvSurface, PcrPoint};
 use super::auth::{Credentials, TokenResponse};
 use super::products::{product_list, Product};
-use crate::api::Ctx;
-use crate::auth::{Identity, Reader};
+use crate::access::Reader;
+use crate::auth::identity::Identity;
 use crate::error::{problem_with, ApiResult, Problem};
 use crate::extract::{JsonBody, Path, Query};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::state::AppState;
 use crate::views::{ChainView, Page, UnderlyingView};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,8 +34,8 @@ pub struct Verified {
     responses((status = 200, description = "Configured products", body = Page<Product>)),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/products"]
-pub async fn products(State(ctx): State<Ctx>, _r: Reader) -> Json<Page<Product>> {
-    Json(product_list(&ctx))
+pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Product>> {
+    Json(product_list(&state))
 }
 
 /// Alias of `GET /api/v1/underlying/{product}/latest`.
@@ -45,11 +46,11 @@ pub async fn products(State(ctx): State<Ctx>, _r: Reader) -> Json<Page<Product>>
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/underlying/{product}/latest"]
 pub async fn underlying(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Response> {
-    super::underlying::latest_of(&ctx, &product).await
+    super::underlying::latest_of(&state, &product).await
 }
 
 /// Alias of `GET /api/v1/chain/{product}/latest`.
@@ -60,12 +61,12 @@ pub async fn underlying(
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/chain/{product}/latest"]
 pub async fn chain(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
-    super::chain::latest_response(&ctx, &product, q.expiry.as_deref()).await
+    super::chain::latest_response(&state, &product, q.expiry.as_deref()).await
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
@@ -76,13 +77,13 @@ pub async fn chain(
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/pcr"]
 pub async fn pcr(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
-    Ok(Json(pcr_page(&ctx, &product, &e, &q).await?))
+    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
@@ -92,11 +93,11 @@ pub async fn pcr(
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/iv-surface"]
 pub async fn volatility_surface(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&ctx, &product).await?))
+    Ok(Json(surface_of(&state, &product).await?))
 }
 
 /// Alias of `POST /api/v1/auth/register`.
@@ -104,10 +105,10 @@ pub async fn volatility_surface(
     responses((status = 201, description = "Registered", body = TokenResponse)))]
 #[deprecated = "use /api/v1/auth/register"]
 pub async fn register(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    super::auth::register_user(&ctx, c).await
+    super::auth::register_user(&state, c).await
 }
 
 /// Alias of `POST /api/v1/auth/login`.
@@ -116,10 +117,10 @@ pub async fn register(
         (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json")))]
 #[deprecated = "use /api/v1/auth/login"]
 pub async fn login(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<Json<TokenResponse>> {
-    super::auth::login_user(&ctx, c).await
+    super::auth::login_user(&state, c).await
 }
 
 /// Checks the bearer token of the request (older design).

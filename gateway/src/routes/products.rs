@@ -1,10 +1,9 @@
 //! `/api/v1/products` and `/api/v1/products/{product}/expiries`.
 
-use super::known_product;
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
 use crate::error::{ApiResult, Problem};
 use crate::extract::Path;
+use crate::state::AppState;
 use crate::views::Page;
 use axum::extract::State;
 use axum::Json;
@@ -31,10 +30,9 @@ pub struct Product {
 }
 
 /// The configured products.
-pub fn product_list(ctx: &Ctx) -> Page<Product> {
+pub fn product_list(state: &AppState) -> Page<Product> {
     Page {
-        items: ctx
-            .app
+        items: state
             .cfg
             .products
             .iter()
@@ -59,17 +57,16 @@ pub fn product_list(ctx: &Ctx) -> Page<Product> {
         (status = 429, description = "Rate limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn list(State(ctx): State<Ctx>, _r: Reader) -> Json<Page<Product>> {
-    Json(product_list(&ctx))
+pub async fn list(State(state): State<AppState>, _r: Reader) -> Json<Page<Product>> {
+    Json(product_list(&state))
 }
 
 /// Distinct expiries of a product's latest chains (ISO dates).
 ///
 /// # Errors
 /// 503 when MongoDB is down.
-pub async fn expiries_of(ctx: &Ctx, product: &str) -> ApiResult<Vec<String>> {
-    let vals = ctx
-        .app
+pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<String>> {
+    let vals = state
         .db
         .collection::<Document>(CHAIN_LATEST)
         .distinct("expiry", doc! {"product": product})
@@ -96,10 +93,10 @@ pub async fn expiries_of(ctx: &Ctx, product: &str) -> ApiResult<Vec<String>> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn expiries(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Json<Page<String>>> {
-    known_product(&ctx, &product)?;
-    Ok(Json(Page::all(expiries_of(&ctx, &product).await?)))
+    state.product(&product)?;
+    Ok(Json(Page::all(expiries_of(&state, &product).await?)))
 }

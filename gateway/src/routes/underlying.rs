@@ -1,14 +1,13 @@
 //! `/api/v1/underlying/{product}/…`: the latest tick (from memory, MongoDB on a
 //! miss), tick history and bars.
 
-use super::{body_response, known_product};
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
 use crate::error::{ApiResult, AppError, Problem};
 use crate::extract::{Path, Query};
 use crate::page::{read, History};
 use crate::params::{HistoryParams, IntervalParam};
-use crate::views::{BarView, Page, UnderlyingView};
+use crate::state::AppState;
+use crate::views::{json_body, BarView, Page, UnderlyingView};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,13 +19,12 @@ use mongodb::bson::{doc, RawDocumentBuf};
 ///
 /// # Errors
 /// 404 for an unknown product or none yet; 503 when MongoDB is down.
-pub async fn latest_of(ctx: &Ctx, product: &str) -> ApiResult<Response> {
-    known_product(ctx, product)?;
-    if let Some(v) = ctx.app.live.latest_underlying(product) {
-        return Ok(body_response(v.body));
+pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
+    state.product(product)?;
+    if let Some(v) = state.live.latest_underlying(product) {
+        return Ok(json_body(v.body));
     }
-    let d = ctx
-        .app
+    let d = state
         .db
         .collection::<RawDocumentBuf>(UNDERLYING_LATEST)
         .find_one(doc! {"_id": product})
@@ -47,11 +45,11 @@ pub async fn latest_of(ctx: &Ctx, product: &str) -> ApiResult<Response> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Response> {
-    latest_of(&ctx, &product).await
+    latest_of(&state, &product).await
 }
 
 /// Tick history, newest first unless `order=asc`, paginated with `cursor`.
@@ -66,19 +64,19 @@ pub async fn latest(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn ticks(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<UnderlyingView<'static>>>> {
-    known_product(&ctx, &product)?;
+    state.product(&product)?;
     let page = History::new(
         UNDERLYING_TICKS,
         doc! {"product": &product},
         "ts_unix_ns",
         &q,
     )?
-    .run::<EnrichedUnderlying>(&ctx.app.db)
+    .run::<EnrichedUnderlying>(&state.db)
     .await?;
     Ok(Json(page.map(UnderlyingView::from)))
 }
@@ -95,18 +93,18 @@ pub async fn ticks(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn bars(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(i): Query<IntervalParam>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<BarView<'static>>>> {
-    known_product(&ctx, &product)?;
+    state.product(&product)?;
     let interval = crate::params::interval(i.interval.as_deref())?;
     let filter = doc! {"product": &product, "interval": interval};
     let mut query = History::new(BARS, filter, "start_unix_ns", &q)?;
     // One bar per product, interval and start: no ties.
     query.ties = false;
-    let page = query.run::<Bar>(&ctx.app.db).await?;
+    let page = query.run::<Bar>(&state.db).await?;
     Ok(Json(page.map(BarView::from)))
 }

@@ -2,7 +2,7 @@
 //! client's writer drains it. A client that falls behind gets latest-value
 //! conflation per room key, and past a bound is closed with a reason.
 
-use super::WsOptions;
+use super::options::WsOptions;
 use crate::live::Update;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -24,8 +24,9 @@ pub enum Entry {
     /// The client joined a room of a replay session: updates from here on, no
     /// snapshot.
     Joined(Arc<str>),
-    /// Every message of a room after `since`, read back from the stream.
-    Replay {
+    /// Every message of a room after `since`, read back from the stream (a
+    /// resume, `since_seq`).
+    Resume {
         /// The room.
         room: Arc<str>,
         /// The client's last seen sequence.

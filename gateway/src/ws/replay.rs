@@ -11,8 +11,8 @@
 //! per decoded message; it starts again at 1 when the feed is re-created).
 //! Nothing is stored: no snapshot on subscribe, no resume (`since_seq`).
 
-use super::hub::{dispatch, Registry};
-use super::WsOptions;
+use super::options::WsOptions;
+use super::rooms::{dispatch, Registry};
 use crate::live::render;
 use ds_schemas::enriched::Enriched;
 use futures::StreamExt;

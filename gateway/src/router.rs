@@ -1,18 +1,14 @@
-//! The REST API: its shared context, its routes (registered once, for both the
-//! router and the generated OpenAPI document) and its layers (auth + rate
-//! limit, CORS, compression, timeout, body limit).
+//! The application: every route (registered once, for both the router and the
+//! generated OpenAPI document) and the layers (identity + rate limit, CORS,
+//! compression, timeout, body limit). The one module that depends on the routes.
 
-use crate::auth::identity::{identify_and_limit, Auth};
-use crate::auth::jwt::JwtKeys;
-use crate::http::ratelimit::RateLimiter;
+use crate::access::identify_and_limit;
 use crate::routes::{admin, analytics, auth, chain, docs, health, legacy, products, underlying};
-use crate::settings::Settings;
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::get;
-use axum::{middleware, Router};
-use std::sync::{Arc, OnceLock};
+use axum::{middleware, Extension, Router};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -22,27 +18,6 @@ use utoipa::openapi::OpenApi;
 use utoipa::{Modify, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// What the REST handlers share (cheap to clone).
-#[derive(Clone)]
-pub struct Ctx {
-    /// The gateway's state (config, MongoDB, NATS, live values).
-    pub app: AppState,
-    /// JWT keys and the user/key caches.
-    pub auth: Arc<Auth>,
-    /// Per-client rate limiter.
-    pub limiter: Arc<RateLimiter>,
-    /// HTTP settings.
-    pub settings: Arc<Settings>,
-    /// The OpenAPI document, rendered once.
-    pub openapi: Arc<OnceLock<bytes::Bytes>>,
-}
-
-impl FromRef<Ctx> for AppState {
-    fn from_ref(c: &Ctx) -> AppState {
-        c.app.clone()
-    }
-}
 
 struct SecuritySchemes;
 
@@ -95,7 +70,7 @@ struct ApiDoc;
 
 /// The API's routes that need the identity and rate-limit layer.
 #[allow(deprecated)] // the legacy aliases are deprecated on purpose
-fn protected() -> OpenApiRouter<Ctx> {
+fn protected() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(products::list))
         .routes(routes!(products::expiries))
@@ -131,7 +106,7 @@ fn protected() -> OpenApiRouter<Ctx> {
 
 /// The API's public routes (no credentials, no rate limit).
 #[allow(deprecated)]
-fn public() -> OpenApiRouter<Ctx> {
+fn public() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
@@ -142,7 +117,7 @@ fn public() -> OpenApiRouter<Ctx> {
 
 /// The OpenAPI document of every API route.
 pub fn openapi() -> OpenApi {
-    let (_, protected) = OpenApiRouter::<Ctx>::with_openapi(ApiDoc::openapi())
+    let (_, protected) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .merge(protected())
         .split_for_parts();
     let (_, public) = public().split_for_parts();
@@ -175,45 +150,26 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// The REST API over `state` with `settings`.
-///
-/// The JWT secret comes from `state.cfg`; [`crate::serve`] refuses to start when
-/// it is unacceptable, and should `router` be used directly with such a config
-/// it signs with a random secret (nothing it did not issue itself is accepted).
-pub fn router(state: AppState, settings: Settings) -> Router {
-    let keys = JwtKeys::from_config(&state.cfg).unwrap_or_else(|e| {
-        tracing::error!("{e}; signing with a random secret");
-        JwtKeys::random()
-    });
-    let ctx = Ctx {
-        app: state,
-        auth: Arc::new(Auth::new(keys)),
-        limiter: Arc::new(RateLimiter::new(
-            settings.rate_limit_rps,
-            settings.rate_limit_burst,
-        )),
-        settings: Arc::new(settings.clone()),
-        openapi: Arc::new(OnceLock::new()),
-    };
-    // WebSocket tokens share the REST keys and caches (a key revoked here is
-    // refused there at once).
-    ctx.app
-        .ws
-        .set_verifier(Arc::new(crate::ws::auth::RestVerifier::new(
-            ctx.auth.clone(),
-            ctx.app.db.clone(),
-        )));
+/// The application over `state`: REST, the docs page, the WebSocket bridge and
+/// the dashboard, with the common HTTP layers.
+pub fn app(state: AppState) -> Router {
+    let rest = rest(&state);
+    let router = Router::new()
+        .merge(crate::ws::router())
+        .merge(crate::assets::router())
+        .with_state(state)
+        .merge(rest);
+    crate::http::common_layers(router)
+}
+
+/// The REST API over `state` with its layers.
+fn rest(state: &AppState) -> Router {
+    let settings = &state.settings;
     let (protected_router, _) = protected().split_for_parts();
     let (public_router, _) = public().split_for_parts();
-    match openapi().to_json() {
-        Ok(s) => {
-            let _ = ctx.openapi.set(bytes::Bytes::from(s));
-        }
-        Err(e) => tracing::error!(error = %e, "cannot render the OpenAPI document"),
-    }
     let protected_router = protected_router
         .layer(middleware::from_fn_with_state(
-            ctx.clone(),
+            state.clone(),
             identify_and_limit,
         ))
         .layer(DefaultBodyLimit::max(settings.body_limit))
@@ -225,7 +181,8 @@ pub fn router(state: AppState, settings: Settings) -> Router {
     let mut api = protected_router
         .merge(public_router)
         .merge(docs_router)
-        .with_state(ctx)
+        .with_state(state.clone())
+        .layer(Extension(docs::Document::render(&openapi())))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
