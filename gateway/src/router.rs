@@ -3,6 +3,7 @@
 //! compression, timeout, body limit). The one module that depends on the routes.
 
 use crate::access::identify_and_limit;
+use crate::error::responses;
 use crate::routes::{admin, analytics, auth, chain, docs, health, legacy, products, underlying};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -13,6 +14,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::{Modify, OpenApi as _};
@@ -51,10 +53,25 @@ impl Modify for SecuritySchemes {
         description = "REST over DeltaStream's MongoDB projections: underlying ticks and bars, enriched option chains and their analytics. \
 Times are RFC 3339 strings next to `*_unix_ns` integers; `from`/`to` take RFC 3339 or unix milliseconds and mean [from, to). \
 Lists are `{\"items\": [...], \"next_cursor\": <string|null>}`; histories are newest first unless `order=asc`. \
-Errors are RFC 7807 `application/problem+json`. Data endpoints need a bearer token or an API key outside development mode.",
+Errors are RFC 7807 `application/problem+json`; every operation lists the statuses it can return. \
+\n\nSecurity: an operation with a `security` requirement takes a bearer JWT (`Authorization: Bearer`, from `POST /api/v1/auth/login`, 15 min) \
+or an API key (`X-Api-Key`, from `POST /api/v1/auth/api-keys`); `/api/v1/admin/*` also needs role `admin` (else 403). \
+Register, login, refresh, logout, health, metrics and this document need none. \
+In development mode only (`--dev` / `DS_DEV=1`, as `deltastream up` runs), the data operations (products, underlying, chain, analytics and their legacy aliases) \
+also answer anonymous callers; outside it they answer 401 without valid credentials. \
+Every operation behind credentials is rate limited per user, key or IP (429 with `Retry-After`).",
         license(name = "Apache-2.0"),
     ),
     modifiers(&SecuritySchemes),
+    components(
+        schemas(crate::error::Problem),
+        responses(
+            responses::BadRequest, responses::Unauthorized, responses::Forbidden,
+            responses::NotFound, responses::Conflict, responses::PayloadTooLarge,
+            responses::UnsupportedMediaType, responses::RequestTimeout,
+            responses::TooManyRequests, responses::InternalError, responses::Unavailable,
+        ),
+    ),
     tags(
         (name = "reference", description = "Products and expiries"),
         (name = "underlying", description = "Underlying ticks and bars"),
@@ -113,6 +130,38 @@ fn public() -> OpenApiRouter<AppState> {
         .routes(routes!(health::metrics))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::legacy_openapi_json))
+}
+
+/// The document this gateway serves: [`openapi`] with the `{product}`
+/// parameters narrowed to the configured products (what the handlers accept;
+/// any other is 404).
+pub fn served_openapi(state: &AppState) -> OpenApi {
+    let mut doc = openapi();
+    let names: Vec<&str> = state.cfg.products.iter().map(|p| p.name.as_str()).collect();
+    if names.is_empty() {
+        return doc;
+    }
+    let product = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            for param in op.parameters.iter_mut().flatten() {
+                if param.name == "product" {
+                    param.schema = Some(product.clone().into());
+                }
+            }
+        }
+    }
+    doc
 }
 
 /// The OpenAPI document of every API route.
@@ -182,7 +231,7 @@ fn rest(state: &AppState) -> Router {
         .merge(public_router)
         .merge(docs_router)
         .with_state(state.clone())
-        .layer(Extension(docs::Document::render(&openapi())))
+        .layer(Extension(docs::Document::render(&served_openapi(state))))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -192,4 +241,47 @@ fn rest(state: &AppState) -> Router {
         api = api.layer(c);
     }
     api
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use std::collections::HashSet;
+
+    #[test]
+    fn operations_have_unique_ids_and_declare_their_errors() {
+        let doc = serde_json::to_value(super::openapi()).expect("document");
+        let responses = doc["components"]["responses"]
+            .as_object()
+            .expect("shared responses");
+        let mut ids = HashSet::new();
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("operations") {
+                let id = op["operationId"].as_str().expect("operation id");
+                assert!(ids.insert(id.to_owned()), "{id} is used twice");
+                let statuses = op["responses"].as_object().expect("responses");
+                for s in ["408", "500"] {
+                    assert!(statuses.contains_key(s), "{method} {path} lacks {s}");
+                }
+                if op.get("security").is_some() {
+                    for s in ["401", "429", "503"] {
+                        assert!(statuses.contains_key(s), "{method} {path} lacks {s}");
+                    }
+                }
+                if op.get("requestBody").is_some() {
+                    for s in ["400", "413", "415"] {
+                        assert!(statuses.contains_key(s), "{method} {path} lacks {s}");
+                    }
+                }
+                for r in statuses.values() {
+                    if let Some(Value::String(to)) = r.get("$ref") {
+                        let name = to.trim_start_matches("#/components/responses/");
+                        assert!(responses.contains_key(name), "{to} is declared");
+                    }
+                }
+            }
+        }
+        assert!(ids.len() >= 30, "{} operations", ids.len());
+    }
 }

@@ -3,7 +3,8 @@
 use crate::access::Admin;
 use crate::auth::users;
 use crate::auth::users::User;
-use crate::error::{ApiResult, AppError, Problem};
+use crate::error::responses::{BadRequest, Conflict, Forbidden, Guarded, NotFound, Unauthorized};
+use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
@@ -53,8 +54,7 @@ pub struct Retried {
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     responses(
         (status = 200, description = "Users by e-mail", body = Page<User>),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_users(State(state): State<AppState>, _a: Admin) -> ApiResult<Json<Page<User>>> {
@@ -64,12 +64,10 @@ pub async fn list_users(State(state): State<AppState>, _a: Admin) -> ApiResult<J
 /// Delete a user with their API keys and refresh tokens; their access tokens
 /// stop working at once on this gateway (within seconds on others).
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin",
-    params(("id" = String, Path, description = "User id (24 hex digits)")),
+    params(("id" = String, Path, description = "Id (24 hex digits; anything else is no such id)", pattern = "^[0-9a-f]{24}$")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Deleting oneself", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, response = Conflict), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_user(
@@ -78,7 +76,8 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if id == a.user_id {
-        return Err(AppError::BadRequest(
+        // A conflict with the caller's own state, not a malformed request.
+        return Err(AppError::Conflict(
             "an admin cannot delete themselves".into(),
         ));
     }
@@ -96,6 +95,7 @@ pub async fn delete_user(
 #[into_params(parameter_in = Query)]
 pub struct DlqParams {
     /// Entries at most, 1..=1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -107,9 +107,7 @@ fn js(state: &AppState) -> async_nats::jetstream::Context {
 #[utoipa::path(get, path = "/api/v1/admin/dlq", tag = "admin", params(DlqParams),
     responses(
         (status = 200, description = "Dead letters", body = Page<DlqEntry>),
-        (status = 400, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "NATS unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_dlq(
@@ -131,9 +129,7 @@ pub async fn list_dlq(
     params(("seq" = u64, Path, description = "Sequence of the entry in MD_DLQ")),
     responses(
         (status = 200, description = "Re-published", body = Retried),
-        (status = 400, description = "Bad sequence", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn retry_dlq(

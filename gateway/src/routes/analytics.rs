@@ -4,7 +4,8 @@
 
 use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry};
 use crate::access::Reader;
-use crate::error::{ApiResult, AppError, Problem};
+use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
+use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::page::History;
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
@@ -75,13 +76,10 @@ pub async fn pcr_page(
 
 /// Put-call ratio series (by OI and volume) per expiry, from the chain snapshots.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/pcr", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryFilter, HistoryParams),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
     responses(
         (status = 200, description = "A page of PCR points, ordered by ts_unix_ns descending (order=asc: ascending)", body = Page<PcrPoint>),
-        (status = 400, description = "Bad expiry, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn pcr(
@@ -156,13 +154,10 @@ fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
 
 /// Max pain of the latest chain of an expiry, with the pain curve.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/max-pain", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses(
         (status = 200, description = "Max pain and the pain curve", body = MaxPain),
-        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no chain", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn max_pain(
@@ -276,12 +271,10 @@ pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface>
 
 /// Implied-volatility surface (expiry × strike, out-of-the-money side).
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/iv-surface", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses(
         (status = 200, description = "The IV surface (empty grids before any chain)", body = IvSurface),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn iv_surface(
@@ -402,13 +395,10 @@ fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
 /// OI change and build-up class per strike and side of the latest chain, with
 /// counts per class.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/oi-buildup", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses(
         (status = 200, description = "OI build-up", body = OiBuildup),
-        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no chain", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn oi_buildup(

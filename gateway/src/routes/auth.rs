@@ -6,7 +6,8 @@ use crate::auth::jwt::{Claims, ACCESS_TTL_SECS};
 use crate::auth::refresh::{self};
 use crate::auth::users::{self, User, UserDoc};
 use crate::auth::{apikeys, password, Role};
-use crate::error::{ApiResult, AppError, Problem};
+use crate::error::responses::{BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
+use crate::error::{ApiResult, AppError};
 use crate::extract::{JsonBody, Path};
 use crate::state::AppState;
 use crate::views::Page;
@@ -20,11 +21,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// E-mail address.
-    #[schema(example = "ana@example.com")]
+    /// E-mail address (`name@domain.tld`; stored lower-case).
+    #[schema(example = "ana@example.com", format = Email, max_length = 254)]
     pub email: String,
-    /// Password, at least 8 characters.
-    #[schema(example = "correct horse battery")]
+    /// Password, 8 to 1024 characters.
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -33,7 +34,27 @@ pub struct Credentials {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// A refresh token from `login` or `refresh`.
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
+}
+
+/// Longest refresh token accepted (the ones issued are 43 characters).
+const MAX_REFRESH_TOKEN: usize = 256;
+
+impl RefreshRequest {
+    /// The token, checked against the schema's length rule.
+    ///
+    /// # Errors
+    /// 400 when it is empty or too long.
+    fn token(&self) -> ApiResult<&str> {
+        let n = self.refresh_token.chars().count();
+        if n == 0 || n > MAX_REFRESH_TOKEN {
+            return Err(AppError::BadRequest(format!(
+                "refresh_token must have 1 to {MAX_REFRESH_TOKEN} characters"
+            )));
+        }
+        Ok(&self.refresh_token)
+    }
 }
 
 /// An issued access token.
@@ -56,8 +77,14 @@ pub struct TokenResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// Human name, e.g. the program using it.
-    #[schema(example = "backtester")]
+    /// Human name, e.g. the program using it: 1 to 100 printable characters,
+    /// not only spaces.
+    #[schema(
+        example = "backtester",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Role of the key, at most the owner's (default: the owner's).
     pub role: Option<Role>,
@@ -108,10 +135,7 @@ pub async fn register_user(
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials,
     responses(
         (status = 201, description = "Registered; an access token", body = TokenResponse),
-        (status = 400, description = "Malformed body, bad e-mail or short password", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "E-mail taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 409, response = Conflict), Guarded, BodyErrors,
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -147,9 +171,7 @@ pub async fn login_user(state: &AppState, c: Credentials) -> ApiResult<Json<Toke
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), Guarded, BodyErrors,
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -163,15 +185,13 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new session", body = TokenResponse),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Unknown, revoked or expired refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), Guarded, BodyErrors,
     ))]
 pub async fn refresh_session(
     State(state): State<AppState>,
     JsonBody(r): JsonBody<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let user_id = refresh::consume(&state.db, &r.refresh_token)
+    let user_id = refresh::consume(&state.db, r.token()?)
         .await?
         .map_err(|e| AppError::Unauthorized(e.to_string()))?;
     let user = users::find_by_id(&state.db, &user_id)
@@ -186,13 +206,13 @@ pub async fn refresh_session(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 204, description = "Revoked (or already invalid)"),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        Guarded, BodyErrors,
     ))]
 pub async fn logout(
     State(state): State<AppState>,
     JsonBody(r): JsonBody<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    refresh::revoke(&state.db, &r.refresh_token).await?;
+    refresh::revoke(&state.db, r.token()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,7 +220,7 @@ pub async fn logout(
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     responses(
         (status = 200, description = "The authenticated user", body = User),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn me(
@@ -217,8 +237,7 @@ pub async fn me(
 #[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "auth", request_body = CreateKey,
     responses(
         (status = 201, description = "Created; `key` is not shown again", body = CreatedKey),
-        (status = 400, description = "Malformed body, bad name, or role above the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), Guarded, BodyErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_key(
@@ -236,7 +255,7 @@ pub async fn create_key(
 #[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth",
     responses(
         (status = 200, description = "Keys, newest first", body = Page<KeyInfo>),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_keys(
@@ -248,11 +267,10 @@ pub async fn list_keys(
 
 /// Revoke one of the caller's API keys (admins: any key).
 #[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "auth",
-    params(("id" = String, Path, description = "Key id (24 hex digits)")),
+    params(("id" = String, Path, description = "Id (24 hex digits; anything else is no such id)", pattern = "^[0-9a-f]{24}$")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such key of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(

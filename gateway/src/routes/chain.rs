@@ -3,7 +3,8 @@
 //! and chain history.
 
 use crate::access::Reader;
-use crate::error::{ApiResult, AppError, Problem};
+use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
+use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::page::{read, History};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
@@ -163,14 +164,11 @@ pub async fn latest_response(
 }
 
 /// The latest enriched chain of an expiry.
-#[utoipa::path(get, path = "/api/v1/chain/{product}/latest", tag = "chain",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+#[utoipa::path(operation_id = "chain_latest", get, path = "/api/v1/chain/{product}/latest", tag = "chain",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses(
         (status = 200, description = "The latest chain", body = ChainView),
-        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no chain for that expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
@@ -183,14 +181,11 @@ pub async fn latest(
 }
 
 /// Enriched chain snapshots, newest first unless `order=asc`.
-#[utoipa::path(get, path = "/api/v1/chain/{product}/history", tag = "chain",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryFilter, HistoryParams),
+#[utoipa::path(operation_id = "chain_history", get, path = "/api/v1/chain/{product}/history", tag = "chain",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
     responses(
         (status = 200, description = "A page of snapshots, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = Page<ChainView>),
-        (status = 400, description = "Bad expiry, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn history(

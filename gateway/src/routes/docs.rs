@@ -1,6 +1,7 @@
 //! The OpenAPI document (`/api/v1/openapi.json`, alias `/api/docs`) and the
 //! browsable docs page (`/docs`, Swagger UI embedded in the binary: no internet needed).
 
+use crate::error::responses::{Always, Unavailable};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -41,14 +42,18 @@ fn openapi_response(doc: &Document) -> Response {
 
 /// The OpenAPI 3.1 document of this API, generated from the code.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 503, response = Unavailable), Always,
+    ))]
 pub async fn openapi_json(Extension(doc): Extension<Document>) -> Response {
     openapi_response(&doc)
 }
 
 /// Alias of `/api/v1/openapi.json` (older design).
-#[utoipa::path(get, path = "/api/docs", tag = "legacy",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+#[utoipa::path(operation_id = "legacy_openapi_json", get, path = "/api/docs", tag = "legacy",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 503, response = Unavailable), Always,
+    ))]
 #[deprecated = "use /api/v1/openapi.json"]
 pub async fn legacy_openapi_json(Extension(doc): Extension<Document>) -> Response {
     openapi_response(&doc)

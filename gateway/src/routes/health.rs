@@ -1,5 +1,6 @@
 //! `/health/live`, `/health/ready` and `/metrics`.
 
+use crate::error::responses::Always;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -50,7 +51,9 @@ pub struct Readiness {
 
 /// The process is up.
 #[utoipa::path(get, path = "/health/live", tag = "meta",
-    responses((status = 200, description = "Up", body = Liveness)))]
+    responses((status = 200, description = "Up", body = Liveness),
+        Always,
+    ))]
 pub async fn live() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
@@ -60,6 +63,7 @@ pub async fn live() -> Json<Liveness> {
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready; says which dependency is down", body = Readiness),
+        Always,
     ))]
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     let nats_ok = matches!(
@@ -93,7 +97,9 @@ pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        Always,
+    ))]
 pub async fn metrics() -> impl IntoResponse {
     (
         [(

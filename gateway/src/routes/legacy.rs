@@ -5,7 +5,8 @@ use super::auth::{Credentials, TokenResponse};
 use super::products::{product_list, Product};
 use crate::access::Reader;
 use crate::auth::identity::Identity;
-use crate::error::{problem_with, ApiResult, Problem};
+use crate::error::responses::{BadRequest, BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
+use crate::error::{problem_with, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
 use crate::state::AppState;
@@ -30,8 +31,10 @@ pub struct Verified {
 }
 
 /// Alias of `GET /api/v1/products`.
-#[utoipa::path(get, path = "/api/data/products", tag = "legacy",
-    responses((status = 200, description = "Configured products", body = Page<Product>)),
+#[utoipa::path(operation_id = "legacy_products", get, path = "/api/data/products", tag = "legacy",
+    responses((status = 200, description = "Configured products", body = Page<Product>),
+        (status = 401, response = Unauthorized), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/products"]
 pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Product>> {
@@ -39,10 +42,11 @@ pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Pr
 }
 
 /// Alias of `GET /api/v1/underlying/{product}/latest`.
-#[utoipa::path(get, path = "/api/data/underlying/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token")),
+#[utoipa::path(operation_id = "legacy_underlying", get, path = "/api/data/underlying/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses((status = 200, description = "The latest tick", body = UnderlyingView),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json")),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/underlying/{product}/latest"]
 pub async fn underlying(
@@ -54,10 +58,11 @@ pub async fn underlying(
 }
 
 /// Alias of `GET /api/v1/chain/{product}/latest`.
-#[utoipa::path(get, path = "/api/data/chain/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token"), ExpiryParam),
+#[utoipa::path(operation_id = "legacy_chain", get, path = "/api/data/chain/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses((status = 200, description = "The latest chain", body = ChainView),
-        (status = 404, description = "Unknown product or no chain", body = Problem, content_type = "application/problem+json")),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/chain/{product}/latest"]
 pub async fn chain(
@@ -70,10 +75,11 @@ pub async fn chain(
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
-#[utoipa::path(get, path = "/api/analytics/pcr/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token"), ExpiryFilter, HistoryParams),
+#[utoipa::path(operation_id = "legacy_pcr", get, path = "/api/analytics/pcr/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
     responses((status = 200, description = "PCR points", body = Page<PcrPoint>),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json")),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/pcr"]
 pub async fn pcr(
@@ -87,9 +93,11 @@ pub async fn pcr(
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
-#[utoipa::path(get, path = "/api/analytics/volatility-surface/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token")),
-    responses((status = 200, description = "The IV surface", body = IvSurface)),
+#[utoipa::path(operation_id = "legacy_volatility_surface", get, path = "/api/analytics/volatility-surface/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    responses((status = 200, description = "The IV surface", body = IvSurface),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/iv-surface"]
 pub async fn volatility_surface(
@@ -101,8 +109,10 @@ pub async fn volatility_surface(
 }
 
 /// Alias of `POST /api/v1/auth/register`.
-#[utoipa::path(post, path = "/api/auth/register", tag = "legacy", request_body = Credentials,
-    responses((status = 201, description = "Registered", body = TokenResponse)))]
+#[utoipa::path(operation_id = "legacy_register", post, path = "/api/auth/register", tag = "legacy", request_body = Credentials,
+    responses((status = 201, description = "Registered", body = TokenResponse),
+        (status = 409, response = Conflict), Guarded, BodyErrors,
+    ))]
 #[deprecated = "use /api/v1/auth/register"]
 pub async fn register(
     State(state): State<AppState>,
@@ -112,9 +122,10 @@ pub async fn register(
 }
 
 /// Alias of `POST /api/v1/auth/login`.
-#[utoipa::path(post, path = "/api/auth/login", tag = "legacy", request_body = Credentials,
+#[utoipa::path(operation_id = "legacy_login", post, path = "/api/auth/login", tag = "legacy", request_body = Credentials,
     responses((status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, response = Unauthorized), Guarded, BodyErrors,
+    ))]
 #[deprecated = "use /api/v1/auth/login"]
 pub async fn login(
     State(state): State<AppState>,
@@ -124,9 +135,10 @@ pub async fn login(
 }
 
 /// Checks the bearer token of the request (older design).
-#[utoipa::path(post, path = "/api/auth/verify", tag = "legacy",
+#[utoipa::path(operation_id = "legacy_verify", post, path = "/api/auth/verify", tag = "legacy",
     responses((status = 200, description = "Valid", body = Verified),
-        (status = 401, description = "Invalid or missing token; the body also has `valid: false`", body = Problem, content_type = "application/problem+json")),
+        (status = 401, response = Unauthorized), Guarded,
+    ),
     security(("bearer" = [])))]
 #[deprecated = "use GET /api/v1/auth/me"]
 pub async fn verify(identity: Option<Extension<Identity>>) -> Response {

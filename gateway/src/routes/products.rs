@@ -1,7 +1,8 @@
 //! `/api/v1/products` and `/api/v1/products/{product}/expiries`.
 
 use crate::access::Reader;
-use crate::error::{ApiResult, Problem};
+use crate::error::responses::{Guarded, NotFound, Unauthorized};
+use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::state::AppState;
 use crate::views::Page;
@@ -53,8 +54,7 @@ pub fn product_list(state: &AppState) -> Page<Product> {
 #[utoipa::path(get, path = "/api/v1/products", tag = "reference",
     responses(
         (status = 200, description = "Configured products", body = Page<Product>),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(State(state): State<AppState>, _r: Reader) -> Json<Page<Product>> {
@@ -84,12 +84,10 @@ pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<Strin
 
 /// Expiries with a chain, ascending (ISO dates).
 #[utoipa::path(get, path = "/api/v1/products/{product}/expiries", tag = "reference",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses(
         (status = 200, description = "Expiries, ascending", body = Page<String>),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn expiries(

@@ -2,7 +2,8 @@
 //! miss), tick history and bars.
 
 use crate::access::Reader;
-use crate::error::{ApiResult, AppError, Problem};
+use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
+use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::page::{read, History};
 use crate::params::{HistoryParams, IntervalParam};
@@ -35,13 +36,11 @@ pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
 }
 
 /// The latest enriched tick of a product.
-#[utoipa::path(get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+#[utoipa::path(operation_id = "underlying_latest", get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses(
         (status = 200, description = "The latest tick", body = UnderlyingView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no tick yet", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
@@ -54,13 +53,10 @@ pub async fn latest(
 
 /// Tick history, newest first unless `order=asc`, paginated with `cursor`.
 #[utoipa::path(get, path = "/api/v1/underlying/{product}/ticks", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), HistoryParams),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), HistoryParams),
     responses(
         (status = 200, description = "A page of ticks, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = Page<UnderlyingView>),
-        (status = 400, description = "Bad time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn ticks(
@@ -83,13 +79,10 @@ pub async fn ticks(
 
 /// Closed OHLC bars with indicators, newest first unless `order=asc`.
 #[utoipa::path(get, path = "/api/v1/underlying/{product}/bars", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), IntervalParam, HistoryParams),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), IntervalParam, HistoryParams),
     responses(
         (status = 200, description = "A page of bars, ordered by start_unix_ns descending (order=asc: ascending)", body = Page<BarView>),
-        (status = 400, description = "Bad interval, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn bars(
