@@ -155,7 +155,7 @@ pub type ApiResult<T> = Result<T, AppError>;
 /// The error responses of the API, declared once (`components/responses` of the
 /// OpenAPI document) and referenced by every route that can return them.
 pub mod responses {
-    use super::Problem;
+    use crate::error::Problem;
     use utoipa::{IntoResponses, ToResponse};
 
     macro_rules! problem_response {

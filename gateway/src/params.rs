@@ -245,12 +245,12 @@ pub mod schema {
     use utoipa::ToSchema;
 
     /// `from`/`to`: an RFC 3339 date-time, or unix milliseconds within the range
-    /// of i64 nanoseconds ([`super::MAX_UNIX_MS`]).
+    /// of i64 nanoseconds ([`crate::params::MAX_UNIX_MS`]).
     pub struct TimeBound;
 
     impl utoipa::PartialSchema for TimeBound {
         fn schema() -> RefOr<Schema> {
-            let ms = super::MAX_UNIX_MS as f64;
+            let ms = crate::params::MAX_UNIX_MS as f64;
             OneOfBuilder::new()
                 .item(
                     ObjectBuilder::new()

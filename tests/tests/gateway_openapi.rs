@@ -6,8 +6,7 @@
 
 use ds_gateway::auth::jwt::{Claims, JwtKeys};
 use ds_gateway::auth::{users, Role};
-use ds_runtime::collections::{OPTION_CHAINS, UNDERLYING_TICKS};
-use ds_tests::http::{no_limit, start, SECRET};
+use ds_tests::http::{no_limit, projected_day, start, SECRET};
 use ds_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -82,16 +81,7 @@ async fn schemathesis(addr: &str, paths: &str, token: &str, report: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_and_a_generated_client_agree_with_the_document() {
     let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
-    let report = feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 11).await;
-    let enrich = enricher(&env);
-    let project = projector(&env);
-    eventually("the day is projected", Duration::from_secs(60), || async {
-        (count(&env.db, UNDERLYING_TICKS).await == report.ticks
-            && count(&env.db, OPTION_CHAINS).await == report.chains)
-            .then_some(())
-    })
-    .await;
+    let (_report, enrich, project) = projected_day(&env).await;
     let (addr, gw) = start(&env, no_limit()).await;
     let out = tempfile::tempdir().expect("temp dir");
 
