@@ -61,7 +61,11 @@ async fn token(env: &TestEnv, email: &str, role: Role) -> String {
 /// Schemathesis on the operations whose path matches `paths`, as the holder of `token`.
 async fn schemathesis(addr: &str, paths: &str, token: &str, report: &Path) {
     let mut cmd = tokio::process::Command::new(tool("st"));
-    cmd.current_dir(root().join("tests/openapi"))
+    cmd.arg("--no-color");
+    // Run in the report directory: Schemathesis keeps a cache where it runs.
+    cmd.current_dir(report)
+        .arg("--config-file")
+        .arg(root().join("tests/openapi/schemathesis.toml"))
         .args(["run", &format!("http://{addr}/api/v1/openapi.json")])
         .args(["--include-path-regex", paths])
         .args(["--header", &format!("Authorization: Bearer {token}")])
@@ -73,7 +77,7 @@ async fn schemathesis(addr: &str, paths: &str, token: &str, report: &Path) {
             "--workers",
             "2",
         ])
-        .args(["--no-color", "--report", "junit", "--report-dir"])
+        .args(["--report", "junit", "--report-dir"])
         .arg(report);
     run("schemathesis", &mut cmd, Duration::from_secs(240)).await;
 }
