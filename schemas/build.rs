@@ -14,13 +14,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, [&dir])?;
     let mut config = prost_build::Config::new();
     config.type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]");
+    // The OpenAPI schemas of the REST and WebSocket JSON derive from these same
+    // types (feature `openapi`), so the document cannot drift from what is served.
+    config.type_attribute(
+        ".",
+        "#[cfg_attr(feature = \"openapi\", derive(utoipa::ToSchema))]",
+    );
+    // SPEC §3: JSON shows the enum's proto names.
+    config.type_attribute(
+        "deltastream.v1.Buildup",
+        "#[serde(rename_all = \"SCREAMING_SNAKE_CASE\")]",
+    );
     config.field_attribute(
         "deltastream.v1.EnrichedQuote.buildup",
-        "#[serde(with = \"crate::json::buildup\")]",
+        "#[serde(with = \"crate::json::buildup\")] \
+         #[cfg_attr(feature = \"openapi\", schema(value_type = Buildup))]",
     );
     config.field_attribute(
         "deltastream.v1.DeadLetter.payload",
-        "#[serde(with = \"crate::json::hex_bytes\")]",
+        "#[serde(with = \"crate::json::hex_bytes\")] \
+         #[cfg_attr(feature = \"openapi\", schema(value_type = String, format = \"hex\"))]",
     );
     config.compile_fds(fds)?;
     Ok(())

@@ -2,7 +2,7 @@
 //! give the same output as one, and an enricher and a projector killed with
 //! SIGKILL mid-stream and replaced lose nothing and double nothing.
 
-use ds_runtime::subjects::{STREAM_ENRICHED, STREAM_RAW};
+use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_tests::*;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -58,7 +58,7 @@ async fn a_projector_started_before_its_servers_works_once_they_are_up() {
     let mut publisher = Publisher::new(js.clone(), 8);
     publisher
         .publish(
-            ds_runtime::subjects::enriched_underlying("NIFTY"),
+            ds_schemas::subjects::enriched_underlying("NIFTY"),
             "EnrichedUnderlying:1",
             &tick,
         )

@@ -3,7 +3,37 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 7807 problem (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[schema(example = "about:blank")]
+    pub r#type: String,
+    /// The status's reason phrase.
+    #[schema(example = "Bad Request")]
+    pub title: String,
+    /// The HTTP status.
+    #[schema(example = 400)]
+    pub status: u16,
+    /// What exactly is wrong.
+    #[schema(example = "interval must be one of 1m, 5m, 15m, got \"2m\"")]
+    pub detail: String,
+}
+
+impl Problem {
+    /// The problem of `status` with `detail`.
+    pub fn new(status: StatusCode, detail: &str) -> Self {
+        Self {
+            r#type: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+}
 
 /// What a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +109,8 @@ pub fn problem_with(
     detail: &str,
     extra: serde_json::Map<String, serde_json::Value>,
 ) -> Response {
-    let mut body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
+    let mut body = serde_json::to_value(Problem::new(status, detail))
+        .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()));
     if let Some(obj) = body.as_object_mut() {
         for (k, v) in extra {
             obj.entry(k).or_insert(v);
@@ -125,3 +151,93 @@ impl IntoResponse for AppError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, AppError>;
+
+/// The error responses of the API, declared once (`components/responses` of the
+/// OpenAPI document) and referenced by every route that can return them.
+pub mod responses {
+    use crate::error::Problem;
+    use utoipa::{IntoResponses, ToResponse};
+
+    macro_rules! problem_response {
+        ($($(#[$doc:meta])* $name:ident;)*) => {$(
+            $(#[$doc])*
+            #[derive(Debug, ToResponse)]
+            #[response(content_type = "application/problem+json")]
+            pub struct $name(pub Problem);
+        )*};
+    }
+
+    problem_response! {
+        /// Malformed request: a bad parameter or body (`detail` names it).
+        BadRequest;
+        /// Missing or invalid credentials (`WWW-Authenticate: Bearer`).
+        Unauthorized;
+        /// Authenticated, but the role does not allow it.
+        Forbidden;
+        /// No such resource (unknown product, no data yet, unknown id).
+        NotFound;
+        /// Conflicts with existing state (e-mail taken).
+        Conflict;
+        /// The request body is larger than the gateway accepts (`DS_HTTP_BODY_LIMIT`).
+        PayloadTooLarge;
+        /// The request body is not `application/json`.
+        UnsupportedMediaType;
+        /// The request took longer than the gateway allows (`DS_HTTP_TIMEOUT_MS`).
+        RequestTimeout;
+        /// A bug or an unexpected failure (details are logged, not returned).
+        InternalError;
+        /// A backing service (MongoDB, NATS) is unavailable; retry later.
+        Unavailable;
+    }
+
+    /// Too many requests from this user, key or IP.
+    #[derive(Debug, ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds until a request is accepted again"))
+    )]
+    pub struct TooManyRequests(pub Problem);
+
+    /// What any route can answer: it timed out, or failed unexpectedly.
+    #[derive(Debug, IntoResponses)]
+    pub enum Always {
+        /// 408.
+        #[response(status = 408)]
+        Timeout(#[ref_response] RequestTimeout),
+        /// 500.
+        #[response(status = 500)]
+        Internal(#[ref_response] InternalError),
+    }
+
+    /// What every route behind the identity and rate-limit layer can answer:
+    /// [`Always`], rate limited, or a credential that could not be checked.
+    #[derive(Debug, IntoResponses)]
+    pub enum Guarded {
+        /// 408.
+        #[response(status = 408)]
+        Timeout(#[ref_response] RequestTimeout),
+        /// 429.
+        #[response(status = 429)]
+        Limited(#[ref_response] TooManyRequests),
+        /// 500.
+        #[response(status = 500)]
+        Internal(#[ref_response] InternalError),
+        /// 503.
+        #[response(status = 503)]
+        Unavailable(#[ref_response] Unavailable),
+    }
+
+    /// What a route with a JSON body can answer about it.
+    #[derive(Debug, IntoResponses)]
+    pub enum BodyErrors {
+        /// 400.
+        #[response(status = 400)]
+        Malformed(#[ref_response] BadRequest),
+        /// 413.
+        #[response(status = 413)]
+        TooLarge(#[ref_response] PayloadTooLarge),
+        /// 415.
+        #[response(status = 415)]
+        NotJson(#[ref_response] UnsupportedMediaType),
+    }
+}

@@ -1,40 +1,29 @@
 //! DeltaStream's gateway: REST over the MongoDB projections (SPEC §7) and the
 //! WebSocket bridge (SPEC §8), in one axum application.
 
-pub mod api;
+pub mod access;
 pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod http;
-pub mod json;
 pub mod live;
-pub mod model;
 pub mod page;
 pub mod params;
+pub mod router;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod views;
 pub mod ws;
 
 use axum::Router;
 pub use settings::Settings;
 pub use state::AppState;
 
-/// The application: every route over `state`, REST settings from the environment.
+/// The application: every route over `state` (see [`router::app`]).
 pub fn app(state: AppState) -> Router {
-    app_with(state, Settings::from_env())
-}
-
-/// The application with explicit REST `settings` (rate limit, CORS, limits).
-pub fn app_with(state: AppState, settings: Settings) -> Router {
-    let rest = api::router(state.clone(), settings);
-    let router = Router::new()
-        .merge(ws::router())
-        .merge(assets::router())
-        .with_state(state)
-        .merge(rest);
-    http::common_layers(router)
+    router::app(state)
 }
 
 /// Refuses configurations the gateway must not run with (a missing or weak
@@ -54,18 +43,6 @@ pub fn check_config(cfg: &ds_runtime::config::Config) -> anyhow::Result<()> {
 /// When the configuration is refused ([`check_config`]) or the address cannot be bound.
 pub async fn serve(
     state: AppState,
-    shutdown: ds_runtime::shutdown::Shutdown,
-) -> anyhow::Result<()> {
-    serve_with(state, Settings::from_env(), shutdown).await
-}
-
-/// [`serve`] with explicit REST `settings`.
-///
-/// # Errors
-/// When the configuration is refused ([`check_config`]) or the address cannot be bound.
-pub async fn serve_with(
-    state: AppState,
-    settings: Settings,
     mut shutdown: ds_runtime::shutdown::Shutdown,
 ) -> anyhow::Result<()> {
     check_config(&state.cfg)?;
@@ -79,8 +56,7 @@ pub async fn serve_with(
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "gateway listening");
     let hub = state.ws.clone();
-    let app =
-        app_with(state, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.wait().await;

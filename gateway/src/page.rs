@@ -1,32 +1,13 @@
 //! Cursor pagination over a time-ordered projection: `[from, to)`, newest first
 //! unless `order=asc`, ties on time broken by `_id`, so pages never skip or repeat.
+//! Documents are read as the typed message they store.
 
-use crate::error::ApiResult;
-use crate::json::document_json;
-use crate::params::{Cursor, Order, Range};
+use crate::error::{ApiResult, AppError};
+use crate::params::{Cursor, HistoryParams, Order, Range};
+use crate::views::Page;
 use futures::TryStreamExt as _;
-use mongodb::bson::{doc, Bson, Document};
-use serde::Serialize;
-use serde_json::Value;
-
-/// One page of a list: `{"items": [...], "next_cursor": <string|null>}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page {
-    /// The items.
-    pub items: Vec<Value>,
-    /// Pass back as `cursor` for the next page; `null` on the last one.
-    pub next_cursor: Option<String>,
-}
-
-impl Page {
-    /// A single page holding everything.
-    pub fn all(items: Vec<Value>) -> Self {
-        Self {
-            items,
-            next_cursor: None,
-        }
-    }
-}
+use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
+use serde::de::DeserializeOwned;
 
 /// A history query over one collection.
 #[derive(Debug, Clone)]
@@ -52,6 +33,31 @@ pub struct History {
 }
 
 impl History {
+    /// A query of `collection` where `filter` holds, ordered by `time_field`
+    /// (ties broken by `_id`), as `params` ask.
+    ///
+    /// # Errors
+    /// 400 naming a bad parameter.
+    pub fn new(
+        collection: &'static str,
+        filter: Document,
+        time_field: &'static str,
+        params: &HistoryParams,
+    ) -> ApiResult<Self> {
+        let p = params.parse()?;
+        Ok(Self {
+            collection,
+            filter,
+            time_field,
+            ties: true,
+            range: p.range,
+            order: p.order,
+            limit: p.limit,
+            cursor: p.cursor,
+            projection: None,
+        })
+    }
+
     fn mongo_filter(&self) -> Document {
         let mut f = self.filter.clone();
         let mut and: Vec<Bson> = Vec::new();
@@ -88,16 +94,17 @@ impl History {
         f
     }
 
-    /// Runs the query.
+    /// Runs the query, reading each document as an `M`.
     ///
     /// # Errors
-    /// When MongoDB fails (503 when unreachable).
-    pub async fn run(self, db: &mongodb::Database) -> ApiResult<Page> {
+    /// When MongoDB fails (503 when unreachable), or a document is not an `M`
+    /// (500: a projection out of step with the contract, never papered over).
+    pub async fn run<M: DeserializeOwned>(self, db: &mongodb::Database) -> ApiResult<Page<M>> {
         let mut sort = doc! { self.time_field: self.order.dir() };
         if self.ties {
             sort.insert("_id", self.order.dir());
         }
-        let coll = db.collection::<Document>(self.collection);
+        let coll = db.collection::<RawDocumentBuf>(self.collection);
         let mut find = coll
             .find(self.mongo_filter())
             .sort(sort)
@@ -108,7 +115,7 @@ impl History {
             p.insert(self.time_field, 1);
             find = find.projection(p);
         }
-        let mut docs: Vec<Document> = find.await?.try_collect().await?;
+        let mut docs: Vec<RawDocumentBuf> = find.await?.try_collect().await?;
         let more = docs.len() as i64 > self.limit;
         docs.truncate(self.limit.max(0) as usize);
         let next_cursor = if more {
@@ -127,9 +134,23 @@ impl History {
         } else {
             None
         };
-        Ok(Page {
-            items: docs.into_iter().map(document_json).collect(),
-            next_cursor,
-        })
+        let items = docs
+            .iter()
+            .map(|d| read(self.collection, d))
+            .collect::<ApiResult<Vec<M>>>()?;
+        Ok(Page { items, next_cursor })
     }
+}
+
+/// A stored document of `collection` as the message `M` it holds.
+///
+/// # Errors
+/// 500 naming the document when it is not an `M`.
+pub fn read<M: DeserializeOwned>(collection: &str, d: &RawDocumentBuf) -> ApiResult<M> {
+    mongodb::bson::from_slice(d.as_bytes()).map_err(|e| {
+        let id = d.get_str("_id").unwrap_or("?");
+        AppError::Internal(anyhow::anyhow!(
+            "document {id} of {collection} is not a valid message: {e}"
+        ))
+    })
 }

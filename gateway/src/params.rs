@@ -6,6 +6,7 @@ use crate::error::{ApiResult, AppError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
 
 /// Items per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -13,6 +14,10 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 /// The bar intervals that exist.
 pub const INTERVALS: [&str; 3] = ["1m", "5m", "15m"];
+/// The largest `from`/`to` in unix milliseconds (times are i64 nanoseconds).
+pub const MAX_UNIX_MS: i64 = i64::MAX / 1_000_000;
+/// The longest cursor accepted.
+pub const MAX_CURSOR_LEN: usize = 512;
 
 /// `limit`: 1..=1000, default 100.
 ///
@@ -58,9 +63,15 @@ pub fn time(name: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
         });
     }
     let t = DateTime::parse_from_rfc3339(raw).map_err(|_| bad())?;
-    t.timestamp_nanos_opt()
-        .map(Some)
-        .ok_or_else(|| AppError::BadRequest(format!("invalid `{name}`: {raw:?} is out of range")))
+    // Event times are i64 nanoseconds (1677..2262): a bound outside that range
+    // selects the same events as the range's end, so it is taken as that end.
+    Ok(Some(t.timestamp_nanos_opt().unwrap_or(
+        if t.timestamp() < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        },
+    )))
 }
 
 /// A half-open time range `[from, to)` in unix ns; either end may be open.
@@ -196,7 +207,7 @@ impl Cursor {
                 "invalid cursor: pass back `next_cursor` exactly as returned".into(),
             )
         };
-        if raw.len() > 512 {
+        if raw.len() > MAX_CURSOR_LEN {
             return Err(bad());
         }
         let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| bad())?;
@@ -226,12 +237,162 @@ impl Cursor {
     }
 }
 
+/// The OpenAPI forms of the parameters, stating what the parsers above accept.
+pub mod schema {
+    use serde::Deserialize;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{RefOr, Schema};
+    use utoipa::ToSchema;
+
+    /// `from`/`to`: an RFC 3339 date-time, or unix milliseconds within the range
+    /// of i64 nanoseconds ([`crate::params::MAX_UNIX_MS`]).
+    pub struct TimeBound;
+
+    impl utoipa::PartialSchema for TimeBound {
+        fn schema() -> RefOr<Schema> {
+            let ms = crate::params::MAX_UNIX_MS as f64;
+            OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .minimum(Some(-ms))
+                        .maximum(Some(ms)),
+                )
+                .into()
+        }
+    }
+
+    impl ToSchema for TimeBound {}
+
+    /// `order`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Order {
+        /// Newest first.
+        Desc,
+        /// Oldest first.
+        Asc,
+    }
+
+    /// `interval`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub enum Interval {
+        /// One minute.
+        #[serde(rename = "1m")]
+        M1,
+        /// Five minutes.
+        #[serde(rename = "5m")]
+        M5,
+        /// Fifteen minutes.
+        #[serde(rename = "15m")]
+        M15,
+    }
+}
+
+/// Query parameters of a history: `[from, to)`, `limit`, `cursor`, `order`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Start (inclusive): RFC 3339 or unix milliseconds; not after `to`.
+    #[param(value_type = Option<schema::TimeBound>, inline)]
+    pub from: Option<String>,
+    /// End (exclusive): RFC 3339 or unix milliseconds.
+    #[param(value_type = Option<schema::TimeBound>, inline)]
+    pub to: Option<String>,
+    /// Items per page, 1..=1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page, exactly as returned (for the same `order`).
+    #[param(min_length = 1, max_length = 512)]
+    pub cursor: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    #[param(value_type = Option<schema::Order>, inline)]
+    pub order: Option<String>,
+}
+
+/// [`HistoryParams`] parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// `[from, to)`.
+    pub range: Range,
+    /// Sort order.
+    pub order: Order,
+    /// Page size.
+    pub limit: i64,
+    /// Where to resume.
+    pub cursor: Option<Cursor>,
+}
+
+impl HistoryParams {
+    /// Parses the parameters.
+    ///
+    /// # Errors
+    /// 400 naming the bad parameter.
+    pub fn parse(&self) -> ApiResult<History> {
+        let range = Range::parse(self.from.as_deref(), self.to.as_deref())?;
+        let order = Order::parse(self.order.as_deref())?;
+        let limit = limit(self.limit.as_deref())?;
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| Cursor::decode(c, order))
+            .transpose()?;
+        Ok(History {
+            range,
+            order,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// `expiry` of a latest-chain endpoint.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpiryParam {
+    /// Expiry (YYYY-MM-DD); default: the nearest one not yet expired.
+    #[param(format = Date)]
+    pub expiry: Option<String>,
+}
+
+/// `expiry` of a history endpoint.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpiryFilter {
+    /// Expiry (YYYY-MM-DD); every expiry when omitted (each item names its expiry).
+    #[param(format = Date)]
+    pub expiry: Option<String>,
+}
+
+/// `interval` of the bars endpoint.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IntervalParam {
+    /// `1m` (default), `5m` or `15m`.
+    #[param(value_type = Option<schema::Interval>, inline)]
+    pub interval: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn times_parse_as_rfc3339_or_unix_ms() {
+        assert_eq!(
+            time("to", Some("9999-12-31T23:59:59Z")).ok(),
+            Some(Some(i64::MAX))
+        );
+        assert_eq!(
+            time("from", Some("0001-01-01T00:00:00Z")).ok(),
+            Some(Some(i64::MIN))
+        );
         assert_eq!(
             time("from", Some("1736932500000")).ok(),
             Some(Some(1_736_932_500_000_000_000))

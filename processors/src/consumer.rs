@@ -6,14 +6,15 @@
 //! it, in one place, into an ack, a nak with a delay, or a dead letter and a term,
 //! and sends those only when the handler says its effects are durable.
 
-use crate::dlq;
 use crate::time::now_unix_ns;
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, PullConsumer};
 use async_nats::jetstream::{AckKind, Message};
+use ds_runtime::dlq;
 use ds_runtime::metrics::metrics;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
+use ds_schemas::dead_letter;
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::time::Duration;
@@ -180,8 +181,8 @@ async fn dead_letter(
     let info = msg
         .info()
         .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
-    let letter = dlq::letter(
-        dlq::Source {
+    let letter = dead_letter::letter(
+        dead_letter::Source {
             processor: origin.processor,
             stream: origin.stream,
             subject: msg.subject.as_str(),

@@ -9,9 +9,7 @@
 pub mod checkpoint;
 pub mod consumer;
 pub mod day_index;
-pub mod dlq;
 pub mod enrich;
-pub mod enriched;
 pub mod feed;
 pub mod group;
 pub mod project;

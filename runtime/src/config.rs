@@ -174,7 +174,7 @@ impl Config {
             return Err(Error::Config("no products configured".into()));
         }
         for p in &self.products {
-            if !crate::subjects::is_product_token(&p.name) {
+            if !ds_schemas::subjects::is_product_token(&p.name) {
                 return Err(Error::Config(format!(
                     "product name {:?} is not [A-Z0-9_]+",
                     p.name

@@ -1,13 +1,12 @@
-//! The headers every published message carries (SPEC §2): `Ds-Schema`,
-//! `Nats-Msg-Id`, and `traceparent` when tracing is on.
+//! The headers of SPEC §2 as `async_nats::HeaderMap`s: building them for a
+//! message and reading them back. The names are the contract's
+//! ([`ds_schemas::headers`]); this glue stays here because it needs async-nats,
+//! which the contract crate does not depend on.
 
 use async_nats::HeaderMap;
-use ds_schemas::{Schema, SCHEMA_HEADER};
-
-/// JetStream's de-duplication header.
-pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
-/// W3C trace context header.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+use ds_schemas::enriched::Enriched;
+pub use ds_schemas::headers::{MSG_ID_HEADER, SCHEMA_HEADER, TRACEPARENT_HEADER};
+use ds_schemas::Schema;
 
 /// Headers for a message of type `T` with the deterministic id `msg_id`.
 pub fn for_message<T: Schema>(msg_id: &str) -> HeaderMap {
@@ -15,6 +14,33 @@ pub fn for_message<T: Schema>(msg_id: &str) -> HeaderMap {
     h.insert(SCHEMA_HEADER, T::NAME);
     h.insert(MSG_ID_HEADER, msg_id);
     h
+}
+
+/// The headers of an enriched message: `Ds-Schema` and its deterministic
+/// `Nats-Msg-Id` (see [`Enriched::msg_id`]); with a sampled `span`, also the
+/// `traceparent` continuing its trace.
+pub trait EnrichedHeaders {
+    /// Headers to publish it with, produced by the raw message at `source_seq`.
+    fn headers(&self, source_seq: u64) -> HeaderMap;
+    /// [`EnrichedHeaders::headers`] plus `traceparent` when `span` is sampled.
+    fn traced_headers(&self, source_seq: u64, span: Option<&tracing::Span>) -> HeaderMap;
+}
+
+impl EnrichedHeaders for Enriched {
+    fn headers(&self, source_seq: u64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(SCHEMA_HEADER, self.schema());
+        h.insert(MSG_ID_HEADER, self.msg_id(source_seq).as_str());
+        h
+    }
+
+    fn traced_headers(&self, source_seq: u64, span: Option<&tracing::Span>) -> HeaderMap {
+        let mut h = self.headers(source_seq);
+        if let Some(span) = span {
+            crate::telemetry::inject(span, &mut h);
+        }
+        h
+    }
 }
 
 /// The `Ds-Schema` header of a message, if any.

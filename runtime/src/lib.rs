@@ -1,11 +1,13 @@
 //! I/O plumbing shared by every DeltaStream component: configuration, NATS and
 //! MongoDB connections, the JetStream topology, the `Ds-Schema`/`Nats-Msg-Id`
-//! headers, and local `nats-server`/`mongod` child processes.
+//! headers as NATS header maps, the dead-letter queue's I/O, and local
+//! `nats-server`/`mongod` child processes.
 
 pub mod backoff;
 pub mod collections;
 pub mod config;
 pub mod connect;
+pub mod dlq;
 pub mod error;
 pub mod headers;
 pub mod metrics;
@@ -14,7 +16,6 @@ pub mod nats;
 pub mod publish;
 pub mod servers;
 pub mod shutdown;
-pub mod subjects;
 pub mod telemetry;
 pub mod topology;
 

@@ -5,16 +5,18 @@ pub mod buildup {
     use crate::v1::Buildup;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Writes the enum's proto name; unknown numbers are written as `NEUTRAL`.
+    /// Writes the enum's proto name.
     ///
     /// # Errors
-    /// Only those of the serializer.
+    /// For a number that is not one of the enum's (never shown as some other
+    /// class), and those of the serializer.
     pub fn serialize<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(
-            Buildup::try_from(*v)
-                .unwrap_or(Buildup::Neutral)
-                .as_str_name(),
-        )
+        match Buildup::try_from(*v) {
+            Ok(b) => s.serialize_str(b.as_str_name()),
+            Err(_) => Err(serde::ser::Error::custom(format!(
+                "buildup {v} is not a Buildup value"
+            ))),
+        }
     }
 
     /// Reads the enum's proto name.

@@ -1,9 +1,15 @@
-//! DeltaStream's wire contract (SPEC §3): the `deltastream.v1` protobuf messages,
-//! compiled from `schemas/proto` at build time, and the `Ds-Schema` header that
-//! tells any client which message a NATS payload holds.
+//! DeltaStream's wire contract (SPEC §2–§3): the `deltastream.v1` protobuf
+//! messages, compiled from `schemas/proto` at build time; the subjects they are
+//! published on; the headers (`Ds-Schema` tells any client which message a NATS
+//! payload holds); the enriched messages as one type; and dead letters. Pure:
+//! no client library, no I/O.
 
+pub mod dead_letter;
+pub mod enriched;
+pub mod headers;
 pub mod json;
 mod schema;
+pub mod subjects;
 
 pub use schema::{decode, Schema, SchemaError, SCHEMA_HEADER};
 

@@ -130,4 +130,16 @@ fn buildup_json_uses_enum_names() {
     assert_eq!(v["buildup"], "SHORT_COVERING");
     let back: EnrichedQuote = serde_json::from_value(v).expect("parses back");
     assert_eq!(back.buildup, Buildup::ShortCovering as i32);
+    assert_eq!(
+        serde_json::to_value(Buildup::LongUnwinding).expect("json"),
+        "LONG_UNWINDING"
+    );
+    let unknown = EnrichedQuote {
+        buildup: 99,
+        ..Default::default()
+    };
+    assert!(
+        serde_json::to_value(unknown).is_err(),
+        "an unknown class is an error, not NEUTRAL"
+    );
 }

@@ -2,7 +2,8 @@
 //! tests see exactly what a client sees, headers and all) and a gateway started
 //! outside development mode.
 
-use crate::{eventually, Running, TestEnv};
+use crate::{count, enricher, eventually, feed_day, projector, small_day_config, Running, TestEnv};
+use ds_runtime::collections::{OPTION_CHAINS, UNDERLYING_TICKS};
 use ds_runtime::config::Secret;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -141,8 +142,9 @@ pub async fn start(env: &TestEnv, settings: ds_gateway::Settings) -> (String, Ru
     cfg.http_addr = addr.clone();
     let (cfg, db, nats) = (Arc::new(cfg), env.db.clone(), env.client.clone());
     let run = Running::spawn(move |s| async move {
-        let state = ds_gateway::AppState::new(cfg, db, nats).await?;
-        ds_gateway::serve_with(state, settings, s).await
+        let ws = ds_gateway::ws::WsOptions::default();
+        let state = ds_gateway::AppState::build(cfg, db, nats, settings, ws).await?;
+        ds_gateway::serve(state, s).await
     });
     eventually("gateway listens", Duration::from_secs(15), || async {
         tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ())
@@ -157,4 +159,24 @@ pub fn no_limit() -> ds_gateway::Settings {
         rate_limit_rps: 0.0,
         ..ds_gateway::Settings::default()
     }
+}
+
+/// A day of NIFTY (2025-01-15, seed 11) fed, enriched and projected: what the
+/// REST tests read. Returns the feed's report and the running enricher and
+/// projector (stop them at the end).
+///
+/// # Panics
+/// When the day is not projected within a minute.
+pub async fn projected_day(env: &TestEnv) -> (ds_processors::feed::FeedReport, Running, Running) {
+    let cfg = small_day_config(env.cfg.clone());
+    let report = feed_day(env, &cfg, "2025-01-15", &["NIFTY"], 11).await;
+    let enrich = enricher(env);
+    let project = projector(env);
+    eventually("the day is projected", Duration::from_secs(60), || async {
+        (count(&env.db, UNDERLYING_TICKS).await == report.ticks
+            && count(&env.db, OPTION_CHAINS).await == report.chains)
+            .then_some(())
+    })
+    .await;
+    (report, enrich, project)
 }

@@ -374,7 +374,7 @@ pub fn reference_enrichment(cfg: &Config, raw: &[Stored]) -> Vec<Out> {
 
 /// The enriched messages found in `MD_ENRICHED`.
 pub async fn enriched_outputs(js: &async_nats::jetstream::Context) -> Vec<Out> {
-    read_all(js, ds_runtime::subjects::STREAM_ENRICHED, "md.enriched.>")
+    read_all(js, ds_schemas::subjects::STREAM_ENRICHED, "md.enriched.>")
         .await
         .into_iter()
         .map(|m| (m.msg_id.unwrap_or_default(), m.subject, m.payload))
@@ -423,7 +423,7 @@ pub fn assert_same_outputs(expected: &[Out], found: &[Out]) {
 pub async fn project_reference(db: &mongodb::Database, outputs: &[Out]) {
     let mut writes = Vec::new();
     for (_, subject, payload) in outputs {
-        let e = ds_processors::enriched::Enriched::decode(None, subject, payload).expect("decodes");
+        let e = ds_schemas::enriched::Enriched::decode(None, subject, payload).expect("decodes");
         writes.extend(ds_processors::project::docs::writes(&e).expect("bson"));
     }
     ds_processors::project::store::Store::new(db.clone())

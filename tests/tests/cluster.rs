@@ -6,8 +6,8 @@
 
 use ds_runtime::config::Config;
 use ds_runtime::servers::{Mongod, MongodOptions, NatsCluster};
-use ds_runtime::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_runtime::topology::{self, ApplyOptions};
+use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_schemas::{OptionChain, UnderlyingTick};
 use ds_tests::*;
 use std::collections::BTreeMap;

@@ -33,6 +33,28 @@ fn bearer(t: &str) -> String {
     format!("Bearer {t}")
 }
 
+/// `POST path` with `{email, password}`.
+async fn login(a: &str, path: &str, email: &str, password: &str) -> ds_tests::http::Resp {
+    let body = json!({"email": email, "password": password}).to_string();
+    req(a, "POST", path, &[], Some(&body)).await
+}
+
+/// A request expected to be refused: method, path, headers, body, status.
+type Refused<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Option<&'a str>,
+    u16,
+);
+
+/// Sends each request and asserts it is refused with its problem+json status.
+async fn refused(a: &str, cases: &[Refused<'_>]) {
+    for &(method, path, headers, body, status) in cases {
+        req(a, method, path, headers, body).await.problem(status);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_start_without_a_strong_secret() {
     let env = TestEnv::start().await;
@@ -123,51 +145,28 @@ async fn tokens_keys_roles_and_hostile_input() {
         .await
         .problem(413);
     // The older design's path is the same endpoint.
-    let r = req(
-        a,
-        "POST",
-        "/api/auth/register",
-        &[],
-        Some(r#"{"email":"cy@example.com","password":"correct horse"}"#),
-    )
-    .await;
+    let r = login(a, "/api/auth/register", "cy@example.com", "correct horse").await;
     assert_eq!(r.status, 201, "{}", r.body);
 
     // Login: wrong password and unknown user look the same; injection never matches.
-    let p = req(
-        a,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(r#"{"email":"ana@example.com","password":"wrong horse"}"#),
-    )
-    .await
-    .problem(401);
-    let p2 = req(
-        a,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(r#"{"email":"nobody@example.com","password":"wrong horse"}"#),
-    )
-    .await
-    .problem(401);
+    let p = login(a, "/api/v1/auth/login", "ana@example.com", "wrong horse")
+        .await
+        .problem(401);
+    let p2 = login(a, "/api/v1/auth/login", "nobody@example.com", "wrong horse")
+        .await
+        .problem(401);
     assert_eq!(p["detail"], p2["detail"]);
-    req(
+    let injection = r#"{"email":{"$gt":""},"password":{"$gt":""}}"#;
+    refused(
         a,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(r#"{"email":{"$gt":""},"password":{"$gt":""}}"#),
+        &[("POST", "/api/v1/auth/login", &[], Some(injection), 400)],
     )
-    .await
-    .problem(400);
-    let r = req(
+    .await;
+    let r = login(
         a,
-        "POST",
         "/api/v1/auth/login",
-        &[],
-        Some(r#"{"email":"root@example.com","password":"admin-password-1"}"#),
+        "root@example.com",
+        "admin-password-1",
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -175,14 +174,7 @@ async fn tokens_keys_roles_and_hostile_input() {
     let admin_token = v["token"].as_str().expect("token").to_owned();
     let refresh1 = v["refresh_token"].as_str().expect("refresh").to_owned();
     assert_eq!(v["user"]["role"], "admin");
-    let r = req(
-        a,
-        "POST",
-        "/api/auth/login",
-        &[],
-        Some(r#"{"email":"ana@example.com","password":"correct horse"}"#),
-    )
-    .await;
+    let r = login(a, "/api/auth/login", "ana@example.com", "correct horse").await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Data endpoints need credentials; each kind of bad token is a 401.
@@ -238,37 +230,18 @@ async fn tokens_keys_roles_and_hostile_input() {
         assert_eq!(v.status, 401);
         assert_eq!(v.json()["valid"], false);
     }
-    let ok = req(
-        a,
-        "GET",
-        data,
-        &[("Authorization", &bearer(&viewer_token))],
-        None,
-    )
-    .await;
+    let vh = bearer(&viewer_token);
+    let vhs: &[(&str, &str)] = &[("Authorization", &vh)];
+    let ok = req(a, "GET", data, vhs, None).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.json()["items"].as_array().map(Vec::len), Some(4));
-    let v = req(
-        a,
-        "POST",
-        "/api/auth/verify",
-        &[("Authorization", &bearer(&viewer_token))],
-        None,
-    )
-    .await;
+    let v = req(a, "POST", "/api/auth/verify", vhs, None).await;
     assert_eq!(v.status, 200, "{}", v.body);
     assert_eq!(
         v.json(),
         json!({"valid": true, "user_id": viewer_id, "email": "ana@example.com"})
     );
-    let me = req(
-        a,
-        "GET",
-        "/api/v1/auth/me",
-        &[("Authorization", &bearer(&viewer_token))],
-        None,
-    )
-    .await;
+    let me = req(a, "GET", "/api/v1/auth/me", vhs, None).await;
     assert_eq!(me.json()["email"], "ana@example.com");
     req(a, "GET", "/api/v1/auth/me", &[], None)
         .await
@@ -280,60 +253,26 @@ async fn tokens_keys_roles_and_hostile_input() {
         ("GET", "/api/v1/admin/dlq"),
         ("POST", "/api/v1/admin/dlq/1/retry"),
     ] {
-        req(a, m, p, &[("Authorization", &bearer(&viewer_token))], None)
-            .await
-            .problem(403);
-        req(a, m, p, &[], None).await.problem(401);
+        refused(a, &[(m, p, vhs, None, 403), (m, p, &[], None, 401)]).await;
     }
     let admin_h = bearer(&admin_token);
-    let r = req(
-        a,
-        "GET",
-        "/api/v1/admin/users",
-        &[("Authorization", &admin_h)],
-        None,
-    )
-    .await;
+    let ah: &[(&str, &str)] = &[("Authorization", &admin_h)];
+    let r = req(a, "GET", "/api/v1/admin/users", ah, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(3));
     assert!(!r.body.contains("password"), "no hashes listed");
-    let r = req(
-        a,
-        "GET",
-        "/api/v1/admin/dlq?limit=10",
-        &[("Authorization", &admin_h)],
-        None,
-    )
-    .await;
+    let r = req(a, "GET", "/api/v1/admin/dlq?limit=10", ah, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["items"], json!([]));
-    req(
+    refused(
         a,
-        "GET",
-        "/api/v1/admin/dlq?limit=0",
-        &[("Authorization", &admin_h)],
-        None,
+        &[
+            ("GET", "/api/v1/admin/dlq?limit=0", ah, None, 400),
+            ("POST", "/api/v1/admin/dlq/99/retry", ah, None, 404),
+            ("POST", "/api/v1/admin/dlq/abc/retry", ah, None, 400),
+        ],
     )
-    .await
-    .problem(400);
-    req(
-        a,
-        "POST",
-        "/api/v1/admin/dlq/99/retry",
-        &[("Authorization", &admin_h)],
-        None,
-    )
-    .await
-    .problem(404);
-    req(
-        a,
-        "POST",
-        "/api/v1/admin/dlq/abc/retry",
-        &[("Authorization", &admin_h)],
-        None,
-    )
-    .await
-    .problem(400);
+    .await;
 
     // Refresh tokens rotate; a used one is refused and revokes the family.
     let r = req(
@@ -363,40 +302,35 @@ async fn tokens_keys_roles_and_hostile_input() {
         p["detail"].as_str().is_some_and(|d| d.contains("revoked")),
         "{p}"
     );
-    req(
+    let second = json!({"refresh_token": refresh2}).to_string();
+    let refresh = "/api/v1/auth/refresh";
+    refused(
         a,
-        "POST",
-        "/api/v1/auth/refresh",
-        &[],
-        Some(&json!({"refresh_token": refresh2}).to_string()),
+        &[
+            ("POST", refresh, &[], Some(&second), 401),
+            (
+                "POST",
+                refresh,
+                &[],
+                Some(r#"{"refresh_token":{"$ne":""}}"#),
+                400,
+            ),
+            (
+                "POST",
+                refresh,
+                &[],
+                Some(r#"{"refresh_token":"made-up"}"#),
+                401,
+            ),
+        ],
     )
-    .await
-    .problem(401);
-    req(
-        a,
-        "POST",
-        "/api/v1/auth/refresh",
-        &[],
-        Some(r#"{"refresh_token":{"$ne":""}}"#),
-    )
-    .await
-    .problem(400);
-    req(
-        a,
-        "POST",
-        "/api/v1/auth/refresh",
-        &[],
-        Some(r#"{"refresh_token":"made-up"}"#),
-    )
-    .await
-    .problem(401);
+    .await;
     // Logout revokes.
-    let r = req(
+    let r = login(
         a,
-        "POST",
         "/api/v1/auth/login",
-        &[],
-        Some(r#"{"email":"root@example.com","password":"admin-password-1"}"#),
+        "root@example.com",
+        "admin-password-1",
     )
     .await;
     let refresh3 = r.json()["refresh_token"]
@@ -423,39 +357,27 @@ async fn tokens_keys_roles_and_hostile_input() {
     .problem(401);
 
     // API keys: shown once, stored hashed, role capped, usable, revocable.
-    let vh = bearer(&viewer_token);
-    req(
+    let keys_path = "/api/v1/auth/api-keys";
+    refused(
         a,
-        "POST",
-        "/api/v1/auth/api-keys",
-        &[("Authorization", &vh)],
-        Some(r#"{"name":"bot","role":"admin"}"#),
+        &[
+            (
+                "POST",
+                keys_path,
+                vhs,
+                Some(r#"{"name":"bot","role":"admin"}"#),
+                400,
+            ),
+            ("POST", keys_path, vhs, Some(r#"{"name":""}"#), 400),
+            ("POST", keys_path, &[], Some(r#"{"name":"bot"}"#), 401),
+        ],
     )
-    .await
-    .problem(400);
-    req(
-        a,
-        "POST",
-        "/api/v1/auth/api-keys",
-        &[("Authorization", &vh)],
-        Some(r#"{"name":""}"#),
-    )
-    .await
-    .problem(400);
-    req(
-        a,
-        "POST",
-        "/api/v1/auth/api-keys",
-        &[],
-        Some(r#"{"name":"bot"}"#),
-    )
-    .await
-    .problem(401);
+    .await;
     let r = req(
         a,
         "POST",
         "/api/v1/auth/api-keys",
-        &[("Authorization", &vh)],
+        vhs,
         Some(r#"{"name":"bot"}"#),
     )
     .await;
@@ -478,30 +400,29 @@ async fn tokens_keys_roles_and_hostile_input() {
     );
     let r = req(a, "GET", data, &[("X-Api-Key", &key)], None).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    req(
+    refused(
         a,
-        "GET",
-        "/api/v1/admin/users",
-        &[("X-Api-Key", &key)],
-        None,
+        &[
+            (
+                "GET",
+                "/api/v1/admin/users",
+                &[("X-Api-Key", &key)],
+                None,
+                403,
+            ),
+            (
+                "GET",
+                data,
+                &[("X-Api-Key", "dsk_not-a-real-key")],
+                None,
+                401,
+            ),
+            ("GET", data, &[("X-Api-Key", "{\"$gt\":\"\"}")], None, 401),
+        ],
     )
-    .await
-    .problem(403);
-    req(a, "GET", data, &[("X-Api-Key", "dsk_not-a-real-key")], None)
-        .await
-        .problem(401);
-    req(a, "GET", data, &[("X-Api-Key", "{\"$gt\":\"\"}")], None)
-        .await
-        .problem(401);
+    .await;
     let listed = eventually("last use recorded", Duration::from_secs(5), || async {
-        let r = req(
-            a,
-            "GET",
-            "/api/v1/auth/api-keys",
-            &[("Authorization", &vh)],
-            None,
-        )
-        .await;
+        let r = req(a, "GET", "/api/v1/auth/api-keys", vhs, None).await;
         let v = r.json();
         v["items"][0]["last_used_at"].is_string().then_some(r)
     })
@@ -513,41 +434,26 @@ async fn tokens_keys_roles_and_hostile_input() {
         a,
         "POST",
         "/api/v1/auth/api-keys",
-        &[("Authorization", &admin_h)],
+        ah,
         Some(r#"{"name":"ops"}"#),
     )
     .await;
     let admin_key_id = admin_created.json()["id"].as_str().expect("id").to_owned();
     assert_eq!(admin_created.json()["role"], "admin");
-    req(
-        a,
-        "DELETE",
-        &format!("/api/v1/auth/api-keys/{admin_key_id}"),
-        &[("Authorization", &vh)],
-        None,
-    )
-    .await
-    .problem(404);
     for id in [
+        admin_key_id.as_str(),
         "%24where",
         "%7B%22%24gt%22%3A%22%22%7D",
         "000000000000000000000000",
     ] {
-        req(
-            a,
-            "DELETE",
-            &format!("/api/v1/auth/api-keys/{id}"),
-            &[("Authorization", &vh)],
-            None,
-        )
-        .await
-        .problem(404);
+        let path = format!("{keys_path}/{id}");
+        refused(a, &[("DELETE", &path, vhs, None, 404)]).await;
     }
     let r = req(
         a,
         "DELETE",
         &format!("/api/v1/auth/api-keys/{key_id}"),
-        &[("Authorization", &vh)],
+        vhs,
         None,
     )
     .await;
@@ -557,58 +463,44 @@ async fn tokens_keys_roles_and_hostile_input() {
         .problem(401);
 
     // NoSQL-shaped path and query values are data: 404/400, never a match.
-    req(
+    refused(
         a,
-        "GET",
-        "/api/v1/underlying/%24gt/latest",
-        &[("Authorization", &vh)],
-        None,
+        &[
+            ("GET", "/api/v1/underlying/%24gt/latest", vhs, None, 404),
+            (
+                "GET",
+                "/api/v1/underlying/%7B%22%24ne%22%3Anull%7D/ticks",
+                vhs,
+                None,
+                404,
+            ),
+            (
+                "GET",
+                "/api/v1/chain/NIFTY/latest?expiry=%7B%22%24gt%22%3A%22%22%7D",
+                vhs,
+                None,
+                400,
+            ),
+            ("DELETE", "/api/v1/admin/users/%24where", ah, None, 404),
+        ],
     )
-    .await
-    .problem(404);
-    req(
-        a,
-        "GET",
-        "/api/v1/underlying/%7B%22%24ne%22%3Anull%7D/ticks",
-        &[("Authorization", &vh)],
-        None,
-    )
-    .await
-    .problem(404);
-    req(
-        a,
-        "GET",
-        "/api/v1/chain/NIFTY/latest?expiry=%7B%22%24gt%22%3A%22%22%7D",
-        &[("Authorization", &vh)],
-        None,
-    )
-    .await
-    .problem(400);
+    .await;
     let r = req(
         a,
         "GET",
         "/api/v1/chain/NIFTY/latest?expiry[$ne]=x",
-        &[("Authorization", &vh)],
+        vhs,
         None,
     )
     .await;
     assert!(r.status == 404 || r.status == 400, "{}", r.body);
-    req(
-        a,
-        "DELETE",
-        "/api/v1/admin/users/%24where",
-        &[("Authorization", &admin_h)],
-        None,
-    )
-    .await
-    .problem(404);
 
     // A deleted user's token and keys stop working.
     let r = req(
         a,
         "POST",
         "/api/v1/auth/api-keys",
-        &[("Authorization", &vh)],
+        vhs,
         Some(r#"{"name":"bot2"}"#),
     )
     .await;
@@ -617,14 +509,12 @@ async fn tokens_keys_roles_and_hostile_input() {
         a,
         "DELETE",
         &format!("/api/v1/admin/users/{viewer_id}"),
-        &[("Authorization", &admin_h)],
+        ah,
         None,
     )
     .await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let p = req(a, "GET", data, &[("Authorization", &vh)], None)
-        .await
-        .problem(401);
+    let p = req(a, "GET", data, vhs, None).await.problem(401);
     assert!(
         p["detail"]
             .as_str()
@@ -640,7 +530,7 @@ async fn tokens_keys_roles_and_hostile_input() {
         .is_none());
 
     // Framework errors are problem+json too, with the request id.
-    let r = req(a, "POST", data, &[("Authorization", &admin_h)], None).await;
+    let r = req(a, "POST", data, ah, None).await;
     r.problem(405);
     assert!(r.headers.contains_key("allow"));
     let r = req(

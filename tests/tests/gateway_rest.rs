@@ -5,27 +5,17 @@
 
 use ds_gateway::auth::jwt::{Claims, JwtKeys};
 use ds_gateway::auth::{users, Role};
-use ds_runtime::collections::{OPTION_CHAINS, UNDERLYING_TICKS};
 use ds_tests::*;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ds_tests::http::{no_limit, req, start, Resp, SECRET};
+use ds_tests::http::{no_limit, projected_day, req, start, Resp, SECRET};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_over_the_real_pipeline() {
     let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
-    let report = feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 11).await;
-    let enrich = enricher(&env);
-    let project = projector(&env);
-    eventually("the day is projected", Duration::from_secs(60), || async {
-        (count(&env.db, UNDERLYING_TICKS).await == report.ticks
-            && count(&env.db, OPTION_CHAINS).await == report.chains)
-            .then_some(())
-    })
-    .await;
+    let (report, enrich, project) = projected_day(&env).await;
     let (addr, gw) = start(&env, no_limit()).await;
     let a = addr.as_str();
     users::add_user(&env.db, "quant@example.com", "quant-password", Role::Viewer)

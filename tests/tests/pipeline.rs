@@ -2,7 +2,7 @@
 //! projections, duplicates, poison messages and the DLQ, and a MongoDB outage.
 
 use ds_runtime::collections::{PROJECTION_OFFSETS, UNDERLYING_TICKS};
-use ds_runtime::subjects::{STREAM_DLQ, STREAM_ENRICHED, STREAM_RAW};
+use ds_schemas::subjects::{STREAM_DLQ, STREAM_ENRICHED, STREAM_RAW};
 use ds_schemas::{OptionChain, OptionQuote, UnderlyingTick};
 use ds_tests::*;
 use prost::Message;
@@ -217,7 +217,7 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     .await;
 
     let letters = eventually("six dead letters", Duration::from_secs(30), || async {
-        let l = ds_processors::dlq::list(&env.js, 100).await.ok()?;
+        let l = ds_runtime::dlq::list(&env.js, 100).await.ok()?;
         (l.len() >= 6).then_some(l)
     })
     .await;
@@ -276,7 +276,7 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     let js = env.js.clone();
     let cfg = std::sync::Arc::new(cfg);
     let enrich = Running::spawn(move |s| ds_processors::enrich::run(cfg, js, s));
-    ds_processors::dlq::retry(&env.js, foo.dlq_seq)
+    ds_runtime::dlq::retry(&env.js, foo.dlq_seq)
         .await
         .expect("retry");
     eventually(
@@ -292,9 +292,7 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     )
     .await;
     assert!(
-        ds_processors::dlq::show(&env.js, foo.dlq_seq)
-            .await
-            .is_err(),
+        ds_runtime::dlq::show(&env.js, foo.dlq_seq).await.is_err(),
         "re-driven letter removed"
     );
     enrich.stop().await.expect("stops");

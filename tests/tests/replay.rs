@@ -11,7 +11,7 @@ use ds_runtime::collections::{
 };
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::Shutdown;
-use ds_runtime::subjects::{STREAM_ENRICHED, STREAM_RAW};
+use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_tests::*;
 use futures::StreamExt;
 use mongodb::bson::{doc, Document};

@@ -7,7 +7,8 @@
 mod ws_support;
 
 use ds_gateway::ws::WsOptions;
-use ds_processors::enriched::Enriched;
+use ds_runtime::headers::EnrichedHeaders as _;
+use ds_schemas::enriched::Enriched;
 use ds_schemas::{Bar, ChainSummary, EnrichedUnderlying};
 use ds_tests::*;
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 use crate::setup::connect_js;
 use anyhow::Context as _;
 use clap::Subcommand;
-use ds_processors::dlq;
 use ds_runtime::config::Config;
+use ds_runtime::dlq;
 
 /// `dlq` actions.
 #[derive(Subcommand, Debug)]

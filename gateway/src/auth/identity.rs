@@ -1,19 +1,12 @@
-//! Who is calling: the `Authorization: Bearer <jwt>` or `X-Api-Key` header
-//! resolved to a [`Principal`] (users and keys are re-read every few seconds, so
-//! a deleted user's tokens and a revoked key stop working), the per-client rate
-//! limit, and the extractors handlers use to demand a role.
+//! Who is calling: a presented credential ([`Presented`], from REST headers or
+//! a WebSocket token) resolved to a [`Principal`]. Users and keys are re-read
+//! every few seconds, so a deleted user's tokens and a revoked key stop working.
 
+use super::credential::{Credential, Presented};
 use super::jwt::JwtKeys;
 use super::{apikeys, secret_hash, users, Role};
-use crate::api::Ctx;
 use crate::error::AppError;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -155,50 +148,26 @@ impl Auth {
         Ok(k)
     }
 
-    /// Resolves the credentials in `headers`.
+    /// Resolves what a caller presents.
     ///
     /// # Errors
     /// 503 when MongoDB cannot be asked.
     pub async fn identify(
         &self,
         db: &mongodb::Database,
-        headers: &HeaderMap,
+        presented: &Presented,
     ) -> Result<Identity, AppError> {
-        if let Some(v) = headers.get(header::AUTHORIZATION) {
-            let Some(token) = v
-                .to_str()
-                .ok()
-                .and_then(|s| {
-                    s.strip_prefix("Bearer ")
-                        .or_else(|| s.strip_prefix("bearer "))
-                })
-                .map(str::trim)
-            else {
-                return Ok(Identity::Invalid(
-                    "Authorization header must be `Bearer <token>`".into(),
-                ));
-            };
-            return self.identify_token(db, token).await;
+        match presented {
+            Presented::Nothing => Ok(Identity::Anonymous),
+            Presented::Malformed(reason) => Ok(Identity::Invalid(reason.clone())),
+            Presented::Credential(Credential::Bearer(token)) => {
+                self.identify_token(db, token).await
+            }
+            Presented::Credential(Credential::ApiKey(key)) => self.identify_key(db, key).await,
         }
-        if let Some(v) = headers.get("x-api-key") {
-            let Some(key) = v
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| k.starts_with(apikeys::PREFIX) && k.len() <= 128)
-            else {
-                return Ok(Identity::Invalid("X-Api-Key is not a valid API key".into()));
-            };
-            return self.identify_key(db, key).await;
-        }
-        Ok(Identity::Anonymous)
     }
 
-    /// Resolves a bearer token.
-    ///
-    /// # Errors
-    /// 503 when MongoDB cannot be asked.
-    pub async fn identify_token(
+    async fn identify_token(
         &self,
         db: &mongodb::Database,
         token: &str,
@@ -257,98 +226,5 @@ impl Auth {
                 tracing::debug!(error = %e, key_id = %id, "could not record API key use");
             }
         });
-    }
-}
-
-/// Middleware on every API route: resolves the caller, applies the rate limit
-/// (per user or key when authenticated, else per IP), and leaves the
-/// [`Identity`] in the request extensions for the extractors.
-pub async fn identify_and_limit(State(ctx): State<Ctx>, mut req: Request, next: Next) -> Response {
-    let identity = match ctx.auth.identify(&ctx.app.db, req.headers()).await {
-        Ok(i) => i,
-        Err(e) => return e.into_response(),
-    };
-    let key = match &identity {
-        Identity::Authenticated(p) => p.rate_key(),
-        _ => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-            None => "ip:unknown".to_owned(),
-        },
-    };
-    if let Err(wait) = ctx.limiter.check(&key) {
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        return AppError::TooManyRequests(secs).into_response();
-    }
-    req.extensions_mut().insert(identity);
-    next.run(req).await
-}
-
-fn identity(parts: &Parts) -> Identity {
-    parts
-        .extensions
-        .get::<Identity>()
-        .cloned()
-        .unwrap_or(Identity::Anonymous)
-}
-
-fn missing() -> AppError {
-    AppError::Unauthorized(
-        "authentication required: send `Authorization: Bearer <token>` (POST /api/v1/auth/login) or `X-Api-Key: <key>`".into(),
-    )
-}
-
-/// A caller allowed to read data: any authenticated caller, or anyone in
-/// development mode.
-#[derive(Debug, Clone)]
-pub struct Reader(pub Option<Principal>);
-
-impl FromRequestParts<Ctx> for Reader {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        match identity(parts) {
-            Identity::Authenticated(p) => Ok(Reader(Some(p))),
-            // Development mode reads anonymously, also with a stale token (a
-            // restarted dev gateway has a new random secret).
-            _ if ctx.app.cfg.dev => Ok(Reader(None)),
-            Identity::Invalid(reason) => Err(AppError::Unauthorized(reason)),
-            Identity::Anonymous => Err(missing()),
-        }
-    }
-}
-
-/// An authenticated caller (any role).
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Principal);
-
-impl FromRequestParts<Ctx> for Authenticated {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        match identity(parts) {
-            Identity::Authenticated(p) => Ok(Authenticated(p)),
-            Identity::Invalid(reason) => Err(AppError::Unauthorized(reason)),
-            Identity::Anonymous => Err(missing()),
-        }
-    }
-}
-
-/// An authenticated caller with role `admin` (403 for other roles).
-#[derive(Debug, Clone)]
-pub struct Admin(pub Principal);
-
-impl FromRequestParts<Ctx> for Admin {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        let Authenticated(p) = Authenticated::from_request_parts(parts, ctx).await?;
-        if p.role == Role::Admin {
-            Ok(Admin(p))
-        } else {
-            Err(AppError::Forbidden(format!(
-                "this endpoint needs role admin; the caller has role {}",
-                p.role.as_str()
-            )))
-        }
     }
 }

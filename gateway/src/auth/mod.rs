@@ -3,18 +3,18 @@
 //! tokens and API keys (stored as SHA-256 hashes), roles `viewer` and `admin`.
 
 pub mod apikeys;
+pub mod credential;
 pub mod identity;
 pub mod jwt;
 pub mod password;
 pub mod refresh;
 pub mod users;
 
+use crate::error::AppError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-pub use identity::{Admin, Authenticated, Identity, Principal, Reader};
 
 /// What a user or key may do. `viewer` reads; `admin` also manages users, keys
 /// and the DLQ. Ordered: `Viewer < Admin`.
@@ -78,9 +78,8 @@ pub enum AuthError {
     Internal(String),
 }
 
-impl From<AuthError> for crate::error::AppError {
+impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
-        use crate::error::AppError;
         match e {
             AuthError::Invalid(m) => AppError::BadRequest(m),
             AuthError::EmailTaken(_) => AppError::Conflict(e.to_string()),

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 /// Shortest password accepted.
 pub const MIN_LEN: usize = 8;
-/// Longest password accepted (hashing cost must stay bounded).
+/// Longest password accepted, in characters (hashing cost must stay bounded:
+/// at most 4 KiB of UTF-8).
 pub const MAX_LEN: usize = 1024;
 
 /// Checks the length rules.
@@ -22,9 +23,9 @@ pub fn check(password: &str) -> Result<(), AuthError> {
             "password must have at least {MIN_LEN} characters"
         )));
     }
-    if password.len() > MAX_LEN {
+    if n > MAX_LEN {
         return Err(AuthError::Invalid(format!(
-            "password must have at most {MAX_LEN} bytes"
+            "password must have at most {MAX_LEN} characters"
         )));
     }
     Ok(())

@@ -2,19 +2,19 @@
 //! from the stream, then follows new messages with an ordered push consumer,
 //! rebuilding it with backoff when NATS or the stream goes away.
 
-use super::{render, Shared, Update};
+use super::render;
+use super::shared::Shared;
+use super::update::{Event, Update};
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use async_nats::jetstream::stream::Stream as JsStream;
 use async_nats::jetstream::Context;
-use ds_processors::enriched::Enriched;
-use ds_runtime::subjects::STREAM_ENRICHED;
+use ds_schemas::enriched::Enriched;
+use ds_schemas::subjects::{ALL_ENRICHED, STREAM_ENRICHED};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Every enriched subject.
-pub(crate) const ALL_ENRICHED: &str = "md.enriched.>";
 /// Last-message look-ups in flight while seeding.
 const SEED_CONCURRENCY: usize = 16;
 
@@ -25,10 +25,13 @@ pub(crate) fn decode(
     payload: &[u8],
     seq: u64,
 ) -> Option<Update> {
-    match Enriched::decode(ds_runtime::headers::schema(headers), subject, payload) {
-        Ok(m) => Some(render::update(&m, seq)),
+    let rendered = Enriched::decode(ds_runtime::headers::schema(headers), subject, payload)
+        .map_err(|e| e.to_string())
+        .and_then(|m| render::update(m, seq).map_err(|e| e.to_string()));
+    match rendered {
+        Ok(u) => Some(u),
         Err(e) => {
-            tracing::warn!(subject, seq, error = %e, "skipping undecodable message of MD_ENRICHED");
+            tracing::warn!(subject, seq, error = %e, "skipping an undecodable or unrenderable message of MD_ENRICHED");
             None
         }
     }
@@ -135,12 +138,12 @@ async fn seed(shared: &Shared, stream: &JsStream) -> anyhow::Result<usize> {
     // right after each latest chain for the others.
     let chains: Vec<(String, String, u64)> = lasts
         .iter()
-        .filter(|u| u.event == super::Event::ChainUpdate)
+        .filter(|u| u.event == Event::ChainUpdate)
         .map(|u| (u.product.clone(), u.sub.clone(), u.value.seq))
         .collect();
     let summaries: Vec<Update> = futures::stream::iter(chains)
         .map(|(product, expiry, seq)| async move {
-            let subject = ds_runtime::subjects::enriched_summary(&product);
+            let subject = ds_schemas::subjects::enriched_summary(&product);
             last_of(stream, &subject, Some(seq + 1))
                 .await
                 .filter(|u| u.sub == expiry && u.value.seq <= cut)

@@ -1,6 +1,6 @@
 //! The latest message per room key, in memory.
 
-use super::{Event, Update};
+use super::update::{Event, Update};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

@@ -2,106 +2,27 @@
 //! ordered JetStream consumer over `md.enriched.>`, the latest value per room key
 //! (rendered once as JSON), and a broadcast of every message to the WebSocket hub.
 //!
-//! For REST handlers:
-//! ```ignore
-//! if let Some(v) = state.live.latest_chain("NIFTY", "2025-01-30") {
-//!     // v.seq: MD_ENRICHED stream sequence; v.json: the REST/WS JSON (Arc).
-//!     return Ok(Json((*v.json).clone()));
-//! }
-//! ```
-//! Values are the same JSON the WebSocket sends as `data`: proto field names, an
-//! RFC 3339 `ts` next to `ts_unix_ns` (`start` next to `start_unix_ns` for bars).
+//! For REST handlers, a [`LiveValue`] holds the typed message and its JSON,
+//! serialized once from [`crate::views`]: the same bytes the WebSocket sends as
+//! `data` (proto field names, an RFC 3339 `ts` next to `ts_unix_ns`, `start`
+//! next to `start_unix_ns` for bars).
 
 pub(crate) mod follow;
 mod latest;
 pub mod render;
+mod shared;
+mod update;
 
-use axum::extract::ws::Utf8Bytes;
 use latest::Latest;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use shared::Shared;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
+pub use update::{Event, LiveValue, Update};
+
 /// Messages the hub may fall behind the live feed before it loses some.
 const BROADCAST_CAPACITY: usize = 16_384;
-
-/// The latest value of something, as of an `MD_ENRICHED` stream sequence.
-#[derive(Debug, Clone)]
-pub struct LiveValue {
-    /// `MD_ENRICHED` stream sequence of the message.
-    pub seq: u64,
-    /// The message as JSON (the WebSocket `data` payload, also fit for REST).
-    pub json: Arc<serde_json::Value>,
-    /// `json` serialized once, served as is by the REST latest-value endpoints.
-    pub body: bytes::Bytes,
-    /// Event time of the message (`ts_unix_ns`, or `start_unix_ns` of a bar).
-    pub ts_unix_ns: i64,
-}
-
-/// The WebSocket event a message is sent as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Event {
-    /// `EnrichedUnderlying`, room `product:<P>`.
-    UnderlyingUpdate,
-    /// `EnrichedChain`, room `chain:<P>`.
-    ChainUpdate,
-    /// `ChainSummary`, room `general`.
-    ChainSummary,
-    /// A closed `Bar`, room `bars:<P>`.
-    BarUpdate,
-}
-
-impl Event {
-    /// The event name on the wire (the older design's names).
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::UnderlyingUpdate => "underlying_update",
-            Event::ChainUpdate => "chain_update",
-            Event::ChainSummary => "chain_summary",
-            Event::BarUpdate => "bar_update",
-        }
-    }
-}
-
-/// One message of `MD_ENRICHED`, rendered once for every reader.
-#[derive(Debug)]
-pub struct Update {
-    /// Sequence and JSON.
-    pub value: LiveValue,
-    /// The WebSocket event.
-    pub event: Event,
-    /// The WebSocket room (`product:NIFTY`, `chain:NIFTY`, `bars:NIFTY`, `general`).
-    pub room: Arc<str>,
-    /// What a newer message replaces: `<P>/underlying`, `<P>/chain/<EXPIRY>`,
-    /// `<P>/summary/<EXPIRY>`, `<P>/bar/<INTERVAL>`.
-    pub key: Arc<str>,
-    /// The product.
-    pub product: String,
-    /// Expiry (chain, summary), interval (bar), or empty (underlying).
-    pub sub: String,
-    /// The complete WebSocket frame `{"event","room","seq","data"}`.
-    pub frame: Utf8Bytes,
-    /// The sampled trace the message belongs to (only with trace export on).
-    pub trace: Option<ds_runtime::telemetry::Remote>,
-}
-
-/// Shared between the handles and the consumer task.
-struct Shared {
-    latest: RwLock<Latest>,
-    tx: broadcast::Sender<Arc<Update>>,
-}
-
-impl Shared {
-    fn read(&self) -> RwLockReadGuard<'_, Latest> {
-        // A panic while holding the lock cannot leave `Latest` half-updated in a
-        // way readers care about (each insert is one map operation).
-        self.latest.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Latest> {
-        self.latest.write().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// Aborts the consumer task when the last [`Live`] handle goes.
 struct TaskGuard(tokio::task::AbortHandle);

@@ -1,44 +1,13 @@
-//! Enriched messages as the JSON of SPEC §7/§8: proto field names, integers as
-//! numbers, an RFC 3339 `ts` next to `ts_unix_ns` (`start` next to
-//! `start_unix_ns` for bars), and the WebSocket frame around it — rendered once
-//! per message, shared by every reader.
+//! Enriched messages rendered once per message for every reader: the typed
+//! JSON of [`crate::views`] (the REST latest values and the WebSocket `data`),
+//! the routing facts (event, room, conflation key), and the WebSocket frame
+//! around it.
 
-use super::{Event, LiveValue, Update};
+use super::update::{Event, LiveValue, Update};
 use axum::extract::ws::Utf8Bytes;
-use chrono::{DateTime, SecondsFormat};
-use ds_processors::enriched::Enriched;
-use serde_json::{Map, Value};
+use ds_schemas::enriched::Enriched;
+use serde_json::Value;
 use std::sync::Arc;
-
-/// `unix_ns` as RFC 3339 UTC (as many fraction digits as needed, `Z`).
-pub fn rfc3339(unix_ns: i64) -> String {
-    DateTime::from_timestamp_nanos(unix_ns).to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-/// The `data` JSON of a message.
-pub fn data_json(m: &Enriched) -> Value {
-    let (v, ns_field, str_field, ns) = match m {
-        Enriched::Underlying(x) => (serde_json::to_value(x), "ts_unix_ns", "ts", x.ts_unix_ns),
-        Enriched::Chain(x) => (serde_json::to_value(x), "ts_unix_ns", "ts", x.ts_unix_ns),
-        Enriched::Summary(x) => (serde_json::to_value(x), "ts_unix_ns", "ts", x.ts_unix_ns),
-        Enriched::Bar(x) => (
-            serde_json::to_value(x),
-            "start_unix_ns",
-            "start",
-            x.start_unix_ns,
-        ),
-    };
-    // The generated types hold only numbers, strings and lists: serialising them
-    // cannot fail, but an empty object beats a panic if that ever changes.
-    let mut obj = match v {
-        Ok(Value::Object(o)) => o,
-        _ => Map::new(),
-    };
-    if obj.contains_key(ns_field) {
-        obj.insert(str_field.to_owned(), Value::String(rfc3339(ns)));
-    }
-    Value::Object(obj)
-}
 
 /// The routing facts of a message: event, room, conflation key, event time.
 pub fn route(m: &Enriched) -> (Event, String, String, i64) {
@@ -90,21 +59,25 @@ fn frame_with_body(event: Event, room: &str, seq: u64, data: &str) -> Utf8Bytes 
 }
 
 /// Renders one message of `MD_ENRICHED` at stream sequence `seq`.
-pub fn update(m: &Enriched, seq: u64) -> Update {
-    let data = data_json(m);
-    let (event, room, key, ts_unix_ns) = route(m);
-    let body = data.to_string();
+///
+/// # Errors
+/// When the message has no JSON form (see [`crate::views::to_json`]).
+pub fn update(m: Enriched, seq: u64) -> serde_json::Result<Update> {
+    let body = String::from_utf8(crate::views::to_json(&m)?).map_err(|e| {
+        serde_json::Error::io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    })?;
+    let (event, room, key, ts_unix_ns) = route(&m);
     let frame = frame_with_body(event, &room, seq, &body);
-    let (product, sub) = match m {
+    let (product, sub) = match &m {
         Enriched::Underlying(_) => (m.product().to_owned(), String::new()),
         Enriched::Chain(x) => (m.product().to_owned(), x.expiry.clone()),
         Enriched::Summary(x) => (m.product().to_owned(), x.expiry.clone()),
         Enriched::Bar(x) => (m.product().to_owned(), x.interval.clone()),
     };
-    Update {
+    Ok(Update {
         value: LiveValue {
             seq,
-            json: Arc::new(data),
+            msg: Arc::new(m),
             body: bytes::Bytes::from(body),
             ts_unix_ns,
         },
@@ -115,7 +88,7 @@ pub fn update(m: &Enriched, seq: u64) -> Update {
         sub,
         frame,
         trace: None,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -124,12 +97,7 @@ mod tests {
     use ds_schemas::{Bar, EnrichedChain, EnrichedQuote};
 
     #[test]
-    fn timestamps_and_frames() {
-        assert_eq!(rfc3339(1_736_935_200_000_000_000), "2025-01-15T10:00:00Z");
-        assert_eq!(
-            rfc3339(1_736_935_200_123_000_000),
-            "2025-01-15T10:00:00.123Z"
-        );
+    fn frames_carry_the_typed_json() {
         let chain = EnrichedChain {
             product: "NIFTY".into(),
             expiry: "2025-01-30".into(),
@@ -140,7 +108,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let u = update(&Enriched::Chain(chain), 42);
+        let u = update(Enriched::Chain(chain), 42).expect("renders");
         let v: Value = serde_json::from_str(u.frame.as_str()).expect("frame is JSON");
         assert_eq!(v["event"], "chain_update");
         assert_eq!(v["room"], "chain:NIFTY");
@@ -148,6 +116,8 @@ mod tests {
         assert_eq!(v["data"]["ts"], "2025-01-15T10:00:00Z");
         assert_eq!(v["data"]["calls"][0]["buildup"], "LONG_BUILDUP");
         assert_eq!(&*u.key, "NIFTY/chain/2025-01-30");
+        let body: Value = serde_json::from_slice(&u.value.body).expect("body is JSON");
+        assert_eq!(body, v["data"]);
 
         let bar = Bar {
             product: "NIFTY".into(),
@@ -155,9 +125,16 @@ mod tests {
             start_unix_ns: 1_736_935_200_000_000_000,
             ..Default::default()
         };
-        let u = update(&Enriched::Bar(bar), 7);
-        assert_eq!(u.value.json["start"], "2025-01-15T10:00:00Z");
+        let u = update(Enriched::Bar(bar), 7).expect("renders");
         assert_eq!(&*u.room, "bars:NIFTY");
         assert_eq!(u.event, Event::BarUpdate);
+        let bad = EnrichedChain {
+            calls: vec![EnrichedQuote {
+                buildup: 99,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(update(Enriched::Chain(bad), 8).is_err());
     }
 }

@@ -1,55 +1,88 @@
 //! `/api/v1/admin/…` (role admin): users and the dead-letter queue.
 
-use crate::api::Ctx;
+use crate::access::Admin;
 use crate::auth::users;
-use crate::auth::Admin;
+use crate::auth::users::User;
+use crate::error::responses::{BadRequest, Conflict, Forbidden, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::model::{DlqList, Problem, Retried, UserList};
+use crate::state::AppState;
+use crate::views::{rfc3339, Page};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
+use ds_runtime::dlq;
+use ds_schemas::DeadLetter;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A dead letter in `MD_DLQ`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DlqEntry {
+    /// Sequence in `MD_DLQ` (for retry).
+    pub dlq_seq: u64,
+    /// DLQ subject.
+    pub dlq_subject: String,
+    /// The dead letter (its `payload` as lower-case hex).
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+    /// `failed_at_unix_ns` as RFC 3339.
+    pub failed_at: String,
+}
+
+impl From<dlq::Entry> for DlqEntry {
+    fn from(e: dlq::Entry) -> Self {
+        Self {
+            dlq_seq: e.dlq_seq,
+            dlq_subject: e.dlq_subject,
+            failed_at: rfc3339(e.letter.failed_at_unix_ns),
+            letter: e.letter,
+        }
+    }
+}
+
+/// Result of a DLQ re-drive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Retried {
+    /// The DLQ entry re-driven.
+    pub dlq_seq: u64,
+    /// Sequence of the re-published message in its original stream.
+    pub republished_seq: u64,
+}
 
 /// Every user.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     responses(
-        (status = 200, description = "Users by e-mail", body = UserList),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Users by e-mail", body = Page<User>),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn list_users(State(ctx): State<Ctx>, _a: Admin) -> ApiResult<Json<UserList>> {
-    Ok(Json(UserList {
-        items: users::list(&ctx.app.db).await?,
-        next_cursor: None,
-    }))
+pub async fn list_users(State(state): State<AppState>, _a: Admin) -> ApiResult<Json<Page<User>>> {
+    Ok(Json(Page::all(users::list(&state.db).await?)))
 }
 
 /// Delete a user with their API keys and refresh tokens; their access tokens
 /// stop working at once on this gateway (within seconds on others).
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin",
-    params(("id" = String, Path, description = "User id (24 hex digits)")),
+    params(("id" = String, Path, description = "Id (24 hex digits; anything else is no such id)", pattern = "^[0-9a-f]{24}$")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Deleting oneself", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, response = Conflict), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_user(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Admin(a): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if id == a.user_id {
-        return Err(AppError::BadRequest(
+        // A conflict with the caller's own state, not a malformed request.
+        return Err(AppError::Conflict(
             "an admin cannot delete themselves".into(),
         ));
     }
-    if users::delete(&ctx.app.db, &id).await? {
-        ctx.auth.forget_user(&id);
+    if users::delete(&state.db, &id).await? {
+        state.auth.forget_user(&id);
         tracing::info!(admin = %a.user_id, user_id = %id, "user deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -62,47 +95,33 @@ pub async fn delete_user(
 #[into_params(parameter_in = Query)]
 pub struct DlqParams {
     /// Entries at most, 1..=1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
-fn js(ctx: &Ctx) -> async_nats::jetstream::Context {
-    ds_runtime::nats::jetstream(ctx.app.nats.clone())
+fn js(state: &AppState) -> async_nats::jetstream::Context {
+    ds_runtime::nats::jetstream(state.nats.clone())
 }
 
 /// Dead letters in `MD_DLQ`, oldest first.
 #[utoipa::path(get, path = "/api/v1/admin/dlq", tag = "admin", params(DlqParams),
     responses(
-        (status = 200, description = "Dead letters", body = DlqList),
-        (status = 400, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "NATS unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Dead letters", body = Page<DlqEntry>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_dlq(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _a: Admin,
     Query(q): Query<DlqParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<DlqEntry>>> {
     let limit = crate::params::limit(q.limit.as_deref())?;
-    let entries = ds_processors::dlq::list(&js(&ctx), limit as usize)
+    let entries = dlq::list(&js(&state), limit as usize)
         .await
         .map_err(|e| AppError::Unavailable(format!("cannot read MD_DLQ: {e:#}")))?;
-    let items: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-            if let Some(o) = v.as_object_mut() {
-                o.insert(
-                    "failed_at".into(),
-                    Value::String(crate::live::render::rfc3339(e.letter.failed_at_unix_ns)),
-                );
-            }
-            v
-        })
-        .collect();
-    Ok(Json(
-        serde_json::json!({"items": items, "next_cursor": null}),
-    ))
+    Ok(Json(Page::all(
+        entries.into_iter().map(DlqEntry::from).collect(),
+    )))
 }
 
 /// Re-drive a dead letter: publish its original bytes again on its subject.
@@ -110,23 +129,21 @@ pub async fn list_dlq(
     params(("seq" = u64, Path, description = "Sequence of the entry in MD_DLQ")),
     responses(
         (status = 200, description = "Re-published", body = Retried),
-        (status = 400, description = "Bad sequence", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn retry_dlq(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     Admin(a): Admin,
     Path(seq): Path<u64>,
 ) -> ApiResult<Json<Retried>> {
-    let js = js(&ctx);
-    if ds_processors::dlq::show(&js, seq).await.is_err() {
+    let js = js(&state);
+    if dlq::show(&js, seq).await.is_err() {
         return Err(AppError::NotFound(format!(
             "no DLQ entry with sequence {seq}"
         )));
     }
-    let republished_seq = ds_processors::dlq::retry(&js, seq)
+    let republished_seq = dlq::retry(&js, seq)
         .await
         .map_err(|e| AppError::Unavailable(format!("re-drive failed: {e:#}")))?;
     tracing::info!(admin = %a.user_id, dlq_seq = seq, republished_seq, "DLQ entry re-driven");

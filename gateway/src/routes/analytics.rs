@@ -1,128 +1,146 @@
-//! `/api/v1/analytics/{product}/…`: PCR series, max pain, IV surface, OI build-up.
+//! `/api/v1/analytics/{product}/…`: PCR series, max pain, IV surface, OI
+//! build-up, computed from the typed chains (never from JSON by key: a value
+//! that is not there is an error or `null`, never 0).
 
-use super::chain::{latest_chain, latest_chains, resolve_expiry, ExpiryParam};
-use super::{known_product, HistoryParams};
-use crate::api::Ctx;
-use crate::auth::Reader;
-use crate::error::ApiResult;
+use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry};
+use crate::access::Reader;
+use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
+use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::model::{IvSurface, MaxPain, OiBuildup, PainPoint, PcrPage, Problem};
 use crate::page::History;
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::state::AppState;
+use crate::views::{rfc3339, Page};
 use axum::extract::State;
 use axum::Json;
 use chrono::NaiveDate;
 use ds_analytics::surface::{build_surface, SurfaceChain};
 use ds_runtime::collections::OPTION_CHAINS;
+use ds_schemas::{Buildup, EnrichedChain, EnrichedQuote};
 use mongodb::bson::doc;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-fn f64_at(v: &Value, k: &str) -> Option<f64> {
-    v.get(k).and_then(Value::as_f64)
-}
-
-fn f64s(v: &Value, k: &str) -> Vec<f64> {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
-        .unwrap_or_default()
-}
-
-fn quotes<'a>(v: &'a Value, side: &str) -> &'a [Value] {
-    v.get(side)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-/// Query parameters of `pcr`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PcrParams {
-    /// Expiry (YYYY-MM-DD); every expiry when omitted (each point names its expiry).
-    pub expiry: Option<String>,
-    /// Start (inclusive): RFC 3339 or unix milliseconds.
-    pub from: Option<String>,
-    /// End (exclusive): RFC 3339 or unix milliseconds.
-    pub to: Option<String>,
-    /// Items per page, 1..=1000 (default 100).
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// `desc` (newest first, the default) or `asc`.
-    pub order: Option<String>,
+/// One point of the put-call ratio series (a chain snapshot's ratios).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PcrPoint {
+    /// Product.
+    pub product: String,
+    /// Expiry, ISO date.
+    pub expiry: String,
+    /// Event time, UTC ns.
+    pub ts_unix_ns: i64,
+    /// Event time, RFC 3339.
+    #[serde(skip_deserializing)]
+    pub ts: String,
+    /// Chain sequence.
+    pub seq: u64,
+    /// Spot.
+    pub spot: f64,
+    /// PCR by open interest (0 when there is no call OI, SPEC §4).
+    pub pcr_oi: f64,
+    /// PCR by volume (0 when there is no call volume, SPEC §4).
+    pub pcr_volume: f64,
+    /// Σ call OI.
+    pub total_call_oi: u64,
+    /// Σ put OI.
+    pub total_put_oi: u64,
 }
 
 /// The PCR series of `product`.
 ///
 /// # Errors
 /// 400/404 for bad input; 503 when MongoDB is down.
-pub async fn pcr_page(ctx: &Ctx, product: &str, q: PcrParams) -> ApiResult<crate::page::Page> {
-    known_product(ctx, product)?;
+pub async fn pcr_page(
+    state: &AppState,
+    product: &str,
+    expiry: &ExpiryFilter,
+    q: &HistoryParams,
+) -> ApiResult<Page<PcrPoint>> {
+    state.product(product)?;
     let mut filter = doc! {"product": product};
-    if let Some(e) = q.expiry.as_deref() {
+    if let Some(e) = expiry.expiry.as_deref() {
         filter.insert("expiry", crate::params::expiry(e)?);
     }
-    let (range, order, limit, cursor) = HistoryParams {
-        from: q.from,
-        to: q.to,
-        limit: q.limit,
-        cursor: q.cursor,
-        order: q.order,
-    }
-    .parse()?;
-    History {
-        collection: OPTION_CHAINS,
-        filter,
-        time_field: "ts_unix_ns",
-        ties: true,
-        range,
-        order,
-        limit,
-        cursor,
-        projection: Some(doc! {
-            "product": 1, "expiry": 1, "ts": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
-            "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
-        }),
-    }
-    .run(&ctx.app.db)
-    .await
+    let mut query = History::new(OPTION_CHAINS, filter, "ts_unix_ns", q)?;
+    query.projection = Some(doc! {
+        "product": 1, "expiry": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
+        "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
+    });
+    let page = query.run::<PcrPoint>(&state.db).await?;
+    Ok(page.map(|mut p| {
+        p.ts = rfc3339(p.ts_unix_ns);
+        p
+    }))
 }
 
 /// Put-call ratio series (by OI and volume) per expiry, from the chain snapshots.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/pcr", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), PcrParams),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
     responses(
-        (status = 200, description = "A page of PCR points, ordered by ts_unix_ns descending (order=asc: ascending)", body = PcrPage),
-        (status = 400, description = "Bad expiry, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of PCR points, ordered by ts_unix_ns descending (order=asc: ascending)", body = Page<PcrPoint>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn pcr(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
-    Query(q): Query<PcrParams>,
-) -> ApiResult<Json<crate::page::Page>> {
-    Ok(Json(pcr_page(&ctx, &product, q).await?))
+    Query(e): Query<ExpiryFilter>,
+    Query(q): Query<HistoryParams>,
+) -> ApiResult<Json<Page<PcrPoint>>> {
+    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
 }
 
-/// Writers' payout at each strike of `strikes` (settlement there), from OI.
-fn pain_curve(strikes: &[f64], call_oi: &[f64], put_oi: &[f64]) -> Vec<PainPoint> {
-    strikes
+/// Writers' payout at one settlement strike.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PainPoint {
+    /// Settlement strike.
+    pub strike: f64,
+    /// Σ call OI × max(0, strike − K).
+    pub call_pain: f64,
+    /// Σ put OI × max(0, K − strike).
+    pub put_pain: f64,
+    /// call_pain + put_pain.
+    pub total_pain: f64,
+}
+
+/// Max pain of the latest chain of an expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MaxPain {
+    /// Product.
+    pub product: String,
+    /// Expiry.
+    pub expiry: String,
+    /// Snapshot time, UTC ns.
+    pub ts_unix_ns: i64,
+    /// Snapshot time, RFC 3339.
+    pub ts: String,
+    /// Spot.
+    pub spot: f64,
+    /// The strike minimising total pain (ties: the lower), as the enricher computed it.
+    pub max_pain_strike: f64,
+    /// The pain curve, by strike.
+    pub pain: Vec<PainPoint>,
+}
+
+/// Writers' payout at each strike of `c` (settlement there), from OI.
+fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
+    let oi = |q: &EnrichedQuote| q.open_interest as f64;
+    c.strikes
         .iter()
         .map(|&s| {
-            let call_pain: f64 = strikes
+            let call_pain: f64 = c
+                .strikes
                 .iter()
-                .zip(call_oi)
-                .map(|(&k, &oi)| oi * (s - k).max(0.0))
+                .zip(&c.calls)
+                .map(|(&k, q)| oi(q) * (s - k).max(0.0))
                 .sum();
-            let put_pain: f64 = strikes
+            let put_pain: f64 = c
+                .strikes
                 .iter()
-                .zip(put_oi)
-                .map(|(&k, &oi)| oi * (k - s).max(0.0))
+                .zip(&c.puts)
+                .map(|(&k, q)| oi(q) * (k - s).max(0.0))
                 .sum();
             PainPoint {
                 strike: s,
@@ -134,99 +152,107 @@ fn pain_curve(strikes: &[f64], call_oi: &[f64], put_oi: &[f64]) -> Vec<PainPoint
         .collect()
 }
 
-fn oi_of(v: &Value, side: &str) -> Vec<f64> {
-    quotes(v, side)
-        .iter()
-        .map(|q| {
-            q.get("open_interest")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-        })
-        .collect()
-}
-
 /// Max pain of the latest chain of an expiry, with the pain curve.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/max-pain", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses(
         (status = 200, description = "Max pain and the pain curve", body = MaxPain),
-        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no chain", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn max_pain(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<MaxPain>> {
-    let spec = known_product(&ctx, &product)?;
-    let expiry = resolve_expiry(&ctx, spec, q.expiry.as_deref()).await?;
-    let c = latest_chain(&ctx, &product, &expiry).await?;
-    let strikes = f64s(&c, "strikes");
+    let spec = state.product(&product)?;
+    let expiry = resolve_expiry(&state, spec, q.expiry.as_deref()).await?;
+    let m = latest_chain(&state, &product, &expiry).await?;
+    let c = chain_of(&m)?;
     Ok(Json(MaxPain {
-        pain: pain_curve(&strikes, &oi_of(&c, "calls"), &oi_of(&c, "puts")),
+        pain: pain_curve(c),
         product,
         expiry,
-        ts_unix_ns: c
-            .get("ts_unix_ns")
-            .and_then(Value::as_i64)
-            .unwrap_or_default(),
-        ts: c
-            .get("ts")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        spot: f64_at(&c, "spot").unwrap_or_default(),
-        max_pain_strike: f64_at(&c, "max_pain_strike").unwrap_or_default(),
+        ts_unix_ns: c.ts_unix_ns,
+        ts: rfc3339(c.ts_unix_ns),
+        spot: c.spot,
+        max_pain_strike: c.max_pain_strike,
     }))
+}
+
+/// The implied-volatility surface from the latest chain of every expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IvSurface {
+    /// Product.
+    pub product: String,
+    /// Expiries (rows), ascending.
+    pub expiries: Vec<String>,
+    /// Strikes (columns), ascending.
+    pub strikes: Vec<f64>,
+    /// `ivs[e][k]`: out-of-the-money IV at `expiries[e]`, `strikes[k]`, or null.
+    pub ivs: Vec<Vec<Option<f64>>>,
+    /// Spot of the newest chain used; null before any chain.
+    pub spot: Option<f64>,
+    /// Newest snapshot used, UTC ns; null before any chain.
+    pub ts_unix_ns: Option<i64>,
+    /// Newest snapshot used, RFC 3339; null before any chain.
+    pub ts: Option<String>,
+}
+
+/// One chain's IVs, owned for [`SurfaceChain`].
+struct SmileInput<'a> {
+    expiry: NaiveDate,
+    chain: &'a EnrichedChain,
+    calls: Vec<Option<f64>>,
+    puts: Vec<Option<f64>>,
+}
+
+impl<'a> SmileInput<'a> {
+    /// `None` (logged) for a chain whose expiry is not a date.
+    fn new(chain: &'a EnrichedChain) -> Option<Self> {
+        let Ok(expiry) = NaiveDate::parse_from_str(&chain.expiry, "%Y-%m-%d") else {
+            tracing::warn!(product = %chain.product, expiry = %chain.expiry, "chain left out of the IV surface: expiry is not a date");
+            return None;
+        };
+        let ivs = |qs: &[EnrichedQuote]| qs.iter().map(|q| q.iv).collect();
+        Some(Self {
+            expiry,
+            chain,
+            calls: ivs(&chain.calls),
+            puts: ivs(&chain.puts),
+        })
+    }
+
+    fn surface_chain(&self) -> SurfaceChain<'_> {
+        SurfaceChain {
+            expiry: self.expiry,
+            spot: self.chain.spot,
+            strikes: &self.chain.strikes,
+            call_ivs: &self.calls,
+            put_ivs: &self.puts,
+        }
+    }
 }
 
 /// The IV surface of `product` from the latest chain of every quoted expiry.
 ///
 /// # Errors
 /// 404 for an unknown product; 503 when MongoDB is down.
-pub async fn surface_of(ctx: &Ctx, product: &str) -> ApiResult<IvSurface> {
-    known_product(ctx, product)?;
-    let chains = latest_chains(ctx, product).await?;
-    struct Owned {
-        expiry: NaiveDate,
-        spot: f64,
-        strikes: Vec<f64>,
-        calls: Vec<Option<f64>>,
-        puts: Vec<Option<f64>>,
-    }
-    let ivs = |v: &Value, side: &str| -> Vec<Option<f64>> {
-        quotes(v, side)
+pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface> {
+    state.product(product)?;
+    let latest = latest_chains(state, product).await?;
+    let chains = latest
+        .iter()
+        .map(|m| chain_of(m))
+        .collect::<ApiResult<Vec<&EnrichedChain>>>()?;
+    let inputs: Vec<SmileInput<'_>> = chains.iter().filter_map(|c| SmileInput::new(c)).collect();
+    let s = build_surface(
+        &inputs
             .iter()
-            .map(|q| q.get("iv").and_then(Value::as_f64))
-            .collect()
-    };
-    let owned: Vec<Owned> = chains
-        .iter()
-        .filter_map(|c| {
-            Some(Owned {
-                expiry: NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d").ok()?,
-                spot: f64_at(&c.json, "spot")?,
-                strikes: f64s(&c.json, "strikes"),
-                calls: ivs(&c.json, "calls"),
-                puts: ivs(&c.json, "puts"),
-            })
-        })
-        .collect();
-    let input: Vec<SurfaceChain<'_>> = owned
-        .iter()
-        .map(|o| SurfaceChain {
-            expiry: o.expiry,
-            spot: o.spot,
-            strikes: &o.strikes,
-            call_ivs: &o.calls,
-            put_ivs: &o.puts,
-        })
-        .collect();
-    let s = build_surface(&input);
+            .map(SmileInput::surface_chain)
+            .collect::<Vec<_>>(),
+    );
     let newest = chains.iter().max_by_key(|c| c.ts_unix_ns);
     Ok(IvSurface {
         product: product.to_owned(),
@@ -237,109 +263,228 @@ pub async fn surface_of(ctx: &Ctx, product: &str) -> ApiResult<IvSurface> {
             .collect(),
         strikes: s.strikes,
         ivs: s.ivs,
-        spot: newest.and_then(|c| f64_at(&c.json, "spot")),
+        spot: newest.map(|c| c.spot),
         ts_unix_ns: newest.map(|c| c.ts_unix_ns),
-        ts: newest.and_then(|c| c.json.get("ts").and_then(Value::as_str).map(str::to_owned)),
+        ts: newest.map(|c| rfc3339(c.ts_unix_ns)),
     })
 }
 
 /// Implied-volatility surface (expiry × strike, out-of-the-money side).
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/iv-surface", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses(
         (status = 200, description = "The IV surface (empty grids before any chain)", body = IvSurface),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn iv_surface(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&ctx, &product).await?))
+    Ok(Json(surface_of(&state, &product).await?))
 }
 
-/// The build-up classes, in the order of the proto enum.
-const CLASSES: [&str; 5] = [
-    "NEUTRAL",
-    "LONG_BUILDUP",
-    "SHORT_BUILDUP",
-    "SHORT_COVERING",
-    "LONG_UNWINDING",
-];
+/// The side of a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// A call.
+    Call,
+    /// A put.
+    Put,
+}
+
+/// OI change and build-up of one strike and side.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct OiRow {
+    /// Strike.
+    pub strike: f64,
+    /// `call` or `put`.
+    pub side: Side,
+    /// Open interest.
+    pub open_interest: u64,
+    /// OI change against the previous snapshot.
+    pub oi_change: i64,
+    /// Last price.
+    pub last: f64,
+    /// Build-up class.
+    pub buildup: Buildup,
+}
+
+/// Rows per build-up class (every class present, possibly 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(clippy::struct_field_names)]
+pub struct BuildupCounts {
+    /// No clear signal.
+    pub neutral: u64,
+    /// Price up, OI up.
+    pub long_buildup: u64,
+    /// Price down, OI up.
+    pub short_buildup: u64,
+    /// Price up, OI down.
+    pub short_covering: u64,
+    /// Price down, OI down.
+    pub long_unwinding: u64,
+}
+
+impl BuildupCounts {
+    fn add(&mut self, b: Buildup) {
+        let n = match b {
+            Buildup::Neutral => &mut self.neutral,
+            Buildup::LongBuildup => &mut self.long_buildup,
+            Buildup::ShortBuildup => &mut self.short_buildup,
+            Buildup::ShortCovering => &mut self.short_covering,
+            Buildup::LongUnwinding => &mut self.long_unwinding,
+        };
+        *n += 1;
+    }
+}
+
+/// OI build-up of the latest chain of an expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct OiBuildup {
+    /// Product.
+    pub product: String,
+    /// Expiry.
+    pub expiry: String,
+    /// Snapshot time, UTC ns.
+    pub ts_unix_ns: i64,
+    /// Snapshot time, RFC 3339.
+    pub ts: String,
+    /// Per strike and side, by strike, calls first.
+    pub items: Vec<OiRow>,
+    /// Rows per build-up class.
+    pub counts: BuildupCounts,
+}
+
+/// The rows of `c`, by strike then side, and their counts per class.
+///
+/// # Errors
+/// 500 for a quote whose class is not a `Buildup` (never counted as another).
+fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
+    let mut counts = BuildupCounts::default();
+    let mut items = Vec::with_capacity(c.calls.len() + c.puts.len());
+    for (side, quotes) in [(Side::Call, &c.calls), (Side::Put, &c.puts)] {
+        for q in quotes {
+            let buildup = Buildup::try_from(q.buildup).map_err(|_| {
+                AppError::Internal(anyhow::anyhow!(
+                    "chain {} {} has buildup {} at strike {}",
+                    c.product,
+                    c.expiry,
+                    q.buildup,
+                    q.strike
+                ))
+            })?;
+            counts.add(buildup);
+            items.push(OiRow {
+                strike: q.strike,
+                side,
+                open_interest: q.open_interest,
+                oi_change: q.oi_change,
+                last: q.last,
+                buildup,
+            });
+        }
+    }
+    items.sort_by(|a, b| a.strike.total_cmp(&b.strike).then(a.side.cmp(&b.side)));
+    Ok((items, counts))
+}
 
 /// OI change and build-up class per strike and side of the latest chain, with
 /// counts per class.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/oi-buildup", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses(
         (status = 200, description = "OI build-up", body = OiBuildup),
-        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no chain", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn oi_buildup(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
-) -> ApiResult<Json<Value>> {
-    let spec = known_product(&ctx, &product)?;
-    let expiry = resolve_expiry(&ctx, spec, q.expiry.as_deref()).await?;
-    let c = latest_chain(&ctx, &product, &expiry).await?;
-    let mut counts = serde_json::Map::new();
-    for class in CLASSES {
-        counts.insert(class.to_owned(), json!(0));
-    }
-    let mut items = Vec::new();
-    for side in ["calls", "puts"] {
-        for q in quotes(&c, side) {
-            let buildup = q
-                .get("buildup")
-                .and_then(Value::as_str)
-                .unwrap_or("NEUTRAL")
-                .to_owned();
-            if let Some(n) = counts.get_mut(&buildup) {
-                *n = json!(n.as_u64().unwrap_or(0) + 1);
-            }
-            items.push(json!({
-                "strike": q.get("strike"),
-                "side": if side == "calls" { "call" } else { "put" },
-                "open_interest": q.get("open_interest"),
-                "oi_change": q.get("oi_change"),
-                "last": q.get("last"),
-                "buildup": buildup,
-            }));
-        }
-    }
-    items.sort_by(|a, b| {
-        let k = |v: &Value| v.get("strike").and_then(Value::as_f64).unwrap_or(f64::NAN);
-        k(a).total_cmp(&k(b))
-            .then_with(|| a["side"].as_str().cmp(&b["side"].as_str()))
-    });
-    Ok(Json(json!({
-        "product": product,
-        "expiry": expiry,
-        "ts_unix_ns": c.get("ts_unix_ns"),
-        "ts": c.get("ts"),
-        "items": items,
-        "counts": counts,
-    })))
+) -> ApiResult<Json<OiBuildup>> {
+    let spec = state.product(&product)?;
+    let expiry = resolve_expiry(&state, spec, q.expiry.as_deref()).await?;
+    let m = latest_chain(&state, &product, &expiry).await?;
+    let c = chain_of(&m)?;
+    let (items, counts) = oi_rows(c)?;
+    Ok(Json(OiBuildup {
+        product,
+        expiry,
+        ts_unix_ns: c.ts_unix_ns,
+        ts: rfc3339(c.ts_unix_ns),
+        items,
+        counts,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn quote(strike: f64, oi: u64, buildup: Buildup) -> EnrichedQuote {
+        EnrichedQuote {
+            strike,
+            open_interest: oi,
+            buildup: buildup as i32,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn pain_is_minimal_at_the_max_pain_strike() {
-        let strikes = [90.0, 100.0, 110.0];
-        let p = pain_curve(&strikes, &[10.0, 50.0, 10.0], &[10.0, 50.0, 10.0]);
+        let strikes = vec![90.0, 100.0, 110.0];
+        let q = |oi: &[u64]| -> Vec<EnrichedQuote> {
+            strikes
+                .iter()
+                .zip(oi)
+                .map(|(&k, &oi)| quote(k, oi, Buildup::Neutral))
+                .collect()
+        };
+        let c = EnrichedChain {
+            calls: q(&[10, 50, 10]),
+            puts: q(&[10, 50, 10]),
+            strikes: strikes.clone(),
+            ..Default::default()
+        };
+        let p = pain_curve(&c);
         assert_eq!(p[1].total_pain, 10.0 * 10.0 + 10.0 * 10.0);
         assert!(p[1].total_pain < p[0].total_pain && p[1].total_pain < p[2].total_pain);
+    }
+
+    #[test]
+    fn oi_rows_count_every_class_and_refuse_unknown_ones() {
+        let mut c = EnrichedChain {
+            strikes: vec![100.0, 90.0],
+            calls: vec![
+                quote(100.0, 1, Buildup::LongBuildup),
+                quote(90.0, 1, Buildup::Neutral),
+            ],
+            puts: vec![
+                quote(100.0, 1, Buildup::LongBuildup),
+                quote(90.0, 1, Buildup::ShortCovering),
+            ],
+            ..Default::default()
+        };
+        let (rows, counts) = oi_rows(&c).expect("rows");
+        assert_eq!(
+            rows.iter().map(|r| (r.strike, r.side)).collect::<Vec<_>>(),
+            vec![
+                (90.0, Side::Call),
+                (90.0, Side::Put),
+                (100.0, Side::Call),
+                (100.0, Side::Put)
+            ]
+        );
+        assert_eq!(counts.long_buildup, 2);
+        let v = serde_json::to_value(&counts).expect("json");
+        assert_eq!(v["SHORT_COVERING"], 1);
+        assert_eq!(v["LONG_UNWINDING"], 0);
+        c.puts[0].buildup = 42;
+        assert!(oi_rows(&c).is_err());
     }
 }

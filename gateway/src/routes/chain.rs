@@ -2,38 +2,60 @@
 //! memory, MongoDB on a miss; expiry defaults to the nearest one not expired)
 //! and chain history.
 
-use super::{body_response, json_response, known_product, HistoryParams};
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
+use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::json::document_json;
-use crate::model::{Chain, ChainPage, Problem};
-use crate::page::History;
+use crate::page::{read, History};
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::state::AppState;
+use crate::views::{json_body, ChainView, Page};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
 use ds_analytics::market::{expiry_close_unix_ns, ProductSpec};
 use ds_runtime::collections::{CHAIN_LATEST, OPTION_CHAINS};
+use ds_schemas::enriched::Enriched;
+use ds_schemas::EnrichedChain;
 use futures::TryStreamExt as _;
-use mongodb::bson::{doc, Document};
-use serde::Deserialize;
-use serde_json::Value;
+use mongodb::bson::{doc, Document, RawDocumentBuf};
 use std::sync::Arc;
 
 /// A chain older than the product's newest by more than this is no longer quoted.
 const QUOTED_WITHIN_NS: i64 = 86_400 * 1_000_000_000;
 
-/// The latest chain of one expiry.
-#[derive(Debug, Clone)]
-pub struct LatestChain {
-    /// Expiry, ISO date.
-    pub expiry: String,
-    /// Event time of the snapshot.
-    pub ts_unix_ns: i64,
-    /// The chain as JSON.
-    pub json: Arc<Value>,
+/// The latest chain of an expiry, shared with the live cache when it comes from
+/// there (an [`Enriched::Chain`] by construction; see [`chain_of`]).
+pub type LatestChain = Arc<Enriched>;
+
+/// The chain in `m`.
+///
+/// # Errors
+/// 500 when `m` is another message (a bug in the live cache, never hidden).
+pub fn chain_of(m: &Enriched) -> ApiResult<&EnrichedChain> {
+    match m {
+        Enriched::Chain(c) => Ok(c),
+        other => Err(AppError::Internal(anyhow::anyhow!(
+            "expected a chain, the live cache holds a {}",
+            other.schema()
+        ))),
+    }
+}
+
+/// The stored latest chains matching `filter`, by expiry.
+async fn stored_chains(state: &AppState, filter: Document) -> ApiResult<Vec<LatestChain>> {
+    let docs: Vec<RawDocumentBuf> = state
+        .db
+        .collection::<RawDocumentBuf>(CHAIN_LATEST)
+        .find(filter)
+        .sort(doc! {"expiry": 1})
+        .await?
+        .try_collect()
+        .await?;
+    docs.iter()
+        .map(|d| Ok(Arc::new(Enriched::Chain(read(CHAIN_LATEST, d)?))))
+        .collect()
 }
 
 /// The latest chain of every expiry of `product` still quoted (its latest chain
@@ -41,41 +63,14 @@ pub struct LatestChain {
 ///
 /// # Errors
 /// 503 when MongoDB is down.
-pub async fn latest_chains(ctx: &Ctx, product: &str) -> ApiResult<Vec<LatestChain>> {
-    let live = ctx.app.live.latest_chains(product);
+pub async fn latest_chains(state: &AppState, product: &str) -> ApiResult<Vec<LatestChain>> {
+    let live = state.live.latest_chains(product);
     if !live.is_empty() {
-        return Ok(live
-            .into_iter()
-            .map(|(expiry, v)| LatestChain {
-                expiry,
-                ts_unix_ns: v.ts_unix_ns,
-                json: v.json,
-            })
-            .collect());
+        return Ok(live.into_iter().map(|(_, v)| v.msg).collect());
     }
-    let docs: Vec<Document> = ctx
-        .app
-        .db
-        .collection::<Document>(CHAIN_LATEST)
-        .find(doc! {"product": product})
-        .sort(doc! {"expiry": 1})
-        .await?
-        .try_collect()
-        .await?;
-    let mut out: Vec<LatestChain> = docs
-        .into_iter()
-        .filter_map(|d| {
-            let expiry = d.get_str("expiry").ok()?.to_owned();
-            let ts_unix_ns = d.get_i64("ts_unix_ns").ok()?;
-            Some(LatestChain {
-                expiry,
-                ts_unix_ns,
-                json: Arc::new(document_json(d)),
-            })
-        })
-        .collect();
-    let newest = out.iter().map(|c| c.ts_unix_ns).max().unwrap_or_default();
-    out.retain(|c| c.ts_unix_ns >= newest.saturating_sub(QUOTED_WITHIN_NS));
+    let mut out = stored_chains(state, doc! {"product": product}).await?;
+    let newest = out.iter().map(|c| c.ts_unix_ns()).max().unwrap_or_default();
+    out.retain(|c| c.ts_unix_ns() >= newest.saturating_sub(QUOTED_WITHIN_NS));
     Ok(out)
 }
 
@@ -103,14 +98,17 @@ fn nearest(spec: &ProductSpec, expiries: &[(String, i64)]) -> Option<String> {
 ///
 /// # Errors
 /// 400 for a malformed expiry; 404 when the product has no chain yet.
-pub async fn resolve_expiry(ctx: &Ctx, spec: &ProductSpec, raw: Option<&str>) -> ApiResult<String> {
+pub async fn resolve_expiry(
+    state: &AppState,
+    spec: &ProductSpec,
+    raw: Option<&str>,
+) -> ApiResult<String> {
     if let Some(raw) = raw {
         return crate::params::expiry(raw);
     }
-    let live = ctx.app.live.latest_chains(&spec.name);
+    let live = state.live.latest_chains(&spec.name);
     let known: Vec<(String, i64)> = if live.is_empty() {
-        let docs: Vec<Document> = ctx
-            .app
+        let docs: Vec<Document> = state
             .db
             .collection::<Document>(CHAIN_LATEST)
             .find(doc! {"product": &spec.name})
@@ -137,123 +135,75 @@ pub async fn resolve_expiry(ctx: &Ctx, spec: &ProductSpec, raw: Option<&str>) ->
 ///
 /// # Errors
 /// 404 when there is none; 503 when MongoDB is down.
-pub async fn latest_chain(ctx: &Ctx, product: &str, expiry: &str) -> ApiResult<Arc<Value>> {
-    if let Some(v) = ctx.app.live.latest_chain(product, expiry) {
-        return Ok(v.json);
+pub async fn latest_chain(state: &AppState, product: &str, expiry: &str) -> ApiResult<LatestChain> {
+    if let Some(v) = state.live.latest_chain(product, expiry) {
+        return Ok(v.msg);
     }
-    let d = ctx
-        .app
-        .db
-        .collection::<Document>(CHAIN_LATEST)
-        .find_one(doc! {"_id": format!("{product}:{expiry}")})
+    stored_chains(state, doc! {"_id": format!("{product}:{expiry}")})
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no chain of {product} for expiry {expiry}")))?;
-    Ok(Arc::new(document_json(d)))
-}
-
-/// `expiry` query parameter.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExpiryParam {
-    /// Expiry (YYYY-MM-DD); default: the nearest one not yet expired.
-    pub expiry: Option<String>,
+        .pop()
+        .ok_or_else(|| AppError::NotFound(format!("no chain of {product} for expiry {expiry}")))
 }
 
 /// The latest chain of `product` (expiry `raw` or the nearest) as a response.
 ///
 /// # Errors
 /// As [`resolve_expiry`] and [`latest_chain`].
-pub async fn latest_response(ctx: &Ctx, product: &str, raw: Option<&str>) -> ApiResult<Response> {
-    let spec = known_product(ctx, product)?;
-    let expiry = resolve_expiry(ctx, spec, raw).await?;
-    if let Some(v) = ctx.app.live.latest_chain(product, &expiry) {
-        return Ok(body_response(v.body));
+pub async fn latest_response(
+    state: &AppState,
+    product: &str,
+    raw: Option<&str>,
+) -> ApiResult<Response> {
+    let spec = state.product(product)?;
+    let expiry = resolve_expiry(state, spec, raw).await?;
+    if let Some(v) = state.live.latest_chain(product, &expiry) {
+        return Ok(json_body(v.body));
     }
-    Ok(json_response(&*latest_chain(ctx, product, &expiry).await?))
+    let c = latest_chain(state, product, &expiry).await?;
+    Ok(Json(ChainView::borrowed(chain_of(&c)?)).into_response())
 }
 
 /// The latest enriched chain of an expiry.
-#[utoipa::path(get, path = "/api/v1/chain/{product}/latest", tag = "chain",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ExpiryParam),
+#[utoipa::path(operation_id = "chain_latest", get, path = "/api/v1/chain/{product}/latest", tag = "chain",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
     responses(
-        (status = 200, description = "The latest chain", body = Chain),
-        (status = 400, description = "Malformed expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no chain for that expiry", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The latest chain", body = ChainView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
-    latest_response(&ctx, &product, q.expiry.as_deref()).await
-}
-
-/// Query parameters of `history`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ChainHistoryParams {
-    /// Expiry (YYYY-MM-DD); all expiries when omitted.
-    pub expiry: Option<String>,
-    /// Start (inclusive): RFC 3339 or unix milliseconds.
-    pub from: Option<String>,
-    /// End (exclusive): RFC 3339 or unix milliseconds.
-    pub to: Option<String>,
-    /// Items per page, 1..=1000 (default 100).
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// `desc` (newest first, the default) or `asc`.
-    pub order: Option<String>,
+    latest_response(&state, &product, q.expiry.as_deref()).await
 }
 
 /// Enriched chain snapshots, newest first unless `order=asc`.
-#[utoipa::path(get, path = "/api/v1/chain/{product}/history", tag = "chain",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), ChainHistoryParams),
+#[utoipa::path(operation_id = "chain_history", get, path = "/api/v1/chain/{product}/history", tag = "chain",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
     responses(
-        (status = 200, description = "A page of snapshots, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = ChainPage),
-        (status = 400, description = "Bad expiry, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of snapshots, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = Page<ChainView>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn history(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
-    Query(q): Query<ChainHistoryParams>,
-) -> ApiResult<Json<crate::page::Page>> {
-    known_product(&ctx, &product)?;
+    Query(e): Query<ExpiryFilter>,
+    Query(q): Query<HistoryParams>,
+) -> ApiResult<Json<Page<ChainView<'static>>>> {
+    state.product(&product)?;
     let mut filter = doc! {"product": &product};
-    if let Some(e) = q.expiry.as_deref() {
+    if let Some(e) = e.expiry.as_deref() {
         filter.insert("expiry", crate::params::expiry(e)?);
     }
-    let (range, order, limit, cursor) = HistoryParams {
-        from: q.from,
-        to: q.to,
-        limit: q.limit,
-        cursor: q.cursor,
-        order: q.order,
-    }
-    .parse()?;
-    let page = History {
-        collection: OPTION_CHAINS,
-        filter,
-        time_field: "ts_unix_ns",
-        ties: true,
-        range,
-        order,
-        limit,
-        cursor,
-        projection: None,
-    }
-    .run(&ctx.app.db)
-    .await?;
-    Ok(Json(page))
+    let page = History::new(OPTION_CHAINS, filter, "ts_unix_ns", &q)?
+        .run::<EnrichedChain>(&state.db)
+        .await?;
+    Ok(Json(page.map(ChainView::from)))
 }
 
 #[cfg(test)]

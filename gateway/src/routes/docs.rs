@@ -1,10 +1,10 @@
 //! The OpenAPI document (`/api/v1/openapi.json`, alias `/api/docs`) and the
 //! browsable docs page (`/docs`, Swagger UI embedded in the binary: no internet needed).
 
-use crate::api::Ctx;
-use axum::extract::State;
+use crate::error::responses::{Always, Unavailable};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 const INDEX_HTML: &str = include_str!("../../assets/docs/index.html");
 const INIT_JS: &str = include_str!("../../assets/docs/init.js");
@@ -12,36 +12,51 @@ const BUNDLE_JS: &[u8] = include_bytes!("../../assets/docs/swagger-ui-bundle.js"
 const CSS: &[u8] = include_bytes!("../../assets/docs/swagger-ui.css");
 const LICENSE: &str = include_str!("../../assets/docs/LICENSE");
 
-fn openapi_response(ctx: &Ctx) -> Response {
-    match ctx.openapi.get() {
-        Some(body) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body.clone(),
-        )
-            .into_response(),
+/// The OpenAPI document, rendered once when the router is built (`None` if it
+/// could not be: a bug, logged, answered 503).
+#[derive(Debug, Clone)]
+pub struct Document(Option<bytes::Bytes>);
+
+impl Document {
+    /// `doc` as JSON.
+    pub fn render(doc: &utoipa::openapi::OpenApi) -> Self {
+        match doc.to_json() {
+            Ok(s) => Self(Some(bytes::Bytes::from(s))),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the OpenAPI document");
+                Self(None)
+            }
+        }
+    }
+}
+
+fn openapi_response(doc: &Document) -> Response {
+    match &doc.0 {
+        Some(body) => crate::views::json_body(body.clone()),
         None => crate::error::problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the OpenAPI document is not built yet",
+            "the OpenAPI document could not be rendered",
         ),
     }
 }
 
 /// The OpenAPI 3.1 document of this API, generated from the code.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json(State(ctx): State<Ctx>) -> Response {
-    openapi_response(&ctx)
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 503, response = Unavailable), Always,
+    ))]
+pub async fn openapi_json(Extension(doc): Extension<Document>) -> Response {
+    openapi_response(&doc)
 }
 
 /// Alias of `/api/v1/openapi.json` (older design).
-#[utoipa::path(get, path = "/api/docs", tag = "legacy",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+#[utoipa::path(operation_id = "legacy_openapi_json", get, path = "/api/docs", tag = "legacy",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 503, response = Unavailable), Always,
+    ))]
 #[deprecated = "use /api/v1/openapi.json"]
-pub async fn legacy_openapi_json(State(ctx): State<Ctx>) -> Response {
-    openapi_response(&ctx)
+pub async fn legacy_openapi_json(Extension(doc): Extension<Document>) -> Response {
+    openapi_response(&doc)
 }
 
 fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {

@@ -1,118 +1,144 @@
 //! The older design's paths, kept working as aliases of the `/api/v1` ones.
 
-use super::analytics::{pcr_page, surface_of, PcrParams};
-use super::chain::ExpiryParam;
-use super::products::product_list;
-use crate::api::Ctx;
-use crate::auth::{Identity, Reader};
+use super::analytics::{pcr_page, surface_of, IvSurface, PcrPoint};
+use super::auth::{Credentials, TokenResponse};
+use super::products::{product_list, Product};
+use crate::access::Reader;
+use crate::auth::identity::Identity;
+use crate::error::responses::{BadRequest, BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
 use crate::error::{problem_with, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
-use crate::model::{
-    Chain, Credentials, IvSurface, PcrPage, Problem, ProductList, Tick, TokenResponse, Verified,
-};
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::state::AppState;
+use crate::views::{ChainView, Page, UnderlyingView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+
+/// `POST /api/auth/verify` (older design).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    /// Whether the bearer token is valid.
+    pub valid: bool,
+    /// Its user.
+    pub user_id: Option<String>,
+    /// The user's e-mail.
+    pub email: Option<String>,
+}
 
 /// Alias of `GET /api/v1/products`.
-#[utoipa::path(get, path = "/api/data/products", tag = "legacy",
-    responses((status = 200, description = "Configured products", body = ProductList)),
+#[utoipa::path(operation_id = "legacy_products", get, path = "/api/data/products", tag = "legacy",
+    responses((status = 200, description = "Configured products", body = Page<Product>),
+        (status = 401, response = Unauthorized), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/products"]
-pub async fn products(State(ctx): State<Ctx>, _r: Reader) -> Json<ProductList> {
-    Json(product_list(&ctx))
+pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Product>> {
+    Json(product_list(&state))
 }
 
 /// Alias of `GET /api/v1/underlying/{product}/latest`.
-#[utoipa::path(get, path = "/api/data/underlying/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token")),
-    responses((status = 200, description = "The latest tick", body = Tick),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(operation_id = "legacy_underlying", get, path = "/api/data/underlying/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    responses((status = 200, description = "The latest tick", body = UnderlyingView),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/underlying/{product}/latest"]
 pub async fn underlying(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Response> {
-    super::underlying::latest_of(&ctx, &product).await
+    super::underlying::latest_of(&state, &product).await
 }
 
 /// Alias of `GET /api/v1/chain/{product}/latest`.
-#[utoipa::path(get, path = "/api/data/chain/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token"), ExpiryParam),
-    responses((status = 200, description = "The latest chain", body = Chain),
-        (status = 404, description = "Unknown product or no chain", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(operation_id = "legacy_chain", get, path = "/api/data/chain/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
+    responses((status = 200, description = "The latest chain", body = ChainView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/chain/{product}/latest"]
 pub async fn chain(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
-    super::chain::latest_response(&ctx, &product, q.expiry.as_deref()).await
+    super::chain::latest_response(&state, &product, q.expiry.as_deref()).await
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
-#[utoipa::path(get, path = "/api/analytics/pcr/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token"), PcrParams),
-    responses((status = 200, description = "PCR points", body = PcrPage),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(operation_id = "legacy_pcr", get, path = "/api/analytics/pcr/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
+    responses((status = 200, description = "PCR points", body = Page<PcrPoint>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/pcr"]
 pub async fn pcr(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
-    Query(q): Query<PcrParams>,
-) -> ApiResult<Json<crate::page::Page>> {
-    Ok(Json(pcr_page(&ctx, &product, q).await?))
+    Query(e): Query<ExpiryFilter>,
+    Query(q): Query<HistoryParams>,
+) -> ApiResult<Json<Page<PcrPoint>>> {
+    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
-#[utoipa::path(get, path = "/api/analytics/volatility-surface/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token")),
-    responses((status = 200, description = "The IV surface", body = IvSurface)),
+#[utoipa::path(operation_id = "legacy_volatility_surface", get, path = "/api/analytics/volatility-surface/{product}", tag = "legacy",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    responses((status = 200, description = "The IV surface", body = IvSurface),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/iv-surface"]
 pub async fn volatility_surface(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&ctx, &product).await?))
+    Ok(Json(surface_of(&state, &product).await?))
 }
 
 /// Alias of `POST /api/v1/auth/register`.
-#[utoipa::path(post, path = "/api/auth/register", tag = "legacy", request_body = Credentials,
-    responses((status = 201, description = "Registered", body = TokenResponse)))]
+#[utoipa::path(operation_id = "legacy_register", post, path = "/api/auth/register", tag = "legacy", request_body = Credentials,
+    responses((status = 201, description = "Registered", body = TokenResponse),
+        (status = 409, response = Conflict), Guarded, BodyErrors,
+    ))]
 #[deprecated = "use /api/v1/auth/register"]
 pub async fn register(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    super::auth::register_user(&ctx, c).await
+    super::auth::register_user(&state, c).await
 }
 
 /// Alias of `POST /api/v1/auth/login`.
-#[utoipa::path(post, path = "/api/auth/login", tag = "legacy", request_body = Credentials,
+#[utoipa::path(operation_id = "legacy_login", post, path = "/api/auth/login", tag = "legacy", request_body = Credentials,
     responses((status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, response = Unauthorized), Guarded, BodyErrors,
+    ))]
 #[deprecated = "use /api/v1/auth/login"]
 pub async fn login(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<Json<TokenResponse>> {
-    super::auth::login_user(&ctx, c).await
+    super::auth::login_user(&state, c).await
 }
 
 /// Checks the bearer token of the request (older design).
-#[utoipa::path(post, path = "/api/auth/verify", tag = "legacy",
+#[utoipa::path(operation_id = "legacy_verify", post, path = "/api/auth/verify", tag = "legacy",
     responses((status = 200, description = "Valid", body = Verified),
-        (status = 401, description = "Invalid or missing token; the body also has `valid: false`", body = Problem, content_type = "application/problem+json")),
+        (status = 401, response = Unauthorized), Guarded,
+    ),
     security(("bearer" = [])))]
 #[deprecated = "use GET /api/v1/auth/me"]
 pub async fn verify(identity: Option<Extension<Identity>>) -> Response {

@@ -1,21 +1,39 @@
 //! `/api/v1/products` and `/api/v1/products/{product}/expiries`.
 
-use super::known_product;
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
+use crate::error::responses::{Guarded, NotFound, Unauthorized};
 use crate::error::ApiResult;
 use crate::extract::Path;
-use crate::model::{ExpiryList, Problem, Product, ProductList};
+use crate::state::AppState;
+use crate::views::Page;
 use axum::extract::State;
 use axum::Json;
 use ds_runtime::collections::CHAIN_LATEST;
 use mongodb::bson::{doc, Bson, Document};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A configured product.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Product {
+    /// Token, e.g. `NIFTY`.
+    pub name: String,
+    /// The exchange, e.g. `NSE`, `US`.
+    pub exchange: String,
+    /// IANA time zone of the exchange.
+    pub timezone: String,
+    /// Risk-free rate used for pricing.
+    pub rate: f64,
+    /// Dividend yield used for pricing.
+    pub dividend_yield: f64,
+    /// Distance between listed strikes.
+    pub strike_step: f64,
+}
 
 /// The configured products.
-pub fn product_list(ctx: &Ctx) -> ProductList {
-    ProductList {
-        items: ctx
-            .app
+pub fn product_list(state: &AppState) -> Page<Product> {
+    Page {
+        items: state
             .cfg
             .products
             .iter()
@@ -35,22 +53,20 @@ pub fn product_list(ctx: &Ctx) -> ProductList {
 /// The configured products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "reference",
     responses(
-        (status = 200, description = "Configured products", body = ProductList),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Configured products", body = Page<Product>),
+        (status = 401, response = Unauthorized), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn list(State(ctx): State<Ctx>, _r: Reader) -> Json<ProductList> {
-    Json(product_list(&ctx))
+pub async fn list(State(state): State<AppState>, _r: Reader) -> Json<Page<Product>> {
+    Json(product_list(&state))
 }
 
 /// Distinct expiries of a product's latest chains (ISO dates).
 ///
 /// # Errors
 /// 503 when MongoDB is down.
-pub async fn expiries_of(ctx: &Ctx, product: &str) -> ApiResult<Vec<String>> {
-    let vals = ctx
-        .app
+pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<String>> {
+    let vals = state
         .db
         .collection::<Document>(CHAIN_LATEST)
         .distinct("expiry", doc! {"product": product})
@@ -68,22 +84,17 @@ pub async fn expiries_of(ctx: &Ctx, product: &str) -> ApiResult<Vec<String>> {
 
 /// Expiries with a chain, ascending (ISO dates).
 #[utoipa::path(get, path = "/api/v1/products/{product}/expiries", tag = "reference",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses(
-        (status = 200, description = "Expiries, ascending", body = ExpiryList),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Expiries, ascending", body = Page<String>),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn expiries(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
-) -> ApiResult<Json<ExpiryList>> {
-    known_product(&ctx, &product)?;
-    Ok(Json(ExpiryList {
-        items: expiries_of(&ctx, &product).await?,
-        next_cursor: None,
-    }))
+) -> ApiResult<Json<Page<String>>> {
+    state.product(&product)?;
+    Ok(Json(Page::all(expiries_of(&state, &product).await?)))
 }

@@ -1,151 +1,103 @@
 //! `/api/v1/underlying/{product}/…`: the latest tick (from memory, MongoDB on a
 //! miss), tick history and bars.
 
-use super::{body_response, json_response, known_product, HistoryParams};
-use crate::api::Ctx;
-use crate::auth::Reader;
+use crate::access::Reader;
+use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::json::document_json;
-use crate::model::{BarPage, Problem, Tick, TickPage};
-use crate::page::History;
+use crate::page::{read, History};
+use crate::params::{HistoryParams, IntervalParam};
+use crate::state::AppState;
+use crate::views::{json_body, BarView, Page, UnderlyingView};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ds_runtime::collections::{BARS, UNDERLYING_LATEST, UNDERLYING_TICKS};
-use mongodb::bson::{doc, Document};
-use serde::Deserialize;
+use ds_schemas::{Bar, EnrichedUnderlying};
+use mongodb::bson::{doc, RawDocumentBuf};
 
 /// The latest tick of `product` as JSON.
 ///
 /// # Errors
 /// 404 for an unknown product or none yet; 503 when MongoDB is down.
-pub async fn latest_of(ctx: &Ctx, product: &str) -> ApiResult<Response> {
-    known_product(ctx, product)?;
-    if let Some(v) = ctx.app.live.latest_underlying(product) {
-        return Ok(body_response(v.body));
+pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
+    state.product(product)?;
+    if let Some(v) = state.live.latest_underlying(product) {
+        return Ok(json_body(v.body));
     }
-    let d = ctx
-        .app
+    let d = state
         .db
-        .collection::<Document>(UNDERLYING_LATEST)
+        .collection::<RawDocumentBuf>(UNDERLYING_LATEST)
         .find_one(doc! {"_id": product})
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no tick of {product} yet")))?;
-    Ok(json_response(&document_json(d)))
+    let tick: EnrichedUnderlying = read(UNDERLYING_LATEST, &d)?;
+    Ok(Json(UnderlyingView::from(tick)).into_response())
 }
 
 /// The latest enriched tick of a product.
-#[utoipa::path(get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY")),
+#[utoipa::path(operation_id = "underlying_latest", get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
     responses(
-        (status = 200, description = "The latest tick", body = Tick),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product, or no tick yet", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The latest tick", body = UnderlyingView),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
 ) -> ApiResult<Response> {
-    latest_of(&ctx, &product).await
+    latest_of(&state, &product).await
 }
 
 /// Tick history, newest first unless `order=asc`, paginated with `cursor`.
 #[utoipa::path(get, path = "/api/v1/underlying/{product}/ticks", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), HistoryParams),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), HistoryParams),
     responses(
-        (status = 200, description = "A page of ticks, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = TickPage),
-        (status = 400, description = "Bad time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of ticks, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = Page<UnderlyingView>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn ticks(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
     Query(q): Query<HistoryParams>,
-) -> ApiResult<Json<crate::page::Page>> {
-    known_product(&ctx, &product)?;
-    let (range, order, limit, cursor) = q.parse()?;
-    let page = History {
-        collection: UNDERLYING_TICKS,
-        filter: doc! {"product": &product},
-        time_field: "ts_unix_ns",
-        ties: true,
-        range,
-        order,
-        limit,
-        cursor,
-        projection: None,
-    }
-    .run(&ctx.app.db)
+) -> ApiResult<Json<Page<UnderlyingView<'static>>>> {
+    state.product(&product)?;
+    let page = History::new(
+        UNDERLYING_TICKS,
+        doc! {"product": &product},
+        "ts_unix_ns",
+        &q,
+    )?
+    .run::<EnrichedUnderlying>(&state.db)
     .await?;
-    Ok(Json(page))
-}
-
-/// Query parameters of `bars`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BarsParams {
-    /// `1m` (default), `5m` or `15m`.
-    pub interval: Option<String>,
-    /// Start (inclusive) on the bar start: RFC 3339 or unix milliseconds.
-    pub from: Option<String>,
-    /// End (exclusive) on the bar start: RFC 3339 or unix milliseconds.
-    pub to: Option<String>,
-    /// Items per page, 1..=1000 (default 100).
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// `desc` (newest first, the default) or `asc`.
-    pub order: Option<String>,
+    Ok(Json(page.map(UnderlyingView::from)))
 }
 
 /// Closed OHLC bars with indicators, newest first unless `order=asc`.
 #[utoipa::path(get, path = "/api/v1/underlying/{product}/bars", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY"), BarsParams),
+    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), IntervalParam, HistoryParams),
     responses(
-        (status = 200, description = "A page of bars, ordered by start_unix_ns descending (order=asc: ascending)", body = BarPage),
-        (status = 400, description = "Bad interval, time, limit, order or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of bars, ordered by start_unix_ns descending (order=asc: ascending)", body = Page<BarView>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn bars(
-    State(ctx): State<Ctx>,
+    State(state): State<AppState>,
     _r: Reader,
     Path(product): Path<String>,
-    Query(q): Query<BarsParams>,
-) -> ApiResult<Json<crate::page::Page>> {
-    known_product(&ctx, &product)?;
-    let interval = crate::params::interval(q.interval.as_deref())?;
-    let (range, order, limit, cursor) = HistoryParams {
-        from: q.from,
-        to: q.to,
-        limit: q.limit,
-        cursor: q.cursor,
-        order: q.order,
-    }
-    .parse()?;
-    let page = History {
-        collection: BARS,
-        filter: doc! {"product": &product, "interval": interval},
-        time_field: "start_unix_ns",
-        // One bar per product, interval and start: no ties.
-        ties: false,
-        range,
-        order,
-        limit,
-        cursor,
-        projection: None,
-    }
-    .run(&ctx.app.db)
-    .await?;
-    Ok(Json(page))
+    Query(i): Query<IntervalParam>,
+    Query(q): Query<HistoryParams>,
+) -> ApiResult<Json<Page<BarView<'static>>>> {
+    state.product(&product)?;
+    let interval = crate::params::interval(i.interval.as_deref())?;
+    let filter = doc! {"product": &product, "interval": interval};
+    let mut query = History::new(BARS, filter, "start_unix_ns", &q)?;
+    // One bar per product, interval and start: no ties.
+    query.ties = false;
+    let page = query.run::<Bar>(&state.db).await?;
+    Ok(Json(page.map(BarView::from)))
 }

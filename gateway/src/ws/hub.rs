@@ -1,31 +1,20 @@
-//! The hub: which client is in which room, and the one task that fans every
-//! live message out to the rooms' outboxes (never waiting on a client). A
-//! client on a replay session (`?replay=<prefix>`) is in the rooms of that
-//! session's [`ReplayFeed`] instead, fanned out the same way.
+//! The hub: the clients of the process and the one task that fans every live
+//! message out to the rooms' outboxes ([`super::rooms`]). A client on a replay
+//! session (`?replay=<prefix>`) is in the rooms of that session's
+//! [`ReplayFeed`] instead, fanned out the same way.
 
-use super::auth::TokenVerifier;
-use super::outbox::{Entry, Outbox, Pushed};
+use super::options::WsOptions;
+use super::outbox::{Entry, Outbox};
+use super::protocol;
 use super::replay::ReplayFeed;
-use super::{protocol, WsOptions};
+use super::rooms::{dispatch, leave, Registry, GENERAL};
 use crate::live::{Live, Update};
 use ds_runtime::metrics::metrics;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
-
-/// The room every client is in.
-pub const GENERAL: &str = "general";
-
-/// Who is in which room, for one source of messages (live, or one replay
-/// session).
-#[derive(Default)]
-pub(super) struct Registry {
-    /// Every connected, authenticated client (room `general`).
-    clients: HashMap<u64, Arc<Outbox>>,
-    rooms: HashMap<Arc<str>, HashMap<u64, Arc<Outbox>>>,
-}
 
 struct Inner {
     live: Live,
@@ -35,7 +24,6 @@ struct Inner {
     replays: Mutex<HashMap<Arc<str>, Arc<ReplayFeed>>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
-    verifier: RwLock<Option<Arc<dyn TokenVerifier>>>,
 }
 
 impl Inner {
@@ -85,7 +73,6 @@ impl Hub {
             replays: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-            verifier: RwLock::new(None),
         });
         let rx = inner.live.subscribe();
         let task = tokio::spawn(fan_out(Arc::downgrade(&inner), rx));
@@ -93,25 +80,6 @@ impl Hub {
             inner,
             _task: Arc::new(TaskGuard(task.abort_handle())),
         }
-    }
-
-    /// Installs (or replaces) the token verifier. Without one, only
-    /// development mode accepts sockets, anonymously.
-    pub fn set_verifier(&self, v: Arc<dyn TokenVerifier>) {
-        *self
-            .inner
-            .verifier
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(v);
-    }
-
-    /// The token verifier, if installed.
-    pub fn verifier(&self) -> Option<Arc<dyn TokenVerifier>> {
-        self.inner
-            .verifier
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Its options.
@@ -155,7 +123,7 @@ impl Hub {
     }
 
     /// Registers an authenticated client on the replay session `prefix`
-    /// (validated by the caller with [`super::replay::validate_prefix`]): in
+    /// (validated by the caller with [`ds_schemas::subjects::validate_replay_prefix`]): in
     /// its `general`, no snapshot. The session's feed is started by its first
     /// client and stopped with its last. `None` while the server shuts down.
     pub(super) fn register_replay(&self, outbox: Arc<Outbox>, prefix: &str) -> Option<Client> {
@@ -257,7 +225,7 @@ impl Client {
                 Entry::Joined(room.clone())
             }
             (None, Some(_)) => Entry::Joined(room.clone()),
-            (Some(since), None) => Entry::Replay {
+            (Some(since), None) => Entry::Resume {
                 room: room.clone(),
                 since,
             },
@@ -278,15 +246,6 @@ impl Client {
         leave(&mut r, room, self.id);
         self.outbox.push(Entry::Left(Arc::from(room)));
         drop(r);
-    }
-}
-
-fn leave(r: &mut Registry, room: &str, id: u64) {
-    if let Some(members) = r.rooms.get_mut(room) {
-        if members.remove(&id).is_some() && members.is_empty() {
-            r.rooms.remove(room);
-            metrics().ws_rooms.dec();
-        }
     }
 }
 
@@ -345,49 +304,5 @@ async fn fan_out(
         };
         let Some(inner) = inner.upgrade() else { return };
         dispatch(&inner.registry(), &inner.opts, &u);
-    }
-}
-
-/// Hands `u` to the outboxes of its room in `r` (never waits).
-pub(super) fn dispatch(r: &Registry, opts: &WsOptions, u: &Arc<Update>) {
-    let members = if &*u.room == GENERAL {
-        Some(&r.clients)
-    } else {
-        r.rooms.get(&u.room)
-    };
-    // One span per fan-out (not per client), continuing the message's trace.
-    let _span = u.trace.as_ref().map(|parent| {
-        let span = tracing::info_span!(
-            parent: None,
-            "ws.send",
-            room = &*u.room,
-            event = u.event.name(),
-            seq = u.value.seq,
-            clients = members.map_or(0, |m| m.len()),
-        );
-        parent.adopt(&span);
-        span
-    });
-    let Some(members) = members else { return };
-    let mut conflated = 0;
-    for outbox in members.values() {
-        match outbox.push_update(u, opts) {
-            Pushed::Queued | Pushed::Closed => {}
-            Pushed::Conflated => conflated += 1,
-            Pushed::Dropped(reason) => {
-                tracing::info!(
-                    reason,
-                    room = &*u.room,
-                    "disconnecting a WebSocket client that does not read"
-                );
-                metrics().ws_dropped.with_label_values(&[reason]).inc();
-            }
-        }
-    }
-    if conflated > 0 {
-        metrics()
-            .ws_conflated
-            .with_label_values(&[u.event.name()])
-            .inc_by(conflated);
     }
 }

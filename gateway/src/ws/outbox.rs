@@ -2,7 +2,7 @@
 //! client's writer drains it. A client that falls behind gets latest-value
 //! conflation per room key, and past a bound is closed with a reason.
 
-use super::WsOptions;
+use super::options::WsOptions;
 use crate::live::Update;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -24,8 +24,9 @@ pub enum Entry {
     /// The client joined a room of a replay session: updates from here on, no
     /// snapshot.
     Joined(Arc<str>),
-    /// Every message of a room after `since`, read back from the stream.
-    Replay {
+    /// Every message of a room after `since`, read back from the stream (a
+    /// resume, `since_seq`).
+    Resume {
         /// The room.
         room: Arc<str>,
         /// The client's last seen sequence.
@@ -242,7 +243,7 @@ impl Outbox {
 mod tests {
     use super::*;
     use crate::live::render;
-    use ds_processors::enriched::Enriched;
+    use ds_schemas::enriched::Enriched;
     use ds_schemas::EnrichedUnderlying;
     use std::time::Duration;
 
@@ -251,7 +252,7 @@ mod tests {
             product: product.into(),
             ..Default::default()
         });
-        Arc::new(render::update(&m, seq))
+        Arc::new(render::update(m, seq).expect("renders"))
     }
 
     fn seqs(batch: &[Entry]) -> Vec<u64> {

@@ -11,53 +11,18 @@
 //! per decoded message; it starts again at 1 when the feed is re-created).
 //! Nothing is stored: no snapshot on subscribe, no resume (`since_seq`).
 
-use super::hub::{dispatch, Registry};
-use super::WsOptions;
+use super::options::WsOptions;
+use super::rooms::{dispatch, Registry};
 use crate::live::render;
-use ds_processors::enriched::Enriched;
+use ds_schemas::enriched::Enriched;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Longest accepted prefix, in bytes.
-pub const MAX_PREFIX_LEN: usize = 128;
-
 /// Close code for a socket whose `?replay=` prefix is not valid.
 pub const BAD_PREFIX_CLOSE: u16 = 4400;
-
-/// Checks a replay prefix: dot-separated tokens of `[A-Za-z0-9_-]` (so no
-/// wildcards), at most [`MAX_PREFIX_LEN`] bytes, outside the live and system
-/// namespaces (first token not `md`, `$…` or `_INBOX`).
-///
-/// # Errors
-/// A sentence saying what is wrong (sent as the close reason).
-pub fn validate_prefix(prefix: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("bad replay prefix: {why}"));
-    if prefix.is_empty() {
-        return bad("empty");
-    }
-    if prefix.len() > MAX_PREFIX_LEN {
-        return bad(&format!("longer than {MAX_PREFIX_LEN} bytes"));
-    }
-    for token in prefix.split('.') {
-        if token.is_empty() {
-            return bad("empty token");
-        }
-        if !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return bad("tokens may only hold A-Z a-z 0-9 _ - (no wildcards)");
-        }
-    }
-    let first = prefix.split('.').next().unwrap_or_default();
-    if first == "md" || first == "_INBOX" {
-        return bad("must not start with md or _INBOX");
-    }
-    Ok(())
-}
 
 /// Aborts the feed's task when the feed is dropped.
 struct TaskGuard(tokio::task::AbortHandle);
@@ -153,16 +118,19 @@ async fn run(
                         continue;
                     };
                     let schema = ds_runtime::headers::schema(m.headers.as_ref());
-                    match Enriched::decode(schema, live_subject, &m.payload) {
-                        Ok(e) => {
-                            let seq = shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                            let u = Arc::new(render::update(&e, seq));
-                            dispatch(&shared.registry(), &opts, &u);
+                    let seq = shared.seq.load(Ordering::Relaxed) + 1;
+                    let rendered = Enriched::decode(schema, live_subject, &m.payload)
+                        .map_err(|e| e.to_string())
+                        .and_then(|e| render::update(e, seq).map_err(|e| e.to_string()));
+                    match rendered {
+                        Ok(u) => {
+                            shared.seq.store(seq, Ordering::Relaxed);
+                            dispatch(&shared.registry(), &opts, &Arc::new(u));
                         }
                         Err(e) => tracing::warn!(
                             subject = m.subject.as_str(),
                             error = %e,
-                            "skipping undecodable replayed message"
+                            "skipping an undecodable or unrenderable replayed message"
                         ),
                     }
                 }
@@ -173,35 +141,5 @@ async fn run(
         ready.send_replace(false);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes() {
-        for ok in ["replay.demo", "replay.20250115-abc", "a", "x_y.Z-9.q"] {
-            assert!(validate_prefix(ok).is_ok(), "{ok}");
-        }
-        let long = "a".repeat(MAX_PREFIX_LEN + 1);
-        for bad in [
-            "",
-            "md",
-            "md.x",
-            "_INBOX.y",
-            "$JS.x",
-            "replay..x",
-            ".replay",
-            "replay.",
-            "replay.*",
-            "replay.>",
-            "a b",
-            "replay.dé",
-            long.as_str(),
-        ] {
-            assert!(validate_prefix(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,14 +1,15 @@
 //! One WebSocket connection: authentication, then a reader (client operations)
 //! and a writer (everything the client receives) until either side ends.
 
-use super::auth::Verdict;
-use super::hub::{Client, Hub};
-use super::outbox::{CloseReason, Entry, Outbox};
+use super::auth::{check, UNAUTHENTICATED};
+use super::hub::Client;
+use super::outbox::{Entry, Outbox};
 use super::protocol::{self, Op};
 use super::replay;
 use super::writer::{Ended, Writer};
+use crate::auth::credential::Presented;
+use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use ds_runtime::config::Config;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -24,24 +25,21 @@ const CLOSE_REPLY: Duration = Duration::from_secs(2);
 /// subscription before it is served anyway (with an `error` event).
 const REPLAY_READY: Duration = Duration::from_secs(5);
 
-/// Runs a connection to its end. `token` is the one given with the upgrade
-/// request (`?token=`, bearer header or `X-Api-Key`), if any; `replay` the
-/// replay session asked for with `?replay=<prefix>` (a bad prefix is closed
-/// with 4400).
-pub async fn run(
-    socket: WebSocket,
-    hub: Hub,
-    cfg: Arc<Config>,
-    token: Option<String>,
-    replay: Option<String>,
-) {
+/// Runs a connection to its end. `presented` is what the upgrade request
+/// carried (`?token=`, bearer header or `X-Api-Key`); `replay` the replay
+/// session asked for with `?replay=<prefix>` (a bad prefix is closed with 4400).
+pub async fn run(socket: WebSocket, state: AppState, presented: Presented, replay: Option<String>) {
+    let hub = &state.ws;
     let (mut sink, mut source) = socket.split();
-    if let Some(Err(reason)) = replay.as_deref().map(replay::validate_prefix) {
+    if let Some(Err(reason)) = replay
+        .as_deref()
+        .map(ds_schemas::subjects::validate_replay_prefix)
+    {
         close_now(&mut sink, &mut source, replay::BAD_PREFIX_CLOSE, &reason).await;
         return;
     }
     let outbox = Arc::new(Outbox::new());
-    let Some(role) = authenticate(&hub, &cfg, token, &mut sink, &mut source).await else {
+    let Some(role) = authenticate(&state, presented, &mut sink, &mut source).await else {
         return;
     };
     if let Some(role) = &role {
@@ -69,7 +67,7 @@ pub async fn run(
     );
     let ended = tokio::select! {
         ended = writer.run() => Some(ended),
-        () = read_loop(&mut source, &client, &hub, &cfg) => None,
+        () = read_loop(&mut source, &client, &state) => None,
     };
     drop(client);
     match ended {
@@ -88,10 +86,10 @@ pub async fn run(
 }
 
 /// Reads client operations until the client closes or the socket fails.
-async fn read_loop(source: &mut Source, client: &Client, hub: &Hub, cfg: &Config) {
+async fn read_loop(source: &mut Source, client: &Client, state: &AppState) {
     while let Some(frame) = source.next().await {
         match frame {
-            Ok(Message::Text(t)) => handle(t.as_str(), client, hub, cfg).await,
+            Ok(Message::Text(t)) => handle(t.as_str(), client, state).await,
             Ok(Message::Binary(_)) => {
                 client.outbox.push(Entry::Text(protocol::error(
                     "binary frames are not supported; send JSON text frames",
@@ -103,14 +101,14 @@ async fn read_loop(source: &mut Source, client: &Client, hub: &Hub, cfg: &Config
     }
 }
 
-async fn handle(text: &str, client: &Client, hub: &Hub, cfg: &Config) {
+async fn handle(text: &str, client: &Client, state: &AppState) {
     let reply = |t: Utf8Bytes| {
         client.outbox.push(Entry::Text(t));
     };
     match protocol::parse(text) {
         Err(message) => reply(protocol::error(&message)),
         Ok(Op::Ping) => reply(protocol::pong()),
-        Ok(Op::Auth(token)) => match check(hub, cfg, &token).await {
+        Ok(Op::Auth(token)) => match check(state, &Presented::from_token(&token)).await {
             Ok(role) => reply(protocol::authenticated(role.as_deref())),
             Err(reason) => client.outbox.close(reason.code, reason.reason),
         },
@@ -131,70 +129,24 @@ async fn handle(text: &str, client: &Client, hub: &Hub, cfg: &Config) {
             symbol,
             since_seq,
             ..
-        }) => match known(cfg, &symbol) {
-            Ok(()) => client.subscribe(&kind.room(&symbol), since_seq),
-            Err(message) => reply(protocol::error(&message)),
+        }) => match state.product(&symbol) {
+            Ok(_) => client.subscribe(&kind.room(&symbol), since_seq),
+            Err(e) => reply(protocol::error(&e.to_string())),
         },
         Ok(Op::Unsubscribe { kind, symbol }) => client.unsubscribe(&kind.room(&symbol)),
-    }
-}
-
-fn known(cfg: &Config, symbol: &str) -> Result<(), String> {
-    if cfg.product(symbol).is_some() {
-        return Ok(());
-    }
-    let names: Vec<&str> = cfg.products.iter().map(|p| p.name.as_str()).collect();
-    Err(format!(
-        "unknown product {symbol:?}; known products: {}",
-        names.join(", ")
-    ))
-}
-
-fn unauthenticated(reason: impl Into<String>) -> CloseReason {
-    CloseReason {
-        code: 4401,
-        reason: reason.into(),
-    }
-}
-
-/// Checks `token`: `Ok(role)` or the close to send.
-async fn check(hub: &Hub, cfg: &Config, token: &str) -> Result<Option<String>, CloseReason> {
-    let Some(verifier) = hub.verifier() else {
-        // No verifier installed: only development mode reads, anonymously.
-        return if cfg.dev {
-            Ok(None)
-        } else {
-            Err(unauthenticated("tokens cannot be verified by this gateway"))
-        };
-    };
-    match verifier.verify(token).await {
-        Verdict::Allowed { role } => Ok(Some(role)),
-        // Development mode reads anonymously anyway (its tokens may come from a
-        // gateway with another random secret).
-        Verdict::Invalid(reason) if cfg.dev => {
-            tracing::debug!(
-                reason,
-                "invalid WebSocket token accepted anonymously in development mode"
-            );
-            Ok(None)
-        }
-        Verdict::Invalid(reason) => Err(unauthenticated(reason)),
-        Verdict::Forbidden(reason) => Err(CloseReason { code: 4403, reason }),
-        Verdict::Unavailable(reason) => Err(CloseReason { code: 1011, reason }),
     }
 }
 
 /// Authenticates the socket: `Some(role)` (`Some(None)` for anonymous in
 /// development mode), or `None` once it has been closed.
 async fn authenticate(
-    hub: &Hub,
-    cfg: &Config,
-    token: Option<String>,
+    state: &AppState,
+    presented: Presented,
     sink: &mut Sink,
     source: &mut Source,
 ) -> Option<Option<String>> {
-    if let Some(token) = token {
-        return match check(hub, cfg, &token).await {
+    if presented != Presented::Nothing {
+        return match check(state, &presented).await {
             Ok(role) => Some(role),
             Err(r) => {
                 close_now(sink, source, r.code, &r.reason).await;
@@ -202,10 +154,10 @@ async fn authenticate(
             }
         };
     }
-    if cfg.dev {
+    if state.cfg.dev {
         return Some(None);
     }
-    let timeout = hub.options().auth_timeout;
+    let timeout = state.ws.options().auth_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let frame = match tokio::time::timeout_at(deadline, source.next()).await {
@@ -214,7 +166,7 @@ async fn authenticate(
                     "not authenticated within {} s: connect with ?token= or send {{\"op\":\"auth\",\"token\":…}}",
                     timeout.as_secs_f64()
                 );
-                close_now(sink, source, 4401, &reason).await;
+                close_now(sink, source, UNAUTHENTICATED, &reason).await;
                 return None;
             }
             Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return None,
@@ -222,7 +174,7 @@ async fn authenticate(
         };
         let reply = match frame {
             Message::Text(t) => match protocol::parse(t.as_str()) {
-                Ok(Op::Auth(token)) => match check(hub, cfg, &token).await {
+                Ok(Op::Auth(token)) => match check(state, &Presented::from_token(&token)).await {
                     Ok(role) => return Some(role),
                     Err(r) => {
                         close_now(sink, source, r.code, &r.reason).await;
@@ -238,9 +190,12 @@ async fn authenticate(
             }
             _ => continue,
         };
-        if tokio::time::timeout(hub.options().close_timeout, sink.send(Message::Text(reply)))
-            .await
-            .map_or(true, |r| r.is_err())
+        if tokio::time::timeout(
+            state.ws.options().close_timeout,
+            sink.send(Message::Text(reply)),
+        )
+        .await
+        .map_or(true, |r| r.is_err())
         {
             return None;
         }

@@ -3,13 +3,14 @@
 //! queue, never sends a frame whose sequence is not above the last one sent in
 //! its room, and sends the close frame when the client is closed.
 
+use super::options::WsOptions;
 use super::outbox::{CloseReason, Entry, Outbox};
-use super::{protocol, WsOptions};
+use super::protocol;
 use crate::live::{follow, Event, Live};
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::consumer::{pull, Consumer, DeliverPolicy};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use ds_runtime::metrics::metrics;
-use ds_runtime::subjects::STREAM_ENRICHED;
+use ds_schemas::subjects::STREAM_ENRICHED;
 use futures::{Sink, SinkExt, StreamExt};
 use prometheus::IntCounter;
 use std::collections::HashMap;
@@ -19,10 +20,10 @@ use tokio::sync::watch;
 
 /// Entries taken from the outbox per socket flush.
 const BATCH: usize = 64;
-/// Frames read back between two flushes.
-const REPLAY_FLUSH_EVERY: usize = 64;
+/// Frames read back (resume) between two flushes.
+const RESUME_FLUSH_EVERY: usize = 64;
 /// A read-back that gets no message for this long is abandoned (resync).
-const REPLAY_IDLE: Duration = Duration::from_secs(5);
+const RESUME_IDLE: Duration = Duration::from_secs(5);
 
 /// `deltastream_ws_messages_sent_total` by event, looked up once.
 struct Sent {
@@ -175,7 +176,7 @@ where
         let last = match self.last_sent.get_mut(room) {
             Some(last) => last,
             // `general` needs no subscribe; any other room was left (a late frame).
-            None if &**room == super::hub::GENERAL => {
+            None if &**room == super::rooms::GENERAL => {
                 self.last_sent.entry(room.clone()).or_insert(0)
             }
             None => return Ok(()),
@@ -199,7 +200,7 @@ where
                 Entry::Joined(room) => {
                     self.last_sent.insert(room, 0);
                 }
-                Entry::Replay { room, since } => self.replay(&room, since).await?,
+                Entry::Resume { room, since } => self.resume(&room, since).await?,
                 Entry::Left(room) => {
                     self.last_sent.remove(&room);
                     self.feed(protocol::unsubscribed(&room), None).await?;
@@ -224,7 +225,7 @@ where
 
     /// Every message of the room after `since`, or `resync` + snapshot when the
     /// stream no longer has them.
-    async fn replay(&mut self, room: &Arc<str>, since: u64) -> Result<(), axum::Error> {
+    async fn resume(&mut self, room: &Arc<str>, since: u64) -> Result<(), axum::Error> {
         self.last_sent.insert(room.clone(), since);
         let reason = match self.read_back(room, since).await {
             Ok(None) => return Ok(()),
@@ -257,17 +258,8 @@ where
             .await
             .map_err(source)?;
         let state = stream.info().await.map_err(source)?.state.clone();
-        if since > state.last_sequence {
-            return Ok(Some(format!(
-                "resume point {since} is ahead of the stream (last sequence {}); was it recreated?",
-                state.last_sequence
-            )));
-        }
-        if since.saturating_add(1) < state.first_sequence {
-            return Ok(Some(format!(
-                "resume point {since} is older than the stream keeps (first sequence {})",
-                state.first_sequence
-            )));
+        if let Some(reason) = out_of_stream(since, state.first_sequence, state.last_sequence) {
+            return Ok(Some(reason));
         }
         if since == state.last_sequence {
             return Ok(None);
@@ -283,19 +275,29 @@ where
             .await
             .map_err(source)?;
         let pending = consumer.cached_info().num_pending;
-        if pending == 0 {
-            return Ok(None);
-        }
-        if pending > self.opts.max_replay {
+        if pending > self.opts.max_resume {
             return Ok(Some(format!(
                 "{pending} messages to resume, more than the limit of {}",
-                self.opts.max_replay
+                self.opts.max_resume
             )));
         }
+        if pending > 0 {
+            self.send_back(room, consumer).await?;
+        }
+        Ok(None)
+    }
+
+    /// Sends what `consumer` reads of `room`, flushing every
+    /// [`RESUME_FLUSH_EVERY`] frames, until it has nothing pending.
+    async fn send_back(
+        &mut self,
+        room: &Arc<str>,
+        consumer: Consumer<pull::OrderedConfig>,
+    ) -> Result<(), ReadBackError> {
         let mut messages = consumer.messages().await.map_err(source)?;
         let mut unflushed = 0usize;
         loop {
-            let next = tokio::time::timeout(REPLAY_IDLE, messages.next())
+            let next = tokio::time::timeout(RESUME_IDLE, messages.next())
                 .await
                 .map_err(|_| ReadBackError::Source("reading MD_ENRICHED back timed out".into()))?;
             let Some(m) = next else { break };
@@ -308,7 +310,7 @@ where
             {
                 self.feed_update(room, seq, u.frame, u.event).await?;
                 unflushed += 1;
-                if unflushed == REPLAY_FLUSH_EVERY {
+                if unflushed == RESUME_FLUSH_EVERY {
                     unflushed = 0;
                     self.sink.flush().await?;
                     self.outbox.progress();
@@ -320,8 +322,24 @@ where
         }
         self.sink.flush().await?;
         self.outbox.progress();
-        Ok(None)
+        Ok(())
     }
+}
+
+/// Why a resume from `since` cannot be served by a stream holding
+/// `first..=last`, if it cannot.
+fn out_of_stream(since: u64, first: u64, last: u64) -> Option<String> {
+    if since > last {
+        return Some(format!(
+            "resume point {since} is ahead of the stream (last sequence {last}); was it recreated?"
+        ));
+    }
+    if since.saturating_add(1) < first {
+        return Some(format!(
+            "resume point {since} is older than the stream keeps (first sequence {first})"
+        ));
+    }
+    None
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.

@@ -8,15 +8,16 @@
 //! subject the last sequence it dead-lettered (checkpointed like a partition).
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::dlq;
 use crate::enrich::partition::{Exit, PROCESSOR};
 use crate::time::now_unix_ns;
 use anyhow::Context as _;
 use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::Context;
+use ds_runtime::dlq;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
-use ds_runtime::subjects;
+use ds_schemas::dead_letter;
+use ds_schemas::subjects;
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -135,8 +136,8 @@ impl Guard {
                 .headers
                 .get(ds_schemas::SCHEMA_HEADER)
                 .map(|v| v.as_str().to_owned());
-            let letter = dlq::letter(
-                dlq::Source {
+            let letter = dead_letter::letter(
+                dead_letter::Source {
                     processor: PROCESSOR,
                     stream: subjects::STREAM_RAW,
                     subject,

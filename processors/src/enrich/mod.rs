@@ -83,7 +83,7 @@ pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyho
             _ = tick.tick() => {}
         }
         // DLQ size, for the alert on a growing DLQ (cheap: one stream info a round).
-        if let Ok(mut dlq) = js.get_stream(ds_runtime::subjects::STREAM_DLQ).await {
+        if let Ok(mut dlq) = js.get_stream(ds_schemas::subjects::STREAM_DLQ).await {
             if let Ok(info) = dlq.info().await {
                 ds_runtime::metrics::metrics()
                     .dlq_size

@@ -15,10 +15,11 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::kv::Store;
 use async_nats::jetstream::{Context, Message};
 use ds_analytics::market::ProductSpec;
+use ds_runtime::headers::EnrichedHeaders as _;
 use ds_runtime::metrics::metrics;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
-use ds_runtime::subjects;
+use ds_schemas::subjects;
 use prometheus::{Histogram, IntCounter};
 use std::time::{Duration, Instant};
 

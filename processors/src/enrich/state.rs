@@ -11,13 +11,13 @@
 //! per day in parallel. The state is serde-serializable; the enricher checkpoints
 //! it with the last applied `MD_RAW` sequence.
 
-use crate::enriched::Enriched;
 use chrono::NaiveDate;
 use ds_analytics::bars::{BarAggregator, ClosedBar, SessionStats, Tick};
 use ds_analytics::chain::{enrich_chain, ChainInput, EnrichedChainOut, Quote};
 use ds_analytics::market::{time_to_expiry_years, trading_day, ProductSpec};
 use ds_analytics::oi::{Buildup, ChainSnapshot};
-use ds_runtime::subjects::{parse_raw, RawSubject};
+use ds_schemas::enriched::Enriched;
+use ds_schemas::subjects::{parse_raw, RawSubject};
 use ds_schemas::{OptionChain, UnderlyingTick};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

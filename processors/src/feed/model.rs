@@ -32,8 +32,8 @@ impl FeedEvent {
     /// The subject it is published on.
     pub fn subject(&self) -> String {
         match self {
-            FeedEvent::Tick(t) => ds_runtime::subjects::raw_underlying(&t.product),
-            FeedEvent::Chain(c) => ds_runtime::subjects::raw_chain(&c.product, &c.expiry),
+            FeedEvent::Tick(t) => ds_schemas::subjects::raw_underlying(&t.product),
+            FeedEvent::Chain(c) => ds_schemas::subjects::raw_chain(&c.product, &c.expiry),
         }
     }
 

@@ -11,10 +11,10 @@
 //! trees: an option chain is ~10 KB of BSON with ~600 elements, and building it
 //! as a tree cost the projector more CPU than MongoDB spent storing it.
 
-use crate::enriched::Enriched;
 use ds_runtime::collections::{
     BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
 };
+use ds_schemas::enriched::Enriched;
 use mongodb::bson::{self, DateTime, RawDocumentBuf};
 use std::sync::Arc;
 

@@ -15,7 +15,6 @@ pub mod docs;
 pub mod store;
 
 use crate::consumer::{self, Acks, Flow, Handler, Origin, Outcome, Unsettled};
-use crate::enriched::Enriched;
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{AckKind, Context, Message};
@@ -24,7 +23,8 @@ use ds_runtime::backoff::Backoff;
 use ds_runtime::metrics::metrics;
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
-use ds_runtime::subjects;
+use ds_schemas::enriched::Enriched;
+use ds_schemas::subjects;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use mongodb::Database;

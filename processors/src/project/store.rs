@@ -5,7 +5,7 @@
 use super::docs::{DocWrite, Write};
 use super::PROCESSOR;
 use ds_runtime::collections::{BARS, OPTION_CHAINS, PROJECTION_OFFSETS, UNDERLYING_TICKS};
-use ds_runtime::subjects;
+use ds_schemas::subjects;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, rawdoc, Bson, DateTime, Document, RawArrayBuf, RawDocumentBuf};
 use mongodb::error::{ErrorKind, WriteFailure};

@@ -18,7 +18,7 @@ use crate::enrich::partition::consumer_name;
 use async_nats::jetstream::Context;
 use chrono::NaiveDate;
 use ds_analytics::market::ProductSpec;
-use ds_runtime::subjects;
+use ds_schemas::subjects;
 
 /// How a product's range was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,6 @@ pub mod source;
 pub mod throttle;
 
 use crate::enrich::state::{Applied, ProductState, RawInput};
-use crate::enriched::Enriched;
 use crate::feed::Speed;
 use crate::project::store::{Store, StoreError};
 use async_nats::jetstream::Context;
@@ -29,6 +28,7 @@ use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, ProductSpec};
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::Shutdown;
+use ds_schemas::enriched::Enriched;
 use locate::{Located, Location};
 use sink::{DbMode, ProjectionSink};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -333,7 +333,7 @@ fn validate(
         ));
     }
     if let Some(p) = &opts.publish_prefix {
-        publish::validate_prefix(p).map_err(ReplayError::Invalid)?;
+        ds_schemas::subjects::validate_replay_prefix(p).map_err(ReplayError::Invalid)?;
     }
     if opts.target == Target::None && opts.publish_prefix.is_none() {
         return Err(ReplayError::Invalid(

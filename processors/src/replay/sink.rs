@@ -14,12 +14,12 @@
 //!   (from messages in the replayed range) are deleted.
 
 use super::ReplayError;
-use crate::enriched::Enriched;
 use crate::project::docs::{self, DocWrite, Write};
 use crate::project::store::{Durability, Store};
 use chrono::NaiveDate;
 use ds_analytics::market::{session_bounds, trading_day, Exchange};
 use ds_runtime::backoff::Backoff;
+use ds_schemas::enriched::Enriched;
 use mongodb::bson::Bson;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};

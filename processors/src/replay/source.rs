@@ -8,7 +8,7 @@ use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::Context;
 use bytes::Bytes;
-use ds_runtime::subjects;
+use ds_schemas::subjects;
 use futures::StreamExt;
 use prost::Message as _;
 use std::collections::VecDeque;

@@ -8,7 +8,7 @@
 //! for both cases; `--no-yield` ignores live traffic.
 
 use async_nats::jetstream::Context;
-use ds_runtime::subjects;
+use ds_schemas::subjects;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -27,8 +27,8 @@ pub async fn gateway_with(env: &TestEnv, mut cfg: Config, opts: WsOptions) -> (S
     let (db, nats) = (env.db.clone(), env.client.clone());
     let cfg = Arc::new(cfg);
     let run = Running::spawn(move |s| async move {
-        let mut state = ds_gateway::AppState::new(cfg.clone(), db.clone(), nats).await?;
-        state.ws = ds_gateway::ws::build(&cfg, &db, &state.live, opts);
+        let settings = ds_gateway::Settings::from_env();
+        let state = ds_gateway::AppState::build(cfg, db, nats, settings, opts).await?;
         ds_gateway::serve(state, s).await
     });
     let deadline = Instant::now() + Duration::from_secs(15);

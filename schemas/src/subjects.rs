@@ -11,6 +11,13 @@ pub const STREAM_DLQ: &str = "MD_DLQ";
 /// Product token used for messages whose product is missing or malformed.
 pub const UNKNOWN_PRODUCT: &str = "_";
 
+/// Every enriched subject.
+pub const ALL_ENRICHED: &str = "md.enriched.>";
+/// Every dead-letter subject.
+pub const ALL_DLQ: &str = "md.dlq.>";
+/// Longest replay prefix accepted, in bytes.
+pub const MAX_REPLAY_PREFIX_LEN: usize = 128;
+
 /// `md.raw.<P>.underlying`
 pub fn raw_underlying(product: &str) -> String {
     format!("md.raw.{product}.underlying")
@@ -98,6 +105,42 @@ pub fn is_iso_date(s: &str) -> bool {
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
+/// Checks a replay prefix (`deltastream replay --publish-prefix`, `GET
+/// /ws?replay=`): dot-separated tokens of `[A-Za-z0-9_-]` (a literal subject,
+/// so no wildcards or spaces), at most [`MAX_REPLAY_PREFIX_LEN`] bytes, outside
+/// the live and system namespaces (first token not `md` or `_INBOX`; `$…` is
+/// excluded by the alphabet).
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn validate_replay_prefix(prefix: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("bad replay prefix {prefix:?}: {why}"));
+    if prefix.is_empty() {
+        return bad("empty");
+    }
+    if prefix.len() > MAX_REPLAY_PREFIX_LEN {
+        return bad(&format!("longer than {MAX_REPLAY_PREFIX_LEN} bytes"));
+    }
+    for token in prefix.split('.') {
+        if token.is_empty() {
+            return bad("empty token");
+        }
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return bad(
+                "tokens may only hold A-Z a-z 0-9 _ - (a literal subject: no spaces or wildcards)",
+            );
+        }
+    }
+    let first = prefix.split('.').next().unwrap_or_default();
+    if first == "md" || first == "_INBOX" {
+        return bad("would land in the live or system namespace (md.*, _INBOX.*)");
+    }
+    Ok(())
+}
+
 /// Parses a raw subject.
 ///
 /// # Errors
@@ -175,6 +218,31 @@ mod tests {
             "md.raw..underlying",
         ] {
             assert!(parse_raw(s).is_err(), "{s} should be rejected");
+        }
+    }
+
+    #[test]
+    fn replay_prefixes() {
+        for ok in ["replay.demo", "replay.20250115-abc", "a", "x_y.Z-9.q"] {
+            assert!(validate_replay_prefix(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(MAX_REPLAY_PREFIX_LEN + 1);
+        for bad in [
+            "",
+            "md",
+            "md.x",
+            "_INBOX.y",
+            "$JS.x",
+            "replay..x",
+            ".replay",
+            "replay.",
+            "replay.*",
+            "replay.>",
+            "a b",
+            "replay.dé",
+            long.as_str(),
+        ] {
+            assert!(validate_replay_prefix(bad).is_err(), "{bad}");
         }
     }
 

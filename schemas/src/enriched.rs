@@ -1,10 +1,11 @@
 //! The messages the enrichers publish on `MD_ENRICHED`, as one type: subject,
 //! deterministic `Nats-Msg-Id` (output type + source stream sequence, SPEC §2),
-//! encoding and decoding by `Ds-Schema`.
+//! encoding and decoding by `Ds-Schema`. (The NATS header map itself is built
+//! in `ds_runtime::headers`, which owns the async-nats dependency.)
 
+use crate::subjects;
+use crate::{Bar, ChainSummary, EnrichedChain, EnrichedUnderlying, Schema, SchemaError};
 use bytes::Bytes;
-use ds_runtime::subjects;
-use ds_schemas::{Bar, ChainSummary, EnrichedChain, EnrichedUnderlying, Schema, SchemaError};
 use prost::Message;
 
 /// One enriched message.
@@ -51,6 +52,16 @@ impl Enriched {
         }
     }
 
+    /// The event time: `ts_unix_ns`, or `start_unix_ns` for a bar.
+    pub fn ts_unix_ns(&self) -> i64 {
+        match self {
+            Enriched::Underlying(m) => m.ts_unix_ns,
+            Enriched::Bar(m) => m.start_unix_ns,
+            Enriched::Chain(m) => m.ts_unix_ns,
+            Enriched::Summary(m) => m.ts_unix_ns,
+        }
+    }
+
     /// The deterministic id: output type + the MD_RAW sequence of the message that
     /// produced it (+ interval for bars), e.g. `EnrichedChain:5012`, `Bar:1m:5013`;
     /// a bar closed by the session-closing tick it contains is `Bar:1m:5013:close`.
@@ -76,31 +87,6 @@ impl Enriched {
             Enriched::Chain(m) => m.encode_to_vec(),
             Enriched::Summary(m) => m.encode_to_vec(),
         })
-    }
-
-    /// Headers to publish it with.
-    pub fn headers(&self, source_seq: u64) -> async_nats::HeaderMap {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(ds_schemas::SCHEMA_HEADER, self.schema());
-        h.insert(
-            ds_runtime::headers::MSG_ID_HEADER,
-            self.msg_id(source_seq).as_str(),
-        );
-        h
-    }
-
-    /// Headers to publish it with, continuing the trace of `span` in
-    /// `traceparent` when that span is sampled.
-    pub fn traced_headers(
-        &self,
-        source_seq: u64,
-        span: Option<&tracing::Span>,
-    ) -> async_nats::HeaderMap {
-        let mut h = self.headers(source_seq);
-        if let Some(span) = span {
-            ds_runtime::telemetry::inject(span, &mut h);
-        }
-        h
     }
 
     /// Decodes a message of `MD_ENRICHED` by its `Ds-Schema` header (or, without

@@ -1,50 +1,15 @@
-//! The dead-letter queue (`MD_DLQ`): what a processor cannot handle goes there as a
-//! `DeadLetter` with the reason and the original bytes; operators list, inspect and
-//! re-drive entries (`deltastream dlq list|show|retry`).
+//! The dead-letter queue (`MD_DLQ`) as I/O: publishing a dead letter (built by
+//! [`ds_schemas::dead_letter::letter`]) with its metric and log line, and what
+//! operators do with entries — list, inspect and re-drive them (`deltastream dlq
+//! list|show|retry`, the gateway's `/api/v1/admin/dlq`).
 
+use crate::publish::Publisher;
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
-use ds_runtime::publish::Publisher;
-use ds_runtime::subjects::{self, product_or_unknown};
-use ds_schemas::{DeadLetter, Schema};
+use ds_schemas::dead_letter;
+use ds_schemas::subjects;
+use ds_schemas::DeadLetter;
 use serde::Serialize;
-
-/// Where a message a processor gives up on came from.
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    /// The processor giving up (`enrich`, `project`).
-    pub processor: &'a str,
-    /// The stream it was read from.
-    pub stream: &'a str,
-    /// Its subject.
-    pub subject: &'a str,
-    /// Its stream sequence.
-    pub stream_seq: u64,
-    /// Its `Ds-Schema` header, if any.
-    pub schema: Option<&'a str>,
-    /// Its bytes.
-    pub payload: &'a [u8],
-}
-
-/// Builds the dead letter for `source`, failed for `error` after `deliveries`.
-pub fn letter(
-    source: Source<'_>,
-    error: &str,
-    deliveries: u64,
-    failed_at_unix_ns: i64,
-) -> DeadLetter {
-    DeadLetter {
-        processor: source.processor.to_owned(),
-        subject: source.subject.to_owned(),
-        stream_seq: source.stream_seq,
-        payload: source.payload.to_vec(),
-        error: error.to_owned(),
-        deliveries,
-        failed_at_unix_ns,
-        stream: source.stream.to_owned(),
-        schema: source.schema.unwrap_or_default().to_owned(),
-    }
-}
 
 /// Publishes `letter` on `md.dlq.<processor>.<product>` (product `_` when the
 /// subject has none) with a deterministic id, so a retried dead-lettering is
@@ -52,15 +17,9 @@ pub fn letter(
 ///
 /// # Errors
 /// When the publish fails.
-pub async fn publish(publisher: &mut Publisher, letter: &DeadLetter) -> ds_runtime::Result<()> {
-    let subject = subjects::dlq(&letter.processor, product_or_unknown(&letter.subject));
-    let id = format!(
-        "{}:{}:{}:{}",
-        DeadLetter::SHORT,
-        letter.processor,
-        letter.stream,
-        letter.stream_seq
-    );
+pub async fn publish(publisher: &mut Publisher, letter: &DeadLetter) -> crate::Result<()> {
+    let subject = dead_letter::subject(letter);
+    let id = dead_letter::msg_id(letter);
     tracing::warn!(
         processor = %letter.processor,
         subject = %letter.subject,
@@ -68,7 +27,7 @@ pub async fn publish(publisher: &mut Publisher, letter: &DeadLetter) -> ds_runti
         error = %letter.error,
         "dead-lettered"
     );
-    ds_runtime::metrics::metrics()
+    crate::metrics::metrics()
         .dead_lettered
         .with_label_values(&[&letter.processor, reason_class(&letter.error)])
         .inc();
@@ -130,7 +89,7 @@ pub async fn list(js: &Context, limit: usize) -> anyhow::Result<Vec<Entry>> {
     while seq <= last && out.len() < limit {
         match stream
             .raw_message_builder()
-            .next_by_subject("md.dlq.>")
+            .next_by_subject(subjects::ALL_DLQ)
             .sequence(seq)
             .send()
             .await
@@ -146,7 +105,7 @@ pub async fn list(js: &Context, limit: usize) -> anyhow::Result<Vec<Entry>> {
 }
 
 fn decode_entry(m: async_nats::jetstream::message::StreamMessage) -> anyhow::Result<Entry> {
-    let letter: DeadLetter = ds_runtime::headers::decode(Some(&m.headers), &m.payload)
+    let letter: DeadLetter = crate::headers::decode(Some(&m.headers), &m.payload)
         .with_context(|| format!("DLQ entry {}", m.sequence))?;
     Ok(Entry {
         dlq_seq: m.sequence,
@@ -182,11 +141,11 @@ pub async fn retry(js: &Context, dlq_seq: u64) -> anyhow::Result<u64> {
     let l = &entry.letter;
     let mut headers = async_nats::HeaderMap::new();
     if !l.schema.is_empty() {
-        headers.insert(ds_schemas::SCHEMA_HEADER, l.schema.as_str());
+        headers.insert(crate::headers::SCHEMA_HEADER, l.schema.as_str());
     }
     headers.insert(
-        ds_runtime::headers::MSG_ID_HEADER,
-        format!("retry:{}:{}:{dlq_seq}", l.stream, l.stream_seq).as_str(),
+        crate::headers::MSG_ID_HEADER,
+        dead_letter::retry_msg_id(l, dlq_seq).as_str(),
     );
     let ack = js
         .publish_with_headers(l.subject.clone(), headers, l.payload.clone().into())
