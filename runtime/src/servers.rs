@@ -403,6 +403,15 @@ impl NatsCluster {
     /// # Errors
     /// As [`NatsServer::start`]; also when `size` is 0.
     pub fn start(dir: &Path, size: usize) -> Result<Self> {
+        Self::start_with(dir, size, None)
+    }
+
+    /// As [`NatsCluster::start`], running the `nats-server` binary `binary`
+    /// (the one [`find_binary`] finds when `None`).
+    ///
+    /// # Errors
+    /// As [`NatsCluster::start`].
+    pub fn start_with(dir: &Path, size: usize, binary: Option<PathBuf>) -> Result<Self> {
         if size == 0 {
             return Err(Error::Config("a cluster needs at least one server".into()));
         }
@@ -419,7 +428,7 @@ impl NatsCluster {
             servers.push(NatsServer::start(NatsOptions {
                 store_dir: dir.join(&name),
                 port: None,
-                binary: None,
+                binary: binary.clone(),
                 extra_args: vec![
                     "--server_name".into(),
                     name,

@@ -34,6 +34,14 @@ pub const LIVE_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a live round is sent again before the feed gives up.
 pub const LIVE_RETRY_FOR: Duration = Duration::from_secs(60);
 
+/// The pause between two sendings of an unacknowledged live round. While a
+/// stream elects a new leader (a cluster node died), the server answers "no
+/// responders" at once, so the cap bounds how late the feed notices the new
+/// leader: `bench`'s node-loss section measures it.
+pub fn live_retry_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(2))
+}
+
 /// How fast a historical day is published.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Speed {
@@ -248,7 +256,7 @@ async fn publish_round(
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<()> {
     let give_up = Instant::now() + LIVE_RETRY_FOR;
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    let mut backoff = live_retry_backoff();
     loop {
         let mut round = FeedReport::default();
         let sent = match publish_events(publisher, events, &mut round).await {

@@ -57,6 +57,8 @@ pub struct Env {
     pub gateway: Option<(Component, String)>,
     /// Figures later sections compare with.
     pub found: Found,
+    /// The `nats-server` binary measured (the one found when `None`).
+    pub nats_binary: Option<PathBuf>,
     servers: Embedded,
 }
 
@@ -73,7 +75,7 @@ impl Env {
         progress: Progress,
         nats_binary: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
-        let servers = Embedded::start(&mut cfg, dir, nats_binary)?;
+        let servers = Embedded::start(&mut cfg, dir, nats_binary.clone())?;
         cfg.mongo_db = "deltastream_bench".into();
         let mut day_cfg = cfg.clone();
         if quick {
@@ -96,6 +98,7 @@ impl Env {
             project: None,
             gateway: None,
             found: Found::default(),
+            nats_binary,
             servers,
         };
         // Latency is measured on a settled machine (see `settle`).

@@ -10,6 +10,7 @@ mod env;
 mod latency;
 mod live;
 mod load;
+mod node_loss;
 mod pipeline;
 mod procstat;
 mod replay;
@@ -48,6 +49,11 @@ pub struct BenchArgs {
     /// against each, side by side in one run, and the report shows A, B and B/A.
     #[arg(long = "nats-server", value_name = "PATH")]
     pub nats_server: Vec<PathBuf>,
+    /// Run only these sections (repeatable), with the earlier ones they build
+    /// on: `ceiling` and `node-loss` stand alone, the others need the sections
+    /// before them. All when not given.
+    #[arg(long = "section", value_enum, value_name = "NAME")]
+    pub sections: Vec<Section>,
 }
 
 /// Progress lines on stderr.
@@ -90,8 +96,8 @@ impl Progress {
 
 /// The sections of the report, in the order they run (later ones build on
 /// the state earlier ones leave: the published day, the running processes).
-#[derive(Debug, Clone, Copy)]
-enum Section {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Section {
     Ceiling,
     Pipeline,
     Latency,
@@ -100,10 +106,11 @@ enum Section {
     Stages,
     Rest,
     Websocket,
+    NodeLoss,
 }
 
 impl Section {
-    const ALL: [Section; 8] = [
+    const ALL: [Section; 9] = [
         Section::Ceiling,
         Section::Pipeline,
         Section::Latency,
@@ -112,7 +119,32 @@ impl Section {
         Section::Stages,
         Section::Rest,
         Section::Websocket,
+        Section::NodeLoss,
     ];
+
+    /// Whether it measures on its own, without what earlier sections leave.
+    fn stands_alone(self) -> bool {
+        matches!(self, Section::Ceiling | Section::NodeLoss)
+    }
+
+    /// Whether later sections build on what it leaves.
+    fn is_prerequisite(self) -> bool {
+        !matches!(self, Section::NodeLoss)
+    }
+
+    /// The sections to run for the `chosen` ones (all when none), in order.
+    fn plan(chosen: &[Section]) -> Vec<Section> {
+        if chosen.is_empty() {
+            return Section::ALL.to_vec();
+        }
+        Section::ALL
+            .into_iter()
+            .filter(|s| {
+                chosen.contains(s)
+                    || (s.is_prerequisite() && chosen.iter().any(|c| !c.stands_alone() && s < c))
+            })
+            .collect()
+    }
 
     async fn run(self, env: &mut Env) -> anyhow::Result<()> {
         match self {
@@ -124,6 +156,7 @@ impl Section {
             Section::Stages => stages::run(env).await,
             Section::Rest => rest::run(env).await,
             Section::Websocket => websocket::run(env).await,
+            Section::NodeLoss => node_loss::run(env).await,
         }
     }
 }
@@ -184,7 +217,7 @@ async fn one_server(cfg: Config, args: &BenchArgs, binary: Option<&Path>) -> any
     if !machine.release_build {
         env.progress.line(DEBUG_WARNING);
     }
-    for section in Section::ALL {
+    for section in Section::plan(&args.sections) {
         section.run(&mut env).await?;
     }
     let rows = env.finish().await;
@@ -200,3 +233,20 @@ async fn one_server(cfg: Config, args: &BenchArgs, binary: Option<&Path>) -> any
 /// Said on stderr when the figures come from a debug build.
 const DEBUG_WARNING: &str =
     "warning: this is a debug build; run `cargo run --release -p deltastream -- bench`";
+
+#[cfg(test)]
+mod tests {
+    use super::Section::{self, *};
+
+    #[test]
+    fn a_chosen_section_runs_with_the_sections_it_builds_on() {
+        assert_eq!(Section::plan(&[]), Section::ALL.to_vec());
+        assert_eq!(Section::plan(&[NodeLoss]), vec![NodeLoss]);
+        assert_eq!(Section::plan(&[Ceiling]), vec![Ceiling]);
+        assert_eq!(Section::plan(&[Latency]), vec![Ceiling, Pipeline, Latency]);
+        assert_eq!(
+            Section::plan(&[Pipeline, NodeLoss]),
+            vec![Ceiling, Pipeline, NodeLoss]
+        );
+    }
+}

@@ -65,7 +65,7 @@ pub async fn run(
     if !machine.release_build {
         progress.line(DEBUG_WARNING);
     }
-    for (i, section) in Section::ALL.into_iter().enumerate() {
+    for (i, section) in Section::plan(&args.sections).into_iter().enumerate() {
         let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
             section.run(&mut envs[side]).await?;
