@@ -121,9 +121,13 @@ async fn one(env: &Env, loss: Loss) -> anyhow::Result<Pause> {
     }
     let mut to_new_leader = Duration::ZERO;
     if !matches!(loss, Loss::FollowerCrash) {
+        // Short requests: one sent to the dead node (or while the JetStream
+        // meta group elects too) must not hide the moment another one answers.
+        let mut watcher = js.clone();
+        watcher.set_timeout(Duration::from_millis(200));
         let deadline = gone + after;
         while Instant::now() < deadline {
-            match self::leader(&js).await {
+            match self::leader(&watcher).await {
                 Some(l) if l != leader => {
                     to_new_leader = gone.elapsed();
                     break;
