@@ -29,6 +29,12 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// The feed's settings.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -64,6 +70,19 @@ pub struct Config {
     /// NATS server URL(s), comma-separated for a cluster (`DS_NATS_URL`). `up` starts
     /// its own server when unset; other commands use `nats://127.0.0.1:4222`.
     pub nats_url: Option<String>,
+    /// NATS credential file (`DS_NATS_CREDS`): an nkey seed (`SU…`) or a `.creds`
+    /// file; see README, "Permissions on the bus".
+    pub nats_creds: Option<PathBuf>,
+    /// NATS user (`DS_NATS_USER`), for servers configured with passwords.
+    pub nats_user: Option<String>,
+    /// NATS password (`DS_NATS_PASSWORD`), with `nats_user`.
+    pub nats_password: Option<Secret>,
+    /// CA certificate (PEM) the NATS servers' TLS certificates are checked
+    /// against (`DS_NATS_CA`); with it, connections require TLS.
+    pub nats_ca: Option<PathBuf>,
+    /// Credential of the DLQ re-drive responder that `enrich` runs beside the
+    /// enricher (`DS_NATS_REDRIVE_CREDS`); see README.
+    pub nats_redrive_creds: Option<PathBuf>,
     /// MongoDB URL (`DS_MONGO_URL`). `up` starts its own mongod when unset; other
     /// commands use `mongodb://127.0.0.1:27017`.
     pub mongo_url: Option<String>,
@@ -96,6 +115,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             nats_url: None,
+            nats_creds: None,
+            nats_user: None,
+            nats_password: None,
+            nats_ca: None,
+            nats_redrive_creds: None,
             mongo_url: None,
             mongo_db: crate::mongo::DEFAULT_DB.into(),
             http_addr: "127.0.0.1:8080".into(),
@@ -138,6 +162,21 @@ impl Config {
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
         if let Some(v) = get("DS_NATS_URL").filter(|v| !v.is_empty()) {
             self.nats_url = Some(v);
+        }
+        if let Some(v) = get("DS_NATS_CREDS").filter(|v| !v.is_empty()) {
+            self.nats_creds = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("DS_NATS_USER").filter(|v| !v.is_empty()) {
+            self.nats_user = Some(v);
+        }
+        if let Some(v) = get("DS_NATS_PASSWORD").filter(|v| !v.is_empty()) {
+            self.nats_password = Some(Secret::new(v));
+        }
+        if let Some(v) = get("DS_NATS_CA").filter(|v| !v.is_empty()) {
+            self.nats_ca = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("DS_NATS_REDRIVE_CREDS").filter(|v| !v.is_empty()) {
+            self.nats_redrive_creds = Some(PathBuf::from(v));
         }
         if let Some(v) = get("DS_MONGO_URL").filter(|v| !v.is_empty()) {
             self.mongo_url = Some(v);
@@ -241,8 +280,14 @@ mod tests {
             "DS_DEV" => Some("1".into()),
             "DS_JWT_SECRET" => Some("s3cret".into()),
             "DS_CONNECT_DEADLINE" => Some("forever".into()),
+            "DS_NATS_PASSWORD" => Some("hunter2".into()),
             _ => None,
         });
+        assert_eq!(
+            c.nats_password.as_ref().map(|p| p.to_string()),
+            Some("***".into())
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.http_addr, "127.0.0.1:9");
         assert!(c.dev);
         assert_eq!(format!("{:?}", c.jwt_secret), "Some(Secret(***))");

@@ -34,6 +34,10 @@ pub enum Error {
     /// Configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// The server refused a publish or subscription of this identity: its
+    /// permissions do not allow it (retrying cannot help).
+    #[error("{0}")]
+    PermissionDenied(crate::auth::violations::Violation),
     /// A JetStream call failed.
     #[error("JetStream: {0}")]
     JetStream(String),
@@ -56,7 +60,10 @@ impl Error {
         match self {
             Error::Unreachable { .. } | Error::JetStream(_) | Error::Io { .. } => true,
             Error::Mongo(e) => crate::mongo::is_transient(e),
-            Error::MissingBinary { .. } | Error::ServerStart { .. } | Error::Config(_) => false,
+            Error::MissingBinary { .. }
+            | Error::ServerStart { .. }
+            | Error::Config(_)
+            | Error::PermissionDenied(_) => false,
         }
     }
 

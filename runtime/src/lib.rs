@@ -3,6 +3,7 @@
 //! headers as NATS header maps, the dead-letter queue's I/O, and local
 //! `nats-server`/`mongod` child processes.
 
+pub mod auth;
 pub mod backoff;
 pub mod collections;
 pub mod config;

@@ -1,7 +1,10 @@
 //! Asynchronous JetStream publishing with a bounded window of outstanding acks:
 //! many messages in flight, not one round trip per message, and back-pressure
-//! once the window is full.
+//! once the window is full. A publish the server refuses for this identity's
+//! permissions fails at once with [`Error::PermissionDenied`] (the server
+//! drops it, so its ack would only time out, and a retry cannot help).
 
+use crate::auth::violations;
 use crate::{headers, Error, Result};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::Context;
@@ -17,7 +20,9 @@ pub const DEFAULT_WINDOW: usize = 512;
 pub struct Publisher {
     js: Context,
     window: usize,
-    pending: VecDeque<PublishAckFuture>,
+    /// The identity's inbox prefix, for its permission violations.
+    prefix: String,
+    pending: VecDeque<(String, PublishAckFuture)>,
     published: u64,
     duplicates: u64,
 }
@@ -25,9 +30,11 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher on `js` with at most `window` unacknowledged messages.
     pub fn new(js: Context, window: usize) -> Self {
+        let prefix = crate::auth::violations::prefix_of(&js.client());
         Self {
             js,
             window: window.max(1),
+            prefix,
             pending: VecDeque::with_capacity(window.max(1)),
             published: 0,
             duplicates: 0,
@@ -64,18 +71,30 @@ impl Publisher {
         while self.pending.len() >= self.window {
             self.await_oldest().await?;
         }
+        if let Some(v) = violations::denied_publish(&self.prefix, &subject) {
+            return Err(Error::PermissionDenied(v));
+        }
         let fut = self
             .js
-            .publish_with_headers(subject, h, payload)
+            .publish_with_headers(subject.clone(), h, payload)
             .await
             .map_err(Error::js)?;
-        self.pending.push_back(fut);
+        self.pending.push_back((subject, fut));
         Ok(())
     }
 
     async fn await_oldest(&mut self) -> Result<()> {
-        if let Some(fut) = self.pending.pop_front() {
-            let ack = fut.await.map_err(Error::js)?;
+        if let Some((subject, fut)) = self.pending.pop_front() {
+            let ack = tokio::select! {
+                biased;
+                ack = fut => ack.map_err(|e| match violations::denied_publish(&self.prefix, &subject) {
+                    Some(v) => Error::PermissionDenied(v),
+                    None => Error::js(e),
+                })?,
+                v = violations::wait_denied_publish(&self.prefix, &subject) => {
+                    return Err(Error::PermissionDenied(v));
+                }
+            };
             self.published += 1;
             if ack.duplicate {
                 self.duplicates += 1;

@@ -3,6 +3,7 @@
 //! given directory, waited on until they answer, and stopped on drop (also when a
 //! test panics, and — through `PR_SET_PDEATHSIG` — when the parent dies).
 
+use crate::auth::LocalCreds;
 use crate::{Error, Result};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -199,6 +200,19 @@ impl Drop for Supervised {
     }
 }
 
+/// Who may connect to a local `nats-server`.
+#[derive(Debug, Clone, Default)]
+pub enum ServerAuth {
+    /// DeltaStream's users with their permissions, seeds generated into
+    /// `<store_dir>/creds` (the default: permission mistakes show up in tests).
+    #[default]
+    Generate,
+    /// DeltaStream's users from these credentials (`up`: `<data-dir>/creds`).
+    Users(LocalCreds),
+    /// Anyone, with every permission (no `authorization` block).
+    Open,
+}
+
 /// Options of a local `nats-server`.
 #[derive(Debug, Clone, Default)]
 pub struct NatsOptions {
@@ -210,6 +224,8 @@ pub struct NatsOptions {
     pub extra_args: Vec<String>,
     /// The `nats-server` binary to run; the one [`find_binary`] finds when `None`.
     pub binary: Option<PathBuf>,
+    /// Who may connect.
+    pub auth: ServerAuth,
 }
 
 /// A running local `nats-server` with JetStream.
@@ -220,6 +236,10 @@ pub struct NatsServer {
     pub url: String,
     /// Its client port.
     pub port: u16,
+    /// The users' credentials (`None`: an open server).
+    pub creds: Option<LocalCreds>,
+    /// Its configuration file (the rendered `authorization` block).
+    pub config_file: PathBuf,
 }
 
 impl NatsServer {
@@ -238,7 +258,18 @@ impl NatsServer {
             Some(p) => p,
             None => free_port()?,
         };
+        let creds = match opts.auth {
+            ServerAuth::Generate => Some(LocalCreds::ensure(&opts.store_dir.join("creds"))?),
+            ServerAuth::Users(c) => Some(c),
+            ServerAuth::Open => None,
+        };
+        let config_file = opts.store_dir.join("nats-server.conf");
+        render_config(creds.as_ref(), &config_file)?;
         let mut args = vec![
+            "-c".to_string(),
+            config_file.display().to_string(),
+            "-P".into(),
+            opts.store_dir.join(PID_FILE).display().to_string(),
             "-js".to_string(),
             "-a".into(),
             "127.0.0.1".into(),
@@ -261,7 +292,23 @@ impl NatsServer {
             proc,
             url: format!("nats://127.0.0.1:{port}"),
             port,
+            creds,
+            config_file,
         })
+    }
+
+    /// Renders the users again (after `creds add` or `rotate`) and has the
+    /// running server reload them (SIGHUP); connections keep running.
+    ///
+    /// # Errors
+    /// When the configuration cannot be written or the server is not running.
+    pub fn reload(&self) -> Result<()> {
+        render_config(self.creds.as_ref(), &self.config_file)?;
+        let pid = self.pid().ok_or_else(|| Error::ServerStart {
+            what: "nats-server",
+            reason: "not running".into(),
+        })?;
+        signal_reload(pid)
     }
 
     /// Stops it gracefully (SIGTERM, then SIGKILL after 10 s).
@@ -286,6 +333,38 @@ impl NatsServer {
     pub fn restart(&mut self) -> Result<()> {
         self.proc.stop(Duration::from_secs(10));
         self.proc.spawn()
+    }
+}
+
+/// The pid file a local `nats-server` writes into its store directory (what
+/// `deltastream creds` signals to reload the users of `up`'s server).
+pub const PID_FILE: &str = "nats-server.pid";
+
+/// Writes the server's configuration: the `authorization` block of `creds`, or
+/// an empty file for an open server.
+fn render_config(creds: Option<&LocalCreds>, path: &Path) -> Result<()> {
+    match creds {
+        Some(c) => c.write_server_config(path),
+        None => std::fs::write(path, "# An open server: no users, every permission.\n")
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e)),
+    }
+}
+
+/// Asks the `nats-server` with process id `pid` to reload its configuration.
+///
+/// # Errors
+/// When the signal cannot be sent (no such process).
+pub fn signal_reload(pid: u32) -> Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| Error::Config(format!("bad pid {pid}")))?;
+    // SAFETY: plain kill(2); SIGHUP makes nats-server reload its configuration.
+    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::io(
+            format!("signalling nats-server (pid {pid}) to reload"),
+            std::io::Error::last_os_error(),
+        ))
     }
 }
 
@@ -392,6 +471,8 @@ impl Mongod {
 pub struct NatsCluster {
     /// The servers, `n1` first.
     pub servers: Vec<NatsServer>,
+    /// The users' credentials, shared by every server (`None`: open servers).
+    pub creds: Option<LocalCreds>,
 }
 
 impl NatsCluster {
@@ -403,15 +484,26 @@ impl NatsCluster {
     /// # Errors
     /// As [`NatsServer::start`]; also when `size` is 0.
     pub fn start(dir: &Path, size: usize) -> Result<Self> {
-        Self::start_with(dir, size, None)
+        Self::start_with(dir, size, None, ServerAuth::Generate)
     }
 
     /// As [`NatsCluster::start`], running the `nats-server` binary `binary`
-    /// (the one [`find_binary`] finds when `None`).
+    /// (the one [`find_binary`] finds when `None`), with `auth` (generated
+    /// seeds go to `dir/creds`).
     ///
     /// # Errors
     /// As [`NatsCluster::start`].
-    pub fn start_with(dir: &Path, size: usize, binary: Option<PathBuf>) -> Result<Self> {
+    pub fn start_with(
+        dir: &Path,
+        size: usize,
+        binary: Option<PathBuf>,
+        auth: ServerAuth,
+    ) -> Result<Self> {
+        let creds = match auth {
+            ServerAuth::Generate => Some(LocalCreds::ensure(&dir.join("creds"))?),
+            ServerAuth::Users(c) => Some(c),
+            ServerAuth::Open => None,
+        };
         if size == 0 {
             return Err(Error::Config("a cluster needs at least one server".into()));
         }
@@ -439,9 +531,10 @@ impl NatsCluster {
                     "--routes".into(),
                     routes,
                 ],
+                auth: creds.clone().map_or(ServerAuth::Open, ServerAuth::Users),
             })?);
         }
-        Ok(Self { servers })
+        Ok(Self { servers, creds })
     }
 
     /// Every client URL, comma-separated (what `--nats-url` takes).

@@ -97,7 +97,13 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
 /// One fresh cluster, one node loss.
 async fn one(env: &Env, loss: Loss) -> anyhow::Result<Pause> {
     let dir = tempfile::tempdir().context("temp dir")?;
-    let mut cluster = NatsCluster::start_with(dir.path(), 3, env.nats_binary.clone())?;
+    // Open servers, like the rest of the bench (see `Env::start`).
+    let mut cluster = NatsCluster::start_with(
+        dir.path(),
+        3,
+        env.nats_binary.clone(),
+        ds_runtime::servers::ServerAuth::Open,
+    )?;
     let client = ds_runtime::nats::connect(&cluster.urls(), "deltastream-bench-node-loss").await?;
     let js = ds_runtime::nats::jetstream(client);
     apply_r3(&js).await?;
