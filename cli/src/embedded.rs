@@ -2,7 +2,7 @@
 //! only where the configuration names no server, and pointed at by it.
 
 use ds_runtime::config::Config;
-use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
+use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer, ServerAuth};
 use std::path::{Path, PathBuf};
 
 /// The servers started (each stopped on drop).
@@ -17,7 +17,8 @@ pub struct Embedded {
 impl Embedded {
     /// Starts the servers `cfg` names no URL for, with their data under `dir`
     /// (`nats/`, `mongo/`), and points `cfg` at them. `nats_binary` is the
-    /// `nats-server` to run (by default the one `find_binary` finds).
+    /// `nats-server` to run (by default the one `find_binary` finds); `auth`
+    /// who may connect to it.
     ///
     /// # Errors
     /// When a server cannot start.
@@ -25,10 +26,12 @@ impl Embedded {
         cfg: &mut Config,
         dir: &Path,
         nats_binary: Option<PathBuf>,
+        auth: ServerAuth,
     ) -> anyhow::Result<Self> {
         let nats_options = NatsOptions {
             store_dir: dir.join("nats"),
             binary: nats_binary,
+            auth,
             ..Default::default()
         };
         let mongod_options = MongodOptions {

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         action: dlq::DlqAction,
     },
+    /// NATS credentials: add an outside subscriber, show, rotate, render for deployments.
+    Creds {
+        #[command(subcommand)]
+        action: commands::creds::CredsAction,
+    },
     /// Manage gateway users (bootstraps the first admin).
     User {
         #[command(subcommand)]
@@ -97,6 +102,7 @@ impl Command {
             Command::Topology { .. } => "topology",
             Command::Dlq { .. } => "dlq",
             Command::User { .. } => "user",
+            Command::Creds { .. } => "creds",
             Command::Bench(_) => "bench",
             Command::Sub(_) => "sub",
             Command::Schema(_) => "schema",
@@ -115,6 +121,7 @@ impl Command {
             Command::Topology { action } => topology::run(cfg, action).await,
             Command::Dlq { action } => dlq::run(cfg, action).await,
             Command::User { action } => user::run(cfg, action).await,
+            Command::Creds { action } => commands::creds::run(cfg, action).await,
             Command::Bench(a) => bench::run(cfg, a).await,
             Command::Sub(a) => sub::run(cfg, a).await,
             Command::Schema(a) => schema::run(a),

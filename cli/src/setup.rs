@@ -2,6 +2,7 @@
 //! connections to NATS and MongoDB.
 
 use crate::Global;
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::connect::{self, Patience};
 use ds_runtime::shutdown::Shutdown;
@@ -49,18 +50,20 @@ pub fn init_telemetry(
     Ok(telemetry::init(cfg)?)
 }
 
-/// The configured NATS, as client `name`, waiting for it as long as a
-/// long-running component (or, for a one-shot command, the configured
-/// deadline) allows.
+/// The configured NATS, as `component` with the configured credential
+/// (`DS_NATS_CREDS`, or `DS_NATS_USER`/`DS_NATS_PASSWORD`; see README,
+/// "Permissions on the bus"), waiting for it as long as a long-running
+/// component (or, for a one-shot command, the configured deadline) allows.
 ///
 /// # Errors
-/// When NATS is not reachable within that patience, or the URL is invalid.
+/// When NATS is not reachable within that patience, the URL is invalid, or the
+/// server refuses the credential.
 pub async fn connect_nats(
     cfg: &Config,
-    name: &str,
+    component: Component,
     long_running: bool,
 ) -> anyhow::Result<async_nats::Client> {
-    Ok(connect::nats(cfg, name, Patience::of(cfg, long_running)).await?)
+    Ok(connect::nats(cfg, component, Patience::of(cfg, long_running)).await?)
 }
 
 /// A JetStream context on the configured NATS (see [`connect_nats`]).
@@ -69,10 +72,10 @@ pub async fn connect_nats(
 /// As [`connect_nats`].
 pub async fn connect_js(
     cfg: &Config,
-    name: &str,
+    component: Component,
     long_running: bool,
 ) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = connect_nats(cfg, name, long_running).await?;
+    let client = connect_nats(cfg, component, long_running).await?;
     Ok(ds_runtime::nats::jetstream(client))
 }
 

@@ -13,5 +13,6 @@ pub mod enrich;
 pub mod feed;
 pub mod group;
 pub mod project;
+pub mod redrive;
 pub mod replay;
 pub mod time;

@@ -2,6 +2,7 @@
 //! NATS and MongoDB with backoff and a log line per attempt, for as long as its
 //! [`Patience`] allows, and never gives up on a transient outage before that.
 
+use crate::auth::{Component, Identity};
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::{Error, Result};
@@ -42,13 +43,32 @@ impl Patience {
     }
 }
 
-/// Connects to NATS (`cfg`'s URL) as `name`, waiting for it as `patience` allows.
+/// Connects to NATS (`cfg`'s URL and CA) as `component`, with the credential
+/// `cfg` gives ([`Identity::from_config`]), waiting for it as `patience` allows.
 ///
 /// # Errors
-/// As [`crate::nats::connect`], once patience runs out (or at once for a bad URL).
-pub async fn nats(cfg: &Config, name: &str, patience: Patience) -> Result<async_nats::Client> {
-    let url = cfg.nats_url_or_default();
-    retrying("NATS", patience, || crate::nats::connect(url, name)).await
+/// As [`crate::nats::connect_cfg`], once patience runs out (or at once for a bad
+/// URL, an unreadable credential or one the server refuses).
+pub async fn nats(
+    cfg: &Config,
+    component: Component,
+    patience: Patience,
+) -> Result<async_nats::Client> {
+    let who = Identity::from_config(cfg, component)?;
+    nats_as(cfg, &who, patience).await
+}
+
+/// As [`nats`], as `who` (`up`'s components with their own seeds, the re-drive
+/// responder with its own credential).
+///
+/// # Errors
+/// As [`nats`].
+pub async fn nats_as(
+    cfg: &Config,
+    who: &Identity,
+    patience: Patience,
+) -> Result<async_nats::Client> {
+    retrying("NATS", patience, || crate::nats::connect_cfg(cfg, who)).await
 }
 
 /// Connects to MongoDB (`cfg`'s URL and database), waiting for it as `patience` allows.
@@ -121,13 +141,13 @@ mod tests {
             nats_url: Some("not a url ::".into()),
             ..Config::default()
         };
-        let e = nats(&cfg, "test", Patience::Forever)
+        let e = nats(&cfg, Component::Admin, Patience::Forever)
             .await
             .expect_err("bad URL");
         assert!(!e.is_transient(), "{e}");
         let port = crate::servers::free_port().expect("a free port");
         cfg.nats_url = Some(format!("nats://127.0.0.1:{port}"));
-        let e = nats(&cfg, "test", Patience::For(Duration::ZERO))
+        let e = nats(&cfg, Component::Admin, Patience::For(Duration::ZERO))
             .await
             .expect_err("nobody listens");
         assert!(matches!(e, Error::Unreachable { .. }), "{e}");

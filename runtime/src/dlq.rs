@@ -165,3 +165,43 @@ pub async fn retry(js: &Context, dlq_seq: u64) -> anyhow::Result<u64> {
     })?;
     Ok(ack.sequence)
 }
+
+/// Why a re-drive request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    /// No entry with that sequence.
+    #[error("no DLQ entry with sequence {0}")]
+    NotFound(u64),
+    /// No responder is running (it runs inside `deltastream enrich`).
+    #[error("no DLQ re-drive responder is running (it runs inside `deltastream enrich`, with DS_NATS_REDRIVE_CREDS on a bus with users)")]
+    NoResponder,
+    /// The responder tried and failed, or could not be asked.
+    #[error("re-drive failed: {0}")]
+    Failed(String),
+}
+
+/// Asks a re-drive responder (on [`subjects::DLQ_RETRY`]) to re-drive the
+/// entry at `dlq_seq`, for a caller that may not write the log itself (the
+/// gateway); returns its new sequence.
+///
+/// # Errors
+/// [`RetryError`], by what the caller can do about it.
+pub async fn request_retry(client: &async_nats::Client, dlq_seq: u64) -> Result<u64, RetryError> {
+    let answer = client
+        .request(
+            subjects::DLQ_RETRY,
+            dead_letter::retry_request(dlq_seq).into(),
+        )
+        .await
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => RetryError::NoResponder,
+            _ => RetryError::Failed(e.to_string()),
+        })?;
+    match dead_letter::RetryReply::from_json(&answer.payload).map_err(RetryError::Failed)? {
+        dead_letter::RetryReply::Republished {
+            republished_seq, ..
+        } => Ok(republished_seq),
+        dead_letter::RetryReply::NotFound { .. } => Err(RetryError::NotFound(dlq_seq)),
+        dead_letter::RetryReply::Failed { error, .. } => Err(RetryError::Failed(error)),
+    }
+}

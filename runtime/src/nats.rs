@@ -25,16 +25,15 @@ pub async fn connect(urls: &str, name: &str) -> Result<async_nats::Client> {
     connect_with(urls, &who, None, true).await
 }
 
-/// Connects as `component` with the credential and CA of `cfg` (`DS_NATS_CREDS`
-/// or `DS_NATS_USER`/`DS_NATS_PASSWORD`, `DS_NATS_CA`).
+/// Connects to `cfg`'s URL as `who`, with `cfg`'s CA (`DS_NATS_CA`): the
+/// components' connection ([`crate::connect::nats`] waits for it).
 ///
 /// # Errors
-/// As [`connect_as`]; also when the credential file cannot be read.
-pub async fn connect_cfg(cfg: &Config, component: Component) -> Result<async_nats::Client> {
-    let who = Identity::from_config(cfg, component)?;
+/// As [`connect_as`].
+pub async fn connect_cfg(cfg: &Config, who: &Identity) -> Result<async_nats::Client> {
     connect_with(
         cfg.nats_url_or_default(),
-        &who,
+        who,
         cfg.nats_ca.as_deref(),
         false,
     )

@@ -15,6 +15,11 @@ pub const UNKNOWN_PRODUCT: &str = "_";
 pub const ALL_ENRICHED: &str = "md.enriched.>";
 /// Every dead-letter subject.
 pub const ALL_DLQ: &str = "md.dlq.>";
+/// Where a DLQ re-drive is asked for (request/reply): the body names an
+/// `MD_DLQ` sequence ([`crate::dead_letter::retry_request`]), the answer is a
+/// [`crate::dead_letter::RetryReply`]. The gateway asks; a responder that may
+/// write the log (`deltastream enrich`'s) re-drives.
+pub const DLQ_RETRY: &str = "ds.admin.dlq.retry";
 /// Longest replay prefix accepted, in bytes.
 pub const MAX_REPLAY_PREFIX_LEN: usize = 128;
 

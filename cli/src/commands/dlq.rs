@@ -3,6 +3,7 @@
 use crate::setup::connect_js;
 use anyhow::Context as _;
 use clap::Subcommand;
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::dlq;
 
@@ -38,7 +39,7 @@ pub enum DlqAction {
 /// # Errors
 /// When NATS is unreachable or the entry does not exist.
 pub async fn run(cfg: Config, action: DlqAction) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-dlq", false).await?;
+    let js = connect_js(&cfg, Component::Admin, false).await?;
     match action {
         DlqAction::List { json, limit } => {
             let entries = dlq::list(&js, limit).await?;

@@ -5,6 +5,7 @@ use crate::Global;
 use chrono::NaiveDate;
 use clap::Args;
 use ds_processors::feed::{FeedOptions, Speed};
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::on_signal;
 
@@ -30,7 +31,7 @@ pub struct FeedArgs {
 /// # Errors
 /// When NATS is unreachable or publishing fails.
 pub async fn run(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-feed", true).await?;
+    let js = connect_js(&cfg, Component::Feed, true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);
     let opts = FeedOptions {

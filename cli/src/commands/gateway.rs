@@ -2,6 +2,7 @@
 
 use crate::setup::{connect_mongo, connect_nats};
 use clap::Args;
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::on_signal;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub async fn run(mut cfg: Config, a: GatewayArgs) -> anyhow::Result<()> {
         cfg.http_addr = addr;
     }
     let db = connect_mongo(&cfg, true).await?;
-    let client = connect_nats(&cfg, "deltastream-gateway", true).await?;
+    let client = connect_nats(&cfg, Component::Gateway, true).await?;
     let (_trigger, shutdown) = on_signal();
     let state = ds_gateway::AppState::new(Arc::new(cfg), db, client).await?;
     ds_gateway::serve(state, shutdown).await

@@ -1,6 +1,7 @@
 //! One module per subcommand: its flags and what it runs.
 
 pub mod bench;
+pub mod creds;
 pub mod dlq;
 pub mod enrich;
 pub mod feed;

@@ -2,6 +2,7 @@
 
 use crate::setup::{connect_js, connect_mongo, spawn_metrics};
 use crate::Global;
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::on_signal;
 
@@ -10,7 +11,7 @@ use ds_runtime::shutdown::on_signal;
 /// # Errors
 /// When NATS or MongoDB is unreachable or the projector fails.
 pub async fn run(cfg: Config, g: &Global) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-project", true).await?;
+    let js = connect_js(&cfg, Component::Project, true).await?;
     let db = connect_mongo(&cfg, true).await?;
     let (_trigger, shutdown) = on_signal();
     spawn_metrics(g, &shutdown);

@@ -2,6 +2,7 @@
 
 use crate::setup::connect_js;
 use clap::Subcommand;
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::topology::{self, ApplyOptions};
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub enum TopologyAction {
 /// # Errors
 /// When NATS is unreachable or refuses a change.
 pub async fn run(cfg: Config, action: TopologyAction) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, "deltastream-topology", false).await?;
+    let js = connect_js(&cfg, Component::Admin, false).await?;
     match action {
         TopologyAction::Apply { replicas } => {
             let results = topology::apply(

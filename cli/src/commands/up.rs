@@ -7,9 +7,11 @@
 //! With `--cluster N` it starts N `nats-server`s clustered on loopback instead of
 //! one (JetStream, R3 streams), so cluster behaviour is testable on one machine.
 
+use crate::commands::creds::{self, Bus};
 use crate::embedded::Embedded;
 use anyhow::Context as _;
 use clap::Args;
+use ds_runtime::auth::{Component, LocalCreds};
 use ds_runtime::config::Config;
 use ds_runtime::servers::NatsCluster;
 use ds_runtime::shutdown::{on_signal, Shutdown};
@@ -83,19 +85,29 @@ impl Servers {
     /// Starts the servers `cfg` names no URL for, and points `cfg` at them.
     /// Children start first, on the main thread (their parent-death signal is
     /// tied to it).
-    fn start(cfg: &mut Config, data_dir: &Path, cluster: Option<u8>) -> anyhow::Result<Self> {
+    fn start(
+        cfg: &mut Config,
+        data_dir: &Path,
+        cluster: Option<u8>,
+        local: Option<&LocalCreds>,
+    ) -> anyhow::Result<Self> {
         if cluster.is_some() && cfg.nats_url.is_some() {
             anyhow::bail!("--cluster starts its own nats-servers; do not also give a NATS URL");
         }
         let cluster = match cluster {
             Some(n) => {
-                let c = NatsCluster::start(&data_dir.join("nats-cluster"), usize::from(n))?;
+                let c = NatsCluster::start_with(
+                    &data_dir.join("nats-cluster"),
+                    usize::from(n),
+                    None,
+                    creds::server_auth(local),
+                )?;
                 cfg.nats_url = Some(c.urls());
                 Some(c)
             }
             None => None,
         };
-        let embedded = Embedded::start(cfg, data_dir, None)?;
+        let embedded = Embedded::start(cfg, data_dir, None, creds::server_auth(local))?;
         Ok(Self { cluster, embedded })
     }
 
@@ -110,18 +122,22 @@ impl Servers {
 /// The components `up` runs, each a task reporting its name and outcome.
 type Components = JoinSet<(&'static str, anyhow::Result<()>)>;
 
-/// Starts feed (unless `no_feed`), enricher, projector and gateway.
-fn spawn_components(
+/// Starts feed (unless `no_feed`), enricher, DLQ re-drive responder, projector
+/// and gateway, each connected as its own NATS identity.
+async fn spawn_components(
     cfg: &Arc<Config>,
-    client: &async_nats::Client,
+    bus: &Bus,
     db: &mongodb::Database,
     no_feed: bool,
     shutdown: &Shutdown,
-) -> Components {
-    let js = ds_runtime::nats::jetstream(client.clone());
+) -> anyhow::Result<Components> {
     let mut tasks = Components::new();
     if !no_feed {
-        let (c, j, s) = (cfg.clone(), js.clone(), shutdown.clone());
+        let (c, j, s) = (
+            cfg.clone(),
+            bus.js(Component::Feed).await?,
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             let opts = ds_processors::feed::FeedOptions {
                 date: None,
@@ -136,15 +152,28 @@ fn spawn_components(
         });
     }
     {
-        let (c, j, s) = (cfg.clone(), js.clone(), shutdown.clone());
+        let (c, j, s) = (
+            cfg.clone(),
+            bus.js(Component::Enrich).await?,
+            shutdown.clone(),
+        );
         tasks.spawn(async move { ("enrich", ds_processors::enrich::run(c, j, s).await) });
     }
     {
-        let (j, d, s) = (js, db.clone(), shutdown.clone());
+        let (n, s) = (bus.connect(Component::Redrive).await?, shutdown.clone());
+        tasks.spawn(async move { ("redrive", ds_processors::redrive::serve(n, s).await) });
+    }
+    {
+        let (j, d, s) = (
+            bus.js(Component::Project).await?,
+            db.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move { ("project", ds_processors::project::run(j, d, s).await) });
     }
     {
-        let (c, d, n, s) = (cfg.clone(), db.clone(), client.clone(), shutdown.clone());
+        let n = bus.connect(Component::Gateway).await?;
+        let (c, d, s) = (cfg.clone(), db.clone(), shutdown.clone());
         tasks.spawn(async move {
             let run = async move {
                 ds_gateway::serve(ds_gateway::AppState::new(c, d, n).await?, s).await
@@ -152,7 +181,7 @@ fn spawn_components(
             ("gateway", run.await)
         });
     }
-    tasks
+    Ok(tasks)
 }
 
 /// Runs everything until a signal.
@@ -170,10 +199,13 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
-    let servers = Servers::start(&mut cfg, &data_dir, a.cluster)?;
+    // The embedded servers run with DeltaStream's users: seeds in <data-dir>/creds.
+    let local = creds::local_for_up(&cfg, &data_dir)?;
+    let servers = Servers::start(&mut cfg, &data_dir, a.cluster, local.as_ref())?;
     cfg.http_addr = pick_http_addr(&cfg.http_addr)?;
 
-    let client = crate::setup::connect_nats(&cfg, "deltastream-up", true).await?;
+    let bus = Bus::new(&cfg, local.clone());
+    let client = bus.connect(Component::Admin).await?;
     let js = ds_runtime::nats::jetstream(client.clone());
     apply_topology(
         &js,
@@ -189,7 +221,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
 
     let cfg = Arc::new(cfg);
     let (trigger, shutdown) = on_signal();
-    let mut tasks = spawn_components(&cfg, &client, &db, a.no_feed, &shutdown);
+    let mut tasks = spawn_components(&cfg, &bus, &db, a.no_feed, &shutdown).await?;
     if let Some(c) = &servers.cluster {
         eprintln!(
             "NATS cluster: {} nats-servers on loopback (JetStream, R{CLUSTER_REPLICAS} streams), data under {}",
@@ -197,7 +229,7 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
             data_dir.join("nats-cluster").display()
         );
     }
-    print_banner(&cfg, &servers.embedded);
+    print_banner(&cfg, &servers.embedded, local.as_ref());
     let failed = supervise(&mut tasks, shutdown, &trigger).await;
     drop(js);
     let _ = client.drain().await;
@@ -247,7 +279,7 @@ async fn supervise(
     failed
 }
 
-fn print_banner(cfg: &Config, embedded: &Embedded) {
+fn print_banner(cfg: &Config, embedded: &Embedded, local: Option<&LocalCreds>) {
     let http = format!("http://{}", cfg.http_addr);
     eprintln!();
     eprintln!("DeltaStream is up (development mode).");
@@ -277,10 +309,7 @@ fn print_banner(cfg: &Config, embedded: &Embedded) {
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
     let product = cfg.products.first().map_or("NIFTY", |p| p.name.as_str());
-    eprintln!(
-        "  Subscribe   deltastream sub --nats-url {} 'md.enriched.{product}.>'   (JSON lines; any NATS client works too)",
-        cfg.nats_url_or_default()
-    );
+    creds::print_subscribe_hint(cfg, local, product);
     eprintln!("Development mode: reads need no token. To get one (for writes and admin routes):");
     eprintln!(
         "  curl -s -X POST {http}/api/v1/auth/register -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\"}}'"

@@ -124,7 +124,8 @@ pub async fn list_dlq(
     )))
 }
 
-/// Re-drive a dead letter: publish its original bytes again on its subject.
+/// Re-drive a dead letter: publish its original bytes again on its subject
+/// (done by the re-drive responder; 503 when none runs).
 #[utoipa::path(post, path = "/api/v1/admin/dlq/{seq}/retry", tag = "admin",
     params(("seq" = u64, Path, description = "Sequence of the entry in MD_DLQ")),
     responses(
@@ -143,9 +144,14 @@ pub async fn retry_dlq(
             "no DLQ entry with sequence {seq}"
         )));
     }
-    let republished_seq = dlq::retry(&js, seq)
+    // The gateway may not write the log: the re-drive responder (identity
+    // `redrive`, inside `deltastream enrich`) does it on request.
+    let republished_seq = dlq::request_retry(&state.nats, seq)
         .await
-        .map_err(|e| AppError::Unavailable(format!("re-drive failed: {e:#}")))?;
+        .map_err(|e| match e {
+            dlq::RetryError::NotFound(_) => AppError::NotFound(e.to_string()),
+            _ => AppError::Unavailable(e.to_string()),
+        })?;
     tracing::info!(admin = %a.user_id, dlq_seq = seq, republished_seq, "DLQ entry re-driven");
     Ok(Json(Retried {
         dlq_seq: seq,

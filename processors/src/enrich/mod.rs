@@ -45,6 +45,8 @@ fn spawn_partition(js: &Context, cfg: &Arc<Config>, name: &str) -> Running {
             };
             match result {
                 Ok(Exit::Stopped) | Ok(Exit::Fenced) => return,
+                // Denied by its permissions: restarting cannot help; `run` stops.
+                Err(_) if ds_runtime::auth::violations::check(&js.client()).is_err() => return,
                 Err(e) => {
                     tracing::warn!(partition = %name, error = %format!("{e:#}"), backoff = ?backoff.current(), "partition failed; restarting from checkpoint");
                     if !backoff.wait(&mut handle).await {
@@ -81,6 +83,15 @@ pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyho
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tick.tick() => {}
+        }
+        // A permission violation stops the enricher with the user and subject
+        // (logged once when the server reported it), rather than retry forever.
+        if let Err(e) = ds_runtime::auth::violations::check(&js.client()) {
+            for (_, r) in std::mem::take(&mut running) {
+                stop_partition(r).await;
+            }
+            member.leave().await;
+            return Err(e.into());
         }
         // DLQ size, for the alert on a growing DLQ (cheap: one stream info a round).
         if let Ok(mut dlq) = js.get_stream(ds_schemas::subjects::STREAM_DLQ).await {

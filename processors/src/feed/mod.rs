@@ -272,7 +272,8 @@ async fn publish_round(
                 events.clear();
                 return Ok(());
             }
-            Err(e) if Instant::now() < give_up && !shutdown.is_triggered() => {
+            // A publish denied by the feed's permissions is not retried.
+            Err(e) if Instant::now() < give_up && !shutdown.is_triggered() && !denied(&e) => {
                 tracing::warn!(error = %format!("{e:#}"), backoff = ?backoff.current(), "live round not acknowledged; sending it again");
                 report.duplicates += publisher.counts().1;
                 // Forget the acks still awaited: the round is sent again in full.
@@ -284,6 +285,13 @@ async fn publish_round(
             Err(e) => return Err(e),
         }
     }
+}
+
+fn denied(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<ds_runtime::Error>(),
+        Some(ds_runtime::Error::PermissionDenied(_))
+    )
 }
 
 async fn live(

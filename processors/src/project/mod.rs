@@ -75,6 +75,8 @@ pub async fn run(js: Context, db: Database, mut shutdown: Shutdown) -> anyhow::R
         match run_consumer(&js, &store, &mut shutdown).await {
             Ok(()) => return Ok(()),
             Err(e) => {
+                // Denied by its permissions: rebuilding cannot help; stop and say why.
+                ds_runtime::auth::violations::check(&js.client())?;
                 tracing::warn!(error = %format!("{e:#}"), backoff = ?backoff.current(), "projector consumer failed; rebuilding");
                 if !backoff.wait(&mut shutdown).await {
                     return Ok(());

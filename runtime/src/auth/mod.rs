@@ -12,5 +12,5 @@ pub mod violations;
 
 pub use credential::{Credential, Identity};
 pub use local::{LocalCreds, SUBSCRIBERS_DIR};
-pub use permissions::{Component, Permissions, REDRIVE_SUBJECT, REPLAY_NAMESPACE};
+pub use permissions::{Component, Permissions, REPLAY_NAMESPACE};
 pub use render::{authorization_block, ServerUser};

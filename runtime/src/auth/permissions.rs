@@ -17,11 +17,8 @@
 //! the connection's own inbox, `_INBOX_<component>.…`, so a component may
 //! subscribe to its own replies and to nobody else's.
 
+use ds_schemas::subjects::DLQ_RETRY as REDRIVE_SUBJECT;
 use std::fmt;
-
-/// The subject the gateway asks a DLQ re-drive on (request/reply, the body is
-/// the `MD_DLQ` sequence); served by the `redrive` identity.
-pub const REDRIVE_SUBJECT: &str = "ds.admin.dlq.retry";
 
 /// Where `replay --publish-prefix` may publish and the gateway's replay
 /// sessions listen (`replay.<…>.md.enriched.>`).

@@ -75,13 +75,21 @@ impl Env {
         progress: Progress,
         nats_binary: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
-        let servers = Embedded::start(&mut cfg, dir, nats_binary.clone())?;
+        // An open server (no users): the bench's own streams and subjects are
+        // in no component's permissions. Measuring with the users: left open.
+        let servers = Embedded::start(
+            &mut cfg,
+            dir,
+            nats_binary.clone(),
+            ds_runtime::servers::ServerAuth::Open,
+        )?;
         cfg.mongo_db = "deltastream_bench".into();
         let mut day_cfg = cfg.clone();
         if quick {
             day_cfg.feed.tick_interval_ms = 5_000;
         }
-        let client = crate::setup::connect_nats(&cfg, "deltastream-bench", false).await?;
+        let client =
+            crate::setup::connect_nats(&cfg, ds_runtime::auth::Component::Admin, false).await?;
         let js = ds_runtime::nats::jetstream(client.clone());
         let db = crate::setup::connect_mongo(&cfg, false).await?;
         let mut env = Self {

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use ds_processors::feed::Speed;
 use ds_processors::replay::{self, ReplayOptions, Target};
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::on_signal;
 
@@ -144,7 +145,7 @@ pub async fn run(cfg: Config, a: ReplayArgs) -> anyhow::Result<()> {
     let opts = a.options(&cfg.mongo_db);
     let date = opts.date;
     lower_cpu_priority(REPLAY_NICE);
-    let js = connect_js(&cfg, "deltastream-replay", false).await?;
+    let js = connect_js(&cfg, Component::Replay, false).await?;
     let db = match opts.target.database() {
         Some(_) => Some(connect_mongo(&cfg, false).await?),
         None => None,

@@ -10,6 +10,7 @@ mod source;
 mod subjects;
 
 use clap::Args;
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::shutdown::on_signal;
 use futures::StreamExt;
@@ -92,7 +93,7 @@ fn render(d: &Delivery, verbose: bool) -> String {
 /// # Errors
 /// When NATS is unreachable, a subject is in no stream, or a read fails.
 pub async fn run(cfg: Config, a: SubArgs) -> anyhow::Result<()> {
-    let client = crate::setup::connect_nats(&cfg, "deltastream-sub", false).await?;
+    let client = crate::setup::connect_nats(&cfg, Component::Subscriber, false).await?;
     let mut deliveries = if a.core {
         source::core(&client, &a.subjects).await?
     } else {
