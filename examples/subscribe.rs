@@ -1,8 +1,13 @@
 //! Subscribe to enriched chain summaries from Rust and print them.
 //!
 //! ```sh
-//! cargo run -p deltastream --example subscribe -- nats://127.0.0.1:4222
+//! DS_NATS_CREDS=.deltastream/creds/subscriber.nk \
+//!   cargo run -p deltastream --example subscribe -- nats://127.0.0.1:4222
 //! ```
+//!
+//! `DS_NATS_CREDS` is a read-only subscriber credential (an nkey seed from
+//! `deltastream creds add`, or a `.creds` file); its replies come back under
+//! the subscriber's inbox prefix, the only inbox it may subscribe to.
 //!
 //! Live messages come from a core NATS subscription; to resume from a point,
 //! create a JetStream consumer on `MD_ENRICHED` with `DeliverPolicy::ByStartSequence`
@@ -16,7 +21,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
-    let client = async_nats::connect(url).await?;
+    let mut opts = async_nats::ConnectOptions::new().custom_inbox_prefix("_INBOX_subscriber");
+    if let Ok(path) = std::env::var("DS_NATS_CREDS") {
+        let text = std::fs::read_to_string(&path)?;
+        opts = if text.contains("BEGIN NATS USER JWT") {
+            opts.credentials_file(&path).await?
+        } else {
+            opts.nkey(text.trim().to_owned())
+        };
+    }
+    let client = opts.connect(url).await?;
     let mut sub = client.subscribe("md.enriched.*.summary").await?;
     while let Some(msg) = sub.next().await {
         let schema = msg

@@ -79,10 +79,11 @@ fi
 
 # --- Python tooling for the schema and client-example tests -----------------
 # A plain protobuf compiler (grpcio-tools bundles protoc), the protobuf runtime and
-# the NATS client, so the tests can check that the .proto files compile for other
-# languages and run the Python subscriber example.
+# the NATS client (with nkeys, for the subscriber credential), so the tests can
+# check that the .proto files compile for other languages and run the Python
+# subscriber example.
 pyenv="$tools/pyenv"
-py_reqs="grpcio-tools==1.76.0 protobuf==6.33.1 nats-py==2.12.0 schemathesis==4.32.5 openapi-python-client==0.29.1"
+py_reqs="grpcio-tools==1.76.0 protobuf==6.33.1 nats-py==2.12.0 nkeys==0.2.1 schemathesis==4.32.5 openapi-python-client==0.29.1"
 stamp="$pyenv/.reqs-$(printf '%s' "$py_reqs" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   log "installing $py_reqs into .tools/pyenv"

@@ -2,6 +2,7 @@
 //! give the same output as one, and an enricher and a projector killed with
 //! SIGKILL mid-stream and replaced lose nothing and double nothing.
 
+use ds_runtime::auth::Component;
 use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_tests::*;
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,15 @@ fn component(env: &TestEnv, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_deltastream"))
         .args(args)
         .env("DS_NATS_URL", &env.nats.url)
+        // Each process with its own identity; enrich also runs the re-drive responder.
+        .env(
+            "DS_NATS_CREDS",
+            env.creds().path(Component::for_command(args[0])),
+        )
+        .env(
+            "DS_NATS_REDRIVE_CREDS",
+            env.creds().path(Component::Redrive),
+        )
         .env("DS_MONGO_URL", &env.mongod.url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -3,10 +3,13 @@
 
 Generates the protobuf classes from schemas/ with the standard tooling
 (grpcio-tools' protoc), subscribes with nats-py, and decodes each message by its
-Ds-Schema header.
+Ds-Schema header. Connects with a read-only subscriber credential (an nkey seed
+file from `deltastream creds add`, or `.deltastream/creds/subscriber.nk` of
+`deltastream up`); its replies use the subscriber's inbox prefix.
 
-    pip install grpcio-tools protobuf nats-py
-    python examples/python/subscribe.py --server nats://127.0.0.1:4222 --count 10
+    pip install grpcio-tools protobuf nats-py nkeys
+    python examples/python/subscribe.py --server nats://127.0.0.1:4222 \
+        --creds .deltastream/creds/subscriber.nk --count 10
 """
 
 import argparse
@@ -39,6 +42,11 @@ def generate_classes():
 async def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server", default=os.environ.get("DS_NATS_URL", "nats://127.0.0.1:4222"))
+    ap.add_argument(
+        "--creds",
+        default=os.environ.get("DS_NATS_CREDS"),
+        help="nkey seed file (SU...) or .creds file of a subscriber credential",
+    )
     ap.add_argument("--count", type=int, default=10, help="stop after this many messages")
     ap.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     args = ap.parse_args()
@@ -51,7 +59,13 @@ async def main():
 
     import nats
 
-    nc = await nats.connect(args.server)
+    auth = {}
+    if args.creds:
+        with open(args.creds, encoding="ascii") as f:
+            is_jwt = "BEGIN NATS USER JWT" in f.read()
+        auth = {"user_credentials": args.creds} if is_jwt else {"nkeys_seed": args.creds}
+    # The subscriber may receive replies only under its own inbox prefix.
+    nc = await nats.connect(args.server, inbox_prefix=b"_INBOX_subscriber", **auth)
     done = asyncio.Event()
     seen = {"n": 0}
 

@@ -1,10 +1,13 @@
 //! Test support used by every integration test: a private `nats-server`
-//! (JetStream, temp dir, free port) and a private `mongod` (temp dir, free port),
-//! stopped when the [`TestEnv`] drops — also when the test panics — and helpers
-//! to run the real pipeline components in-process against them.
+//! (JetStream, temp dir, free port, DeltaStream's users and permissions) and a
+//! private `mongod` (temp dir, free port), stopped when the [`TestEnv`] drops —
+//! also when the test panics — and helpers to run the real pipeline components
+//! in-process against them, each connected as its own NATS identity, so a
+//! permission the code needs and the table lacks fails a test.
 
 pub mod http;
 
+use ds_runtime::auth::{Component, Identity, LocalCreds};
 use ds_runtime::config::Config;
 use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer};
 use ds_runtime::shutdown::{Shutdown, ShutdownTrigger};
@@ -22,7 +25,8 @@ pub struct TestEnv {
     pub mongod: Mongod,
     /// Configuration pointing at them (database `deltastream`).
     pub cfg: Config,
-    /// A client on `nats`.
+    /// A client on `nats`, as the operator (`admin`): for the tests' own
+    /// publishing and inspection.
     pub client: async_nats::Client,
     /// JetStream on `client`, with the topology applied.
     pub js: async_nats::jetstream::Context,
@@ -67,7 +71,13 @@ impl TestEnv {
             dev: true,
             ..Config::default()
         };
-        let client = ds_runtime::nats::connect(&nats.url, "test")
+        let admin = nats
+            .creds
+            .as_ref()
+            .expect("the test server has users")
+            .identity(Component::Admin)
+            .expect("admin credential");
+        let client = ds_runtime::nats::connect_as(&nats.url, &admin)
             .await
             .expect("connect to NATS");
         let js = ds_runtime::nats::jetstream(client.clone());
@@ -92,6 +102,45 @@ impl TestEnv {
     pub fn cfg(&self) -> Arc<Config> {
         Arc::new(self.cfg.clone())
     }
+
+    /// The users' credentials of the test server.
+    ///
+    /// # Panics
+    /// Never: the test server always has users.
+    pub fn creds(&self) -> &LocalCreds {
+        self.nats.creds.as_ref().expect("the test server has users")
+    }
+
+    /// `c` with its own credential.
+    ///
+    /// # Panics
+    /// When its seed cannot be read.
+    pub fn identity(&self, c: Component) -> Identity {
+        self.creds().identity(c).expect("credential")
+    }
+
+    /// A new connection as `c`.
+    ///
+    /// # Panics
+    /// When the server refuses it.
+    pub async fn connect(&self, c: Component) -> async_nats::Client {
+        connect_as(&self.nats.url, &self.identity(c)).await
+    }
+
+    /// JetStream on a new connection as `c`.
+    pub async fn js_as(&self, c: Component) -> async_nats::jetstream::Context {
+        ds_runtime::nats::jetstream(self.connect(c).await)
+    }
+}
+
+/// A new connection to `url` as `who`.
+///
+/// # Panics
+/// When the server refuses it.
+pub async fn connect_as(url: &str, who: &Identity) -> async_nats::Client {
+    ds_runtime::nats::connect_as(url, who)
+        .await
+        .unwrap_or_else(|e| panic!("connect as {}: {e}", who.user))
 }
 
 /// A component running in-process until stopped.
@@ -129,16 +178,39 @@ impl Running {
     }
 }
 
-/// Runs an enricher instance on `env`.
+/// Runs an enricher instance on `env` (identity `enrich`).
 pub fn enricher(env: &TestEnv) -> Running {
-    let (cfg, js) = (env.cfg(), env.js.clone());
-    Running::spawn(move |s| ds_processors::enrich::run(cfg, js, s))
+    enricher_with(env, env.cfg())
 }
 
-/// Runs a projector instance on `env`.
+/// Runs an enricher instance on `env` with `cfg` (identity `enrich`).
+pub fn enricher_with(env: &TestEnv, cfg: Arc<Config>) -> Running {
+    let (url, who) = (env.nats.url.clone(), env.identity(Component::Enrich));
+    Running::spawn(move |s| async move {
+        let js = ds_runtime::nats::jetstream(connect_as(&url, &who).await);
+        ds_processors::enrich::run(cfg, js, s).await
+    })
+}
+
+/// Runs a projector instance on `env` (identity `project`).
 pub fn projector(env: &TestEnv) -> Running {
-    let (js, db) = (env.js.clone(), env.db.clone());
-    Running::spawn(move |s| ds_processors::project::run(js, db, s))
+    let (url, who, db) = (
+        env.nats.url.clone(),
+        env.identity(Component::Project),
+        env.db.clone(),
+    );
+    Running::spawn(move |s| async move {
+        let js = ds_runtime::nats::jetstream(connect_as(&url, &who).await);
+        ds_processors::project::run(js, db, s).await
+    })
+}
+
+/// Runs the DLQ re-drive responder on `env` (identity `redrive`).
+pub fn redrive(env: &TestEnv) -> Running {
+    let (url, who) = (env.nats.url.clone(), env.identity(Component::Redrive));
+    Running::spawn(move |s| async move {
+        ds_processors::redrive::serve(connect_as(&url, &who).await, s).await
+    })
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`
@@ -203,8 +275,10 @@ pub fn gateway(env: &TestEnv) -> (String, Running) {
     let addr = format!("127.0.0.1:{port}");
     let mut cfg = env.cfg.clone();
     cfg.http_addr = addr.clone();
-    let (cfg, db, nats) = (Arc::new(cfg), env.db.clone(), env.client.clone());
+    let (cfg, db) = (Arc::new(cfg), env.db.clone());
+    let (url, who) = (env.nats.url.clone(), env.identity(Component::Gateway));
     let run = Running::spawn(move |s| async move {
+        let nats = connect_as(&url, &who).await;
         let state = ds_gateway::AppState::new(cfg, db, nats).await?;
         ds_gateway::serve(state, s).await
     });
@@ -218,7 +292,8 @@ pub fn small_day_config(mut cfg: Config) -> Config {
     cfg
 }
 
-/// Publishes `date` for `products` with `seed` (the real feed, at max speed).
+/// Publishes `date` for `products` with `seed` (the real feed, at max speed,
+/// identity `feed`).
 ///
 /// # Panics
 /// When publishing fails.
@@ -236,7 +311,7 @@ pub async fn feed_day(
         products: products.iter().map(|p| p.to_string()).collect(),
     };
     let (_t, shutdown) = Shutdown::new();
-    ds_processors::feed::run(cfg, env.js.clone(), opts, shutdown)
+    ds_processors::feed::run(cfg, env.js_as(Component::Feed).await, opts, shutdown)
         .await
         .expect("feed publishes")
 }

@@ -4,6 +4,7 @@
 //! feed's sequence numbers are contiguous in `MD_RAW`, publishing went on while
 //! the node was down, and enrichment and projections equal the reference.
 
+use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::servers::{Mongod, MongodOptions, NatsCluster};
 use ds_runtime::topology::{self, ApplyOptions};
@@ -88,9 +89,9 @@ async fn killing_a_node_loses_nothing_and_publishing_goes_on() {
     })
     .expect("mongod starts");
     let urls = cluster.urls();
-    let client = ds_runtime::nats::connect(&urls, "test")
-        .await
-        .expect("connect");
+    let creds = cluster.creds.clone().expect("the cluster has users");
+    let identity = |c: Component| creds.identity(c).expect("credential");
+    let client = connect_as(&urls, &identity(Component::Admin)).await;
     let js = ds_runtime::nats::jetstream(client.clone());
     apply_r3(&js).await;
     let mut s = js.get_stream(STREAM_RAW).await.expect("MD_RAW");
@@ -108,19 +109,14 @@ async fn killing_a_node_loses_nothing_and_publishing_goes_on() {
         .await
         .expect("MongoDB");
     // The components connect with all three URLs, as deployments do.
-    let connect = |name: &'static str| {
-        let urls = urls.clone();
-        async move {
-            let c = ds_runtime::nats::connect(&urls, name)
-                .await
-                .expect("connect");
-            ds_runtime::nats::jetstream(c)
-        }
+    let connect = |c: Component| {
+        let (urls, who) = (urls.clone(), identity(c));
+        async move { ds_runtime::nats::jetstream(connect_as(&urls, &who).await) }
     };
     let (feed_js, enrich_js, project_js) = (
-        connect("feed").await,
-        connect("enrich").await,
-        connect("project").await,
+        connect(Component::Feed).await,
+        connect(Component::Enrich).await,
+        connect(Component::Project).await,
     );
     let feed = {
         let cfg = cfg.clone();

@@ -2,6 +2,7 @@
 //! Python subscriber generates its classes from schemas/ with plain protoc and
 //! decodes live EnrichedChain and ChainSummary messages.
 
+use ds_runtime::auth::Component;
 use ds_runtime::shutdown::Shutdown;
 use ds_tests::*;
 use std::path::Path;
@@ -13,7 +14,7 @@ async fn python_subscriber_decodes_live_chains_and_summaries() {
     let mut cfg = env.cfg.clone();
     cfg.feed.tick_interval_ms = 100;
     cfg.feed.chain_every_ticks = 2;
-    let (js, feed_cfg) = (env.js.clone(), cfg.clone());
+    let (js, feed_cfg) = (env.js_as(Component::Feed).await, cfg.clone());
     let feed = Running::spawn(move |s: Shutdown| async move {
         let opts = ds_processors::feed::FeedOptions {
             date: None,
@@ -41,6 +42,12 @@ async fn python_subscriber_decodes_live_chains_and_summaries() {
             .args([
                 "--server",
                 &env.nats.url,
+                // The read-only credential `deltastream creds add` hands out.
+                "--creds",
+                &env.creds()
+                    .path(Component::Subscriber)
+                    .display()
+                    .to_string(),
                 "--count",
                 "12",
                 "--timeout",

@@ -68,9 +68,13 @@ async fn refuses_to_start_without_a_strong_secret() {
         cfg.jwt_secret = secret.map(Secret::new);
         let err = ds_gateway::check_config(&cfg).expect_err("refused");
         assert!(err.to_string().contains("DS_JWT_SECRET"), "{err}");
-        let state = ds_gateway::AppState::new(Arc::new(cfg), env.db.clone(), env.client.clone())
-            .await
-            .expect("state");
+        let state = ds_gateway::AppState::new(
+            Arc::new(cfg),
+            env.db.clone(),
+            env.connect(ds_runtime::auth::Component::Gateway).await,
+        )
+        .await
+        .expect("state");
         let (_t, shutdown) = ds_runtime::shutdown::Shutdown::new();
         assert!(ds_gateway::serve(state, shutdown).await.is_err());
     }

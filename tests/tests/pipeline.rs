@@ -273,12 +273,18 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     let mut foo_spec = cfg.products[2].clone();
     foo_spec.name = "FOO".into();
     cfg.products.push(foo_spec);
-    let js = env.js.clone();
-    let cfg = std::sync::Arc::new(cfg);
-    let enrich = Running::spawn(move |s| ds_processors::enrich::run(cfg, js, s));
-    ds_runtime::dlq::retry(&env.js, foo.dlq_seq)
-        .await
-        .expect("retry");
+    let enrich = enricher_with(&env, std::sync::Arc::new(cfg));
+    // Re-driven as the gateway does it: a request naming the sequence, served
+    // by the responder under the `redrive` identity (the gateway cannot write
+    // md.raw.> itself).
+    let responder = redrive(&env);
+    let gateway = env.connect(ds_runtime::auth::Component::Gateway).await;
+    eventually("the re-drive answered", Duration::from_secs(10), || async {
+        ds_runtime::dlq::request_retry(&gateway, foo.dlq_seq)
+            .await
+            .ok()
+    })
+    .await;
     eventually(
         "FOO enriched after retry",
         Duration::from_secs(30),
@@ -295,6 +301,11 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
         ds_runtime::dlq::show(&env.js, foo.dlq_seq).await.is_err(),
         "re-driven letter removed"
     );
+    assert!(matches!(
+        ds_runtime::dlq::request_retry(&gateway, foo.dlq_seq).await,
+        Err(ds_runtime::dlq::RetryError::NotFound(_))
+    ));
+    responder.stop().await.expect("responder stops");
     enrich.stop().await.expect("stops");
 }
 

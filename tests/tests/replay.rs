@@ -87,7 +87,15 @@ async fn run_replay(
     opts: ReplayOptions,
 ) -> Result<ReplayReport, ReplayError> {
     let (_t, shutdown) = Shutdown::new();
-    replay::run(cfg, &env.js, Some(env.db.client()), opts, &|_| {}, shutdown).await
+    replay::run(
+        cfg,
+        &env.js_as(ds_runtime::auth::Component::Replay).await,
+        Some(env.db.client()),
+        opts,
+        &|_| {},
+        shutdown,
+    )
+    .await
 }
 
 fn only_product(snap: &Snapshot, product: &str) -> Snapshot {

@@ -119,7 +119,11 @@ async fn one_tick_is_one_trace_from_feed_to_websocket() {
     let enrich = enricher(&env);
     let project = projector(&env);
     // The gateway, seeded before the tick, so the tick reaches the hub live.
-    let (cfg, db, nats) = (env.cfg(), env.db.clone(), env.client.clone());
+    let (cfg, db, nats) = (
+        env.cfg(),
+        env.db.clone(),
+        env.connect(ds_runtime::auth::Component::Gateway).await,
+    );
     let (seeded_tx, seeded) = tokio::sync::oneshot::channel();
     let gw = Running::spawn(move |s| async move {
         let state = ds_gateway::AppState::new(cfg, db, nats).await?;
@@ -132,7 +136,7 @@ async fn one_tick_is_one_trace_from_feed_to_websocket() {
     // The real live feed, one round: a tick (and chains) of NIFTY, then stopped.
     let mut feed_cfg = env.cfg.clone();
     feed_cfg.feed.tick_interval_ms = 600_000;
-    let js = env.js.clone();
+    let js = env.js_as(ds_runtime::auth::Component::Feed).await;
     let feed = Running::spawn(move |s| async move {
         let opts = ds_processors::feed::FeedOptions {
             date: None,

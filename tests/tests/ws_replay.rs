@@ -30,8 +30,8 @@ fn tick(product: &str, price: f64, i: i64) -> Enriched {
 }
 
 /// Publishes `e` as the replay does: `<prefix>.<live subject>`, same payload and headers.
-async fn publish(env: &TestEnv, prefix: &str, e: &Enriched, source_seq: u64) {
-    env.client
+async fn publish(replay: &async_nats::Client, prefix: &str, e: &Enriched, source_seq: u64) {
+    replay
         .publish_with_headers(
             format!("{prefix}.{}", e.subject()),
             e.headers(source_seq),
@@ -69,6 +69,8 @@ async fn closed_with(addr: &str, query: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_session_gets_its_prefix_only() {
     let env = TestEnv::start().await;
+    // What the replay publishes, as the replay identity (allowed `replay.>`).
+    let replay = env.connect(ds_runtime::auth::Component::Replay).await;
     let (addr, gw) = gateway_with(&env, env.cfg.clone(), WsOptions::default()).await;
 
     // Bad prefixes are refused with 4400 and a reason.
@@ -131,14 +133,14 @@ async fn replay_session_gets_its_prefix_only() {
     let prices = [101.5, 102.25, 99.75];
     for (i, p) in prices.iter().enumerate() {
         publish(
-            &env,
+            &replay,
             "replay.t1",
             &tick("NIFTY", *p, i as i64),
             i as u64 + 10,
         )
         .await;
     }
-    publish(&env, "replay.t1", &tick("AAPL", 200.0, 0), 20).await; // room not joined
+    publish(&replay, "replay.t1", &tick("AAPL", 200.0, 0), 20).await; // room not joined
     let bar = Enriched::Bar(Bar {
         product: "NIFTY".into(),
         interval: "1m".into(),
@@ -150,15 +152,15 @@ async fn replay_session_gets_its_prefix_only() {
         ticks: 3,
         ..Default::default()
     });
-    publish(&env, "replay.t1", &bar, 21).await;
+    publish(&replay, "replay.t1", &bar, 21).await;
     let summary = Enriched::Summary(ChainSummary {
         product: "NIFTY".into(),
         expiry: "2025-01-30".into(),
         ts_unix_ns: TS,
         ..Default::default()
     });
-    publish(&env, "replay.t1", &summary, 22).await;
-    env.client.flush().await.expect("flush");
+    publish(&replay, "replay.t1", &summary, 22).await;
+    replay.flush().await.expect("flush");
 
     let got = read_until(&mut rp, Duration::from_secs(5), |e| {
         e["event"] == "chain_summary"
@@ -214,8 +216,8 @@ async fn replay_session_gets_its_prefix_only() {
         json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
     )
     .await;
-    publish(&env, "replay.t1", &tick("NIFTY", 103.0, 3), 30).await;
-    env.client.flush().await.expect("flush");
+    publish(&replay, "replay.t1", &tick("NIFTY", 103.0, 3), 30).await;
+    replay.flush().await.expect("flush");
     let ev = read_until(&mut again, Duration::from_secs(5), |e| {
         e["event"] == "underlying_update"
     })

@@ -6,7 +6,7 @@
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use ds_gateway::ws::WsOptions;
 use ds_runtime::config::Config;
-use ds_tests::{Running, TestEnv};
+use ds_tests::{connect_as, Running, TestEnv};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::sync::Arc;
@@ -24,7 +24,10 @@ pub async fn gateway_with(env: &TestEnv, mut cfg: Config, opts: WsOptions) -> (S
     let port = ds_runtime::servers::free_port().expect("free port");
     let addr = format!("127.0.0.1:{port}");
     cfg.http_addr = addr.clone();
-    let (db, nats) = (env.db.clone(), env.client.clone());
+    let (db, nats) = (
+        env.db.clone(),
+        env.connect(ds_runtime::auth::Component::Gateway).await,
+    );
     let cfg = Arc::new(cfg);
     let run = Running::spawn(move |s| async move {
         let settings = ds_gateway::Settings::from_env();
@@ -43,7 +46,10 @@ pub async fn gateway_with(env: &TestEnv, mut cfg: Config, opts: WsOptions) -> (S
 pub fn live_feed(env: &TestEnv, tick_ms: u64, products: &[&str]) -> Running {
     let mut cfg = env.cfg.clone();
     cfg.feed.tick_interval_ms = tick_ms;
-    let js = env.js.clone();
+    let (url, who) = (
+        env.nats.url.clone(),
+        env.identity(ds_runtime::auth::Component::Feed),
+    );
     let products: Vec<String> = products.iter().map(|p| p.to_string()).collect();
     Running::spawn(move |s| async move {
         let opts = ds_processors::feed::FeedOptions {
@@ -52,6 +58,7 @@ pub fn live_feed(env: &TestEnv, tick_ms: u64, products: &[&str]) -> Running {
             seed: Some(11),
             products,
         };
+        let js = ds_runtime::nats::jetstream(connect_as(&url, &who).await);
         ds_processors::feed::run(&cfg, js, opts, s)
             .await
             .map(|_| ())
