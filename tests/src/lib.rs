@@ -32,6 +32,8 @@ pub struct TestEnv {
     pub js: async_nats::jetstream::Context,
     /// The projections' database.
     pub db: mongodb::Database,
+    /// Set by a test that provokes permission violations on purpose.
+    violations_allowed: std::sync::atomic::AtomicBool,
     // Dropped last: the servers' data.
     _dir: tempfile::TempDir,
 }
@@ -94,8 +96,27 @@ impl TestEnv {
             client,
             js,
             db,
+            violations_allowed: Default::default(),
             _dir: dir,
         }
+    }
+
+    /// The permission violations the NATS server logged so far (its log lines).
+    pub fn violations(&self) -> Vec<String> {
+        let log = self._dir.path().join("nats").join("nats-server.log");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Violation"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Lets this test's clients be denied something: a test of the permissions
+    /// themselves (otherwise any violation fails the test when `self` drops).
+    pub fn allow_violations(&self) {
+        self.violations_allowed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The configuration as an `Arc`, for the components.
@@ -141,6 +162,27 @@ pub async fn connect_as(url: &str, who: &Identity) -> async_nats::Client {
     ds_runtime::nats::connect_as(url, who)
         .await
         .unwrap_or_else(|e| panic!("connect as {}: {e}", who.user))
+}
+
+impl Drop for TestEnv {
+    /// Every test runs under the permissions: one the code needs and the table
+    /// lacks shows up here, with the user and subject the server logged.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            || self
+                .violations_allowed
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let v = self.violations();
+        assert!(
+            v.is_empty(),
+            "the NATS server logged permission violations (see the table in \
+             runtime/src/auth/permissions.rs):\n{}",
+            v.join("\n")
+        );
+    }
 }
 
 /// A component running in-process until stopped.
