@@ -144,7 +144,8 @@ def check_compose(t: Tree, rep: Report, a) -> None:
     if compose_plugin():
         # Compose's own loader, offline. The required secret gets a stand-in so
         # that `${DS_JWT_SECRET:?...}` does not stop it; .env is not read.
-        env = dict(os.environ, DS_JWT_SECRET=os.environ.get("DS_JWT_SECRET") or "x" * 32)
+        env = dict(os.environ, DS_JWT_SECRET=os.environ.get("DS_JWT_SECRET") or "x" * 32,
+                   DS_MONGO_APP_PASSWORD=os.environ.get("DS_MONGO_APP_PASSWORD") or "x" * 32)
         rep.tool("docker compose config -q: docker-compose.yml",
                  ["docker", "compose", "--env-file", os.devnull, "-f", "docker-compose.yml", "config", "-q"],
                  t.root, env)
@@ -190,18 +191,37 @@ def check_kubernetes(t: Tree, rep: Report, a) -> None:
 
 
 def check_nats(t: Tree, rep: Report, a) -> None:
+    """Each config as the server loads it. The users (auth.conf) are generated
+    per deployment, never committed: the committed example rendered from the
+    permission table (nats/auth.example.conf) stands in for them, and a
+    throwaway certificate for the Kubernetes TLS Secret."""
     rep.section(f"NATS configs ({output_of([a.nats_server, '--version'])})")
-    for rel in ("nats/nats-server.conf", "deploy/compose/nats-server.conf"):
-        rep.tool(f"nats-server -t: {rel}", [a.nats_server, "-t", "-c", rel], t.root)
+    example = (t.root / "nats/auth.example.conf").read_text()
+    rep.tool("nats-server -t: nats/nats-server.conf", [a.nats_server, "-t", "-c", "nats/nats-server.conf"], t.root)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "nats-server.conf").write_text((t.root / "deploy/compose/nats-server.conf").read_text())
+        (Path(tmp) / "auth.conf").write_text(example)
+        rep.tool("nats-server -t: deploy/compose/nats-server.conf with nats/auth.example.conf as auth.conf",
+                 [a.nats_server, "-t", "-c", "nats-server.conf"], Path(tmp))
     conf = ((t.kind("ConfigMap").get("nats-config") or {}).get("data") or {}).get("nats.conf")
     if not conf:
         rep.result("nats-server -t", [f"{K8S_DIR}/nats.yaml: ConfigMap/nats-config has no nats.conf"])
         return
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "nats.conf").write_text(conf)
+        # The pod mounts the ConfigMap at /etc/nats, nats-auth at /etc/nats/auth
+        # and nats-tls at /etc/nats/tls: the same layout under tmp.
+        (Path(tmp) / "nats.conf").write_text(conf.replace("/etc/nats/", f"{tmp}/"))
+        (Path(tmp) / "auth").mkdir()
+        (Path(tmp) / "auth/auth.conf").write_text(example)
+        tls = Path(tmp) / "tls"
+        tls.mkdir()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=nats", "-keyout", str(tls / "tls.key"), "-out", str(tls / "tls.crt")],
+                       check=True, capture_output=True)
+        (tls / "ca.crt").write_bytes((tls / "tls.crt").read_bytes())
         # $POD_NAME comes from the downward API in the pod.
-        rep.tool("nats-server -t on ConfigMap/nats-config nats.conf", [a.nats_server, "-t", "-c", "nats.conf"],
-                 Path(tmp), dict(os.environ, POD_NAME="nats-0"))
+        rep.tool("nats-server -t on ConfigMap/nats-config nats.conf (example users, throwaway certificate)",
+                 [a.nats_server, "-t", "-c", "nats.conf"], Path(tmp), dict(os.environ, POD_NAME="nats-0"))
 
 
 def dashboard_exprs(root: Path) -> list[tuple[str, str]]:

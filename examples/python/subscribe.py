@@ -62,8 +62,11 @@ async def main():
     auth = {}
     if args.creds:
         with open(args.creds, encoding="ascii") as f:
-            is_jwt = "BEGIN NATS USER JWT" in f.read()
-        auth = {"user_credentials": args.creds} if is_jwt else {"nkeys_seed": args.creds}
+            text = f.read()
+        if "BEGIN NATS USER JWT" in text:
+            auth = {"user_credentials": args.creds}
+        else:
+            auth = {"nkeys_seed_str": text.strip()}
     # The subscriber may receive replies only under its own inbox prefix.
     nc = await nats.connect(args.server, inbox_prefix=b"_INBOX_subscriber", **auth)
     done = asyncio.Event()

@@ -59,10 +59,57 @@ fn list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// The committed example of the rendered block (`nats/auth.example.conf`):
+/// every identity and one outside subscriber, with made-up keys. What
+/// `scripts/validate-deploy.sh` checks with `nats-server -t` in the compose and
+/// Kubernetes configs, and a reader can see the table in NATS's own terms.
+pub fn example() -> String {
+    let key = |n: u8| {
+        nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, [n; 32])
+            .map(|k| k.public_key())
+            .unwrap_or_default()
+    };
+    let mut users: Vec<ServerUser> = super::Component::ALL
+        .into_iter()
+        .zip(1u8..)
+        .map(|(c, n)| ServerUser {
+            name: c.name().to_owned(),
+            nkey: key(n),
+            permissions: c.permissions(),
+        })
+        .collect();
+    users.push(ServerUser {
+        name: "subscriber analytics".into(),
+        nkey: key(100),
+        permissions: super::Component::Subscriber.permissions(),
+    });
+    format!(
+        "# EXAMPLE with made-up keys: what `deltastream creds render` writes as\n\
+         # auth.conf (and `up` into its data directory). Checked by\n\
+         # scripts/validate-deploy.sh (nats-server -t) in place of the real one.\n{}",
+        authorization_block(&users)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::Component;
+
+    #[test]
+    fn the_committed_example_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../nats/auth.example.conf");
+        let want = example();
+        if std::env::var_os("DS_BLESS").is_some() {
+            std::fs::write(path, &want).expect("write the example");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "nats/auth.example.conf is not what the permission table renders; \
+             regenerate it: DS_BLESS=1 cargo test -p ds-runtime --lib example"
+        );
+    }
 
     #[test]
     fn renders_every_user_with_its_lists() {
