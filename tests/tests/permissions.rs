@@ -56,7 +56,11 @@ async fn the_subscriber_reads_enriched_data_and_nothing_else() {
     // Something to read: one enriched message (the operator may write anything).
     let h = ds_runtime::headers::for_message::<UnderlyingTick>("t:1");
     env.js
-        .publish_with_headers("md.enriched.NIFTY.underlying", h, tick().encode_to_vec().into())
+        .publish_with_headers(
+            "md.enriched.NIFTY.underlying",
+            h,
+            tick().encode_to_vec().into(),
+        )
         .await
         .expect("publish")
         .await
@@ -131,7 +135,11 @@ async fn the_subscriber_reads_enriched_data_and_nothing_else() {
     // Live messages reach the subscriber's core subscription.
     let h = ds_runtime::headers::for_message::<UnderlyingTick>("t:2");
     env.js
-        .publish_with_headers("md.enriched.AAPL.underlying", h, tick().encode_to_vec().into())
+        .publish_with_headers(
+            "md.enriched.AAPL.underlying",
+            h,
+            tick().encode_to_vec().into(),
+        )
         .await
         .expect("publish")
         .await
@@ -156,7 +164,10 @@ async fn the_gateway_cannot_publish_raw_ticks_and_a_denial_is_sent_once() {
         };
         match result {
             Err(ds_runtime::Error::PermissionDenied(v)) => {
-                assert_eq!((v.user.as_str(), v.subject.as_str()), ("gateway", "md.raw.NIFTY.underlying"));
+                assert_eq!(
+                    (v.user.as_str(), v.subject.as_str()),
+                    ("gateway", "md.raw.NIFTY.underlying")
+                );
             }
             other => panic!("attempt {attempt}: {other:?}"),
         }
@@ -170,10 +181,11 @@ async fn the_gateway_cannot_publish_raw_ticks_and_a_denial_is_sent_once() {
         .filter(|l| l.contains("md.raw.NIFTY.underlying"))
         .collect();
     assert_eq!(denials.len(), 1, "{denials:#?}");
-    assert!(
-        violations::denied_publish(&Component::Gateway.inbox_prefix(), "md.raw.NIFTY.underlying")
-            .is_some()
-    );
+    assert!(violations::denied_publish(
+        &Component::Gateway.inbox_prefix(),
+        "md.raw.NIFTY.underlying"
+    )
+    .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -179,9 +179,10 @@ impl Component {
             }
             Component::Admin => {
                 // The operator: every JetStream API call (topology apply,
-                // consumer inspection, DLQ re-drive), the log, the KV buckets.
+                // consumer inspection, DLQ re-drive), the log, the KV buckets;
+                // watching the live and replayed subjects.
                 p.publish(["$JS.API.>", "$JS.FC.>", "$KV.>", "md.>"]);
-                p.subscribe(["md.>"]);
+                p.subscribe(["md.>".to_string(), format!("{REPLAY_NAMESPACE}.>")]);
             }
             Component::Subscriber => {
                 p.subscribe(["md.enriched.>"]);
