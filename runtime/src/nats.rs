@@ -126,10 +126,8 @@ async fn connect_with(
 fn on_event(prefix: &str, user: &str, event: async_nats::Event) {
     use async_nats::{Event, ServerError};
     match event {
-        Event::ServerError(ServerError::Other(msg)) => {
-            if !violations::record(prefix, user, &msg) {
-                tracing::warn!(user, error = %msg, "NATS server error");
-            }
+        Event::ServerError(ServerError::Other(msg)) if !violations::record(prefix, user, &msg) => {
+            tracing::warn!(user, error = %msg, "NATS server error");
         }
         Event::ServerError(ServerError::AuthorizationViolation) => {
             tracing::error!(
