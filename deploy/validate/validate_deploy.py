@@ -470,6 +470,8 @@ def compose_names_resolve(t: Tree) -> list[str]:
                for n, vs in binds.items() for src, _ in vs if not (t.root / src).exists()]
     for n in services:
         for k, v in t.env(n).items():
+            # A ${VAR:?message} (e.g. a password in a URL) is no host.
+            v = re.sub(r"\$\{[^}]*\}", "x", v)
             errors += [f"docker-compose.yml {n}: {k} names host {h}, which is no compose service"
                        for h in re.findall(r"\b[a-z]+://(?:[^@/\s]*@)?([a-z][\w-]*)", v) if h not in services]
     prom = yaml.safe_load((t.root / "deploy/prometheus/prometheus.yml").read_text())

@@ -19,12 +19,19 @@ pub fn default_prefix(date: chrono::NaiveDate, unique: u64) -> String {
 pub struct Publisher {
     client: async_nats::Client,
     prefix: String,
+    /// The connection's identity, for its permission violations.
+    identity: String,
 }
 
 impl Publisher {
     /// A publisher on `client` under `prefix` (validated by the caller).
     pub fn new(client: async_nats::Client, prefix: String) -> Self {
-        Self { client, prefix }
+        let identity = ds_runtime::auth::violations::prefix_of(&client);
+        Self {
+            client,
+            prefix,
+            identity,
+        }
     }
 
     /// The subject `e` is re-published on.
@@ -38,8 +45,14 @@ impl Publisher {
     /// # Errors
     /// When the client cannot send.
     pub async fn publish(&self, e: &Enriched, source_seq: u64) -> Result<(), ReplayError> {
+        let subject = self.subject(e);
+        // Core NATS has no ack: a subject the server refused (permissions) is
+        // known from its error report; stop instead of publishing into the void.
+        if let Some(v) = ds_runtime::auth::violations::first_denied_publish(&self.identity) {
+            return Err(ReplayError::nats(v.to_string()));
+        }
         self.client
-            .publish_with_headers(self.subject(e), e.headers(source_seq), e.encode())
+            .publish_with_headers(subject, e.headers(source_seq), e.encode())
             .await
             .map_err(|err| ReplayError::nats(format!("publishing replay: {err}")))
     }
