@@ -130,7 +130,8 @@ impl Identity {
     }
 
     /// `component` with the credential the configuration gives (`DS_NATS_CREDS`,
-    /// or `DS_NATS_USER` + `DS_NATS_PASSWORD`; none: anonymous).
+    /// or `DS_NATS_USER` + `DS_NATS_PASSWORD`; none: anonymous); the identity
+    /// of the credential's owner instead when its file is named after one.
     ///
     /// # Errors
     /// When the credential file cannot be read.
@@ -148,7 +149,16 @@ impl Identity {
             }
             _ => None,
         };
-        Ok(Self::new(component, credential))
+        // The credential's owner, when its file says (`admin.nk`, or an outside
+        // subscriber's `subscribers/<name>.nk`): its inbox is the one its
+        // permissions allow.
+        let owner = cfg.nats_creds.as_deref().and_then(|p| {
+            let stem = p.file_stem()?.to_str()?;
+            let dir = p.parent()?.file_name()?.to_str()?;
+            Component::parse(stem)
+                .or((dir == super::SUBSCRIBERS_DIR).then_some(Component::Subscriber))
+        });
+        Ok(Self::new(owner.unwrap_or(component), credential))
     }
 
     /// The prefix of its inboxes.
