@@ -5,6 +5,7 @@
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use ds_runtime::auth::Component;
 use ds_runtime::publish::Publisher;
 use ds_schemas::{EnrichedUnderlying, Schema, UnderlyingTick, PROTO_FILES};
 use ds_tests::{eventually, TestEnv};
@@ -15,7 +16,11 @@ use std::time::Duration;
 
 fn deltastream(env: &TestEnv) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_deltastream"));
-    c.env("DS_NATS_URL", &env.nats.url).env("RUST_LOG", "warn");
+    // As the operator (its seed file is named admin.nk): these tests read
+    // MD_RAW and MD_DLQ too, which the read-only subscriber may not.
+    c.env("DS_NATS_URL", &env.nats.url)
+        .env("DS_NATS_CREDS", env.creds().path(Component::Admin))
+        .env("RUST_LOG", "warn");
     c
 }
 
@@ -185,6 +190,8 @@ async fn sub_prints_decoded_json_lines_from_every_stream_holding_the_subjects() 
 async fn sub_core_prints_live_messages() {
     let env = TestEnv::start().await;
     let subject = "replay.test.md.enriched.NIFTY.underlying";
+    // What a replay publishes, as the replay identity (allowed `replay.>`).
+    let replay = env.connect(Component::Replay).await;
     let mut child = deltastream(&env)
         .args(["sub", "--core", "--count", "1", subject])
         .stdout(Stdio::piped())
@@ -198,7 +205,7 @@ async fn sub_core_prints_live_messages() {
         || {
             let mut h = HeaderMap::new();
             h.insert("Ds-Schema", EnrichedUnderlying::NAME);
-            let client = env.client.clone();
+            let client = replay.clone();
             let payload = payload.clone();
             let exited = child.try_wait().expect("waits").is_some();
             async move {
