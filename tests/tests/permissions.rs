@@ -7,7 +7,7 @@
 use ds_runtime::auth::{violations, Component};
 use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
-use ds_runtime::subjects::{STREAM_ENRICHED, STREAM_RAW};
+use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_schemas::UnderlyingTick;
 use ds_tests::*;
 use futures::StreamExt;
