@@ -2,8 +2,9 @@
 //! up (SPEC §5: a transient outage is retried, never fatal): `deltastream project`
 //! started with neither NATS nor MongoDB listening yet.
 
+use ds_runtime::auth::{Component, LocalCreds};
 use ds_runtime::publish::Publisher;
-use ds_runtime::servers::{free_port, Mongod, MongodOptions, NatsOptions, NatsServer};
+use ds_runtime::servers::{free_port, Mongod, MongodOptions, NatsOptions, NatsServer, ServerAuth};
 use ds_runtime::topology::{self, ApplyOptions};
 use ds_tests::eventually;
 use mongodb::bson::{doc, Document};
@@ -23,10 +24,13 @@ async fn still_waiting(child: &mut Child, server: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_started_before_its_servers_works_once_they_are_up() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // The server to come has DeltaStream's users; the projector has its seed.
+    let creds = LocalCreds::ensure(&dir.path().join("creds")).expect("credentials");
     let (nats_port, mongo_port) = (free_port().expect("port"), free_port().expect("port"));
     let mut project = Command::new(env!("CARGO_BIN_EXE_deltastream"))
         .arg("project")
         .env("DS_NATS_URL", format!("nats://127.0.0.1:{nats_port}"))
+        .env("DS_NATS_CREDS", creds.path(Component::Project))
         .env("DS_MONGO_URL", format!("mongodb://127.0.0.1:{mongo_port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -38,10 +42,12 @@ async fn a_projector_started_before_its_servers_works_once_they_are_up() {
     let nats = NatsServer::start(NatsOptions {
         store_dir: dir.path().join("nats"),
         port: Some(nats_port),
+        auth: ServerAuth::Users(creds.clone()),
         ..Default::default()
     })
     .expect("nats-server starts (run scripts/setup.sh)");
-    let client = ds_runtime::nats::connect(&nats.url, "test")
+    let admin = creds.identity(Component::Admin).expect("admin credential");
+    let client = ds_runtime::nats::connect_as(&nats.url, &admin)
         .await
         .expect("connect to NATS");
     let js = ds_runtime::nats::jetstream(client);

@@ -3,6 +3,7 @@
 //! outside development mode.
 
 use crate::{count, enricher, eventually, feed_day, projector, small_day_config, Running, TestEnv};
+use ds_runtime::auth::Component;
 use ds_runtime::collections::{OPTION_CHAINS, UNDERLYING_TICKS};
 use ds_runtime::config::Secret;
 use serde_json::Value;
@@ -129,7 +130,8 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-/// Starts a gateway on `env` outside development mode (JWT secret [`SECRET`]).
+/// Starts a gateway on `env` outside development mode (JWT secret [`SECRET`]),
+/// connected as its own NATS identity (`gateway`).
 ///
 /// # Panics
 /// When it does not listen within 15 s.
@@ -140,8 +142,10 @@ pub async fn start(env: &TestEnv, settings: ds_gateway::Settings) -> (String, Ru
     cfg.dev = false;
     cfg.jwt_secret = Some(Secret::new(SECRET));
     cfg.http_addr = addr.clone();
-    let (cfg, db, nats) = (Arc::new(cfg), env.db.clone(), env.client.clone());
+    let (cfg, db) = (Arc::new(cfg), env.db.clone());
+    let (url, who) = (env.nats.url.clone(), env.identity(Component::Gateway));
     let run = Running::spawn(move |s| async move {
+        let nats = crate::connect_as(&url, &who).await;
         let ws = ds_gateway::ws::WsOptions::default();
         let state = ds_gateway::AppState::build(cfg, db, nats, settings, ws).await?;
         ds_gateway::serve(state, s).await
