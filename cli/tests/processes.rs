@@ -15,7 +15,8 @@ fn component(env: &TestEnv, args: &[&str]) -> Child {
         // Each process with its own identity; enrich also runs the re-drive responder.
         .env(
             "DS_NATS_CREDS",
-            env.creds().path(Component::for_command(args[0])),
+            env.creds()
+                .path(Component::parse(args[0]).expect("a component's subcommand")),
         )
         .env(
             "DS_NATS_REDRIVE_CREDS",

@@ -136,6 +136,10 @@ pub enum ReplayError {
     /// NATS failed (a retry may help).
     #[error("NATS: {0}")]
     Nats(String),
+    /// The server refused an operation to this identity (its permissions): a
+    /// retry cannot help.
+    #[error("{0}")]
+    Denied(String),
     /// MongoDB refused a write for good.
     #[error("MongoDB refused: {0}")]
     Refused(String),
@@ -150,9 +154,10 @@ impl ReplayError {
         match self {
             ReplayError::Nats(_) => true,
             ReplayError::Store(e) => e.is_transient(),
-            ReplayError::Invalid(_) | ReplayError::NotIndexed { .. } | ReplayError::Refused(_) => {
-                false
-            }
+            ReplayError::Invalid(_)
+            | ReplayError::NotIndexed { .. }
+            | ReplayError::Refused(_)
+            | ReplayError::Denied(_) => false,
         }
     }
 
@@ -369,6 +374,26 @@ struct Shared {
 /// requested product's day is not in the index (and `scan` is off), and NATS or
 /// MongoDB failures.
 pub async fn run(
+    cfg: &Config,
+    js: &Context,
+    mongo: Option<&mongodb::Client>,
+    opts: ReplayOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    shutdown: Shutdown,
+) -> Result<ReplayReport, ReplayError> {
+    // A JetStream call the server refused (permissions) fails as a timeout: say
+    // what was refused instead.
+    replay(cfg, js, mongo, opts, progress, shutdown)
+        .await
+        .map_err(
+            |e| match ds_runtime::auth::violations::check(&js.client()) {
+                Err(v) => ReplayError::Denied(v.to_string()),
+                Ok(()) => e,
+            },
+        )
+}
+
+async fn replay(
     cfg: &Config,
     js: &Context,
     mongo: Option<&mongodb::Client>,

@@ -13,4 +13,6 @@ pub mod violations;
 pub use credential::{Credential, Identity};
 pub use local::{LocalCreds, SUBSCRIBERS_DIR};
 pub use permissions::{Component, Permissions, REPLAY_NAMESPACE};
-pub use render::{authorization_block, example as example_authorization, ServerUser};
+pub use render::{
+    authorization_block, example as example_authorization, readme_table, ServerUser, README_MARKERS,
+};

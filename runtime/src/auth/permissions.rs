@@ -77,18 +77,47 @@ impl Component {
         Component::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// The identity a subcommand connects as (`topology`, `dlq`, `user`, `up`,
-    /// `bench` and `creds` are the operator's; `sub` an outside subscriber's).
-    pub fn for_command(command: &str) -> Component {
-        match command {
-            "feed" => Component::Feed,
-            "enrich" => Component::Enrich,
-            "project" => Component::Project,
-            "gateway" => Component::Gateway,
-            "replay" => Component::Replay,
-            "redrive" => Component::Redrive,
-            "sub" | "subscriber" => Component::Subscriber,
-            _ => Component::Admin,
+    /// Why it has its permissions (the README's permission table).
+    pub fn why(self) -> &'static str {
+        match self {
+            Component::Feed => {
+                "writes the log; resumes each product's sequence from its last message in `MD_RAW`"
+            }
+            Component::Enrich => {
+                "its durable consumers `enrich_<PRODUCT>` on `MD_RAW` (rebuilt from the checkpoint: \
+                 deleted, created with a filter, pulled, acked; the name carries the product, which \
+                 a wildcard cannot match part of, hence `*`); the guard partition lists and reads \
+                 unclaimed subjects; the DLQ size gauge; its KV buckets: leases (with key \
+                 listings), checkpoints, the day index"
+            }
+            Component::Project => {
+                "its one shared durable consumer `project` on `MD_ENRICHED`; its dead letters \
+                 (its offsets are in MongoDB, with the projections)"
+            }
+            Component::Gateway => {
+                "live values (seeded by last-message gets, then an ordered push consumer), \
+                 WebSocket resume (ordered pull consumers; never the projector's `project`), the \
+                 admin DLQ listing; a re-drive is a *request* naming a DLQ sequence; WebSocket \
+                 replay sessions. It cannot write `md.raw.>` or any stream"
+            }
+            Component::Replay => {
+                "reads `MD_RAW` through ordered consumers, reads (never moves) the enrichers' \
+                 consumers and the day index, watches whether live enrichers are active (does \
+                 `MD_ENRICHED` grow?) to cap itself beside them; publishes only under `replay.>` \
+                 (`--publish-prefix` must start with `replay.`)"
+            }
+            Component::Redrive => {
+                "serves the gateway's re-drive requests: re-publishes a dead letter's original \
+                 bytes on its original subject and deletes it from `MD_DLQ`"
+            }
+            Component::Admin => {
+                "the operator: `topology apply`, `dlq list|show|retry`, `sub` on any stream, \
+                 inspection; keep it off long-running services"
+            }
+            Component::Subscriber => {
+                "outside services: live subjects and ordered consumers on `MD_ENRICHED`; no \
+                 publish to `md.>`, no stream delete or purge, no KV, not the projector's consumer"
+            }
         }
     }
 
@@ -154,16 +183,18 @@ impl Component {
             }
             Component::Replay => {
                 // Reads MD_RAW through ordered consumers, reads (never moves)
-                // the enrichers' consumers, the day index; watches live traffic.
-                p.publish(["$JS.API.STREAM.INFO.MD_RAW"]);
-                // (Pulling is allowed on any MD_RAW consumer: ordered ones have
-                // generated names, and the enrichers' names carry the product,
-                // which a subject wildcard cannot match part of.)
+                // the enrichers' consumers, the day index; watches whether live
+                // enrichers are active (MD_ENRICHED's info: does it grow?).
+                p.publish([
+                    "$JS.API.STREAM.INFO.MD_RAW",
+                    "$JS.API.STREAM.INFO.MD_ENRICHED",
+                ]);
+                // (Pulling and looking up are allowed on any MD_RAW consumer:
+                // ordered ones have generated names, and the enrichers' names
+                // carry the product, which a subject wildcard cannot match part of.)
                 p.publish(ordered_consumers("MD_RAW"));
-                p.publish(["$JS.API.CONSUMER.INFO.MD_RAW.*"]);
                 p.publish(kv_read("ds_day_index"));
                 p.publish([format!("{REPLAY_NAMESPACE}.>")]);
-                p.subscribe(["md.enriched.*.underlying"]);
             }
             Component::Redrive => {
                 // Serves re-drive requests: reads a dead letter, re-publishes its
@@ -298,6 +329,11 @@ mod tests {
     fn names_round_trip_and_inboxes_are_distinct() {
         let mut inboxes = std::collections::BTreeSet::new();
         for c in Component::ALL {
+            let p = c.permissions();
+            for list in [&p.publish, &p.publish_deny, &p.subscribe] {
+                let unique: std::collections::BTreeSet<_> = list.iter().collect();
+                assert_eq!(unique.len(), list.len(), "{c}: a subject listed twice");
+            }
             assert_eq!(Component::parse(c.name()), Some(c));
             assert!(inboxes.insert(c.inbox_prefix()));
             assert!(c

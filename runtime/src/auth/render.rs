@@ -91,6 +91,45 @@ pub fn example() -> String {
     )
 }
 
+/// Where the README's permission table starts and ends.
+pub const README_MARKERS: (&str, &str) = (
+    "<!-- permission table: generated from runtime/src/auth/permissions.rs \
+     (DS_BLESS=1 cargo test -p ds-runtime --lib readme) -->",
+    "<!-- end of permission table -->",
+);
+
+/// The README's permission table: every identity's exact publish and
+/// subscribe permissions and why (a unit test keeps the README's copy current).
+pub fn readme_table() -> String {
+    let code = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::from("| identity | publish | subscribe | why |\n|---|---|---|---|\n");
+    for c in super::Component::ALL {
+        let p = c.permissions();
+        let mut publish = code(&p.publish);
+        if !p.publish_deny.is_empty() {
+            let _ = write!(publish, "; deny {}", code(&p.publish_deny));
+        }
+        if p.allow_responses {
+            publish.push_str("; answers requests (`allow_responses`)");
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            c.name(),
+            publish,
+            code(&p.subscribe),
+            c.why().replace('|', "\\|")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +147,28 @@ mod tests {
             have == want,
             "nats/auth.example.conf is not what the permission table renders; \
              regenerate it: DS_BLESS=1 cargo test -p ds-runtime --lib example"
+        );
+    }
+
+    #[test]
+    fn the_readme_table_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).unwrap_or_default();
+        let (begin, end) = README_MARKERS;
+        let (Some(b), Some(e)) = (readme.find(begin), readme.find(end)) else {
+            panic!("README.md has no permission table markers");
+        };
+        let want = format!("{begin}\n{}{end}", readme_table());
+        let have = &readme[b..e + end.len()];
+        if have != want && std::env::var_os("DS_BLESS").is_some() {
+            let blessed = format!("{}{want}{}", &readme[..b], &readme[e + end.len()..]);
+            std::fs::write(path, blessed).expect("write README.md");
+            return;
+        }
+        assert!(
+            have == want,
+            "README.md's permission table is not what runtime/src/auth/permissions.rs \
+             says; regenerate it: DS_BLESS=1 cargo test -p ds-runtime --lib readme"
         );
     }
 
