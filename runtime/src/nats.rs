@@ -75,7 +75,10 @@ async fn connect_with(
     let prefix = if default_inbox {
         "_INBOX".to_owned()
     } else {
-        who.inbox_prefix()
+        // Under the identity's own `_INBOX_<name>.>`, one level more per bus:
+        // its permission violations are recorded per identity and servers
+        // (one process may talk to several buses: the tests do).
+        format!("{}.{}", who.inbox_prefix(), bus_token(urls))
     };
     let user = who.user.clone();
     let mut opts = async_nats::ConnectOptions::new()
@@ -121,6 +124,14 @@ async fn connect_with(
             }
         }
     })
+}
+
+/// A short token naming the server list `urls` within this process.
+fn bus_token(urls: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    urls.hash(&mut h);
+    format!("{:08x}", h.finish() as u32)
 }
 
 fn on_event(prefix: &str, user: &str, event: async_nats::Event) {

@@ -182,7 +182,7 @@ async fn the_gateway_cannot_publish_raw_ticks_and_a_denial_is_sent_once() {
         .collect();
     assert_eq!(denials.len(), 1, "{denials:#?}");
     assert!(violations::denied_publish(
-        &Component::Gateway.inbox_prefix(),
+        &violations::prefix_of(&js.client()),
         "md.raw.NIFTY.underlying"
     )
     .is_some());
@@ -216,4 +216,58 @@ async fn a_feed_denied_its_subjects_stops_with_the_user_and_subject() {
         "{text}"
     );
     assert_eq!(stream_len(&env.js, STREAM_RAW).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enricher_with_another_identity_stops_with_the_user_and_subject() {
+    let env = TestEnv::start().await;
+    env.allow_violations();
+    // The projector's credential may not open the enrichers' leases bucket:
+    // the enricher stops at once, saying so, instead of a bare timeout.
+    let js = js_as(&env, Component::Project).await;
+    let (_t, shutdown) = Shutdown::new();
+    let err = ds_processors::enrich::run(env.cfg(), js, shutdown)
+        .await
+        .expect_err("the enricher stops");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(
+            "NATS user \"project\" may not publish to \"$JS.API.STREAM.INFO.KV_ds_leases\""
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_publishing_outside_its_namespace_stops_with_the_user_and_subject() {
+    let env = TestEnv::start().await;
+    env.allow_violations();
+    let cfg = small_day_config(env.cfg.clone());
+    feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 3).await;
+    let mut opts = ds_processors::replay::ReplayOptions::new("2025-01-15".parse().expect("date"));
+    opts.products = vec!["NIFTY".into()];
+    opts.scan = true;
+    opts.target = ds_processors::replay::Target::None;
+    opts.publish_prefix = Some("elsewhere.demo".into());
+    // Slow enough that the server's refusal arrives long before the day ends.
+    opts.max_rate = Some(200.0);
+    let (_t, shutdown) = Shutdown::new();
+    let err = ds_processors::replay::run(
+        &cfg,
+        &env.js_as(Component::Replay).await,
+        None,
+        opts,
+        &|_| {},
+        shutdown,
+    )
+    .await
+    .expect_err("the replay stops");
+    assert!(!err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "NATS user \"replay\" may not publish to \"elsewhere.demo.md.enriched.NIFTY."
+        ),
+        "{text}"
+    );
 }

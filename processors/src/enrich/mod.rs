@@ -67,9 +67,12 @@ async fn stop_partition(running: Running) {
 /// Runs one enricher instance until `shutdown`.
 ///
 /// # Errors
-/// When the leases bucket is missing.
+/// When the leases bucket is missing, or the identity is denied what it needs
+/// (the error names the user and subject).
 pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyhow::Result<()> {
-    let mut member = Member::join(&js, partition::PROCESSOR, instance_id()).await?;
+    let mut member = Member::join(&js, partition::PROCESSOR, instance_id())
+        .await
+        .map_err(|e| ds_runtime::auth::violations::explain(&js.client(), e))?;
     let mut partitions: Vec<String> = cfg.products.iter().map(|p| p.name.clone()).collect();
     partitions.push(guard::PARTITION.to_owned());
     let mut running: BTreeMap<String, Running> = BTreeMap::new();

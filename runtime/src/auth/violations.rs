@@ -6,8 +6,10 @@
 //! denied here (logged once per identity and subject, with the user), and the
 //! publisher and the processors' retry loops ask before retrying.
 //!
-//! Process-wide, keyed by the identity's inbox prefix: connections of one
-//! identity share its permissions, so what one was denied the others are too.
+//! Process-wide, keyed by the connection's inbox prefix, which names the
+//! identity and the servers (`_INBOX_<name>.<bus>`): connections of one
+//! identity to the same servers share its permissions, so what one was denied
+//! the others are too.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +37,7 @@ impl std::fmt::Display for Op {
 /// One denial, as the server reported it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Violation {
-    /// The identity's inbox prefix (which identity it was).
+    /// The connection's inbox prefix (which identity, on which servers).
     pub prefix: String,
     /// The user, as the component names itself.
     pub user: String,
@@ -164,6 +166,16 @@ pub fn check(client: &async_nats::Client) -> crate::Result<()> {
     match first_denied_publish(&prefix_of(client)) {
         Some(v) => Err(crate::Error::PermissionDenied(v)),
         None => Ok(()),
+    }
+}
+
+/// `e`, or — when `client`'s identity was denied a publish — that denial: the
+/// server drops a denied JetStream request, so the call failed as a timeout,
+/// and the denial says why.
+pub fn explain<E: From<crate::Error>>(client: &async_nats::Client, e: E) -> E {
+    match check(client) {
+        Err(denied) => denied.into(),
+        Ok(()) => e,
     }
 }
 
