@@ -267,8 +267,9 @@ impl Bus {
     }
 }
 
-/// The banner's subscribe line: with the subscriber credential on `up`'s servers.
-pub fn print_subscribe_hint(cfg: &Config, local: Option<&LocalCreds>, product: &str) {
+/// The banner's subscribe line (with the subscriber credential on `up`'s
+/// servers) and where the components' credentials are.
+pub fn print_bus_hints(cfg: &Config, local: Option<&LocalCreds>, product: &str) {
     let url = cfg.nats_url_or_default();
     match local {
         Some(l) => {
@@ -279,6 +280,14 @@ pub fn print_subscribe_hint(cfg: &Config, local: Option<&LocalCreds>, product: &
             );
             eprintln!(
                 "              (JSON lines; any NATS client works too with that read-only subscriber credential; more: deltastream creds add)"
+            );
+            eprintln!(
+                "  NATS users  {}/<name>.nk: one nkey seed per component (deltastream creds show); operator commands take the admin's:",
+                l.dir().display()
+            );
+            eprintln!(
+                "              DS_NATS_CREDS={} deltastream dlq list --nats-url {url}",
+                l.path(Component::Admin).display()
             );
         }
         None => eprintln!(

@@ -309,7 +309,7 @@ fn print_banner(cfg: &Config, embedded: &Embedded, local: Option<&LocalCreds>) {
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
     let product = cfg.products.first().map_or("NIFTY", |p| p.name.as_str());
-    creds::print_subscribe_hint(cfg, local, product);
+    creds::print_bus_hints(cfg, local, product);
     eprintln!("Development mode: reads need no token. To get one (for writes and admin routes):");
     eprintln!(
         "  curl -s -X POST {http}/api/v1/auth/register -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"a-long-password\"}}'"
