@@ -1,10 +1,13 @@
 //! Cursor pagination over a time-ordered projection: `[from, to)`, newest first
 //! unless `order=asc`, ties on time broken by `_id`, so pages never skip or repeat.
-//! Documents are read as the typed message they store.
+//! Documents are read as the typed message they store (chains through their
+//! stored layout's codec).
 
 use crate::error::{ApiResult, AppError};
 use crate::params::{Cursor, HistoryParams, Order, Range};
 use crate::views::Page;
+use ds_runtime::collections::chain;
+use ds_schemas::EnrichedChain;
 use futures::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 use serde::de::DeserializeOwned;
@@ -94,12 +97,24 @@ impl History {
         f
     }
 
-    /// Runs the query, reading each document as an `M`.
+    /// Runs the query, reading each document as the message `M` it holds.
     ///
     /// # Errors
     /// When MongoDB fails (503 when unreachable), or a document is not an `M`
     /// (500: a projection out of step with the contract, never papered over).
     pub async fn run<M: DeserializeOwned>(self, db: &mongodb::Database) -> ApiResult<Page<M>> {
+        self.run_with(db, read).await
+    }
+
+    /// Runs the query, reading each document with `decode`.
+    ///
+    /// # Errors
+    /// As [`History::run`].
+    pub async fn run_with<M>(
+        self,
+        db: &mongodb::Database,
+        decode: impl Fn(&str, &RawDocumentBuf) -> ApiResult<M>,
+    ) -> ApiResult<Page<M>> {
         let mut sort = doc! { self.time_field: self.order.dir() };
         if self.ties {
             sort.insert("_id", self.order.dir());
@@ -136,10 +151,24 @@ impl History {
         };
         let items = docs
             .iter()
-            .map(|d| read(self.collection, d))
+            .map(|d| decode(self.collection, d))
             .collect::<ApiResult<Vec<M>>>()?;
         Ok(Page { items, next_cursor })
     }
+}
+
+/// A stored chain of `collection` (`option_chains`, `chain_latest`), in its
+/// stored layout ([`ds_runtime::collections::chain`]).
+///
+/// # Errors
+/// 500 naming the document when it is not a chain.
+pub fn read_chain(collection: &str, d: &RawDocumentBuf) -> ApiResult<EnrichedChain> {
+    chain::decode(d).map_err(|e| {
+        let id = d.get_str("_id").unwrap_or("?");
+        AppError::Internal(anyhow::anyhow!(
+            "document {id} of {collection} is not a valid chain: {e}"
+        ))
+    })
 }
 
 /// A stored document of `collection` as the message `M` it holds.

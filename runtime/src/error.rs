@@ -44,6 +44,10 @@ pub enum Error {
     /// A MongoDB call failed.
     #[error("MongoDB: {0}")]
     Mongo(#[from] mongodb::error::Error),
+    /// A stored document does not have the layout its collection documents
+    /// (README, "Stored chain layout"): written by something else, or damaged.
+    #[error("stored document: {0}")]
+    Document(String),
     /// File system or process I/O failed.
     #[error("{context}: {source}")]
     Io {
@@ -63,7 +67,8 @@ impl Error {
             Error::MissingBinary { .. }
             | Error::ServerStart { .. }
             | Error::Config(_)
-            | Error::PermissionDenied(_) => false,
+            | Error::PermissionDenied(_)
+            | Error::Document(_) => false,
         }
     }
 

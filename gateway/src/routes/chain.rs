@@ -6,7 +6,7 @@ use crate::access::Reader;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::page::{read, History};
+use crate::page::{read_chain, History};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
 use crate::state::AppState;
 use crate::views::{json_body, ChainView, Page};
@@ -54,7 +54,7 @@ async fn stored_chains(state: &AppState, filter: Document) -> ApiResult<Vec<Late
         .try_collect()
         .await?;
     docs.iter()
-        .map(|d| Ok(Arc::new(Enriched::Chain(read(CHAIN_LATEST, d)?))))
+        .map(|d| Ok(Arc::new(Enriched::Chain(read_chain(CHAIN_LATEST, d)?))))
         .collect()
 }
 
@@ -201,7 +201,7 @@ pub async fn history(
         filter.insert("expiry", crate::params::expiry(e)?);
     }
     let page = History::new(OPTION_CHAINS, filter, "ts_unix_ns", &q)?
-        .run::<EnrichedChain>(&state.db)
+        .run_with(&state.db, read_chain)
         .await?;
     Ok(Json(page.map(ChainView::from)))
 }

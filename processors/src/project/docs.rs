@@ -8,11 +8,11 @@
 //!
 //! The documents are built as BSON bytes straight from the messages (serde into
 //! the raw serializer, then a few appended elements), never as `bson::Document`
-//! trees: an option chain is ~10 KB of BSON with ~600 elements, and building it
-//! as a tree cost the projector more CPU than MongoDB spent storing it.
+//! trees. Chains are stored in their own layout, one column per quote field
+//! ([`ds_runtime::collections::chain`], the codec the gateway reads them with).
 
 use ds_runtime::collections::{
-    BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
+    chain, BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
 };
 use ds_schemas::enriched::Enriched;
 use mongodb::bson::{self, DateTime, RawDocumentBuf};
@@ -157,10 +157,13 @@ pub fn writes(e: &Enriched) -> Result<Vec<DocWrite>, bson::ser::Error> {
             }]
         }
         Enriched::Chain(c) => {
-            let snap = body(c, |b| {
-                put_date(b, "ts", date(c.ts_unix_ns));
-                put_str(b, "processor_version", PROCESSOR_VERSION);
-            })?;
+            let mut doc = RawDocumentBuf::new();
+            chain::encode(c, &mut doc)?;
+            doc.append("ts", date(c.ts_unix_ns));
+            doc.append("processor_version", PROCESSOR_VERSION);
+            let bytes = doc.as_bytes();
+            // The elements only: no length prefix, no terminator.
+            let snap: Arc<[u8]> = Arc::from(&bytes[4..bytes.len() - 1]);
             vec![
                 DocWrite {
                     collection: OPTION_CHAINS,
@@ -233,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn chain_and_bar_documents_equal_their_tree_form() {
+    fn chain_documents_hold_the_chain_and_bars_equal_their_tree_form() {
         let quote = |strike: f64| ds_schemas::EnrichedQuote {
             strike,
             bid: 1.25,
@@ -260,12 +263,15 @@ mod tests {
             ..Default::default()
         };
         let w = writes(&Enriched::Chain(c.clone())).expect("bson");
-        let extra = doc! {"ts": date(c.ts_unix_ns), "processor_version": PROCESSOR_VERSION};
-        assert_eq!(
-            whole(&w[0]),
-            as_tree(&c, "NIFTY:2025-01-30:9", extra.clone())
-        );
-        assert_eq!(whole(&w[1]), as_tree(&c, "NIFTY:2025-01-30", extra));
+        for (w, id) in w.iter().zip(["NIFTY:2025-01-30:9", "NIFTY:2025-01-30"]) {
+            let d = w.document(DateTime::from_millis(7)).expect("document");
+            assert_eq!(chain::decode(&d).expect("decodes"), c);
+            let d = d.to_document().expect("well-formed");
+            assert_eq!(d.get_str("_id"), Ok(id));
+            assert_eq!(d.get_datetime("ts"), Ok(&date(c.ts_unix_ns)));
+            assert_eq!(d.get_str("processor_version"), Ok(PROCESSOR_VERSION));
+            assert_eq!(d.get_i64("source_seq"), Ok(77));
+        }
         assert_eq!(w[1].write, Write::Latest);
 
         let b = ds_schemas::Bar {

@@ -1,6 +1,8 @@
 //! The MongoDB projections of SPEC §6: collection names and the indexes their
 //! queries need, created idempotently at start-up.
 
+pub mod chain;
+
 use crate::Result;
 use mongodb::bson::doc;
 use mongodb::options::IndexOptions;
