@@ -76,6 +76,7 @@ async fn a_projector_started_before_its_servers_works_once_they_are_up() {
     let mongod = Mongod::start(MongodOptions {
         db_path: dir.path().join("mongo"),
         port: Some(mongo_port),
+        ..Default::default()
     })
     .expect("mongod starts (run scripts/setup.sh)");
     let db = ds_runtime::mongo::connect(&mongod.url, "deltastream")

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connect;
 pub mod dlq;
 pub mod error;
+pub mod footprint;
 pub mod headers;
 pub mod metrics;
 pub mod mongo;

@@ -378,6 +378,8 @@ pub struct MongodOptions {
     pub db_path: PathBuf,
     /// Port; a free one when `None`.
     pub port: Option<u16>,
+    /// Extra command-line arguments (e.g. another journal compressor).
+    pub extra_args: Vec<String>,
 }
 
 /// A running local `mongod`.
@@ -404,7 +406,7 @@ impl Mongod {
             None => free_port()?,
         };
         let log = opts.db_path.join("mongod.log");
-        let args = vec![
+        let mut args = vec![
             "--dbpath".to_string(),
             opts.db_path.display().to_string(),
             "--port".into(),
@@ -423,6 +425,7 @@ impl Mongod {
             log.display().to_string(),
             "--logappend".into(),
         ];
+        args.extend(opts.extra_args);
         let mut proc = Supervised {
             what: "mongod",
             program,

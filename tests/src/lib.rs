@@ -119,6 +119,11 @@ impl TestEnv {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The directory holding both servers' data (`nats/` and `mongo/`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// The configuration as an `Arc`, for the components.
     pub fn cfg(&self) -> Arc<Config> {
         Arc::new(self.cfg.clone())
