@@ -136,13 +136,33 @@ fn dechunk(mut s: &str) -> String {
 /// # Panics
 /// When it does not listen within 15 s.
 pub async fn start(env: &TestEnv, settings: ds_gateway::Settings) -> (String, Running) {
-    let port = ds_runtime::servers::free_port().expect("free port");
-    let addr = format!("127.0.0.1:{port}");
     let mut cfg = env.cfg.clone();
     cfg.dev = false;
     cfg.jwt_secret = Some(Secret::new(SECRET));
+    start_on(env, cfg, env.db.clone(), settings).await
+}
+
+/// Starts a gateway in development mode (anonymous reads) on database `db`.
+///
+/// # Panics
+/// When it does not listen within 15 s.
+pub async fn start_dev(env: &TestEnv, db: mongodb::Database) -> (String, Running) {
+    let mut cfg = env.cfg.clone();
+    cfg.dev = true;
+    cfg.mongo_db = db.name().to_owned();
+    start_on(env, cfg, db, no_limit()).await
+}
+
+async fn start_on(
+    env: &TestEnv,
+    mut cfg: ds_runtime::Config,
+    db: mongodb::Database,
+    settings: ds_gateway::Settings,
+) -> (String, Running) {
+    let port = ds_runtime::servers::free_port().expect("free port");
+    let addr = format!("127.0.0.1:{port}");
     cfg.http_addr = addr.clone();
-    let (cfg, db) = (Arc::new(cfg), env.db.clone());
+    let cfg = Arc::new(cfg);
     let (url, who) = (env.nats.url.clone(), env.identity(Component::Gateway));
     let run = Running::spawn(move |s| async move {
         let nats = crate::connect_as(&url, &who).await;

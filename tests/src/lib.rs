@@ -540,6 +540,37 @@ pub fn assert_same_outputs(expected: &[Out], found: &[Out]) {
     assert_eq!(order(found), order(expected), "per-subject order differs");
 }
 
+/// The document writes of enriched message `e` as the projector wrote them
+/// before the chain layout 2: a chain as its message's serde form (an object
+/// per quote); everything else as today (unchanged).
+///
+/// # Panics
+/// When a message is not representable in BSON.
+pub fn first_layout_writes(
+    e: &ds_schemas::enriched::Enriched,
+) -> Vec<ds_processors::project::docs::DocWrite> {
+    use ds_processors::project::docs::{self, DocWrite, PROCESSOR_VERSION};
+    use mongodb::bson;
+    let w = docs::writes(e).expect("bson");
+    let ds_schemas::enriched::Enriched::Chain(c) = e else {
+        return w;
+    };
+    let mut d = bson::to_document(c).expect("bson");
+    d.insert(
+        "ts",
+        bson::DateTime::from_millis(c.ts_unix_ns.div_euclid(1_000_000)),
+    );
+    d.insert("processor_version", PROCESSOR_VERSION);
+    let bytes = bson::to_vec(&d).expect("bson");
+    let body: Arc<[u8]> = Arc::from(&bytes[4..bytes.len() - 1]);
+    w.into_iter()
+        .map(|w| DocWrite {
+            body: body.clone(),
+            ..w
+        })
+        .collect()
+}
+
 /// Writes `outputs` straight into `db` with the projector's document code: the
 /// projections an undisturbed run must produce.
 pub async fn project_reference(db: &mongodb::Database, outputs: &[Out]) {

@@ -9,15 +9,14 @@
 //! `DS_FOOTPRINT_TICK_MS` sets the feed's tick interval (default 60000, one tick
 //! a minute; the benchmark's quick day is 5000, its full day 1000).
 
-use ds_processors::project::docs::{self, DocWrite, PROCESSOR_VERSION};
+use ds_processors::project::docs::{self, DocWrite};
 use ds_processors::project::store::{Durability, Store};
 use ds_runtime::collections::{self, CHAIN_LATEST, OPTION_CHAINS};
 use ds_runtime::footprint::{self, CollectionBytes, MongoIo, Records};
 use ds_schemas::enriched::Enriched;
 use ds_schemas::EnrichedChain;
 use ds_tests::*;
-use mongodb::bson::{self, doc, DateTime};
-use std::sync::Arc;
+use mongodb::bson::doc;
 use std::time::Duration;
 
 /// The stored forms compared.
@@ -32,24 +31,10 @@ enum Layout {
 /// The document writes of `c` in `layout`: the snapshot and the latest value.
 fn chain_writes(c: &EnrichedChain, layout: Layout) -> Vec<DocWrite> {
     let e = Enriched::Chain(c.clone());
-    let w = docs::writes(&e).expect("bson");
-    if layout == Layout::Columns {
-        return w;
+    match layout {
+        Layout::First => first_layout_writes(&e),
+        Layout::Columns => docs::writes(&e).expect("bson"),
     }
-    let mut d = bson::to_document(c).expect("bson");
-    d.insert(
-        "ts",
-        DateTime::from_millis(c.ts_unix_ns.div_euclid(1_000_000)),
-    );
-    d.insert("processor_version", PROCESSOR_VERSION);
-    let bytes = bson::to_vec(&d).expect("bson");
-    let body: Arc<[u8]> = Arc::from(&bytes[4..bytes.len() - 1]);
-    w.into_iter()
-        .map(|w| DocWrite {
-            body: body.clone(),
-            ..w
-        })
-        .collect()
 }
 
 /// What one stored form cost.
