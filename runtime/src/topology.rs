@@ -185,6 +185,14 @@ fn same_stream(have: &stream::Config, want: &stream::Config) -> bool {
         && have.num_replicas == want.num_replicas
         && have.description == want.description
         && have.discard == want.discard
+        && have
+            .compression
+            .as_ref()
+            .unwrap_or(&stream::Compression::None)
+            == want
+                .compression
+                .as_ref()
+                .unwrap_or(&stream::Compression::None)
 }
 
 /// What `topology show` prints for one stream.
@@ -249,6 +257,10 @@ mod tests {
         assert_eq!(names, ["MD_RAW", "MD_ENRICHED", "MD_DLQ"]);
         assert_eq!(t.streams[0].subjects, ["md.raw.>"]);
         assert_eq!(t.streams[0].max_age.as_secs(), 30 * 86_400);
+        assert!(t
+            .streams
+            .iter()
+            .all(|s| s.compression == Some(async_nats::jetstream::stream::Compression::S2)));
         assert_eq!(t.kv.len(), 3);
     }
 }

@@ -90,6 +90,61 @@ async fn write_form(
     }
 }
 
+/// A stream's files with S2 compression (as declared) and without.
+struct StreamDisk {
+    name: &'static str,
+    messages: u64,
+    /// JetStream's own count of the messages' bytes.
+    bytes: u64,
+    s2: u64,
+    none: u64,
+}
+
+/// The disk use of `MD_RAW` and `MD_ENRICHED` (S2, as declared in `nats/`) and
+/// of an uncompressed mirror of each (the same messages in the same blocks).
+async fn stream_disk(env: &TestEnv) -> Vec<StreamDisk> {
+    use async_nats::jetstream::stream::{Compression, Config, Source};
+    let store = env.dir().join("nats");
+    let mut out = Vec::new();
+    for name in ["MD_RAW", "MD_ENRICHED"] {
+        let mut source = env.js.get_stream(name).await.expect("stream");
+        let info = source.info().await.expect("info").clone();
+        assert_eq!(info.config.compression, Some(Compression::S2));
+        let plain = format!("{name}_NONE");
+        env.js
+            .create_stream(Config {
+                name: plain.clone(),
+                mirror: Some(Source {
+                    name: name.into(),
+                    ..Default::default()
+                }),
+                compression: Some(Compression::None),
+                ..Default::default()
+            })
+            .await
+            .expect("mirror");
+        let messages = info.state.messages;
+        eventually(
+            "the mirror has every message",
+            Duration::from_secs(120),
+            || async {
+                let mut m = env.js.get_stream(&plain).await.ok()?;
+                let n = m.info().await.ok()?.state.messages;
+                (n == messages).then_some(())
+            },
+        )
+        .await;
+        out.push(StreamDisk {
+            name,
+            messages,
+            bytes: info.state.bytes,
+            s2: footprint::disk_usage(&footprint::stream_dir(&store, name)),
+            none: footprint::disk_usage(&footprint::stream_dir(&store, &plain)),
+        });
+    }
+    out
+}
+
 fn per(bytes: u64, n: usize) -> f64 {
     bytes as f64 / n.max(1) as f64
 }
@@ -120,6 +175,7 @@ async fn chain_bytes_from_publish_to_mongodb() {
                 .expect("records")
         }
     };
+    let streams = stream_disk(&env).await;
     let raw: Records = records("MD_RAW", "md.raw.*.chain.>").await;
     let enriched = records("MD_ENRICHED", "md.enriched.*.chain.>").await;
     let summaries = records("MD_ENRICHED", "md.enriched.*.summary").await;
@@ -148,6 +204,16 @@ async fn chain_bytes_from_publish_to_mongodb() {
         rows.push((name, cost));
     }
     let today = rows[0].1;
+    println!(
+        "{:<16}{:>10}{:>14}{:>14}{:>14}",
+        "stream", "messages", "stored bytes", "disk, s2", "disk, none"
+    );
+    for s in &streams {
+        println!(
+            "{:<16}{:>10}{:>14}{:>14}{:>14}",
+            s.name, s.messages, s.bytes, s.s2, s.none
+        );
+    }
     println!(
         "{n} chains of {} products; JetStream stored record per chain: raw {:.0} B, \
          enriched {:.0} B, summary {:.0} B (payloads {:.0} / {:.0} / {:.0} B)",
