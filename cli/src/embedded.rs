@@ -12,6 +12,8 @@ pub struct Embedded {
     pub nats: Option<NatsServer>,
     /// The `mongod`, when `cfg` named no MongoDB URL.
     pub mongod: Option<Mongod>,
+    /// The `nats-server`'s JetStream store directory, when it was started.
+    pub nats_store: Option<PathBuf>,
 }
 
 impl Embedded {
@@ -50,7 +52,12 @@ impl Embedded {
         if let Some(m) = &mongod {
             cfg.mongo_url = Some(m.url.clone());
         }
-        Ok(Self { nats, mongod })
+        let nats_store = nats.as_ref().map(|_| dir.join("nats"));
+        Ok(Self {
+            nats,
+            mongod,
+            nats_store,
+        })
     }
 
     /// The servers' names and process ids.

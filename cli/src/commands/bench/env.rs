@@ -27,6 +27,10 @@ pub struct Found {
     pub mix_ceiling: f64,
     /// Seconds from the day's first publish to its last durable projection.
     pub t_projected: f64,
+    /// Chains in the published day.
+    pub day_chains: u64,
+    /// MongoDB's I/O counters before the day was published.
+    pub mongo_io_before_day: ds_runtime::footprint::MongoIo,
 }
 
 /// The bench's servers, connections, processes and report.
@@ -117,6 +121,11 @@ impl Env {
     /// The private servers' names and process ids.
     pub fn servers(&self) -> Vec<(&'static str, u32)> {
         self.servers.pids()
+    }
+
+    /// The private `nats-server`'s JetStream store directory, if it runs one.
+    pub fn nats_store(&self) -> Option<&Path> {
+        self.servers.nats_store.as_deref()
     }
 
     /// Publishes the whole trading day `date` of every product at maximum speed.

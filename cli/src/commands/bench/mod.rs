@@ -7,6 +7,7 @@ mod ceiling;
 mod compare;
 mod drain;
 mod env;
+mod footprint;
 mod latency;
 mod live;
 mod load;
@@ -100,6 +101,7 @@ impl Progress {
 pub enum Section {
     Ceiling,
     Pipeline,
+    Footprint,
     Latency,
     Replay,
     BesideLive,
@@ -113,6 +115,7 @@ impl Section {
     const ALL: [Section; 9] = [
         Section::Ceiling,
         Section::Pipeline,
+        Section::Footprint,
         Section::Latency,
         Section::Replay,
         Section::BesideLive,
@@ -150,6 +153,7 @@ impl Section {
         match self {
             Section::Ceiling => ceiling::run(env).await,
             Section::Pipeline => pipeline::run(env).await,
+            Section::Footprint => footprint::run(env).await,
             Section::Latency => latency::run(env).await,
             Section::Replay => replay::run(env).await,
             Section::BesideLive => beside::run(env).await,

@@ -43,6 +43,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         env.day_cfg.products.len(),
         env.day_cfg.feed.tick_interval_ms
     ));
+    env.found.mongo_io_before_day = ds_runtime::footprint::mongo_io(&env.db).await?;
     let started = Instant::now();
     let feed = env.feed_day(DAY, 42).await?;
     let raw_msgs = (feed.ticks + feed.chains) as f64;
@@ -78,6 +79,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     );
     env.found.mix_ceiling = mix_ceiling;
     env.found.t_projected = t_projected;
+    env.found.day_chains = feed.chains;
     rates(env, raw_msgs, t_enriched, t_projected);
     for (name, pid, before) in cpu_before {
         env.report.info(
