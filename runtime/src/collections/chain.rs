@@ -626,7 +626,6 @@ mod tests {
             stored(&c).as_bytes().len(),
             first_layout(&c).as_bytes().len(),
         );
-        eprintln!("typical chain: {now} bytes stored vs {before} in the first layout");
         assert!(now * 3 < before, "{now} bytes vs {before}");
     }
 
@@ -655,6 +654,51 @@ mod tests {
         let big = EnrichedChain { seq: u64::MAX, ..c };
         assert!(encode(&big, &mut RawDocumentBuf::new()).is_err());
     }
+
+    /// Stored chains flagged `greeks_derived` read their Greeks from
+    /// `ds_analytics::greeks`: if it changes, so does what every such chain
+    /// reads back. Then keep the old function for `layout: 2` and write a new
+    /// layout (or replay the days).
+    #[test]
+    fn derived_greeks_are_pinned_to_the_bit() {
+        let cases = [
+            (
+                OptionKind::Call,
+                21_510.45,
+                21_500.0,
+                0.041_095_890_410_958_9,
+                0.065,
+                0.0,
+                0.131_5,
+            ),
+            (OptionKind::Put, 187.3, 150.0, 0.5, 0.045, 0.01, 0.42),
+        ];
+        let bits: Vec<[u64; 5]> = cases
+            .iter()
+            .map(|&(kind, spot, strike, t, r, q, iv)| {
+                let g = greeks(kind, spot, strike, t, r, q, iv).expect("greeks");
+                [g.delta, g.gamma, g.theta, g.vega, g.rho].map(f64::to_bits)
+            })
+            .collect();
+        assert_eq!(bits, PINNED, "{bits:#x?}");
+    }
+
+    const PINNED: [[u64; 5]; 2] = [
+        [
+            0x3fe1_ad5f_4845_f372,
+            0x3f46_99b2_20f6_5510,
+            0xc023_41d7_e305_e012,
+            0x4031_3efb_09a3_a17e,
+            0x4013_196e_a207_02a7,
+        ],
+        [
+            0xbfc5_9e58_01ec_12bc,
+            0x3f72_85d1_35c4_ac6f,
+            0xbfa1_b56a_c2cb_35e8,
+            0x3fd5_5254_25ed_6f49,
+            0xbfc7_f459_1ac9_2178,
+        ],
+    ];
 
     #[test]
     fn varints_round_trip_at_the_edges() {
