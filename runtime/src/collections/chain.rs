@@ -525,7 +525,7 @@ mod tests {
                 theta: g.map(|g| g.theta),
                 vega: g.map(|g| g.vega),
                 rho: g.map(|g| g.rho),
-                oi_change: if i % 2 == 0 { -150 } else { 2_300 },
+                oi_change: if i.is_multiple_of(2) { -150 } else { 2_300 },
                 buildup: (i % 5) as i32,
             }
         };
