@@ -101,7 +101,7 @@ impl Progress {
 pub enum Section {
     Ceiling,
     Pipeline,
-    Footprint,
+    Bytes,
     Latency,
     Replay,
     BesideLive,
@@ -112,10 +112,10 @@ pub enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 9] = [
+    const ALL: [Section; 10] = [
         Section::Ceiling,
         Section::Pipeline,
-        Section::Footprint,
+        Section::Bytes,
         Section::Latency,
         Section::Replay,
         Section::BesideLive,
@@ -132,7 +132,7 @@ impl Section {
 
     /// Whether later sections build on what it leaves.
     fn is_prerequisite(self) -> bool {
-        !matches!(self, Section::NodeLoss)
+        !matches!(self, Section::NodeLoss | Section::Bytes)
     }
 
     /// The sections to run for the `chosen` ones (all when none), in order.
@@ -153,7 +153,7 @@ impl Section {
         match self {
             Section::Ceiling => ceiling::run(env).await,
             Section::Pipeline => pipeline::run(env).await,
-            Section::Footprint => footprint::run(env).await,
+            Section::Bytes => footprint::run(env).await,
             Section::Latency => latency::run(env).await,
             Section::Replay => replay::run(env).await,
             Section::BesideLive => beside::run(env).await,
@@ -248,6 +248,7 @@ mod tests {
         assert_eq!(Section::plan(&[NodeLoss]), vec![NodeLoss]);
         assert_eq!(Section::plan(&[Ceiling]), vec![Ceiling]);
         assert_eq!(Section::plan(&[Latency]), vec![Ceiling, Pipeline, Latency]);
+        assert_eq!(Section::plan(&[Bytes]), vec![Ceiling, Pipeline, Bytes]);
         assert_eq!(
             Section::plan(&[Pipeline, NodeLoss]),
             vec![Ceiling, Pipeline, NodeLoss]
