@@ -15,6 +15,7 @@ use super::options::WsOptions;
 use super::rooms::{dispatch, Registry};
 use crate::live::render;
 use ds_schemas::enriched::Enriched;
+use ds_schemas::subjects::STREAM_ENRICHED;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -107,9 +108,13 @@ async fn run(
     loop {
         match client.subscribe(subject.clone()).await {
             Ok(mut sub) => {
-                // The SUB is on the wire before clients are told they are subscribed.
-                if let Err(e) = client.flush().await {
-                    tracing::debug!(error = %e, "flushing the replay subscription");
+                // Clients are told they are subscribed only once the server has
+                // the SUB: `flush` only writes it, but the server handles one
+                // connection's operations in order, so the answer to a request
+                // sent after it (a stream info the gateway may read) proves it.
+                let probe = format!("$JS.API.STREAM.INFO.{STREAM_ENRICHED}");
+                if let Err(e) = client.request(probe, bytes::Bytes::new()).await {
+                    tracing::debug!(error = %e, "round trip after the replay subscription");
                 }
                 ready.send_replace(true);
                 backoff = Duration::from_millis(250);
