@@ -112,7 +112,8 @@ impl Component {
             }
             Component::Admin => {
                 "the operator: `topology apply`, `dlq list|show|retry`, `sub` on any stream, \
-                 inspection; keep it off long-running services"
+                 inspection, `bench --auth users` (its relay ceiling acks its own consumers); \
+                 keep it off long-running services"
             }
             Component::Subscriber => {
                 "outside services: live subjects and ordered consumers on `MD_ENRICHED`; no \
@@ -210,9 +211,10 @@ impl Component {
             }
             Component::Admin => {
                 // The operator: every JetStream API call (topology apply,
-                // consumer inspection, DLQ re-drive), the log, the KV buckets;
-                // watching the live and replayed subjects.
-                p.publish(["$JS.API.>", "$JS.FC.>", "$KV.>", "md.>"]);
+                // consumer inspection, DLQ re-drive), acks on its own consumers
+                // (`bench`'s relay ceiling), the log, the KV buckets; watching
+                // the live and replayed subjects.
+                p.publish(["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "md.>"]);
                 p.subscribe(["md.>".to_string(), format!("{REPLAY_NAMESPACE}.>")]);
             }
             Component::Subscriber => {

@@ -8,7 +8,7 @@
 //! the end of the day, for its duration. Then, for contrast, one window with a
 //! replay that does not yield (`--no-yield`, capped at --max-rate).
 
-use super::env::{Component, Env};
+use super::env::Env;
 use super::live::{paced_latency, Latency, LiveTraffic};
 use super::report::Report;
 use super::DAY;
@@ -222,7 +222,7 @@ async fn beside_live(
     args.extend_from_slice(extra);
     let live = LiveTraffic::start(env, secs).await?;
     let started = Instant::now();
-    let mut replay = Component::spawn_with("replay", &env.cfg, &args, &[])?;
+    let mut replay = env.spawn_with("replay", &args, &[])?;
     let during = live.finish().await;
     if !to_end {
         replay.stop();

@@ -119,8 +119,8 @@ pub async fn measure(
     n: usize,
     progress: &Progress,
 ) -> anyhow::Result<Ceiling> {
-    let input = fresh_stream(js, "BENCH_IN", "bench.in.>").await?;
-    let _output = fresh_stream(js, "BENCH_OUT", "bench.out.>").await?;
+    let input = fresh_stream(js, "BENCH_IN", "md.bench.in.>").await?;
+    let _output = fresh_stream(js, "BENCH_OUT", "md.bench.out.>").await?;
     progress.line(&format!(
         "ceiling: publishing {n} {label} messages ({} B)",
         payload.len()
@@ -139,7 +139,7 @@ pub async fn measure(
     })
 }
 
-/// Publishes `n` messages of `payload` on `bench.in.>`; msgs/s.
+/// Publishes `n` messages of `payload` on `md.bench.in.>`; msgs/s.
 async fn publish_rate(js: &Context, payload: Bytes, n: usize) -> anyhow::Result<f64> {
     let mut publisher = Publisher::new(js.clone(), 1024);
     let t = Instant::now();
@@ -147,7 +147,7 @@ async fn publish_rate(js: &Context, payload: Bytes, n: usize) -> anyhow::Result<
         let mut h = async_nats::HeaderMap::new();
         h.insert("Nats-Msg-Id", format!("b{i}").as_str());
         publisher
-            .publish_raw(format!("bench.in.{}", i % 4), h, payload.clone())
+            .publish_raw(format!("md.bench.in.{}", i % 4), h, payload.clone())
             .await?;
     }
     publisher.flush().await?;
@@ -168,7 +168,7 @@ async fn consume_rate(input: &stream::Stream, n: usize) -> anyhow::Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
-/// Consumes `n` messages of `input` in batches, publishes each on `bench.out.>`
+/// Consumes `n` messages of `input` in batches, publishes each on `md.bench.out.>`
 /// and acks the batch once its publishes are acknowledged; msgs/s.
 async fn relay_rate(js: &Context, input: &stream::Stream, n: usize) -> anyhow::Result<f64> {
     let mut msgs = pull_messages(input, "bench_relay").await?;
@@ -191,7 +191,7 @@ async fn relay_rate(js: &Context, input: &stream::Stream, n: usize) -> anyhow::R
                 "Nats-Msg-Id",
                 format!("r{}", m.info().map(|i| i.stream_sequence).unwrap_or(0)).as_str(),
             );
-            out.publish_raw(format!("bench.out.{}", done % 4), h, m.payload.clone())
+            out.publish_raw(format!("md.bench.out.{}", done % 4), h, m.payload.clone())
                 .await?;
         }
         out.flush().await?;

@@ -13,6 +13,8 @@ pub struct Server {
     pub path: String,
     /// What `--version` said.
     pub version: String,
+    /// Who may connect: `open` or `users` (DeltaStream's users and permissions).
+    pub auth: &'static str,
 }
 
 /// One side's measurement of a figure.
@@ -73,7 +75,11 @@ impl Comparison {
     /// Pairs the rows of A and B: both sides run the same sections in the same
     /// order, so the n-th row of one is the n-th of the other.
     pub fn new(mut machine: Machine, servers: [Server; 2], a: &[Row], b: &[Row]) -> Self {
-        machine.nats_server = format!("A: {}; B: {}", servers[0].version, servers[1].version);
+        let [a_server, b_server] = &servers;
+        machine.nats_server = format!(
+            "A: {} ({}); B: {} ({})",
+            a_server.version, a_server.auth, b_server.version, b_server.auth
+        );
         let rows = (0..a.len().max(b.len()))
             .map(|i| compared(a.get(i), b.get(i)))
             .collect();
@@ -96,7 +102,10 @@ impl Comparison {
             m.build()
         );
         for s in &self.nats_servers {
-            out.push_str(&format!("{}: {} ({})\n", s.label, s.version, s.path));
+            out.push_str(&format!(
+                "{}: {}, {} ({})\n",
+                s.label, s.version, s.auth, s.path
+            ));
         }
         out.push_str(
             "each section ran against A and B in turn (A first, then B first, alternating)\n\n",
@@ -157,6 +166,7 @@ mod tests {
             label,
             path: format!("/bin/{label}"),
             version: format!("v{label}"),
+            auth: "open",
         }
     }
 
@@ -183,9 +193,9 @@ mod tests {
             Some(Verdict::Short)
         );
         assert!(c.rows[2].a.is_none() && c.rows[2].b_over_a.is_none());
-        assert_eq!(c.machine.nats_server, "A: vA; B: vB");
+        assert_eq!(c.machine.nats_server, "A: vA (open); B: vB (open)");
         let table = c.table();
-        assert!(table.contains("A: vA (/bin/A)"), "{table}");
+        assert!(table.contains("A: vA, open (/bin/A)"), "{table}");
         assert!(table.contains("1.50"), "{table}");
     }
 }

@@ -10,7 +10,10 @@ use crate::embedded::Embedded;
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
 use ds_processors::feed::{FeedOptions, FeedReport, Speed};
+use ds_runtime::auth::{self, LocalCreds};
 use ds_runtime::config::Config;
+use ds_runtime::connect::{self, Patience};
+use ds_runtime::servers::ServerAuth;
 use ds_runtime::shutdown::Shutdown;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,6 +66,8 @@ pub struct Env {
     pub found: Found,
     /// The `nats-server` binary measured (the one found when `None`).
     pub nats_binary: Option<PathBuf>,
+    /// The users' credentials when the server has DeltaStream's users.
+    pub creds: Option<LocalCreds>,
     servers: Embedded,
 }
 
@@ -78,22 +83,31 @@ impl Env {
         quick: bool,
         progress: Progress,
         nats_binary: Option<PathBuf>,
+        users: bool,
     ) -> anyhow::Result<Self> {
-        // An open server (no users): the bench's own streams and subjects are
-        // in no component's permissions. Measuring with the users: left open.
-        let servers = Embedded::start(
-            &mut cfg,
-            dir,
-            nats_binary.clone(),
-            ds_runtime::servers::ServerAuth::Open,
-        )?;
+        // Open (anyone may do anything), or with DeltaStream's users as `up`
+        // runs: each spawned process under its own identity, this process as
+        // the operator (the bench's own ceiling streams are under `md.bench.>`,
+        // which the operator may write).
+        let auth = if users {
+            ServerAuth::Generate
+        } else {
+            ServerAuth::Open
+        };
+        let servers = Embedded::start(&mut cfg, dir, nats_binary.clone(), auth)?;
+        let creds = servers.nats.as_ref().and_then(|n| n.creds.clone());
         cfg.mongo_db = "deltastream_bench".into();
         let mut day_cfg = cfg.clone();
         if quick {
             day_cfg.feed.tick_interval_ms = 5_000;
         }
-        let client =
-            crate::setup::connect_nats(&cfg, ds_runtime::auth::Component::Admin, false).await?;
+        let client = match &creds {
+            Some(c) => {
+                let admin = c.identity(auth::Component::Admin)?;
+                connect::nats_as(&cfg, &admin, Patience::of(&cfg, false)).await?
+            }
+            None => crate::setup::connect_nats(&cfg, auth::Component::Admin, false).await?,
+        };
         let js = ds_runtime::nats::jetstream(client.clone());
         let db = crate::setup::connect_mongo(&cfg, false).await?;
         let mut env = Self {
@@ -111,11 +125,46 @@ impl Env {
             gateway: None,
             found: Found::default(),
             nats_binary,
+            creds,
             servers,
         };
         // Latency is measured on a settled machine (see `settle`).
         env.settle_pids = env.servers().into_iter().map(|(_, pid)| pid).collect();
         Ok(env)
+    }
+
+    /// Starts `deltastream <name>` (under its own identity when the server
+    /// has users).
+    ///
+    /// # Errors
+    /// When the process cannot start.
+    pub fn spawn(&self, name: &'static str) -> anyhow::Result<Component> {
+        self.spawn_with(name, &[], &[])
+    }
+
+    /// Starts `deltastream <name> <args…>` with extra environment (and its
+    /// credential when the server has users: `DS_NATS_CREDS`, and the
+    /// enricher's re-drive responder's `DS_NATS_REDRIVE_CREDS`).
+    ///
+    /// # Errors
+    /// When the process cannot start or its credential has no file.
+    pub fn spawn_with(
+        &self,
+        name: &'static str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Component> {
+        let mut env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        if let Some(creds) = &self.creds {
+            let who = auth::Component::parse(name)
+                .with_context(|| format!("no NATS identity for `deltastream {name}`"))?;
+            env.push(("DS_NATS_CREDS", creds.path(who).display().to_string()));
+            if who == auth::Component::Enrich {
+                let redrive = creds.path(auth::Component::Redrive);
+                env.push(("DS_NATS_REDRIVE_CREDS", redrive.display().to_string()));
+            }
+        }
+        Component::start(name, &self.cfg, args, &env)
     }
 
     /// The private servers' names and process ids.
@@ -196,29 +245,18 @@ pub struct Component {
 }
 
 impl Component {
-    /// Starts `deltastream <name>`.
-    ///
-    /// # Errors
-    /// When the process cannot start.
-    pub fn spawn(name: &'static str, cfg: &Config) -> anyhow::Result<Self> {
-        Self::spawn_with(name, cfg, &[], &[])
-    }
-
-    /// Starts `deltastream <name> <args…>` with extra environment.
-    ///
-    /// # Errors
-    /// When the process cannot start.
-    pub fn spawn_with(
+    /// Starts `deltastream <name> <args…>` with extra environment (see [`Env::spawn_with`]).
+    fn start(
         name: &'static str,
         cfg: &Config,
         args: &[&str],
-        env: &[(&str, &str)],
+        env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the deltastream binary")?;
         let child = Command::new(exe)
             .arg(name)
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("DS_NATS_URL", cfg.nats_url_or_default())
             .env("DS_MONGO_URL", cfg.mongo_url_or_default())
             .env("DS_MONGO_DB", &cfg.mongo_db)

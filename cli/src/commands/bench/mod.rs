@@ -26,6 +26,7 @@ use clap::Args;
 use ds_runtime::config::Config;
 use env::Env;
 use report::{Machine, Report};
+use side_by_side::Setup;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,23 @@ pub struct BenchArgs {
     /// before them. All when not given.
     #[arg(long = "section", value_enum, value_name = "NAME")]
     pub sections: Vec<Section>,
+    /// Who may connect to the private nats-server: `open` (anyone, the
+    /// default), `users` (DeltaStream's users and permissions, each process
+    /// under its own identity, as `up` runs), or `both`: every section against
+    /// an open server (A) and one with the users (B), side by side in one run.
+    #[arg(long, value_enum, default_value_t = AuthMode::Open)]
+    pub auth: AuthMode,
+}
+
+/// Who may connect to the bench's private nats-server (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Anyone, with every permission.
+    Open,
+    /// DeltaStream's users, each process under its own identity.
+    Users,
+    /// Open (A) and with users (B), side by side.
+    Both,
 }
 
 /// Progress lines on stderr.
@@ -193,8 +211,8 @@ fn machine(nats: String) -> Machine {
     Machine::read(nats, version(mongod.as_deref()))
 }
 
-/// Runs the benchmark and prints the report: against one nats-server, or,
-/// with `--nats-server` given twice, against two side by side.
+/// Runs the benchmark and prints the report: against one nats-server, or
+/// two side by side (`--nats-server` given twice, or `--auth both`).
 ///
 /// # Errors
 /// When the options conflict, a server cannot start or a measurement fails.
@@ -202,21 +220,39 @@ pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     if !args.nats_server.is_empty() && cfg.nats_url.is_some() {
         anyhow::bail!("--nats-server starts a private nats-server; do not also give a NATS URL");
     }
-    match args.nats_server.as_slice() {
-        [] => one_server(cfg, &args, None).await,
-        [one] => one_server(cfg, &args, Some(one)).await,
-        [a, b] => side_by_side::run(cfg, &args, [a, b], Progress::new()).await,
+    let users = args.auth == AuthMode::Users;
+    let setup = |label, binary: Option<&PathBuf>, users| Setup {
+        label,
+        binary: binary.cloned(),
+        users,
+    };
+    let sides = match (args.nats_server.as_slice(), args.auth) {
+        ([], AuthMode::Both) => [setup("A", None, false), setup("B", None, true)],
+        ([one], AuthMode::Both) => [setup("A", Some(one), false), setup("B", Some(one), true)],
+        ([], _) => return one_server(cfg, &args, None, users).await,
+        ([one], _) => return one_server(cfg, &args, Some(one), users).await,
+        ([_, _], AuthMode::Both) => anyhow::bail!(
+            "--auth both compares one nats-server open and with users; give --nats-server at most once"
+        ),
+        ([a, b], _) => [setup("A", Some(a), users), setup("B", Some(b), users)],
         _ => anyhow::bail!(
             "--nats-server: give one binary, or two (A and B) to compare them side by side"
         ),
-    }
+    };
+    side_by_side::run(cfg, &args, sides, Progress::new()).await
 }
 
 /// Runs every section against one nats-server (`binary`, or the one found).
-async fn one_server(cfg: Config, args: &BenchArgs, binary: Option<&Path>) -> anyhow::Result<()> {
+async fn one_server(
+    cfg: Config,
+    args: &BenchArgs,
+    binary: Option<&Path>,
+    users: bool,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temp dir")?;
     let binary = binary.map(Path::to_path_buf);
-    let mut env = Env::start(cfg, dir.path(), args.quick, Progress::new(), binary.clone()).await?;
+    let progress = Progress::new();
+    let mut env = Env::start(cfg, dir.path(), args.quick, progress, binary.clone(), users).await?;
     let machine = machine(version(nats_binary(binary.as_deref()).as_deref()));
     if !machine.release_build {
         env.progress.line(DEBUG_WARNING);

@@ -3,7 +3,7 @@
 //! time to the last durable projection, CPU and peak memory per process.
 
 use super::drain::{enrich_consumers, project_consumer, wait_drained};
-use super::env::{Component, Env};
+use super::env::Env;
 use super::procstat::{self, ProcStat};
 use super::DAY;
 use ds_runtime::topology::{self, ApplyOptions};
@@ -33,8 +33,8 @@ impl Peaks {
 pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     topology::apply(&env.js, ApplyOptions::default()).await?;
     ds_runtime::collections::ensure_indexes(&env.db).await?;
-    let enrich = Component::spawn("enrich", &env.cfg)?;
-    let project = Component::spawn("project", &env.cfg)?;
+    let enrich = env.spawn("enrich")?;
+    let project = env.spawn("project")?;
     let processes = [("enrich", enrich.pid()), ("project", project.pid())];
     env.enrich = Some(enrich);
     env.project = Some(project);

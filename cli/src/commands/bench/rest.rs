@@ -1,7 +1,7 @@
 //! Section 5: REST under concurrent load, from this process to a
 //! `deltastream gateway` process, against the framework's own floor.
 
-use super::env::{Component, Env};
+use super::env::Env;
 use super::load;
 use std::time::{Duration, Instant};
 
@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     let port = ds_runtime::servers::free_port()?;
     let addr = format!("127.0.0.1:{port}");
-    let gateway = Component::spawn_with(
+    let gateway = env.spawn_with(
         "gateway",
-        &env.cfg,
         &["--dev", "--http-addr", &addr],
         &[("DS_RATE_LIMIT_RPS", "0")],
     )?;

@@ -1,5 +1,5 @@
 //! Two nats-servers measured side by side in one run (`--nats-server` given
-//! twice): each side gets its own private nats-server and mongod and its own
+//! twice, or one server open and with users, `--auth both`): each side gets its own private nats-server and mongod and its own
 //! processes, and every section runs against A and against B in turn, so a
 //! comparison is never made across hours on a noisy host. The order
 //! alternates (A then B, then B then A) so neither side always runs right
@@ -7,48 +7,69 @@
 
 use super::compare::{Comparison, Server};
 use super::env::Env;
-use super::{machine, version, BenchArgs, Progress, Section, DEBUG_WARNING};
+use super::{machine, nats_binary, version, BenchArgs, Progress, Section, DEBUG_WARNING};
 use anyhow::Context as _;
 use ds_runtime::config::Config;
-use std::path::Path;
+use std::path::PathBuf;
 
-/// Runs every section against `binaries` (A, B) and prints the comparison.
+/// One side: its label, its `nats-server` (the one found when `None`) and
+/// whether that server has DeltaStream's users.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// `A` or `B`.
+    pub label: &'static str,
+    /// The binary.
+    pub binary: Option<PathBuf>,
+    /// DeltaStream's users and permissions (else an open server).
+    pub users: bool,
+}
+
+/// Runs every section against both sides and prints the comparison.
 ///
 /// # Errors
 /// When a URL is configured, a server cannot start or a measurement fails.
 pub async fn run(
     cfg: Config,
     args: &BenchArgs,
-    binaries: [&Path; 2],
+    sides: [Setup; 2],
     progress: Progress,
 ) -> anyhow::Result<()> {
-    if cfg.mongo_url.is_some() {
+    if cfg.mongo_url.is_some() || cfg.nats_url.is_some() {
         anyhow::bail!(
-            "side by side, each nats-server gets its own private mongod; do not also give a MongoDB URL"
+            "side by side, each side gets its own private nats-server and mongod; do not also give a URL"
         );
     }
     let dir = tempfile::tempdir().context("temp dir")?;
-    let servers = [("A", binaries[0]), ("B", binaries[1])].map(|(label, p)| Server {
-        label,
-        path: p.display().to_string(),
-        version: version(Some(p)),
+    let servers = sides.clone().map(|s| {
+        let path = nats_binary(s.binary.as_deref());
+        Server {
+            label: s.label,
+            path: path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            version: version(path.as_deref()),
+            auth: if s.users { "users" } else { "open" },
+        }
     });
-    let [a, b] = binaries.map(Path::to_path_buf);
+    let [a, b] = sides;
     let mut envs = [
         Env::start(
             cfg.clone(),
             &dir.path().join("a"),
             args.quick,
-            progress.labelled("A"),
-            Some(a),
+            progress.labelled(a.label),
+            a.binary,
+            a.users,
         )
         .await?,
         Env::start(
             cfg,
             &dir.path().join("b"),
             args.quick,
-            progress.labelled("B"),
-            Some(b),
+            progress.labelled(b.label),
+            b.binary,
+            b.users,
         )
         .await?,
     ];

@@ -58,7 +58,7 @@ async fn alone(
     consumers: &[String],
 ) -> anyhow::Result<(Component, f64)> {
     let initial = pending(&env.js, stream, consumers).await?;
-    let process = Component::spawn(name, &env.cfg)?;
+    let process = env.spawn(name)?;
     let started = wait_started(&env.js, stream, consumers, initial).await?;
     let drained = wait_drained(&env.js, stream, consumers, &env.progress, || {}).await?;
     Ok((process, drained.duration_since(started).as_secs_f64()))
