@@ -1,6 +1,7 @@
 //! Section 2: a full trading day at maximum speed through `deltastream enrich`
 //! and `deltastream project` processes: sustained rates against the ceiling,
-//! time to the last durable projection, CPU and peak memory per process.
+//! time to the last durable projection, where the CPU-seconds went (every
+//! process, the servers and the feed included) and peak memory per process.
 
 use super::drain::{enrich_consumers, project_consumer, wait_drained};
 use super::env::Env;
@@ -44,6 +45,18 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         env.day_cfg.feed.tick_interval_ms
     ));
     env.found.mongo_io_before_day = ds_runtime::footprint::mongo_io(&env.db).await?;
+    // Every process on the machine that works on the day, this one (the feed)
+    // included, from the first publish to the last projection.
+    let feeder = ("feed (the bench process)", std::process::id());
+    let working: Vec<(&str, u32)> = processes
+        .into_iter()
+        .chain(env.servers())
+        .chain([feeder])
+        .collect();
+    let cpu_before: Vec<f64> = working
+        .iter()
+        .map(|(_, pid)| procstat::read(*pid).cpu_secs)
+        .collect();
     let started = Instant::now();
     let feed = env.feed_day(DAY, 42).await?;
     let raw_msgs = (feed.ticks + feed.chains) as f64;
@@ -61,10 +74,6 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         raw_msgs / feed_secs,
         "msg/s",
     );
-    let cpu_before: Vec<(&str, u32, f64)> = processes
-        .iter()
-        .map(|(name, pid)| (*name, *pid, procstat::read(*pid).cpu_secs))
-        .collect();
     let mut peaks = Peaks {
         watched: processes.into_iter().chain(env.servers()).collect(),
         seen: Vec::new(),
@@ -81,14 +90,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     env.found.t_projected = t_projected;
     env.found.day_chains = feed.chains;
     rates(env, raw_msgs, t_enriched, t_projected);
-    for (name, pid, before) in cpu_before {
-        env.report.info(
-            "pipeline",
-            format!("CPU seconds, {name}"),
-            procstat::read(pid).cpu_secs - before,
-            "s",
-        );
-    }
+    cpu_budget(env, &working, &cpu_before, t_projected);
     for (name, s) in &peaks.seen {
         env.report.at_most(
             "pipeline",
@@ -99,6 +101,31 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the machine's CPU-seconds went from the first publish to the last
+/// projection (`wall` seconds): each process's, and what was left idle.
+fn cpu_budget(env: &mut Env, working: &[(&str, u32)], before: &[f64], wall: f64) {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let mut used = 0.0;
+    for ((name, pid), before) in working.iter().zip(before) {
+        let secs = procstat::read(*pid).cpu_secs - before;
+        used += secs;
+        env.report
+            .info("pipeline", format!("CPU seconds, {name}"), secs, "s");
+    }
+    env.report.info(
+        "pipeline",
+        format!("CPU seconds available ({cpus} CPUs × the wall time)"),
+        cpus * wall,
+        "s",
+    );
+    env.report.info(
+        "pipeline",
+        "CPU seconds idle or spent elsewhere",
+        (cpus * wall - used).max(0.0),
+        "s",
+    );
 }
 
 /// Waits for the enrichers, then the projector, to drain the day; returns the
