@@ -135,97 +135,121 @@ impl Component {
             ..Permissions::default()
         };
         match self {
-            Component::Feed => {
-                // Its writes, and reading back the last message per product of
-                // MD_RAW to resume its sequences (stream info lists the subjects).
-                p.publish(["md.raw.>"]);
-                p.publish(stream_reads("MD_RAW"));
-            }
-            Component::Enrich => {
-                p.publish(["md.enriched.>", "md.dlq.enrich.>"]);
-                // Its durable consumers enrich_<PRODUCT> (rebuilt from the
-                // checkpoint: deleted, created with a filter, pulled, acked);
-                // the guard partition lists MD_RAW's subjects and reads the
-                // unclaimed ones by sequence.
-                p.publish(stream_reads("MD_RAW"));
-                p.publish(named_consumers("MD_RAW"));
-                p.publish(["$JS.ACK.MD_RAW.>"]);
-                // The DLQ size gauge.
-                p.publish(["$JS.API.STREAM.INFO.MD_DLQ"]);
-                // Leases (with key listings), checkpoints, the day index.
-                p.publish(kv_read_write("ds_leases"));
-                p.publish(kv_listing("ds_leases"));
-                p.publish(kv_read_write("ds_checkpoints"));
-                p.publish(kv_read_write("ds_day_index"));
-            }
-            Component::Project => {
-                p.publish(["md.dlq.project.>"]);
-                // The one shared durable consumer `project` (no filter).
-                p.publish([
-                    "$JS.API.STREAM.INFO.MD_ENRICHED",
-                    "$JS.API.CONSUMER.INFO.MD_ENRICHED.project",
-                    "$JS.API.CONSUMER.CREATE.MD_ENRICHED.project",
-                    "$JS.API.CONSUMER.CREATE.MD_ENRICHED.project.>",
-                    "$JS.API.CONSUMER.MSG.NEXT.MD_ENRICHED.project",
-                    "$JS.ACK.MD_ENRICHED.project.>",
-                ]);
-            }
-            Component::Gateway => {
-                // Live values: seeded by last-message gets, then an ordered
-                // push consumer; WebSocket resume: ordered pull consumers.
-                p.publish(stream_reads("MD_ENRICHED"));
-                p.publish(ordered_consumers("MD_ENRICHED"));
-                p.deny_pulling_durables("MD_ENRICHED", &["project"]);
-                // Admin routes: list and show dead letters, ask for a re-drive.
-                p.publish(stream_reads("MD_DLQ"));
-                p.publish([REDRIVE_SUBJECT]);
-                // WebSocket replay sessions.
-                p.subscribe([format!("{REPLAY_NAMESPACE}.>")]);
-            }
-            Component::Replay => {
-                // Reads MD_RAW through ordered consumers, reads (never moves)
-                // the enrichers' consumers, the day index; watches whether live
-                // enrichers are active (MD_ENRICHED's info: does it grow?).
-                p.publish([
-                    "$JS.API.STREAM.INFO.MD_RAW",
-                    "$JS.API.STREAM.INFO.MD_ENRICHED",
-                ]);
-                // (Pulling and looking up are allowed on any MD_RAW consumer:
-                // ordered ones have generated names, and the enrichers' names
-                // carry the product, which a subject wildcard cannot match part of.)
-                p.publish(ordered_consumers("MD_RAW"));
-                p.publish(kv_read("ds_day_index"));
-                p.publish([format!("{REPLAY_NAMESPACE}.>")]);
-            }
-            Component::Redrive => {
-                // Serves re-drive requests: reads a dead letter, re-publishes its
-                // bytes on its original subject, deletes it from MD_DLQ.
-                p.subscribe([REDRIVE_SUBJECT]);
-                p.allow_responses = true;
-                p.publish(stream_reads("MD_DLQ"));
-                p.publish([
-                    "$JS.API.STREAM.MSG.DELETE.MD_DLQ",
-                    "md.raw.>",
-                    "md.enriched.>",
-                ]);
-            }
-            Component::Admin => {
-                // The operator: every JetStream API call (topology apply,
-                // consumer inspection, DLQ re-drive), acks on its own consumers
-                // (`bench`'s relay ceiling), the log, the KV buckets; watching
-                // the live and replayed subjects.
-                p.publish(["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "md.>"]);
-                p.subscribe(["md.>".to_string(), format!("{REPLAY_NAMESPACE}.>")]);
-            }
-            Component::Subscriber => {
-                p.subscribe(["md.enriched.>"]);
-                p.publish(["$JS.API.STREAM.INFO.MD_ENRICHED"]);
-                p.publish(ordered_consumers("MD_ENRICHED"));
-                p.deny_pulling_durables("MD_ENRICHED", &["project"]);
-            }
+            Component::Feed => grant_feed(&mut p),
+            Component::Enrich => grant_enrich(&mut p),
+            Component::Project => grant_project(&mut p),
+            Component::Gateway => grant_gateway(&mut p),
+            Component::Replay => grant_replay(&mut p),
+            Component::Redrive => grant_redrive(&mut p),
+            Component::Admin => grant_admin(&mut p),
+            Component::Subscriber => grant_subscriber(&mut p),
         }
         p
     }
+}
+
+/// What `feed` may do besides reading its own inbox.
+fn grant_feed(p: &mut Permissions) {
+    // Its writes, and reading back the last message per product of
+    // MD_RAW to resume its sequences (stream info lists the subjects).
+    p.publish(["md.raw.>"]);
+    p.publish(stream_reads("MD_RAW"));
+}
+
+/// What `enrich` may do besides reading its own inbox.
+fn grant_enrich(p: &mut Permissions) {
+    p.publish(["md.enriched.>", "md.dlq.enrich.>"]);
+    // Its durable consumers enrich_<PRODUCT> (rebuilt from the
+    // checkpoint: deleted, created with a filter, pulled, acked);
+    // the guard partition lists MD_RAW's subjects and reads the
+    // unclaimed ones by sequence.
+    p.publish(stream_reads("MD_RAW"));
+    p.publish(named_consumers("MD_RAW"));
+    p.publish(["$JS.ACK.MD_RAW.>"]);
+    // The DLQ size gauge.
+    p.publish(["$JS.API.STREAM.INFO.MD_DLQ"]);
+    // Leases (with key listings), checkpoints, the day index.
+    p.publish(kv_read_write("ds_leases"));
+    p.publish(kv_listing("ds_leases"));
+    p.publish(kv_read_write("ds_checkpoints"));
+    p.publish(kv_read_write("ds_day_index"));
+}
+
+/// What `project` may do besides reading its own inbox.
+fn grant_project(p: &mut Permissions) {
+    p.publish(["md.dlq.project.>"]);
+    // The one shared durable consumer `project` (no filter).
+    p.publish([
+        "$JS.API.STREAM.INFO.MD_ENRICHED",
+        "$JS.API.CONSUMER.INFO.MD_ENRICHED.project",
+        "$JS.API.CONSUMER.CREATE.MD_ENRICHED.project",
+        "$JS.API.CONSUMER.CREATE.MD_ENRICHED.project.>",
+        "$JS.API.CONSUMER.MSG.NEXT.MD_ENRICHED.project",
+        "$JS.ACK.MD_ENRICHED.project.>",
+    ]);
+}
+
+/// What `gateway` may do besides reading its own inbox.
+fn grant_gateway(p: &mut Permissions) {
+    // Live values: seeded by last-message gets, then an ordered
+    // push consumer; WebSocket resume: ordered pull consumers.
+    p.publish(stream_reads("MD_ENRICHED"));
+    p.publish(ordered_consumers("MD_ENRICHED"));
+    p.deny_pulling_durables("MD_ENRICHED", &["project"]);
+    // Admin routes: list and show dead letters, ask for a re-drive.
+    p.publish(stream_reads("MD_DLQ"));
+    p.publish([REDRIVE_SUBJECT]);
+    // WebSocket replay sessions.
+    p.subscribe([format!("{REPLAY_NAMESPACE}.>")]);
+}
+
+/// What `replay` may do besides reading its own inbox.
+fn grant_replay(p: &mut Permissions) {
+    // Reads MD_RAW through ordered consumers, reads (never moves)
+    // the enrichers' consumers, the day index; watches whether live
+    // enrichers are active (MD_ENRICHED's info: does it grow?).
+    p.publish([
+        "$JS.API.STREAM.INFO.MD_RAW",
+        "$JS.API.STREAM.INFO.MD_ENRICHED",
+    ]);
+    // (Pulling and looking up are allowed on any MD_RAW consumer:
+    // ordered ones have generated names, and the enrichers' names
+    // carry the product, which a subject wildcard cannot match part of.)
+    p.publish(ordered_consumers("MD_RAW"));
+    p.publish(kv_read("ds_day_index"));
+    p.publish([format!("{REPLAY_NAMESPACE}.>")]);
+}
+
+/// What `redrive` may do besides reading its own inbox.
+fn grant_redrive(p: &mut Permissions) {
+    // Serves re-drive requests: reads a dead letter, re-publishes its
+    // bytes on its original subject, deletes it from MD_DLQ.
+    p.subscribe([REDRIVE_SUBJECT]);
+    p.allow_responses = true;
+    p.publish(stream_reads("MD_DLQ"));
+    p.publish([
+        "$JS.API.STREAM.MSG.DELETE.MD_DLQ",
+        "md.raw.>",
+        "md.enriched.>",
+    ]);
+}
+
+/// What `admin` may do besides reading its own inbox.
+fn grant_admin(p: &mut Permissions) {
+    // The operator: every JetStream API call (topology apply,
+    // consumer inspection, DLQ re-drive), acks on its own consumers
+    // (`bench`'s relay ceiling), the log, the KV buckets; watching
+    // the live and replayed subjects.
+    p.publish(["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "md.>"]);
+    p.subscribe(["md.>".to_string(), format!("{REPLAY_NAMESPACE}.>")]);
+}
+
+/// What `subscriber` may do besides reading its own inbox.
+fn grant_subscriber(p: &mut Permissions) {
+    p.subscribe(["md.enriched.>"]);
+    p.publish(["$JS.API.STREAM.INFO.MD_ENRICHED"]);
+    p.publish(ordered_consumers("MD_ENRICHED"));
+    p.deny_pulling_durables("MD_ENRICHED", &["project"]);
 }
 
 impl fmt::Display for Component {

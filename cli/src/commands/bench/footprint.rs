@@ -25,7 +25,13 @@ const TARGET: f64 = 1.0 / 3.0;
 pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     env.progress
         .line("bytes: what a chain costs, publish to MongoDB");
-    let chains = env.found.day_chains.max(1) as f64;
+    jetstream_records(env).await?;
+    mongodb_bytes(env).await?;
+    disk_per_day(env).await
+}
+
+/// Stored bytes per chain in the streams: the raw chain, its enriched outputs.
+async fn jetstream_records(env: &mut Env) -> anyhow::Result<()> {
     let raw = footprint::records(&env.js, "MD_RAW", "md.raw.*.chain.>").await?;
     let enriched = footprint::records(&env.js, "MD_ENRICHED", "md.enriched.*.chain.>").await?;
     let summary = footprint::records(&env.js, "MD_ENRICHED", "md.enriched.*.summary").await?;
@@ -42,7 +48,13 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         enriched.stored_per_msg() + summary.stored_per_msg(),
         "B",
     );
+    Ok(())
+}
 
+/// MongoDB per chain: BSON against the first layout's, on disk, on the wire,
+/// and what the day wrote to disk.
+async fn mongodb_bytes(env: &mut Env) -> anyhow::Result<()> {
+    let chains = env.found.day_chains.max(1) as f64;
     footprint::checkpoint(&env.db).await?;
     let io = footprint::mongo_io(&env.db)
         .await?
@@ -90,11 +102,17 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         io.disk_written() as f64 / MIB,
         "MiB",
     );
+    Ok(())
+}
+
+/// Disk per day: the MongoDB projections, and the streams' files (S2) beside
+/// their uncompressed size.
+async fn disk_per_day(env: &mut Env) -> anyhow::Result<()> {
     let mut mongo_disk = 0;
     for coll in PROJECTIONS {
         mongo_disk += on_disk(&footprint::collection(&env.db, coll).await?);
     }
-    r.info(
+    env.report.info(
         SECTION,
         "disk per day: MongoDB projections (data + indexes)",
         mongo_disk as f64 / MIB,
