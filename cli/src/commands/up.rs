@@ -139,12 +139,7 @@ async fn spawn_components(
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            let opts = ds_processors::feed::FeedOptions {
-                date: None,
-                speed: ds_processors::feed::Speed::Max,
-                seed: None,
-                products: Vec::new(),
-            };
+            let opts = ds_processors::feed::FeedOptions::default();
             (
                 "feed",
                 ds_processors::feed::run(&c, j, opts, s).await.map(|_| ()),

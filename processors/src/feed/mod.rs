@@ -2,16 +2,21 @@
 //! configured products, published on `MD_RAW` (SPEC §2) with `Ds-Schema` and
 //! deterministic `Nats-Msg-Id`s through a bounded window of outstanding acks.
 //!
-//! Live mode stamps events with the wall clock, one tick per product per interval;
-//! historical mode (`--date`) generates a whole session of that trading day with
-//! that day's timestamps, as fast as possible or paced by a speed factor.
+//! Every product is simulated from its own specification (the universe's:
+//! spot, volatility and smile, strike step and listed strikes, expiry rule,
+//! r, q, option tick). Live mode stamps events with the clock, one tick per
+//! product per interval, and publishes a product only while its exchange is in
+//! session ([`hours`]); historical mode (`--date`) generates a whole session of
+//! that trading day with that day's timestamps, as fast as possible or paced by
+//! a speed factor, and refuses a day none of the products trades.
 
 pub mod chains;
+pub mod hours;
 pub mod model;
 pub mod rng;
 pub mod underlying;
 
-use crate::time::now_unix_ns;
+use crate::time::{now_unix_ns, Clock};
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
 use bytes::Bytes;
@@ -25,6 +30,7 @@ use ds_runtime::telemetry;
 use ds_schemas::subjects;
 use ds_schemas::{OptionChain, Schema, UnderlyingTick};
 use futures::StreamExt;
+use hours::{Hours, SessionLog};
 use model::{FeedEvent, ProductFeed, Resume};
 use std::time::{Duration, Instant};
 use tracing::Instrument as _;
@@ -79,6 +85,24 @@ pub struct FeedOptions {
     pub seed: Option<u64>,
     /// Only these products (all configured ones when empty).
     pub products: Vec<String>,
+    /// Live: when a product is published (by default only in its session).
+    pub hours: Hours,
+    /// Live: where the time comes from (the system clock by default).
+    pub clock: Clock,
+}
+
+impl Default for FeedOptions {
+    /// Live, every configured product, exchange hours, a random seed.
+    fn default() -> Self {
+        Self {
+            date: None,
+            speed: Speed::Max,
+            seed: None,
+            products: Vec::new(),
+            hours: Hours::Exchange,
+            clock: Clock::system(),
+        }
+    }
 }
 
 /// What a feed run published.
@@ -170,7 +194,14 @@ pub async fn run(
     opts: FeedOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
-    let products = selected(cfg, &opts.products)?;
+    let mut products = selected(cfg, &opts.products)?;
+    if let Some(date) = opts.date {
+        let (open, closed) = hours::trading_on(&products, date)?;
+        for (exchange, why) in closed {
+            tracing::warn!(%date, exchange = exchange.as_str(), why, "no session that day: its products are left out");
+        }
+        products = open;
+    }
     let resumes = resume_points(&js, &products).await?;
     let seed = opts.seed.unwrap_or_else(|| now_unix_ns() as u64);
     let feeds: Vec<ProductFeed> = products
@@ -183,7 +214,7 @@ pub async fn run(
             let publisher = Publisher::new(js, cfg.feed.publish_window);
             historical(cfg, &products, feeds, publisher, date, opts.speed, shutdown).await
         }
-        None => live(cfg, feeds, js, shutdown).await,
+        None => live(cfg, feeds, js, (opts.hours, opts.clock), shutdown).await,
     }
 }
 
@@ -294,10 +325,36 @@ fn denied(e: &anyhow::Error) -> bool {
     )
 }
 
+/// Steps, at `ts`, the feeds `hours` publishes; notes each exchange's status.
+fn live_round(
+    feeds: &mut [ProductFeed],
+    hours: Hours,
+    ts: i64,
+    sessions: &mut SessionLog,
+    events: &mut Vec<FeedEvent>,
+) {
+    let mut exchanges = Vec::new();
+    for f in feeds.iter_mut() {
+        if hours.publishes(f.spec(), ts) {
+            f.step(ts, events);
+        }
+        match exchanges.iter_mut().find(|(e, _)| *e == f.spec().exchange) {
+            Some((_, n)) => *n += 1,
+            None => exchanges.push((f.spec().exchange, 1)),
+        }
+    }
+    if hours == Hours::Exchange {
+        for (e, n) in exchanges {
+            sessions.observe(e, &ds_analytics::market::market_status(e, ts), n);
+        }
+    }
+}
+
 async fn live(
     cfg: &Config,
     mut feeds: Vec<ProductFeed>,
     mut js: Context,
+    (hours, clock): (Hours, Clock),
     mut shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
     // A live round is small: an ack that takes longer than this means the
@@ -310,15 +367,22 @@ async fn live(
     let mut every = tokio::time::interval(Duration::from_millis(cfg.feed.tick_interval_ms.max(1)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events = Vec::new();
-    tracing::info!(products = feeds.len(), "feed live");
+    let mut sessions = SessionLog::default();
+    tracing::info!(products = feeds.len(), ?hours, "feed live");
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = every.tick() => {}
         }
-        let ts = now_unix_ns();
-        for f in &mut feeds {
-            f.step(ts, &mut events);
+        live_round(
+            &mut feeds,
+            hours,
+            clock.now_unix_ns(),
+            &mut sessions,
+            &mut events,
+        );
+        if events.is_empty() {
+            continue;
         }
         // Live data should be visible at once: wait for this round's acks.
         publish_round(

@@ -62,3 +62,67 @@ fn digest(seed: u64) -> u64 {
 fn a_seeded_day_is_pinned() {
     assert_eq!(format!("{:016x}", digest(42)), "89997cc67b4c4dfd");
 }
+
+/// Every product is simulated from its own specification: listed strikes
+/// centred on the money, its expiry rule, its option tick.
+#[test]
+fn universe_products_follow_their_specification() {
+    use ds_analytics::market::{ExpiryRule, Universe};
+    let cfg = FeedConfig::default();
+    let nse = Universe::by_name("nse-fo").expect("nse-fo");
+    let crypto = Universe::by_name("crypto").expect("crypto");
+    let ts = 1_763_961_300_000_000_000; // 2025-11-24 10:45 IST, a Monday
+    for spec in nse.products().iter().take(8).chain(crypto.products()) {
+        let mut feed = ProductFeed::new(spec, &cfg, 1, &Default::default());
+        let mut events = Vec::new();
+        for i in 0..i64::from(cfg.chain_every_ticks) {
+            feed.step(ts + i * 1_000_000_000, &mut events);
+        }
+        let chains: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                FeedEvent::Chain(c) => Some(c),
+                FeedEvent::Tick(_) => None,
+            })
+            .collect();
+        assert_eq!(chains.len(), cfg.expiries, "{}", spec.name);
+        let want: Vec<String> = spec
+            .next_expiries_at(chains[0].ts_unix_ns, cfg.expiries)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        let got: Vec<&str> = chains.iter().map(|c| c.expiry.as_str()).collect();
+        assert_eq!(got, want, "{}", spec.name);
+        for c in &chains {
+            let listed = spec.listed_strikes.expect("universe products list strikes");
+            assert_eq!(c.strikes.len(), listed as usize, "{}", spec.name);
+            let atm = spec.nearest_strike(c.spot);
+            let mid = c.strikes[(c.strikes.len() - 1) / 2];
+            assert!(
+                (mid - atm).abs() < 1e-9,
+                "{} centred on {atm}, not {mid}",
+                spec.name
+            );
+            for q in c.calls.iter().chain(&c.puts) {
+                let ticks = q.last / spec.min_tick;
+                assert!(
+                    (ticks - ticks.round()).abs() < 1e-6,
+                    "{}: last {} off its {} tick",
+                    spec.name,
+                    q.last,
+                    spec.min_tick
+                );
+            }
+        }
+        if spec.expiry == ExpiryRule::Monthly {
+            let months: std::collections::BTreeSet<&str> =
+                chains.iter().map(|c| &c.expiry[..7]).collect();
+            assert_eq!(
+                months.len(),
+                cfg.expiries,
+                "{}: one expiry a month",
+                spec.name
+            );
+        }
+    }
+}

@@ -191,6 +191,7 @@ impl Env {
                 speed: Speed::Max,
                 seed: Some(seed),
                 products: Vec::new(),
+                ..Default::default()
             },
             no_stop,
         )
