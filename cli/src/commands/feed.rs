@@ -37,9 +37,6 @@ pub struct FeedArgs {
 /// # Errors
 /// When NATS is unreachable or publishing fails.
 pub async fn run(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, Component::Feed, true).await?;
-    let (_trigger, shutdown) = on_signal();
-    spawn_metrics(g, &shutdown);
     let opts = FeedOptions {
         date: a.date,
         speed: a.speed,
@@ -52,6 +49,12 @@ pub async fn run(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
         },
         ..FeedOptions::default()
     };
+    // A day nobody trades (or an unknown product) is refused before waiting for a server.
+    ds_processors::feed::products_for(&cfg, &opts)?;
+    let js = connect_js(&cfg, Component::Feed, true).await?;
+    let (_trigger, shutdown) = on_signal();
+    spawn_metrics(g, &shutdown);
+
     let report = ds_processors::feed::run(&cfg, js, opts, shutdown).await?;
     let secs = report.elapsed.as_secs_f64();
     let total = report.ticks + report.chains;

@@ -299,11 +299,28 @@ fn print_banner(cfg: &Config, embedded: &Embedded, local: Option<&LocalCreds>) {
     );
     eprintln!("  Data        {}", cfg.data_dir.display());
     eprintln!("  Dashboard   {http}/dashboard/");
-    eprintln!("  REST        {http}/api/v1/underlying/NIFTY/latest   (API docs: {http}/docs)");
+    // A product in session now (the demo's BTC always is), so the examples show data.
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let product = cfg
+        .products
+        .iter()
+        .find(|p| p.market_status(now).open)
+        .or(cfg.products.first())
+        .map_or("NIFTY", |p| p.name.as_str());
+    let open = cfg
+        .products
+        .iter()
+        .filter(|p| p.market_status(now).open)
+        .count();
+    eprintln!(
+        "  Universe    {} ({} products, {open} in session now; closed markets publish nothing)",
+        cfg.universe.as_deref().unwrap_or("demo"),
+        cfg.products.len()
+    );
+    eprintln!("  REST        {http}/api/v1/underlying/{product}/latest   (API docs: {http}/docs)");
     eprintln!("  WebSocket   ws://{}/ws", cfg.http_addr);
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
-    let product = cfg.products.first().map_or("NIFTY", |p| p.name.as_str());
     creds::print_bus_hints(cfg, local, product);
     eprintln!("Development mode: reads need no token. To get one (for writes and admin routes):");
     eprintln!(

@@ -204,12 +204,14 @@ pub fn product_page(state: &AppState, q: &ProductsParams) -> ApiResult<Page<Prod
         .collect();
     let from = match q.cursor.as_deref() {
         None => 0,
-        Some(c) => matching.iter().position(|p| p.name == c).ok_or_else(|| {
-            AppError::BadRequest(format!(
+        Some(c) => {
+            matching.iter().position(|p| p.name == c).ok_or_else(|| {
+                AppError::BadRequest(format!(
                 "cursor {:?} is not a product of this listing; pass next_cursor back as returned",
                 c.chars().take(40).collect::<String>()
             ))
-        })? + 1,
+            })? + 1
+        }
     };
     let now = now_unix_ns();
     let page: Vec<&ProductSpec> = matching.iter().skip(from).take(limit).copied().collect();

@@ -162,6 +162,26 @@ pub async fn resume_points(js: &Context, products: &[ProductSpec]) -> anyhow::Re
     Ok(out)
 }
 
+/// The products a run generates: those of `opts.products` (all configured when
+/// empty) and, for a historical day, only those whose exchange trades that
+/// day; also the exchanges left out, with why.
+///
+/// # Errors
+/// An unknown product, or [`hours::ClosedDay`] when none of them trades that day.
+pub fn products_for(
+    cfg: &Config,
+    opts: &FeedOptions,
+) -> anyhow::Result<(
+    Vec<ProductSpec>,
+    Vec<(ds_analytics::market::Exchange, String)>,
+)> {
+    let products = selected(cfg, &opts.products)?;
+    match opts.date {
+        Some(date) => Ok(hours::trading_on(&products, date)?),
+        None => Ok((products, Vec::new())),
+    }
+}
+
 fn selected(cfg: &Config, names: &[String]) -> anyhow::Result<Vec<ProductSpec>> {
     if names.is_empty() {
         return Ok(cfg.products.clone());
@@ -194,13 +214,13 @@ pub async fn run(
     opts: FeedOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
-    let mut products = selected(cfg, &opts.products)?;
-    if let Some(date) = opts.date {
-        let (open, closed) = hours::trading_on(&products, date)?;
-        for (exchange, why) in closed {
-            tracing::warn!(%date, exchange = exchange.as_str(), why, "no session that day: its products are left out");
-        }
-        products = open;
+    let (products, closed) = products_for(cfg, &opts)?;
+    for (exchange, why) in closed {
+        tracing::warn!(
+            exchange = exchange.as_str(),
+            why,
+            "no session that day: its products are left out"
+        );
     }
     let resumes = resume_points(&js, &products).await?;
     let seed = opts.seed.unwrap_or_else(|| now_unix_ns() as u64);
