@@ -261,6 +261,9 @@ impl Component {
             .env("DS_NATS_URL", cfg.nats_url_or_default())
             .env("DS_MONGO_URL", cfg.mongo_url_or_default())
             .env("DS_MONGO_DB", &cfg.mongo_db)
+            // The same products as this process (a universe named by a flag is
+            // not in the environment the child inherits).
+            .envs(cfg.universe.as_deref().map(|u| ("DS_UNIVERSE", u)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
