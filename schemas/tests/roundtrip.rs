@@ -157,13 +157,13 @@ fn illiquid_is_backward_compatible() {
         ask: 1.2,
         ..Default::default()
     };
-    let mut json = serde_json::to_value(&old).expect("json");
+    let mut json = serde_json::to_value(old).expect("json");
     json.as_object_mut().expect("object").remove("illiquid");
     let back: EnrichedQuote = serde_json::from_value(json).expect("old JSON parses");
     assert!(!back.illiquid);
     let flagged = EnrichedQuote {
         illiquid: true,
-        ..old.clone()
+        ..old
     };
     assert_eq!(
         flagged.encode_to_vec().len(),

@@ -184,7 +184,7 @@ pub fn product_page(state: &AppState, q: &ProductsParams) -> ApiResult<Page<Prod
     };
     let limit = usize::try_from(limit).unwrap_or(1);
     let needle = q.q.as_deref().map(str::to_ascii_uppercase);
-    if needle.as_ref().is_some_and(|n| n.len() > 64) {
+    if needle.as_ref().is_some_and(|n| n.chars().count() > 64) {
         return Err(AppError::BadRequest(
             "q is longer than 64 characters".into(),
         ));

@@ -106,15 +106,21 @@ pub fn closure_reason(date: NaiveDate, exchange: Exchange) -> Option<String> {
     Some(format!("{exchange} market holiday"))
 }
 
+/// The products a run generates, and the exchanges left out with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trading {
+    /// The products that trade (all of them live).
+    pub products: Vec<ProductSpec>,
+    /// Exchanges with no session that day, and why (their products are left out).
+    pub closed: Vec<(Exchange, String)>,
+}
+
 /// The products of `products` that trade on `date`, and the exchanges that do
 /// not with why (their products are left out of the day).
 ///
 /// # Errors
 /// [`ClosedDay`], naming the nearest trading days, when none of them trades.
-pub fn trading_on(
-    products: &[ProductSpec],
-    date: NaiveDate,
-) -> Result<(Vec<ProductSpec>, Vec<(Exchange, String)>), ClosedDay> {
+pub fn trading_on(products: &[ProductSpec], date: NaiveDate) -> Result<Trading, ClosedDay> {
     let mut exchanges: Vec<Exchange> = products.iter().map(|p| p.exchange).collect();
     exchanges.sort_by_key(|e| e.as_str());
     exchanges.dedup();
@@ -128,7 +134,10 @@ pub fn trading_on(
         .cloned()
         .collect();
     if !open.is_empty() {
-        return Ok((open, closed));
+        return Ok(Trading {
+            products: open,
+            closed,
+        });
     }
     let around: Vec<_> = exchanges
         .iter()
@@ -195,7 +204,10 @@ mod tests {
     #[test]
     fn a_day_one_exchange_trades_keeps_its_products_only() {
         let products = default_products();
-        let (open, closed) = trading_on(&products, date("2025-02-26")).expect("US trades");
+        let Trading {
+            products: open,
+            closed,
+        } = trading_on(&products, date("2025-02-26")).expect("US trades");
         let names: Vec<&str> = open.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["AAPL", "TSLA"]);
         assert_eq!(
@@ -203,8 +215,8 @@ mod tests {
             vec![(Exchange::Nse, "NSE holiday: Mahashivratri".to_owned())]
         );
         let demo = Universe::demo().expect("demo");
-        let (open, _) = trading_on(demo.products(), date("2025-01-26")).expect("BTC trades");
-        assert_eq!(open.len(), 1);
+        let open = trading_on(demo.products(), date("2025-01-26")).expect("BTC trades");
+        assert_eq!(open.products.len(), 1);
     }
 
     #[test]

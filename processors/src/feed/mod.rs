@@ -168,17 +168,14 @@ pub async fn resume_points(js: &Context, products: &[ProductSpec]) -> anyhow::Re
 ///
 /// # Errors
 /// An unknown product, or [`hours::ClosedDay`] when none of them trades that day.
-pub fn products_for(
-    cfg: &Config,
-    opts: &FeedOptions,
-) -> anyhow::Result<(
-    Vec<ProductSpec>,
-    Vec<(ds_analytics::market::Exchange, String)>,
-)> {
+pub fn products_for(cfg: &Config, opts: &FeedOptions) -> anyhow::Result<hours::Trading> {
     let products = selected(cfg, &opts.products)?;
     match opts.date {
         Some(date) => Ok(hours::trading_on(&products, date)?),
-        None => Ok((products, Vec::new())),
+        None => Ok(hours::Trading {
+            products,
+            closed: Vec::new(),
+        }),
     }
 }
 
@@ -214,7 +211,7 @@ pub async fn run(
     opts: FeedOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
-    let (products, closed) = products_for(cfg, &opts)?;
+    let hours::Trading { products, closed } = products_for(cfg, &opts)?;
     for (exchange, why) in closed {
         tracing::warn!(
             exchange = exchange.as_str(),
