@@ -330,6 +330,10 @@ async fn rest_lists_the_universe_in_pages_with_market_status() {
     let want: Vec<&str> = products.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, want);
     assert_eq!(pages, 5);
+    // A cursor past the end is an empty last page.
+    let past = get_json(&addr, "/api/v1/products?cursor=500").await;
+    assert_eq!(past["items"].as_array().map(Vec::len), Some(0));
+    assert!(past["next_cursor"].is_null());
 
     // Without `limit`, the whole universe in one page (what older clients read).
     let all = get_json(&addr, "/api/v1/products").await;
@@ -356,7 +360,7 @@ async fn rest_lists_the_universe_in_pages_with_market_status() {
 
     for bad in [
         "/api/v1/products?limit=0",
-        "/api/v1/products?cursor=NOPE",
+        "/api/v1/products?cursor=NIFTY",
         "/api/v1/products?exchange=LSE",
     ] {
         let (status, body) = http_get(&addr, bad, &[]).await;

@@ -102,8 +102,9 @@ pub struct ProductsParams {
     /// Items per page, 1..=1000 (default 1000: a universe in one page).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page, exactly as returned (same `q` and `exchange`).
-    #[param(min_length = 1, max_length = 512)]
+    /// `next_cursor` of the previous page, exactly as returned (same `q` and
+    /// `exchange`): how many matching products came before.
+    #[param(pattern = "^[0-9]{1,6}$")]
     pub cursor: Option<String>,
 }
 
@@ -176,7 +177,7 @@ pub fn product_list(state: &AppState) -> Page<Product> {
 /// One page of the configured products matching `q`, in the universe's order.
 ///
 /// # Errors
-/// 400 for a bad parameter or a cursor this listing never returned.
+/// 400 for a bad parameter.
 pub fn product_page(state: &AppState, q: &ProductsParams) -> ApiResult<Page<Product>> {
     let limit = match q.limit.as_deref() {
         None => MAX_LIMIT,
@@ -202,22 +203,24 @@ pub fn product_page(state: &AppState, q: &ProductsParams) -> ApiResult<Page<Prod
         .filter(|p| exchange.is_none_or(|e| p.exchange == e))
         .filter(|p| needle.as_ref().is_none_or(|n| p.name.contains(n.as_str())))
         .collect();
+    // The universe is configuration, fixed while the gateway runs: a page
+    // starts after the products the previous pages returned.
     let from = match q.cursor.as_deref() {
         None => 0,
-        Some(c) => {
-            matching.iter().position(|p| p.name == c).ok_or_else(|| {
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|_| c.len() <= 6 && c.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
                 AppError::BadRequest(format!(
-                "cursor {:?} is not a product of this listing; pass next_cursor back as returned",
-                c.chars().take(40).collect::<String>()
-            ))
-            })? + 1
-        }
+                    "cursor must be the next_cursor of a previous page (digits), got {:?}",
+                    c.chars().take(40).collect::<String>()
+                ))
+            })?,
     };
     let now = now_unix_ns();
     let page: Vec<&ProductSpec> = matching.iter().skip(from).take(limit).copied().collect();
-    let next_cursor = (from + page.len() < matching.len())
-        .then(|| page.last().map(|p| p.name.clone()))
-        .flatten();
+    let next_cursor = (from + page.len() < matching.len()).then(|| (from + page.len()).to_string());
     Ok(Page {
         items: page.into_iter().map(|p| product(state, p, now)).collect(),
         next_cursor,

@@ -4,9 +4,9 @@
 //!
 //! Every product is simulated from its own specification (the universe's:
 //! spot, volatility and smile, strike step and listed strikes, expiry rule,
-//! r, q, option tick). Live mode stamps events with the clock, one tick per
-//! product per interval, and publishes a product only while its exchange is in
-//! session ([`hours`]); historical mode (`--date`) generates a whole session of
+//! r, q, option tick). Live mode steps each product once per interval at the
+//! clock's time and sends its events at once, and publishes a product only
+//! while its exchange is in session ([`hours`]); historical mode (`--date`) generates a whole session of
 //! that trading day with that day's timestamps, as fast as possible or paced by
 //! a speed factor, and refuses a day none of the products trades.
 
@@ -293,10 +293,11 @@ async fn publish_one<T: Schema>(
         .await
 }
 
-/// Publishes one live round and waits for its acks. While the servers cannot
-/// acknowledge (a cluster node died and its streams elect a new leader), the
-/// whole round is sent again with the same ids, so JetStream keeps each message
-/// once and in order; it gives up after [`LIVE_RETRY_FOR`].
+/// Waits for a live round's acks (its first sending happened while it was
+/// generated: `first`). While the servers cannot acknowledge (a cluster node
+/// died and its streams elect a new leader), the whole round is sent again with
+/// the same ids, so JetStream keeps each message once and in order; it gives up
+/// after [`LIVE_RETRY_FOR`].
 async fn publish_round(
     js: &Context,
     window: usize,
@@ -304,17 +305,22 @@ async fn publish_round(
     events: &mut Vec<FeedEvent>,
     report: &mut FeedReport,
     shutdown: &mut Shutdown,
+    first: anyhow::Result<FeedReport>,
 ) -> anyhow::Result<()> {
     let give_up = Instant::now() + LIVE_RETRY_FOR;
     let mut backoff = live_retry_backoff();
+    let mut attempt = first;
     loop {
-        let mut round = FeedReport::default();
-        let sent = match publish_events(publisher, events, &mut round).await {
-            Ok(()) => publisher.flush().await.map_err(anyhow::Error::from),
+        let sent = match attempt {
+            Ok(round) => publisher
+                .flush()
+                .await
+                .map(|()| round)
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => {
+            Ok(round) => {
                 report.ticks += round.ticks;
                 report.chains += round.chains;
                 events.clear();
@@ -332,6 +338,10 @@ async fn publish_round(
             }
             Err(e) => return Err(e),
         }
+        let mut round = FeedReport::default();
+        attempt = publish_events(publisher, events, &mut round)
+            .await
+            .map(|()| round);
     }
 }
 
@@ -342,18 +352,30 @@ fn denied(e: &anyhow::Error) -> bool {
     )
 }
 
-/// Steps, at `ts`, the feeds `hours` publishes; notes each exchange's status.
-fn live_round(
+/// Generates one live round, product by product: each product `hours`
+/// publishes is stepped at the clock's time and its events are sent at once,
+/// so its event time is not held back by the other products' generation (a
+/// universe has hundreds). Notes each exchange's status. What was sent, once
+/// acknowledged ([`publish_round`] waits), counts as published.
+async fn live_round(
     feeds: &mut [ProductFeed],
-    hours: Hours,
-    ts: i64,
+    (hours, clock): (Hours, &Clock),
     sessions: &mut SessionLog,
+    publisher: &mut Publisher,
     events: &mut Vec<FeedEvent>,
-) {
+) -> anyhow::Result<FeedReport> {
+    let mut round = FeedReport::default();
+    let mut sent = Ok(());
     let mut exchanges = Vec::new();
     for f in feeds.iter_mut() {
+        let ts = clock.now_unix_ns();
         if hours.publishes(f.spec(), ts) {
+            let from = events.len();
             f.step(ts, events);
+            // After a failure the rest is generated, and the round sent again in full.
+            if sent.is_ok() {
+                sent = publish_events(publisher, &events[from..], &mut round).await;
+            }
         }
         match exchanges.iter_mut().find(|(e, _)| *e == f.spec().exchange) {
             Some((_, n)) => *n += 1,
@@ -361,10 +383,12 @@ fn live_round(
         }
     }
     if hours == Hours::Exchange {
+        let now = clock.now_unix_ns();
         for (e, n) in exchanges {
-            sessions.observe(e, &ds_analytics::market::market_status(e, ts), n);
+            sessions.observe(e, &ds_analytics::market::market_status(e, now), n);
         }
     }
+    sent.map(|()| round)
 }
 
 async fn live(
@@ -391,13 +415,14 @@ async fn live(
             _ = shutdown.wait() => break,
             _ = every.tick() => {}
         }
-        live_round(
+        let first = live_round(
             &mut feeds,
-            hours,
-            clock.now_unix_ns(),
+            (hours, &clock),
             &mut sessions,
+            &mut publisher,
             &mut events,
-        );
+        )
+        .await;
         if events.is_empty() {
             continue;
         }
@@ -409,6 +434,7 @@ async fn live(
             &mut events,
             &mut report,
             &mut shutdown,
+            first,
         )
         .await?;
     }
