@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// Do not run the feed (only process what others publish).
     #[arg(long)]
     pub no_feed: bool,
+    /// Publish every product at any hour, not only while its exchange is in
+    /// session (a demo of a universe whose markets are closed now).
+    #[arg(long, conflicts_with = "no_feed")]
+    pub all_hours: bool,
     /// Run N clustered nats-servers on loopback (JetStream, R3 streams) instead
     /// of one; data under `<data-dir>/nats-cluster/n<i>`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=7))]
@@ -128,18 +132,21 @@ async fn spawn_components(
     cfg: &Arc<Config>,
     bus: &Bus,
     db: &mongodb::Database,
-    no_feed: bool,
+    feed: Option<ds_processors::feed::hours::Hours>,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Components> {
     let mut tasks = Components::new();
-    if !no_feed {
+    if let Some(hours) = feed {
         let (c, j, s) = (
             cfg.clone(),
             bus.js(Component::Feed).await?,
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            let opts = ds_processors::feed::FeedOptions::default();
+            let opts = ds_processors::feed::FeedOptions {
+                hours,
+                ..Default::default()
+            };
             (
                 "feed",
                 ds_processors::feed::run(&c, j, opts, s).await.map(|_| ()),
@@ -216,7 +223,13 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
 
     let cfg = Arc::new(cfg);
     let (trigger, shutdown) = on_signal();
-    let mut tasks = spawn_components(&cfg, &bus, &db, a.no_feed, &shutdown).await?;
+    use ds_processors::feed::hours::Hours;
+    let feed = match (a.no_feed, a.all_hours) {
+        (true, _) => None,
+        (false, true) => Some(Hours::Always),
+        (false, false) => Some(Hours::Exchange),
+    };
+    let mut tasks = spawn_components(&cfg, &bus, &db, feed, &shutdown).await?;
     if let Some(c) = &servers.cluster {
         eprintln!(
             "NATS cluster: {} nats-servers on loopback (JetStream, R{CLUSTER_REPLICAS} streams), data under {}",
@@ -313,7 +326,7 @@ fn print_banner(cfg: &Config, embedded: &Embedded, local: Option<&LocalCreds>) {
         .filter(|p| p.market_status(now).open)
         .count();
     eprintln!(
-        "  Universe    {} ({} products, {open} in session now; closed markets publish nothing)",
+        "  Universe    {} ({} products, {open} in session now; closed markets publish nothing unless --all-hours)",
         cfg.universe.as_deref().unwrap_or("demo"),
         cfg.products.len()
     );
