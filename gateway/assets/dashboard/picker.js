@@ -272,7 +272,9 @@ export class ProductPicker {
   value(p, quotes) {
     const q = quotes.get(p.name);
     const price = q && Number.isFinite(q.price) ? q.price : p.last ? p.last.price : NaN;
-    const chg = q && Number.isFinite(q.chg) ? q.chg : q ? NaN : p.last ? p.last.change_pct : NaN;
+    // Other products' live values come from chain summaries (spot only): their
+    // change is the one of the product list's last tick.
+    const chg = q && Number.isFinite(q.chg) ? q.chg : p.last ? p.last.change_pct : NaN;
     if (!Number.isFinite(price)) return ['–', 'pv'];
     let txt = F.price(price, p.profile);
     let cls = 'pv';
