@@ -158,10 +158,7 @@ impl Section {
 
     /// Whether later sections build on what it leaves.
     fn is_prerequisite(self) -> bool {
-        !matches!(
-            self,
-            Section::NodeLoss | Section::Bytes | Section::Universe
-        )
+        !matches!(self, Section::NodeLoss | Section::Bytes | Section::Universe)
     }
 
     /// The sections to run for the `chosen` ones (all when none), in order.
