@@ -51,8 +51,8 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     env.project = None;
     reset(env).await?;
     let cfg = universe_cfg(env)?;
-    let enrich = Component::spawn("enrich", &cfg)?;
-    let project = Component::spawn("project", &cfg)?;
+    let enrich = env.spawn_for(&cfg, "enrich", &[], &[])?;
+    let project = env.spawn_for(&cfg, "project", &[], &[])?;
     let t_projected = day(env, &cfg, &enrich, &project).await?;
     replay(env, &cfg, t_projected).await?;
     disk(env).await?;
@@ -305,9 +305,9 @@ async fn disk(env: &mut Env) -> anyhow::Result<()> {
 async fn live(env: &mut Env, cfg: &Config) -> anyhow::Result<()> {
     let port = ds_runtime::servers::free_port()?;
     let addr = format!("127.0.0.1:{port}");
-    let gateway = Component::spawn_with(
-        "gateway",
+    let gateway = env.spawn_for(
         cfg,
+        "gateway",
         &["--dev", "--http-addr", &addr],
         &[("DS_RATE_LIMIT_RPS", "0")],
     )?;
