@@ -40,6 +40,11 @@ pub struct Global {
     /// Log as JSON lines.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// The universe traded: default, nse-fo, crypto, demo (default plus the 24/7
+    /// BTC), or a universe file (.toml). Every component of a deployment needs
+    /// the same one. Default: demo for `up`, default otherwise.
+    #[arg(long, global = true, env = "DS_UNIVERSE", value_name = "NAME|FILE")]
+    pub universe: Option<String>,
     /// Serve Prometheus /metrics (and /health/*) of a processor on this address.
     #[arg(long, global = true, env = "DS_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
@@ -109,6 +114,15 @@ impl Command {
         }
     }
 
+    /// The universe traded when none is configured: `up` is a demo, alive at any
+    /// hour, so it adds an always-open product.
+    fn default_universe(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "demo",
+            _ => "default",
+        }
+    }
+
     /// Runs the subcommand to its end.
     async fn run(self, cfg: ds_runtime::config::Config, global: &Global) -> anyhow::Result<()> {
         match self {
@@ -131,7 +145,7 @@ impl Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match setup::load_config(&cli.global) {
+    let cfg = match setup::load_config(&cli.global, cli.command.default_universe()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");

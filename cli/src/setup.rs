@@ -7,11 +7,12 @@ use ds_runtime::config::Config;
 use ds_runtime::connect::{self, Patience};
 use ds_runtime::shutdown::Shutdown;
 
-/// Builds the configuration: file, then `DS_*` environment, then flags.
+/// Builds the configuration: file, then `DS_*` environment, then flags; then
+/// the products traded (`default_universe` when none is configured).
 ///
 /// # Errors
-/// When the file is unreadable or invalid.
-pub fn load_config(g: &Global) -> anyhow::Result<Config> {
+/// When the file is unreadable or invalid, or the universe unknown.
+pub fn load_config(g: &Global, default_universe: &str) -> anyhow::Result<Config> {
     let mut cfg = Config::load(g.config.as_deref())?;
     if let Some(u) = &g.nats_url {
         cfg.nats_url = Some(u.clone());
@@ -25,6 +26,10 @@ pub fn load_config(g: &Global) -> anyhow::Result<Config> {
     if g.log_json {
         cfg.log_json = true;
     }
+    if let Some(u) = &g.universe {
+        cfg.universe = Some(u.clone());
+    }
+    cfg.resolve_products(default_universe)?;
     Ok(cfg)
 }
 

@@ -38,9 +38,11 @@ fn sigterm(child: &Child) {
     }
 }
 
+/// The latest tick of BTC: `up`'s demo universe trades it at any hour (the
+/// others only in their exchange's session).
 async fn latest_seq(addr: &str) -> Option<u64> {
     tokio::net::TcpStream::connect(addr).await.ok()?;
-    let (status, body) = http_get(addr, "/api/v1/underlying/NIFTY/latest", &[]).await;
+    let (status, body) = http_get(addr, "/api/v1/underlying/BTC/latest", &[]).await;
     if status != 200 {
         return None;
     }
@@ -67,7 +69,7 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
 
     let mut first = start_up(&data, &addr);
     let seq1 = eventually(
-        "a live NIFTY price over REST",
+        "a live BTC price over REST",
         Duration::from_secs(60),
         || latest_seq(&addr),
     )
@@ -89,7 +91,7 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
 
     // Second run on the same data: the history is still there and sequences continue.
     let mut second = start_up(&data, &addr);
-    let seq2 = eventually("NIFTY after restart", Duration::from_secs(60), || {
+    let seq2 = eventually("BTC after restart", Duration::from_secs(60), || {
         latest_seq(&addr)
     })
     .await;
@@ -122,6 +124,34 @@ async fn up_serves_prices_stops_cleanly_and_keeps_history() {
 #[test]
 fn gateway_without_mongodb_says_so_in_one_line() {
     unreachable_server_says_so(&["gateway", "--dev", "--mongo-url"], "mongodb", "MongoDB");
+}
+
+/// `feed --date` on a day without a session fails at once, in one line naming
+/// the nearest trading days (before any server is needed).
+#[test]
+fn feed_on_a_holiday_names_the_nearest_trading_days() {
+    let port = ds_runtime::servers::free_port().expect("port");
+    let run = |args: &[&str]| {
+        bin()
+            .env("DS_CONNECT_DEADLINE", "1")
+            .args(["feed", "--nats-url"])
+            .arg(format!("nats://127.0.0.1:{port}"))
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let line = one_line_failure(&run(&["--date", "2025-01-26"]));
+    assert_eq!(
+        line,
+        "error: 2025-01-26 is not a trading day (Sunday on NSE and US); the nearest trading days are 2025-01-24 (Friday) and 2025-01-27 (Monday)"
+    );
+    let line = one_line_failure(&run(&["--date", "2025-02-26", "--products", "NIFTY"]));
+    assert!(
+        line.contains("(NSE holiday: Mahashivratri)") && line.contains("2025-02-27 (Thursday)"),
+        "{line}"
+    );
+    let line = one_line_failure(&run(&["--universe", "nse-fo", "--date", "2025-10-02"]));
+    assert!(line.contains("NSE holiday"), "{line}");
 }
 
 #[test]

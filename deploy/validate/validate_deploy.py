@@ -429,6 +429,8 @@ def keda_matches_topology(t: Tree) -> list[str]:
     for name, so in t.kind("ScaledObject").items():
         target = ((so.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
         for trig in (so.get("spec") or {}).get("triggers") or []:
+            if trig.get("type") != "nats-jetstream":
+                continue  # e.g. the universe-wide lag from Prometheus (metrics_are_exported)
             md = trig.get("metadata") or {}
             seen.add(md.get("consumer"))
             if md.get("stream") not in streams:
@@ -513,16 +515,21 @@ GENERIC_LABELS = {"le", "instance", "job", "service", "quantile", "__name__"}  #
 
 
 def metrics_are_exported(t: Tree) -> list[str]:
-    """An alert or panel on a metric or label the code does not export never fires
-    or stays empty; promtool cannot know. Names and labels: runtime/src/metrics.rs."""
+    """An alert, panel or KEDA Prometheus trigger on a metric or label the code does
+    not export never fires, stays empty or never scales; promtool cannot know.
+    Names and labels: runtime/src/metrics.rs."""
     src = (t.root / "runtime/src/metrics.rs").read_text()
     code = {m: set(re.findall(r'"(\w+)"', labels))
             for m, labels in re.findall(r'"(deltastream_\w+)",\s*"(?:[^"\\]|\\.)*",?\s*(?:&\[([^\]]*)\])?', src)}
     alerts = [(f"alerts.yml {r['alert']}", r["expr"])
               for g in yaml.safe_load((t.root / "deploy/prometheus/alerts.yml").read_text())["groups"]
               for r in g["rules"] if "alert" in r]
+    scalers = [(f"keda.yaml ScaledObject/{name}", trig["metadata"]["query"])
+               for name, so in t.kind("ScaledObject").items()
+               for trig in (so.get("spec") or {}).get("triggers") or []
+               if trig.get("type") == "prometheus"]
     errors = []
-    for where, expr in alerts + dashboard_exprs(t.root):
+    for where, expr in alerts + dashboard_exprs(t.root) + scalers:
         used, labels = set(re.findall(r"\b(deltastream_\w+)", expr)), set(GENERIC_LABELS)
         for m in used:
             base = m if m in code else re.sub(r"_(bucket|sum|count)$", "", m)
@@ -545,7 +552,7 @@ CROSS_CHECKS = [
     ("nats image is the tested version; topology --replicas fits the NATS servers", nats_matches_tests),
     ("compose hosts, bind mounts, scrape ports and Grafana paths resolve", compose_names_resolve),
     ("no literal secrets in compose or Kubernetes env", secrets_are_not_literal),
-    ("alerts and dashboard use metrics and labels the code exports", metrics_are_exported),
+    ("alerts, dashboard and KEDA queries use metrics and labels the code exports", metrics_are_exported),
 ]
 
 

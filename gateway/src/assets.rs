@@ -29,6 +29,8 @@ const FILES: &[(&str, &[u8])] = &[
     asset!("charts.js"),
     asset!("favicon.svg"),
     asset!("format.js"),
+    asset!("market.js"),
+    asset!("picker.js"),
     asset!("test-hooks.js"),
     asset!("ws.js"),
     asset!("vendor/uPlot.LICENSE"),

@@ -103,10 +103,22 @@ impl AppState {
         if let Some(p) = self.cfg.product(name) {
             return Ok(p);
         }
-        let names: Vec<&str> = self.cfg.products.iter().map(|p| p.name.as_str()).collect();
+        // A universe has hundreds: name a few, and where the rest are.
+        const NAMED: usize = 12;
+        let names: Vec<&str> = self
+            .cfg
+            .products
+            .iter()
+            .take(NAMED)
+            .map(|p| p.name.as_str())
+            .collect();
+        let more = match self.cfg.products.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more (GET /api/v1/products)"),
+        };
         let shown: String = name.chars().take(40).collect();
         Err(AppError::NotFound(format!(
-            "unknown product {shown:?}; known products: {}",
+            "unknown product {shown:?}; known products: {}{more}",
             names.join(", ")
         )))
     }

@@ -314,6 +314,15 @@ impl Source {
     }
 }
 
+/// A consumer this process no longer pulls from reports no lag here: another
+/// instance (or none) owns it now, and a stale value would keep a scaler, which
+/// sums the lag of every consumer, scaled up.
+impl Drop for Source {
+    fn drop(&mut self) {
+        let _ = metrics().consumer_lag.remove_label_values(&[&self.name]);
+    }
+}
+
 /// Runs `handler` on `source` until stopped or fenced. Shutdown comes first, then
 /// the handler's due work, the watchdog, and new messages.
 ///

@@ -86,6 +86,11 @@ impl Member {
         &self.id
     }
 
+    /// The partitions this member holds (as of its last round), ascending.
+    pub fn held(&self) -> impl Iterator<Item = &str> {
+        self.held.keys().map(String::as_str)
+    }
+
     fn owner_key(&self, partition: &str) -> String {
         format!("{}.owner.{}", self.group, partition)
     }

@@ -3,7 +3,7 @@
 //! variables (`DS_*`) and flags (the CLI applies those), in that order.
 
 use crate::{Error, Result};
-use ds_analytics::market::{default_products, ProductSpec};
+use ds_analytics::market::{default_products, ProductSpec, Universe, BUILT_IN_UNIVERSES};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -100,7 +100,18 @@ pub struct Config {
     pub log_json: bool,
     /// Stream retention in days.
     pub stream_max_age_days: u64,
-    /// The products traded, with their exchange, rate and dividend yield.
+    /// The universe traded (`DS_UNIVERSE`, `--universe`): a built-in name
+    /// (`default`, `nse-fo`, `crypto`, or `demo` = `default` plus the always-open
+    /// BTC) or the path of a universe file (TOML, `products = [...]`). Unset: the
+    /// command's own (`demo` for `up`, `default` otherwise), unless `products`
+    /// lists products, which are then the whole universe.
+    pub universe: Option<String>,
+    /// Products of this file: added to the universe (one with the name of a
+    /// universe product replaces it), or, with no `universe`, the products
+    /// traded. Each is a product table as in a universe file (see
+    /// `ds_analytics::market::ProductSpec`). After [`Config::resolve_products`],
+    /// every product traded.
+    #[serde(default)]
     pub products: Vec<ProductSpec>,
     /// The feed's settings.
     pub feed: FeedConfig,
@@ -128,6 +139,7 @@ impl Default for Config {
             jwt_secret: None,
             log_json: false,
             stream_max_age_days: 30,
+            universe: None,
             products: default_products(),
             feed: FeedConfig::default(),
             connect_deadline_secs: None,
@@ -136,26 +148,57 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads `path` (TOML) over the defaults, or the defaults alone when `None`.
+    /// Reads `path` (TOML) over the defaults, or the defaults alone when `None`,
+    /// then the `DS_*` environment. The products are not resolved yet: apply the
+    /// flags, then call [`Config::resolve_products`].
     ///
     /// # Errors
     /// [`Error::Config`] when the file cannot be read or has unknown or ill-typed keys.
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let mut cfg = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?;
-                toml::from_str::<Config>(&text)
-                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
-            }
-            None => Config::default(),
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?,
+            None => String::new(),
         };
+        // Parsed even without a file, so `products` is what the file lists
+        // (nothing), not the default universe's.
+        let shown = path.map_or_else(|| "defaults".to_owned(), |p| p.display().to_string());
+        let mut cfg =
+            toml::from_str::<Config>(&text).map_err(|e| Error::Config(format!("{shown}: {e}")))?;
         cfg.apply_env(|k| std::env::var(k).ok());
         if let Ok(v) = std::env::var("DS_CONNECT_DEADLINE") {
             parse_deadline(&v)?;
         }
-        cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Settles the products traded, the one place they are decided: the
+    /// universe (`universe`, else `default_universe` unless the file lists
+    /// products) with the file's `products` added to it or replacing its
+    /// products of the same name; then validates the whole configuration.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown universe, an unreadable or invalid
+    /// universe file, or what [`Config::validate`] refuses.
+    pub fn resolve_products(&mut self, default_universe: &str) -> Result<()> {
+        let extra = std::mem::take(&mut self.products);
+        let chosen = match (&self.universe, extra.is_empty()) {
+            (Some(u), _) => Some(u.clone()),
+            (None, true) => Some(default_universe.to_owned()),
+            (None, false) => None,
+        };
+        let mut products = match &chosen {
+            Some(u) => universe(u)?.into_products(),
+            None => Vec::new(),
+        };
+        for p in extra {
+            match products.iter_mut().find(|q| q.name == p.name) {
+                Some(q) => *q = p,
+                None => products.push(p),
+            }
+        }
+        self.products = products;
+        self.validate()
     }
 
     /// Overrides fields from `DS_*` environment variables (read through `get`).
@@ -196,6 +239,9 @@ impl Config {
         if let Some(v) = get("DS_DEV") {
             self.dev = truthy(&v);
         }
+        if let Some(v) = get("DS_UNIVERSE").filter(|v| !v.is_empty()) {
+            self.universe = Some(v);
+        }
         if let Some(v) = get("DS_LOG_JSON") {
             self.log_json = truthy(&v);
         }
@@ -212,10 +258,17 @@ impl Config {
         if self.products.is_empty() {
             return Err(Error::Config("no products configured".into()));
         }
+        let mut names = std::collections::BTreeSet::new();
         for p in &self.products {
             if !ds_schemas::subjects::is_product_token(&p.name) {
                 return Err(Error::Config(format!(
                     "product name {:?} is not [A-Z0-9_]+",
+                    p.name
+                )));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "product {} is configured twice",
                     p.name
                 )));
             }
@@ -244,6 +297,26 @@ impl Config {
     pub fn product(&self, name: &str) -> Option<&ProductSpec> {
         self.products.iter().find(|p| p.name == name)
     }
+}
+
+/// The universe `choice` names: `demo`, a built-in universe, or a universe file.
+///
+/// # Errors
+/// [`Error::Config`] when it is none of these, or the file is invalid.
+pub fn universe(choice: &str) -> Result<Universe> {
+    let parsed = if choice == "demo" {
+        Universe::demo()
+    } else if BUILT_IN_UNIVERSES.contains(&choice) {
+        Universe::by_name(choice)
+    } else if choice.ends_with(".toml") || Path::new(choice).is_file() {
+        Universe::from_file(Path::new(choice))
+    } else {
+        return Err(Error::Config(format!(
+            "unknown universe {choice:?}: give demo, {}, or the path of a universe file (.toml)",
+            BUILT_IN_UNIVERSES.join(", ")
+        )));
+    };
+    parsed.map_err(|e| Error::Config(e.to_string()))
 }
 
 /// A start-up deadline in seconds; `forever` (or 0) for none.
@@ -291,10 +364,49 @@ mod tests {
         assert_eq!(c.http_addr, "127.0.0.1:9");
         assert!(c.dev);
         assert_eq!(format!("{:?}", c.jwt_secret), "Some(Secret(***))");
+        c.resolve_products("default").expect("default universe");
         assert_eq!(c.products.len(), 4);
         assert_eq!(c.connect_deadline_secs, Some(0));
         assert_eq!(parse_deadline("30").ok(), Some(30));
         assert!(parse_deadline("soon").is_err());
+    }
+
+    #[test]
+    fn the_universe_and_the_files_products_resolve_in_one_place() {
+        // Nothing chosen: the command's default universe.
+        let mut c: Config = toml::from_str("").expect("toml");
+        assert!(c.products.is_empty());
+        c.resolve_products("demo").expect("demo");
+        let names: Vec<&str> = c.products.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["NIFTY", "BANKNIFTY", "AAPL", "TSLA", "BTC"]);
+        // A universe by name, one product replaced and one added from the file.
+        let text = r#"
+universe = "crypto"
+products = [
+  { name = "BTC", exchange = "CRYPTO", spot = 50000.0, strike_step = 500.0, annual_vol = 0.6 },
+  { name = "SOL", exchange = "CRYPTO", spot = 150.0, strike_step = 5.0, annual_vol = 0.9 },
+]"#;
+        let mut c: Config = toml::from_str(text).expect("toml");
+        c.resolve_products("default").expect("crypto");
+        let names: Vec<&str> = c.products.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["BTC", "ETH", "SOL"]);
+        assert_eq!(c.products[0].spot, 50000.0);
+        // Products alone are the whole universe.
+        let mut c: Config = toml::from_str(
+            "products = [{ name = \"X\", exchange = \"US\", spot = 10.0, strike_step = 1.0, annual_vol = 0.3 }]",
+        )
+        .expect("toml");
+        c.resolve_products("default").expect("products");
+        assert_eq!(c.products.len(), 1);
+        // The environment picks a universe too.
+        let mut c: Config = toml::from_str("").expect("toml");
+        c.apply_env(|k| (k == "DS_UNIVERSE").then(|| "nse-fo".to_owned()));
+        c.resolve_products("default").expect("nse-fo");
+        assert_eq!(c.products.len(), 205);
+        // Unknown names are refused with the choices.
+        let mut c: Config = toml::from_str("universe = \"nse\"").expect("toml");
+        let e = c.resolve_products("default").expect_err("unknown");
+        assert!(e.to_string().contains("nse-fo"), "{e}");
     }
 
     #[test]

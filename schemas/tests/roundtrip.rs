@@ -32,8 +32,9 @@ fn enriched_quote() -> impl Strategy<Value = EnrichedQuote> {
         proptest::option::of(0.0..5.0f64),
         any::<i64>(),
         0..5i32,
+        any::<bool>(),
     )
-        .prop_map(|(q, iv, oi_change, buildup)| EnrichedQuote {
+        .prop_map(|(q, iv, oi_change, buildup, illiquid)| EnrichedQuote {
             strike: q.strike,
             bid: q.bid,
             ask: q.ask,
@@ -48,6 +49,7 @@ fn enriched_quote() -> impl Strategy<Value = EnrichedQuote> {
             rho: iv,
             oi_change,
             buildup,
+            illiquid,
         })
 }
 
@@ -141,5 +143,36 @@ fn buildup_json_uses_enum_names() {
     assert!(
         serde_json::to_value(unknown).is_err(),
         "an unknown class is an error, not NEUTRAL"
+    );
+}
+
+/// `illiquid` came after v1's first release: a quote written before (proto
+/// bytes, JSON or a stored document without the field) reads as liquid, and a
+/// liquid quote's bytes are what they were.
+#[test]
+fn illiquid_is_backward_compatible() {
+    let old = EnrichedQuote {
+        strike: 100.0,
+        bid: 1.0,
+        ask: 1.2,
+        ..Default::default()
+    };
+    let mut json = serde_json::to_value(old).expect("json");
+    json.as_object_mut().expect("object").remove("illiquid");
+    let back: EnrichedQuote = serde_json::from_value(json).expect("old JSON parses");
+    assert!(!back.illiquid);
+    let flagged = EnrichedQuote {
+        illiquid: true,
+        ..old
+    };
+    assert_eq!(
+        flagged.encode_to_vec().len(),
+        old.encode_to_vec().len() + 2,
+        "field 15, varint: two bytes, and none when false"
+    );
+    assert!(
+        !EnrichedQuote::decode(old.encode_to_vec().as_slice())
+            .expect("decodes")
+            .illiquid
     );
 }

@@ -75,6 +75,27 @@ try {
     { timeout: TIMEOUT_MS, polling: 100 },
   );
   step('prices and chain update live');
+  // The product picker: "/" opens it, typing filters, Enter picks the first match.
+  await page.keyboard.press('/');
+  await page.waitForFunction(() => __ds.pickerOpen, null, { timeout: TIMEOUT_MS });
+  await page.keyboard.type('bank');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(
+    () => __ds.product === 'BANKNIFTY' && __ds.chainRows > 0 && __ds.lastPrice > 0 && !__ds.pickerOpen,
+    null,
+    { timeout: TIMEOUT_MS, polling: 100 },
+  );
+  step('picked BANKNIFTY with the search');
+  const status = await page.evaluate(() => ({
+    products: __ds.products,
+    marketOpen: __ds.marketOpen,
+    market: document.getElementById('market').textContent,
+  }));
+  if (status.products < 4) problems.push(`the picker lists ${status.products} products`);
+  if (typeof status.marketOpen !== 'boolean' || !/^(Open|Closed)/.test(status.market)) {
+    problems.push(`no market status shown: ${JSON.stringify(status)}`);
+  }
+  step(`market status: ${status.market}`);
   // Let the charts and the table settle on a few more frames before the picture.
   await page.waitForFunction((n) => __ds.renders > n + 3, first.renders, { timeout: TIMEOUT_MS });
   await page.waitForTimeout(1500);

@@ -356,6 +356,7 @@ pub async fn feed_day(
         speed: ds_processors::feed::Speed::Max,
         seed: Some(seed),
         products: products.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
     };
     let (_t, shutdown) = Shutdown::new();
     ds_processors::feed::run(cfg, env.js_as(Component::Feed).await, opts, shutdown)

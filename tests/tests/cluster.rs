@@ -126,6 +126,9 @@ async fn killing_a_node_loses_nothing_and_publishing_goes_on() {
                 speed: ds_processors::feed::Speed::Max,
                 seed: Some(5),
                 products: vec!["NIFTY".into(), "AAPL".into()],
+                // The test needs data whatever the hour: exchange hours are tested on their own.
+                hours: ds_processors::feed::hours::Hours::Always,
+                ..Default::default()
             };
             ds_processors::feed::run(&cfg, feed_js, opts, s)
                 .await

@@ -21,6 +21,9 @@ async fn python_subscriber_decodes_live_chains_and_summaries() {
             speed: ds_processors::feed::Speed::Max,
             seed: Some(1),
             products: vec!["NIFTY".into(), "AAPL".into()],
+            // The test needs data whatever the hour: exchange hours are tested on their own.
+            hours: ds_processors::feed::hours::Hours::Always,
+            ..Default::default()
         };
         ds_processors::feed::run(&feed_cfg, js, opts, s)
             .await

@@ -205,6 +205,9 @@ async fn a_feed_denied_its_subjects_stops_with_the_user_and_subject() {
         speed: ds_processors::feed::Speed::Max,
         seed: Some(1),
         products: vec!["NIFTY".into()],
+        // It must try to publish whatever the hour.
+        hours: ds_processors::feed::hours::Hours::Always,
+        ..Default::default()
     };
     let (_t, shutdown) = Shutdown::new();
     let err = ds_processors::feed::run(&cfg, js, opts, shutdown)

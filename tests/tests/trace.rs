@@ -143,6 +143,9 @@ async fn one_tick_is_one_trace_from_feed_to_websocket() {
             speed: ds_processors::feed::Speed::Max,
             seed: Some(3),
             products: vec!["NIFTY".into()],
+            // The test needs data whatever the hour: exchange hours are tested on their own.
+            hours: ds_processors::feed::hours::Hours::Always,
+            ..Default::default()
         };
         ds_processors::feed::run(&feed_cfg, js, opts, s)
             .await

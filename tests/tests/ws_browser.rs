@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: the whole system (live feed, enricher,
 //! projector, gateway) on private servers, and headless Chromium driven by
 //! `tests/browser/dashboard.mjs` (playwright-core), which waits for prices and
-//! the option chain to update live and saves `tests/artifacts/dashboard.png`.
+//! the option chain to update live, picks another product with the picker's
+//! search, checks its market status is shown, and saves
+//! `tests/artifacts/dashboard.png`.
 //!
 //! Needs `tests/browser/setup.sh` (Debian's chromium, playwright-core from npm).
 //! Without them the test is skipped with a message, unless `DS_REQUIRE_BROWSER=1`.
@@ -88,7 +90,9 @@ async fn the_dashboard_shows_prices_and_the_chain_updating_live() {
         .and_then(|j| serde_json::from_str(j).ok())
         .expect("hooks printed");
     assert_eq!(hooks["status"], "connected");
-    assert_eq!(hooks["product"], "NIFTY");
+    // Opened on NIFTY, then BANKNIFTY picked with the picker's search.
+    assert_eq!(hooks["product"], "BANKNIFTY");
+    assert!(hooks["marketOpen"].is_boolean(), "{hooks}");
     assert!(hooks["chainRows"].as_u64() > Some(5), "{hooks}");
     assert!(hooks["lastPrice"].as_f64() > Some(0.0), "{hooks}");
     assert!(hooks["chainUpdates"].as_u64() > Some(1), "{hooks}");

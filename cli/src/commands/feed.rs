@@ -1,9 +1,11 @@
-//! `deltastream feed`: publishes market data, live or a historical trading day.
+//! `deltastream feed`: publishes market data, live or a historical trading day,
+//! for the products of the universe (`--universe`).
 
 use crate::setup::{connect_js, spawn_metrics};
 use crate::Global;
 use chrono::NaiveDate;
 use clap::Args;
+use ds_processors::feed::hours::Hours;
 use ds_processors::feed::{FeedOptions, Speed};
 use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
@@ -24,6 +26,10 @@ pub struct FeedArgs {
     /// Only these products (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub products: Vec<String>,
+    /// Live: publish every product at any hour, not only while its exchange is
+    /// in session (for tests and demos; a real exchange sends nothing when closed).
+    #[arg(long, conflicts_with = "date")]
+    pub all_hours: bool,
 }
 
 /// `deltastream feed`.
@@ -31,15 +37,24 @@ pub struct FeedArgs {
 /// # Errors
 /// When NATS is unreachable or publishing fails.
 pub async fn run(cfg: Config, g: &Global, a: FeedArgs) -> anyhow::Result<()> {
-    let js = connect_js(&cfg, Component::Feed, true).await?;
-    let (_trigger, shutdown) = on_signal();
-    spawn_metrics(g, &shutdown);
     let opts = FeedOptions {
         date: a.date,
         speed: a.speed,
         seed: a.seed,
         products: a.products,
+        hours: if a.all_hours {
+            Hours::Always
+        } else {
+            Hours::Exchange
+        },
+        ..FeedOptions::default()
     };
+    // A day nobody trades (or an unknown product) is refused before waiting for a server.
+    ds_processors::feed::products_for(&cfg, &opts)?;
+    let js = connect_js(&cfg, Component::Feed, true).await?;
+    let (_trigger, shutdown) = on_signal();
+    spawn_metrics(g, &shutdown);
+
     let report = ds_processors::feed::run(&cfg, js, opts, shutdown).await?;
     let secs = report.elapsed.as_secs_f64();
     let total = report.ticks + report.chains;

@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// Do not run the feed (only process what others publish).
     #[arg(long)]
     pub no_feed: bool,
+    /// Publish every product at any hour, not only while its exchange is in
+    /// session (a demo of a universe whose markets are closed now).
+    #[arg(long, conflicts_with = "no_feed")]
+    pub all_hours: bool,
     /// Run N clustered nats-servers on loopback (JetStream, R3 streams) instead
     /// of one; data under `<data-dir>/nats-cluster/n<i>`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=7))]
@@ -128,11 +132,11 @@ async fn spawn_components(
     cfg: &Arc<Config>,
     bus: &Bus,
     db: &mongodb::Database,
-    no_feed: bool,
+    feed: Option<ds_processors::feed::hours::Hours>,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Components> {
     let mut tasks = Components::new();
-    if !no_feed {
+    if let Some(hours) = feed {
         let (c, j, s) = (
             cfg.clone(),
             bus.js(Component::Feed).await?,
@@ -140,10 +144,8 @@ async fn spawn_components(
         );
         tasks.spawn(async move {
             let opts = ds_processors::feed::FeedOptions {
-                date: None,
-                speed: ds_processors::feed::Speed::Max,
-                seed: None,
-                products: Vec::new(),
+                hours,
+                ..Default::default()
             };
             (
                 "feed",
@@ -221,7 +223,13 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
 
     let cfg = Arc::new(cfg);
     let (trigger, shutdown) = on_signal();
-    let mut tasks = spawn_components(&cfg, &bus, &db, a.no_feed, &shutdown).await?;
+    use ds_processors::feed::hours::Hours;
+    let feed = match (a.no_feed, a.all_hours) {
+        (true, _) => None,
+        (false, true) => Some(Hours::Always),
+        (false, false) => Some(Hours::Exchange),
+    };
+    let mut tasks = spawn_components(&cfg, &bus, &db, feed, &shutdown).await?;
     if let Some(c) = &servers.cluster {
         eprintln!(
             "NATS cluster: {} nats-servers on loopback (JetStream, R{CLUSTER_REPLICAS} streams), data under {}",
@@ -304,11 +312,28 @@ fn print_banner(cfg: &Config, embedded: &Embedded, local: Option<&LocalCreds>) {
     );
     eprintln!("  Data        {}", cfg.data_dir.display());
     eprintln!("  Dashboard   {http}/dashboard/");
-    eprintln!("  REST        {http}/api/v1/underlying/NIFTY/latest   (API docs: {http}/docs)");
+    // A product in session now (the demo's BTC always is), so the examples show data.
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let product = cfg
+        .products
+        .iter()
+        .find(|p| p.market_status(now).open)
+        .or(cfg.products.first())
+        .map_or("NIFTY", |p| p.name.as_str());
+    let open = cfg
+        .products
+        .iter()
+        .filter(|p| p.market_status(now).open)
+        .count();
+    eprintln!(
+        "  Universe    {} ({} products, {open} in session now; closed markets publish nothing unless --all-hours)",
+        cfg.universe.as_deref().unwrap_or("demo"),
+        cfg.products.len()
+    );
+    eprintln!("  REST        {http}/api/v1/underlying/{product}/latest   (API docs: {http}/docs)");
     eprintln!("  WebSocket   ws://{}/ws", cfg.http_addr);
     eprintln!("  Health      {http}/health/ready");
     eprintln!("  Metrics     {http}/metrics");
-    let product = cfg.products.first().map_or("NIFTY", |p| p.name.as_str());
     creds::print_bus_hints(cfg, local, product);
     eprintln!("Development mode: reads need no token. To get one (for writes and admin routes):");
     eprintln!(

@@ -8,15 +8,24 @@
 import * as F from './format.js';
 import { Feed } from './ws.js';
 import { ChainTable, BUILDUP_LEGEND } from './chain.js';
+import { ProductPicker } from './picker.js';
+import { statusOf } from './market.js';
 import { PriceChart, SmileChart } from './charts.js';
 import { hooks } from './test-hooks.js';
 
 const FALLBACK_PRODUCTS = [
   { name: 'NIFTY', exchange: 'NSE' },
   { name: 'BANKNIFTY', exchange: 'NSE' },
-  { name: 'AAPL', exchange: 'NASDAQ' },
-  { name: 'TSLA', exchange: 'NASDAQ' },
+  { name: 'AAPL', exchange: 'US' },
+  { name: 'TSLA', exchange: 'US' },
 ];
+// The product list (market status, last values) is refreshed this often, and at
+// once when a market opens or closes.
+const PRODUCTS_REFRESH_MS = 60_000;
+// Strikes shown around the ATM strike: `auto` shows every strike of a chain of
+// up to AUTO_ALL_STRIKES, else ±AUTO_WINDOW.
+const AUTO_ALL_STRIKES = 41;
+const AUTO_WINDOW = 20;
 const INTERVALS = ['1m', '5m', '15m'];
 const STEP_S = { '1m': 60, '5m': 300, '15m': 900 };
 const HISTORY_BARS = 300;
@@ -53,7 +62,9 @@ const S = {
   restExpiries: [],
   summaries: new Map(), // product -> Map(expiry -> ChainSummary)  (room general)
   und: null, // latest EnrichedUnderlying of the selected product
-  quotes: new Map(), // product -> {price, chg}  for the product tabs
+  quotes: new Map(), // product -> {price, chg}  for the product picker
+  strikeWin: 'auto', // 'auto' | '10' | '20' | 'all': strikes shown each side of ATM
+  productsAt: 0, // Date.now() of the last product list
   bars: {}, // interval -> Map(start seconds -> bar)
   sorted: {}, // interval -> sorted closed bars (cache)
   forming: {}, // interval -> live bar built from ticks
@@ -139,19 +150,29 @@ async function api(path) {
   return r.json();
 }
 
+/** The universe, every page of it, with each product's market status and last tick. */
 async function loadProducts() {
   let items = [];
   try {
-    const r = await api('/api/v1/products');
-    items = (Array.isArray(r) ? r : r.items || [])
-      .map((x) => (typeof x === 'string' ? { name: x } : x))
-      .filter((x) => x && typeof x.name === 'string');
+    let path = '/api/v1/products';
+    for (let page = 0; page < 20 && path; page++) {
+      const r = await api(path);
+      items.push(
+        ...(Array.isArray(r) ? r : r.items || [])
+          .map((x) => (typeof x === 'string' ? { name: x } : x))
+          .filter((x) => x && typeof x.name === 'string'),
+      );
+      path = r && r.next_cursor ? `/api/v1/products?cursor=${encodeURIComponent(r.next_cursor)}` : '';
+    }
   } catch (e) {
     S.notice = `products: ${e.message}; using defaults`;
   }
-  if (!items.length) items = FALLBACK_PRODUCTS;
+  if (!items.length) items = S.products.length ? S.products : FALLBACK_PRODUCTS;
   S.products = items.map((x) => ({ ...x, profile: F.profileFor(x) }));
-  buildTabs();
+  S.productsAt = Date.now();
+  hooks.products = S.products.length;
+  picker.setProducts(S.products);
+  mark('tabs', 'status');
 }
 
 async function loadExpiries(product) {
@@ -425,56 +446,12 @@ function frame() {
   }
 }
 
-// product tabs
-const tabEls = new Map();
-function buildTabs() {
-  const nav = $('products');
-  nav.textContent = '';
-  tabEls.clear();
-  for (const pr of S.products) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'prod';
-    b.dataset.product = pr.name;
-    b.title = `${pr.name} · ${pr.exchange || pr.profile.exchange}`;
-    const n = document.createElement('span');
-    n.className = 'pn';
-    n.textContent = pr.name;
-    const ex = document.createElement('small');
-    ex.textContent = pr.exchange || pr.profile.exchange;
-    n.appendChild(ex);
-    const v = document.createElement('span');
-    v.className = 'pv';
-    v.textContent = '–';
-    b.append(n, v);
-    b.addEventListener('click', () => selectProduct(pr.name));
-    nav.appendChild(b);
-    tabEls.set(pr.name, { b, v, last: '' });
-  }
-  mark('tabs');
-}
+// product picker (the `tabs` render key)
+let picker;
 
 function renderTabs() {
-  for (const pr of S.products) {
-    const t = tabEls.get(pr.name);
-    if (!t) continue;
-    t.b.classList.toggle('on', pr.name === S.product);
-    const q = S.quotes.get(pr.name);
-    let txt = '–';
-    let cls = 'pv';
-    if (q && Number.isFinite(q.price)) {
-      txt = F.price(q.price, pr.profile);
-      if (Number.isFinite(q.chg)) {
-        txt += `  ${F.pct(q.chg)}`;
-        cls += q.chg >= 0 ? ' pos' : ' neg';
-      }
-    }
-    if (t.last !== txt) {
-      t.last = txt;
-      t.v.textContent = txt;
-    }
-    if (t.v.className !== cls) t.v.className = cls;
-  }
+  picker.render(S.quotes);
+  hooks.pickerOpen = picker.isOpen();
 }
 
 function renderExpiries() {
@@ -539,12 +516,26 @@ function renderChain() {
     return;
   }
   empty.hidden = true;
-  hooks.chainRows = chainTable.render(c, S.p, c.spot);
+  hooks.chainRows = chainTable.render(c, S.p, c.spot, strikeWindow(c));
   smileChart.update(c, S.p, c.spot);
   setText($('smileExp'), `${F.expiryLabel(c.expiry, true)} · ${F.tte(c.time_to_expiry_years)}`);
   const ms = F.msOf(c, 'ts_unix_ns', 'ts');
-  setText($('chainMeta'), `${c.strikes?.length || 0} strikes · ${F.time(ms, S.p.tz)} · seq ${c.seq ?? '–'}`);
+  const total = c.strikes?.length || 0;
+  const shown = hooks.chainRows < total ? `${hooks.chainRows} of ${total}` : `${total}`;
+  const illq = (c.calls || []).concat(c.puts || []).filter((q) => q && q.illiquid).length;
+  setText(
+    $('chainMeta'),
+    `${shown} strikes${illq ? ` · ${illq} illiquid` : ''} · ${F.time(ms, S.p.tz)} · seq ${c.seq ?? '–'}`,
+  );
   renderSmileReadout();
+}
+
+/** Strikes each side of ATM the chain table shows (Infinity: all). */
+function strikeWindow(c) {
+  const n = (c.strikes || []).length;
+  if (S.strikeWin === 'all') return Infinity;
+  if (S.strikeWin === 'auto') return n <= AUTO_ALL_STRIKES ? Infinity : AUTO_WINDOW;
+  return Number(S.strikeWin);
 }
 
 function renderSmileReadout() {
@@ -734,8 +725,9 @@ function renderStatus() {
   setText(conn.querySelector('.conn-sub'), sub);
   conn.title = [st.closeInfo, st.lastError].filter(Boolean).join(' · ') || 'WebSocket status';
 
-  // exchange clock
+  // exchange clock and the selected product's market status
   setText($('clock'), `${F.time(Date.now(), S.p.tz)} ${F.tzName(S.p.tz, S.p.locale)}`);
+  renderMarket();
 
   // status bar
   const rooms = ['general', ...feed.rooms.keys()]
@@ -750,6 +742,25 @@ function renderStatus() {
   hooks.reconnects = feed.reconnects;
   hooks.messages = feed.messages;
 }
+
+function renderMarket() {
+  const pr = S.products.find((x) => x.name === S.product);
+  const st = statusOf(pr, Date.now());
+  const el = $('market');
+  setText(el, st.label);
+  setClass(el, `market ${st.known ? (st.open ? 'm-open' : 'm-closed') : 'm-unknown'}`);
+  el.title = st.title;
+  hooks.marketOpen = st.known ? st.open : null;
+  // A market opened or closed since the list was read, or it is old: read it again.
+  const due = Date.now() - S.productsAt > PRODUCTS_REFRESH_MS;
+  if ((st.stale || due) && !loadingProducts) {
+    loadingProducts = true;
+    loadProducts().finally(() => {
+      loadingProducts = false;
+    });
+  }
+}
+let loadingProducts = false;
 
 // one-second housekeeping: message rate, clock, "x s ago"
 function tickSecond() {
@@ -785,6 +796,7 @@ function selectProduct(name) {
     feed.unsubscribe('bars', old);
   }
   S.product = name;
+  picker.setCurrent(name);
   const pr = S.products.find((x) => x.name === name);
   S.p = pr ? pr.profile : F.profileFor({ name });
   hooks.product = name;
@@ -859,6 +871,14 @@ function bindControls() {
     priceChart.setOverlays({ [b.dataset.ov]: on });
   });
   $('atmBtn').addEventListener('click', () => chainTable.scrollToAtm());
+  $('strikeWin').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-w]');
+    if (!b || b.dataset.w === S.strikeWin) return;
+    S.strikeWin = b.dataset.w;
+    for (const x of $('strikeWin').querySelectorAll('button')) x.classList.toggle('on', x === b);
+    chainTable.reset();
+    mark('chain');
+  });
 
   const dlg = $('tokenDlg');
   const openDlg = () => {
@@ -886,10 +906,14 @@ function bindControls() {
     }
   });
 
-  // Keyboard: [ / ] previous/next expiry, 1..9 product, c centre ATM.
+  // Keyboard: / product picker, [ / ] previous/next expiry, 1..9 quick products, c centre ATM.
   document.addEventListener('keydown', (ev) => {
     if (ev.target instanceof HTMLInputElement || ev.metaKey || ev.ctrlKey || ev.altKey) return;
-    if (ev.key === 'c') chainTable.scrollToAtm();
+    if (ev.key === '/') {
+      ev.preventDefault();
+      picker.open();
+      mark('tabs');
+    } else if (ev.key === 'c') chainTable.scrollToAtm();
     else if (ev.key === '[' || ev.key === ']') {
       const list = expiryList();
       const i = list.indexOf(S.expiry);
@@ -899,8 +923,8 @@ function bindControls() {
         mark('expiries', 'chain', 'tiles');
       }
     } else if (/^[1-9]$/.test(ev.key)) {
-      const pr = S.products[Number(ev.key) - 1];
-      if (pr) selectProduct(pr.name);
+      const name = picker.chipNames()[Number(ev.key) - 1];
+      if (name) selectProduct(name);
     }
   });
 }
@@ -934,6 +958,7 @@ async function main() {
     iv: tile('t-atmiv'),
   };
   chainTable = new ChainTable($('chainTable'), $('chainScroll'));
+  picker = new ProductPicker($('products'), (name) => selectProduct(name));
   priceChart = new PriceChart($('priceChart'), (bar) => {
     S.hover = bar;
     renderReadout();

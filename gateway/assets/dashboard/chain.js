@@ -5,6 +5,12 @@
 // own row, not the whole table (chains arrive several times a second). Rows are
 // built once per strike list and updated in place; a cell's text, class or bar width
 // is written only when it changed.
+//
+// A chain of 100+ strikes (an index on a whole-market universe) is shown as a
+// window of strikes centred on the money (the caller says how many each side of
+// ATM; the window follows the ATM strike), scrolled so that ATM is in the middle.
+// Illiquid quotes (a zero bid or a price at the minimum tick, `illiquid` in the
+// chain) are dimmed: their IV is left out of the smile.
 
 import * as F from './format.js';
 
@@ -136,10 +142,13 @@ export class ChainTable {
    * @param {object} chain EnrichedChain JSON
    * @param {object} p     product profile (format.js)
    * @param {number} spot  spot used for ITM shading and the spot line
+   * @param {number} each  strikes shown each side of ATM (Infinity: all)
    * @returns {number} rows rendered
    */
-  render(chain, p, spot) {
-    const strikes = Array.isArray(chain.strikes) ? chain.strikes : [];
+  render(chain, p, spot, each = Infinity) {
+    const all = Array.isArray(chain.strikes) ? chain.strikes : [];
+    const [lo, hi] = windowAround(all, chain.atm_strike, each);
+    const strikes = all.slice(lo, hi);
     const key = `${chain.product}|${chain.expiry}|${strikes.join(',')}`;
     if (key !== this.key) {
       const sameView = this.key.startsWith(`${chain.product}|${chain.expiry}|`);
@@ -147,8 +156,8 @@ export class ChainTable {
       this.build(strikes, p);
       if (!sameView) this.needScroll = true;
     }
-    const calls = chain.calls || [];
-    const puts = chain.puts || [];
+    const calls = (chain.calls || []).slice(lo, hi);
+    const puts = (chain.puts || []).slice(lo, hi);
     let maxC = 0;
     let maxP = 0;
     for (let i = 0; i < strikes.length; i++) {
@@ -170,6 +179,8 @@ export class ChainTable {
       if (k > s) cls += ' itm-p';
       if (isAtm) cls += ' atm';
       else if (k <= s && next !== undefined && next > s) cls += ' spot-after';
+      if (calls[i]?.illiquid) cls += ' illq-c';
+      if (puts[i]?.illiquid) cls += ' illq-p';
       setClass(row.tr, cls);
       setText(row.tag, isAtm ? 'ATM' : '');
       setText(row.mp, k === mp ? 'MP' : '');
@@ -191,6 +202,15 @@ export class ChainTable {
     const top = row.tr.offsetTop - head - (this.scroller.clientHeight - head) / 2 + row.tr.offsetHeight / 2;
     this.scroller.scrollTop = Math.max(0, top);
   }
+}
+
+/** `[lo, hi)`: the indices of `each` strikes either side of `atm` (all when Infinity). */
+function windowAround(strikes, atm, each) {
+  if (!Number.isFinite(each) || strikes.length <= 2 * each + 1) return [0, strikes.length];
+  let i = strikes.indexOf(atm);
+  if (i < 0) i = Math.floor(strikes.length / 2);
+  const lo = Math.max(0, Math.min(i - each, strikes.length - (2 * each + 1)));
+  return [lo, lo + 2 * each + 1];
 }
 
 function fillSide(cells, q, p, maxOi) {

@@ -377,8 +377,9 @@ export class SmileChart {
     const cx = new Array(ks.length);
     const px = new Array(ks.length);
     for (let i = 0; i < ks.length; i++) {
-      const c = calls[i]?.iv;
-      const q = puts[i]?.iv;
+      // Illiquid quotes (zero bid, min-tick price) stay out of the smile.
+      const c = calls[i]?.illiquid ? null : calls[i]?.iv;
+      const q = puts[i]?.illiquid ? null : puts[i]?.iv;
       cx[i] = Number.isFinite(c) ? c * 100 : null;
       px[i] = Number.isFinite(q) ? q * 100 : null;
     }

@@ -5,6 +5,7 @@ const EXCHANGES = {
   NSE: { locale: 'en-IN', tz: 'Asia/Kolkata', dp: 2, currency: '₹', compact: 'lakh' },
   BSE: { locale: 'en-IN', tz: 'Asia/Kolkata', dp: 2, currency: '₹', compact: 'lakh' },
   US: { locale: 'en-US', tz: 'America/New_York', dp: 2, currency: '$', compact: 'west' },
+  CRYPTO: { locale: 'en-US', tz: 'UTC', dp: 2, currency: '$', compact: 'west' },
 };
 
 const KNOWN_PRODUCTS = {
@@ -110,6 +111,8 @@ function dtf(tz, kind) {
     else if (kind === 'date') Object.assign(opts, { day: '2-digit', month: 'short' });
     else if (kind === 'datey') Object.assign(opts, { day: '2-digit', month: 'short', year: 'numeric' });
     else if (kind === 'tzname') Object.assign(opts, { timeZoneName: 'short', hour: '2-digit' });
+    else if (kind === 'weekday') Object.assign(opts, { weekday: 'short' });
+    else if (kind === 'ymd') Object.assign(opts, { year: 'numeric', month: '2-digit', day: '2-digit' });
     try {
       f = new Intl.DateTimeFormat('en-GB', opts);
     } catch {
@@ -127,6 +130,16 @@ export function time(ms, tz) {
 
 export function hm(ms, tz) {
   return ok(ms) ? dtf(tz || undefined, 'hm').format(ms) : DASH;
+}
+
+/** Short weekday of a millisecond timestamp in a time zone, e.g. "Mon". */
+export function weekday(ms, tz) {
+  return ok(ms) ? dtf(tz || undefined, 'weekday').format(ms) : DASH;
+}
+
+/** The calendar date of a millisecond timestamp in a time zone, as a comparable key. */
+export function dateKey(ms, tz) {
+  return ok(ms) ? dtf(tz || undefined, 'ymd').format(ms) : '';
 }
 
 /** Short zone name, e.g. "IST" / "EST" / "GMT+5:30". */

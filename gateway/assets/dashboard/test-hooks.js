@@ -17,6 +17,9 @@
 //   renders       animation frames that updated the DOM
 //   errors        error events received from the server
 //   replay        the replay session (?replay=<prefix>) the page follows, or null (live)
+//   products      products in the picker (the universe)
+//   pickerOpen    the product picker's list is open
+//   marketOpen    the selected product's market is in session (null: unknown)
 
 export const hooks = {
   connected: false,
@@ -35,6 +38,9 @@ export const hooks = {
   renders: 0,
   errors: 0,
   replay: null,
+  products: 0,
+  pickerOpen: false,
+  marketOpen: null,
 };
 
 window.__ds = hooks;

@@ -215,7 +215,8 @@ impl<'a> SmileInput<'a> {
             tracing::warn!(product = %chain.product, expiry = %chain.expiry, "chain left out of the IV surface: expiry is not a date");
             return None;
         };
-        let ivs = |qs: &[EnrichedQuote]| qs.iter().map(|q| q.iv).collect();
+        // The smile skips illiquid quotes (a min-tick price only reflects the tick).
+        let ivs = |qs: &[EnrichedQuote]| qs.iter().map(|q| q.iv.filter(|_| !q.illiquid)).collect();
         Some(Self {
             expiry,
             chain,

@@ -295,6 +295,7 @@ fn enriched_quotes(side: &[ds_analytics::chain::EnrichedQuote]) -> Vec<ds_schema
                 rho: g.map(|i| i.greeks.rho),
                 oi_change: q.oi.oi_change,
                 buildup: buildup(q.oi.buildup),
+                illiquid: q.illiquid,
             }
         })
         .collect()

@@ -1,16 +1,18 @@
-//! Synthetic option chains: for the next expiries of the product's real calendar,
-//! strikes ATM ± N steps priced with Black–Scholes from a volatility smile and a
-//! term structure, with bid/ask spreads, and volume and open interest that evolve
-//! plausibly (OI never negative; every build-up class occurs over a session).
+//! Synthetic option chains from the product's specification: the next expiries
+//! of its expiry rule on its exchange's calendar, its listed strikes centred on
+//! the money (`listed_strikes`, else ATM ± `feed.strikes_each_side` steps of its
+//! `strike_step`), priced with Black–Scholes at its `rate` and `dividend_yield`
+//! from its smile (or the feed's own per-product shape) and a term structure,
+//! with bid/ask spreads on its `min_tick`, and volume and open interest that
+//! evolve plausibly (OI never negative; every build-up class occurs over a session).
 //!
-//! Quotes are the model price ± a half-spread, *not* rounded to the exchange tick,
+//! Quotes are the model price ± a half-spread, *not* rounded to the option tick,
 //! so the quote mid is exactly the model price and enrichment recovers the model's
 //! volatility (to 1e-8); `last` is the model price on the tick grid, as trades are.
 
 use super::model::FeedEvent;
 use super::rng::Rng;
-use super::underlying::{round_to, tick_size};
-use ds_analytics::market::next_expiries_at;
+use super::underlying::round_to;
 use ds_analytics::market::{time_to_expiry_years, trading_day, ProductSpec};
 use ds_analytics::{price, OptionKind};
 use ds_runtime::config::FeedConfig;
@@ -28,11 +30,13 @@ struct QuoteState {
 #[derive(Debug, Clone)]
 pub struct ChainModel {
     expiries: usize,
-    strikes_each_side: usize,
+    /// Strikes listed when the product does not say (`2 × strikes_each_side + 1`).
+    default_strikes: u32,
     seqs: BTreeMap<String, u64>,
     quotes: HashMap<(String, i64, bool), QuoteState>,
     day: Option<chrono::NaiveDate>,
-    /// Per-product smile shape: skew and curvature in log-moneyness.
+    /// The feed's own smile shape when the product names none: skew and
+    /// curvature in log-moneyness.
     skew: f64,
     curvature: f64,
 }
@@ -46,9 +50,10 @@ impl ChainModel {
         rng: &mut Rng,
     ) -> Self {
         let _ = spec;
+        let each_side = u32::try_from(cfg.strikes_each_side).unwrap_or(u32::MAX / 2);
         Self {
             expiries: cfg.expiries,
-            strikes_each_side: cfg.strikes_each_side,
+            default_strikes: (2 * each_side.min(u32::MAX / 2 - 1)) + 1,
             seqs: seqs.clone(),
             quotes: HashMap::new(),
             day: None,
@@ -57,13 +62,19 @@ impl ChainModel {
         }
     }
 
-    /// The model volatility at `strike` for an expiry `t` years away with forward `fwd`.
+    /// The model volatility at `strike` for an expiry `t` years away with forward
+    /// `fwd`: the product's smile when it names one, else the feed's own shape.
     pub fn model_vol(&self, spec: &ProductSpec, fwd: f64, strike: f64, t: f64) -> f64 {
         // Term structure: short expiries a little richer, flattening out.
         let atm = spec.annual_vol * (1.0 + 0.15 * (-t * 26.0).exp());
-        let m = (strike / fwd).ln() / t.max(1.0 / 365.0).sqrt();
-        let smile = 1.0 + self.skew * m * 0.1 + self.curvature * (m * 0.1).powi(2);
-        (atm * smile).clamp(0.03, 3.0)
+        let vol = match &spec.smile {
+            Some(smile) => smile.vol(atm, fwd, strike, t),
+            None => {
+                let m = (strike / fwd).ln() / t.max(1.0 / 365.0).sqrt();
+                atm * (1.0 + self.skew * m * 0.1 + self.curvature * (m * 0.1).powi(2))
+            }
+        };
+        vol.clamp(0.03, 3.0)
     }
 
     /// Appends one snapshot per live expiry at event time `ts_unix_ns`, spot `spot`.
@@ -77,23 +88,25 @@ impl ChainModel {
     ) {
         let today = trading_day(ts_unix_ns, spec.exchange);
         if self.day != Some(today) {
-            // A new trading day: traded volume restarts, OI carries over.
+            // A new trading day: traded volume restarts, OI carries over, and
+            // the quotes of expired series are forgotten (a live feed runs for weeks).
+            let alive = today.format("%Y-%m-%d").to_string();
+            self.quotes.retain(|(expiry, _, _), _| *expiry >= alive);
             for q in self.quotes.values_mut() {
                 q.day_volume = 0;
             }
             self.day = Some(today);
         }
-        let tick = tick_size(spec.exchange);
-        let atm = spec.nearest_strike(spot);
-        let n = self.strikes_each_side as i64;
-        let strikes: Vec<f64> = (-n..=n)
-            .map(|i| round_to(atm + i as f64 * spec.strike_step, 1e-6))
-            .filter(|k| *k > 0.0)
+        let tick = spec.min_tick;
+        let strikes: Vec<f64> = spec
+            .strike_ladder(spot, self.default_strikes)
+            .into_iter()
+            .map(|k| round_to(k, 1e-6))
             .collect();
         // A common OI flow per snapshot (positions opened or closed market-wide),
         // so that OI moves together and all build-up classes occur.
         let flow = rng.normal();
-        for expiry in next_expiries_at(spec.exchange, ts_unix_ns, self.expiries) {
+        for expiry in spec.next_expiries_at(ts_unix_ns, self.expiries) {
             let t = time_to_expiry_years(expiry, spec.exchange, ts_unix_ns);
             if t <= 0.0 {
                 continue;

@@ -2,16 +2,21 @@
 //! configured products, published on `MD_RAW` (SPEC §2) with `Ds-Schema` and
 //! deterministic `Nats-Msg-Id`s through a bounded window of outstanding acks.
 //!
-//! Live mode stamps events with the wall clock, one tick per product per interval;
-//! historical mode (`--date`) generates a whole session of that trading day with
-//! that day's timestamps, as fast as possible or paced by a speed factor.
+//! Every product is simulated from its own specification (the universe's:
+//! spot, volatility and smile, strike step and listed strikes, expiry rule,
+//! r, q, option tick). Live mode steps each product once per interval at the
+//! clock's time and sends its events at once, and publishes a product only
+//! while its exchange is in session ([`hours`]); historical mode (`--date`) generates a whole session of
+//! that trading day with that day's timestamps, as fast as possible or paced by
+//! a speed factor, and refuses a day none of the products trades.
 
 pub mod chains;
+pub mod hours;
 pub mod model;
 pub mod rng;
 pub mod underlying;
 
-use crate::time::now_unix_ns;
+use crate::time::{now_unix_ns, Clock};
 use anyhow::Context as _;
 use async_nats::jetstream::Context;
 use bytes::Bytes;
@@ -25,6 +30,7 @@ use ds_runtime::telemetry;
 use ds_schemas::subjects;
 use ds_schemas::{OptionChain, Schema, UnderlyingTick};
 use futures::StreamExt;
+use hours::{Hours, SessionLog};
 use model::{FeedEvent, ProductFeed, Resume};
 use std::time::{Duration, Instant};
 use tracing::Instrument as _;
@@ -79,6 +85,24 @@ pub struct FeedOptions {
     pub seed: Option<u64>,
     /// Only these products (all configured ones when empty).
     pub products: Vec<String>,
+    /// Live: when a product is published (by default only in its session).
+    pub hours: Hours,
+    /// Live: where the time comes from (the system clock by default).
+    pub clock: Clock,
+}
+
+impl Default for FeedOptions {
+    /// Live, every configured product, exchange hours, a random seed.
+    fn default() -> Self {
+        Self {
+            date: None,
+            speed: Speed::Max,
+            seed: None,
+            products: Vec::new(),
+            hours: Hours::Exchange,
+            clock: Clock::system(),
+        }
+    }
 }
 
 /// What a feed run published.
@@ -138,6 +162,23 @@ pub async fn resume_points(js: &Context, products: &[ProductSpec]) -> anyhow::Re
     Ok(out)
 }
 
+/// The products a run generates: those of `opts.products` (all configured when
+/// empty) and, for a historical day, only those whose exchange trades that
+/// day; also the exchanges left out, with why.
+///
+/// # Errors
+/// An unknown product, or [`hours::ClosedDay`] when none of them trades that day.
+pub fn products_for(cfg: &Config, opts: &FeedOptions) -> anyhow::Result<hours::Trading> {
+    let products = selected(cfg, &opts.products)?;
+    match opts.date {
+        Some(date) => Ok(hours::trading_on(&products, date)?),
+        None => Ok(hours::Trading {
+            products,
+            closed: Vec::new(),
+        }),
+    }
+}
+
 fn selected(cfg: &Config, names: &[String]) -> anyhow::Result<Vec<ProductSpec>> {
     if names.is_empty() {
         return Ok(cfg.products.clone());
@@ -170,7 +211,14 @@ pub async fn run(
     opts: FeedOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
-    let products = selected(cfg, &opts.products)?;
+    let hours::Trading { products, closed } = products_for(cfg, &opts)?;
+    for (exchange, why) in closed {
+        tracing::warn!(
+            exchange = exchange.as_str(),
+            why,
+            "no session that day: its products are left out"
+        );
+    }
     let resumes = resume_points(&js, &products).await?;
     let seed = opts.seed.unwrap_or_else(|| now_unix_ns() as u64);
     let feeds: Vec<ProductFeed> = products
@@ -183,7 +231,7 @@ pub async fn run(
             let publisher = Publisher::new(js, cfg.feed.publish_window);
             historical(cfg, &products, feeds, publisher, date, opts.speed, shutdown).await
         }
-        None => live(cfg, feeds, js, shutdown).await,
+        None => live(cfg, feeds, js, (opts.hours, opts.clock), shutdown).await,
     }
 }
 
@@ -245,10 +293,11 @@ async fn publish_one<T: Schema>(
         .await
 }
 
-/// Publishes one live round and waits for its acks. While the servers cannot
-/// acknowledge (a cluster node died and its streams elect a new leader), the
-/// whole round is sent again with the same ids, so JetStream keeps each message
-/// once and in order; it gives up after [`LIVE_RETRY_FOR`].
+/// Waits for a live round's acks (its first sending happened while it was
+/// generated: `first`). While the servers cannot acknowledge (a cluster node
+/// died and its streams elect a new leader), the whole round is sent again with
+/// the same ids, so JetStream keeps each message once and in order; it gives up
+/// after [`LIVE_RETRY_FOR`].
 async fn publish_round(
     js: &Context,
     window: usize,
@@ -256,17 +305,22 @@ async fn publish_round(
     events: &mut Vec<FeedEvent>,
     report: &mut FeedReport,
     shutdown: &mut Shutdown,
+    first: anyhow::Result<FeedReport>,
 ) -> anyhow::Result<()> {
     let give_up = Instant::now() + LIVE_RETRY_FOR;
     let mut backoff = live_retry_backoff();
+    let mut attempt = first;
     loop {
-        let mut round = FeedReport::default();
-        let sent = match publish_events(publisher, events, &mut round).await {
-            Ok(()) => publisher.flush().await.map_err(anyhow::Error::from),
+        let sent = match attempt {
+            Ok(round) => publisher
+                .flush()
+                .await
+                .map(|()| round)
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => {
+            Ok(round) => {
                 report.ticks += round.ticks;
                 report.chains += round.chains;
                 events.clear();
@@ -284,6 +338,10 @@ async fn publish_round(
             }
             Err(e) => return Err(e),
         }
+        let mut round = FeedReport::default();
+        attempt = publish_events(publisher, events, &mut round)
+            .await
+            .map(|()| round);
     }
 }
 
@@ -294,10 +352,50 @@ fn denied(e: &anyhow::Error) -> bool {
     )
 }
 
+/// Generates one live round, product by product: each product `hours`
+/// publishes is stepped at the clock's time and its events are sent at once,
+/// so its event time is not held back by the other products' generation (a
+/// universe has hundreds). Notes each exchange's status. What was sent, once
+/// acknowledged ([`publish_round`] waits), counts as published.
+async fn live_round(
+    feeds: &mut [ProductFeed],
+    (hours, clock): (Hours, &Clock),
+    sessions: &mut SessionLog,
+    publisher: &mut Publisher,
+    events: &mut Vec<FeedEvent>,
+) -> anyhow::Result<FeedReport> {
+    let mut round = FeedReport::default();
+    let mut sent = Ok(());
+    let mut exchanges = Vec::new();
+    for f in feeds.iter_mut() {
+        let ts = clock.now_unix_ns();
+        if hours.publishes(f.spec(), ts) {
+            let from = events.len();
+            f.step(ts, events);
+            // After a failure the rest is generated, and the round sent again in full.
+            if sent.is_ok() {
+                sent = publish_events(publisher, &events[from..], &mut round).await;
+            }
+        }
+        match exchanges.iter_mut().find(|(e, _)| *e == f.spec().exchange) {
+            Some((_, n)) => *n += 1,
+            None => exchanges.push((f.spec().exchange, 1)),
+        }
+    }
+    if hours == Hours::Exchange {
+        let now = clock.now_unix_ns();
+        for (e, n) in exchanges {
+            sessions.observe(e, &ds_analytics::market::market_status(e, now), n);
+        }
+    }
+    sent.map(|()| round)
+}
+
 async fn live(
     cfg: &Config,
     mut feeds: Vec<ProductFeed>,
     mut js: Context,
+    (hours, clock): (Hours, Clock),
     mut shutdown: Shutdown,
 ) -> anyhow::Result<FeedReport> {
     // A live round is small: an ack that takes longer than this means the
@@ -310,15 +408,23 @@ async fn live(
     let mut every = tokio::time::interval(Duration::from_millis(cfg.feed.tick_interval_ms.max(1)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events = Vec::new();
-    tracing::info!(products = feeds.len(), "feed live");
+    let mut sessions = SessionLog::default();
+    tracing::info!(products = feeds.len(), ?hours, "feed live");
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = every.tick() => {}
         }
-        let ts = now_unix_ns();
-        for f in &mut feeds {
-            f.step(ts, &mut events);
+        let first = live_round(
+            &mut feeds,
+            (hours, &clock),
+            &mut sessions,
+            &mut publisher,
+            &mut events,
+        )
+        .await;
+        if events.is_empty() {
+            continue;
         }
         // Live data should be visible at once: wait for this round's acks.
         publish_round(
@@ -328,6 +434,7 @@ async fn live(
             &mut events,
             &mut report,
             &mut shutdown,
+            first,
         )
         .await?;
     }

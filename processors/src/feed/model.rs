@@ -80,6 +80,11 @@ impl ProductFeed {
         &self.spec.name
     }
 
+    /// The product's specification.
+    pub fn spec(&self) -> &ProductSpec {
+        &self.spec
+    }
+
     /// Advances to event time `ts_unix_ns`: one tick, and on every `chain_every`-th
     /// tick a chain snapshot per expiry.
     pub fn step(&mut self, ts_unix_ns: i64, out: &mut Vec<FeedEvent>) {

@@ -4,7 +4,9 @@
 
 use super::docs::{DocWrite, Write};
 use super::PROCESSOR;
-use ds_runtime::collections::{BARS, OPTION_CHAINS, PROJECTION_OFFSETS, UNDERLYING_TICKS};
+use ds_runtime::collections::{
+    shard_key, BARS, OPTION_CHAINS, PROJECTION_OFFSETS, UNDERLYING_TICKS,
+};
 use ds_schemas::subjects;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, rawdoc, Bson, DateTime, Document, RawArrayBuf, RawDocumentBuf};
@@ -176,9 +178,10 @@ impl Store {
         let now = DateTime::now();
         let mut replaces: BTreeMap<&str, Vec<RawDocumentBuf>> = BTreeMap::new();
         for w in writes.iter().filter(|w| w.write == Write::Insert) {
+            let doc = document(w, now)?;
             replaces.entry(w.collection).or_default().push(rawdoc! {
-                "q": {"_id": w.id.as_str()},
-                "u": document(w, now)?,
+                "q": replace_filter(w, &doc)?,
+                "u": doc,
                 "upsert": true,
             });
         }
@@ -280,6 +283,27 @@ fn i64_of(v: u64) -> i64 {
 fn document(w: &DocWrite, now: DateTime) -> Result<RawDocumentBuf, StoreError> {
     w.document(now)
         .map_err(|e| StoreError::Refused(format!("document {} is malformed: {e}", w.id)))
+}
+
+/// The filter replacing `w` (its whole document `doc`): its `_id`, and its
+/// collection's shard key fields ([`shard_key`]) with the document's values,
+/// which the `_id` determines (both come from the event), so the filter
+/// matches the same document and a sharded cluster can route the upsert.
+fn replace_filter(w: &DocWrite, doc: &RawDocumentBuf) -> Result<RawDocumentBuf, StoreError> {
+    let mut q = rawdoc! {"_id": w.id.as_str()};
+    for &field in shard_key(w.collection) {
+        let value = doc
+            .get(field)
+            .map_err(|e| StoreError::Refused(format!("document {} is malformed: {e}", w.id)))?
+            .ok_or_else(|| {
+                StoreError::Refused(format!(
+                    "document {} has no {field}, part of its shard key",
+                    w.id
+                ))
+            })?;
+        q.append(field, value.to_raw_bson());
+    }
+    Ok(q)
 }
 
 /// Whether a MongoDB error only says "already written".
@@ -487,5 +511,53 @@ mod tests {
         for (e, transient) in cases {
             assert_eq!(StoreError::from(e).is_transient(), transient);
         }
+    }
+
+    /// An overwrite's filter names the document's shard key (a sharded cluster
+    /// refuses an upsert without it) with the values its `_id` stands for.
+    #[test]
+    fn replace_filters_carry_the_shard_key() {
+        use crate::project::docs::writes;
+        use ds_schemas::enriched::Enriched;
+        let ts = 1_736_912_700_000_000_000;
+        let filter = |e: Enriched| {
+            let w = writes(&e).expect("bson").remove(0);
+            let doc = w.document(DateTime::from_millis(0)).expect("document");
+            replace_filter(&w, &doc)
+                .expect("filter")
+                .to_document()
+                .expect("well-formed")
+        };
+        let tick = ds_schemas::EnrichedUnderlying {
+            product: "NIFTY".into(),
+            ts_unix_ns: ts,
+            seq: 7,
+            ..Default::default()
+        };
+        assert_eq!(
+            filter(Enriched::Underlying(tick)),
+            doc! {"_id": "NIFTY:7", "product": "NIFTY", "ts_unix_ns": ts}
+        );
+        let bar = ds_schemas::Bar {
+            product: "NIFTY".into(),
+            interval: "5m".into(),
+            start_unix_ns: ts,
+            ..Default::default()
+        };
+        assert_eq!(
+            filter(Enriched::Bar(bar)),
+            doc! {"_id": format!("NIFTY:5m:{ts}"), "product": "NIFTY", "interval": "5m", "start_unix_ns": ts}
+        );
+        let chain = ds_schemas::EnrichedChain {
+            product: "NIFTY".into(),
+            expiry: "2025-01-30".into(),
+            ts_unix_ns: ts,
+            seq: 9,
+            ..Default::default()
+        };
+        assert_eq!(
+            filter(Enriched::Chain(chain)),
+            doc! {"_id": "NIFTY:2025-01-30:9", "product": "NIFTY", "expiry": "2025-01-30", "ts_unix_ns": ts}
+        );
     }
 }

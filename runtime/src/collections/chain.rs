@@ -89,6 +89,10 @@ const OPTIONAL: [Optional; 6] = [
 /// The column flagging the quotes whose Greeks are computed on reading.
 const DERIVED: &str = "greeks_derived";
 
+/// The column flagging the illiquid quotes (`EnrichedQuote::illiquid`; absent
+/// when none is, and in documents written before the flag existed).
+const ILLIQUID: &str = "illiquid";
+
 /// The chain's inputs of the Greeks (SPEC §4), and the side's option kind.
 #[derive(Clone, Copy)]
 struct Pricing {
@@ -302,6 +306,12 @@ fn side(quotes: &[EnrichedQuote], strikes: &[f64], pricing: Pricing) -> RawDocum
         "buildup",
         binary(&varints(quotes.iter().map(|q| zigzag(q.buildup.into())))),
     );
+    if quotes.iter().any(|q| q.illiquid) {
+        d.append_ref(
+            ILLIQUID,
+            binary(&bitmap(quotes.len(), |i| quotes[i].illiquid)),
+        );
+    }
     let derived: Vec<bool> = quotes.iter().map(|q| pricing.derives(q)).collect();
     if derived.contains(&true) {
         d.append_ref(DERIVED, binary(&bitmap(quotes.len(), |i| derived[i])));
@@ -392,6 +402,9 @@ fn read_side(
             ))),
         }
     };
+    for (q, illiquid) in quotes.iter_mut().zip(flags(ILLIQUID, false)?) {
+        q.illiquid = illiquid;
+    }
     let derived = flags(DERIVED, false)?;
     for o in &OPTIONAL {
         let set = flags(o.mask, true)?;
@@ -527,6 +540,7 @@ mod tests {
                 rho: g.map(|g| g.rho),
                 oi_change: if i.is_multiple_of(2) { -150 } else { 2_300 },
                 buildup: (i % 5) as i32,
+                illiquid: i + 1 == n,
             }
         };
         EnrichedChain {
@@ -727,13 +741,13 @@ mod tests {
             strike in any_f64(), bid in any_f64(), ask in any_f64(), last in any_f64(),
             volume in any::<u64>(), open_interest in any::<u64>(),
             greeks in proptest::collection::vec(proptest::option::of(any_f64()), 6),
-            oi_change in any::<i64>(), buildup in any::<i32>(),
+            oi_change in any::<i64>(), buildup in any::<i32>(), illiquid in any::<bool>(),
         ) -> EnrichedQuote {
             EnrichedQuote {
                 strike, bid, ask, last, volume, open_interest,
                 iv: greeks[0], delta: greeks[1], gamma: greeks[2],
                 theta: greeks[3], vega: greeks[4], rho: greeks[5],
-                oi_change, buildup,
+                oi_change, buildup, illiquid,
             }
         }
     }

@@ -37,6 +37,27 @@ pub const PROJECTIONS: &[&str] = &[
     CHAIN_LATEST,
 ];
 
+/// The shard key of each append-only collection when MongoDB is sharded
+/// (deploy/README.md, "Past one replica set"): `product` hashed, then the
+/// fields that order a product's documents. Only their names live here; a
+/// write that upserts such a document names them in its filter, so a sharded
+/// cluster routes it to one shard (MongoDB 6.0 refuses an upsert whose filter
+/// lacks the shard key).
+pub const SHARD_KEYS: [(&str, &[&str]); 3] = [
+    (UNDERLYING_TICKS, &["product", "ts_unix_ns"]),
+    (BARS, &["product", "interval", "start_unix_ns"]),
+    (OPTION_CHAINS, &["product", "expiry", "ts_unix_ns"]),
+];
+
+/// The shard key fields of `collection` ([`SHARD_KEYS`]; none for the small,
+/// unsharded ones).
+pub fn shard_key(collection: &str) -> &'static [&'static str] {
+    SHARD_KEYS
+        .iter()
+        .find(|(c, _)| *c == collection)
+        .map_or(&[], |(_, fields)| fields)
+}
+
 /// WiredTiger configuration of the projection collections: zstd block
 /// compression instead of the server's default (snappy), set when a collection
 /// is created (an existing one keeps its own). Measured on a day's chains (see

@@ -57,6 +57,9 @@ pub fn live_feed(env: &TestEnv, tick_ms: u64, products: &[&str]) -> Running {
             speed: ds_processors::feed::Speed::Max,
             seed: Some(11),
             products,
+            // The test needs data whatever the hour: exchange hours are tested on their own.
+            hours: ds_processors::feed::hours::Hours::Always,
+            ..Default::default()
         };
         let js = ds_runtime::nats::jetstream(connect_as(&url, &who).await);
         ds_processors::feed::run(&cfg, js, opts, s)

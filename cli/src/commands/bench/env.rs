@@ -154,6 +154,21 @@ impl Env {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Component> {
+        self.spawn_for(&self.cfg, name, args, env)
+    }
+
+    /// [`Env::spawn_with`] with `cfg`'s servers, database and universe instead
+    /// of the bench's (a section on its own products and database).
+    ///
+    /// # Errors
+    /// When the process cannot start or its credential has no file.
+    pub fn spawn_for(
+        &self,
+        cfg: &Config,
+        name: &'static str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Component> {
         let mut env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
         if let Some(creds) = &self.creds {
             let who = auth::Component::parse(name)
@@ -164,7 +179,7 @@ impl Env {
                 env.push(("DS_NATS_REDRIVE_CREDS", redrive.display().to_string()));
             }
         }
-        Component::start(name, &self.cfg, args, &env)
+        Component::start(name, cfg, args, &env)
     }
 
     /// The private servers' names and process ids.
@@ -191,6 +206,7 @@ impl Env {
                 speed: Speed::Max,
                 seed: Some(seed),
                 products: Vec::new(),
+                ..Default::default()
             },
             no_stop,
         )
@@ -260,6 +276,9 @@ impl Component {
             .env("DS_NATS_URL", cfg.nats_url_or_default())
             .env("DS_MONGO_URL", cfg.mongo_url_or_default())
             .env("DS_MONGO_DB", &cfg.mongo_db)
+            // The same products as this process (a universe named by a flag is
+            // not in the environment the child inherits).
+            .envs(cfg.universe.as_deref().map(|u| ("DS_UNIVERSE", u)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -116,6 +116,26 @@ impl LiveTraffic {
     }
 }
 
+/// The latencies (ms) from event time to receipt of the enriched ticks and
+/// chains of any product whose event time falls in the `window` after a
+/// warm-up, sorted.
+///
+/// # Errors
+/// When subscribing fails.
+pub async fn collect_enriched(
+    client: &async_nats::Client,
+    window: Duration,
+) -> anyhow::Result<Vec<f64>> {
+    let sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
+    let sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
+    let from_ns = ds_processors::time::now_unix_ns() + LIVE_WARMUP.as_nanos() as i64;
+    let range = (from_ns, from_ns + window.as_nanos() as i64);
+    let closes = Instant::now() + LIVE_WARMUP + window;
+    let mut lat = collect(sub_ticks, sub_chains, range, closes).await;
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
+}
+
 /// The latencies (ms) of the enriched ticks and chains whose event time is in
 /// `window`, received until a little after `closes`.
 async fn collect(

@@ -104,33 +104,39 @@ pub struct WsLoad {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, room: &str) -> Option<Ws> {
+async fn connect(url: &str, product: &str) -> Option<Ws> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
-    let sub = format!(r#"{{"op":"subscribe","type":"product","symbol":"{room}"}}"#);
+    let sub = format!(r#"{{"op":"subscribe","type":"product","symbol":"{product}"}}"#);
     ws.send(tokio_tungstenite::tungstenite::Message::text(sub))
         .await
         .ok()?;
     Some(ws)
 }
 
-/// Opens `clients` sockets subscribed to `product:<room>`; `sampled` of them record
-/// the latency from each update's event time (stamped at raw publish) to receipt.
-/// Runs `during` while all are connected, then returns.
+/// Opens `clients` sockets, client `i` subscribed to `product:<products[i % n]>`;
+/// `sampled` of them record the latency from each update's event time (stamped
+/// at raw publish) to receipt. Runs `during` while all are connected, then returns.
 pub async fn websocket<F: std::future::Future<Output = ()>>(
     url: &str,
-    room: &str,
+    products: &[String],
     clients: usize,
     sampled: usize,
     during: F,
 ) -> WsLoad {
     let mut sockets = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        match connect(url, room).await {
+    for i in 0..clients {
+        let Some(product) = products.get(i % products.len().max(1)) else {
+            break;
+        };
+        match connect(url, product).await {
             Some(ws) => sockets.push(ws),
             None => break,
         }
     }
     let connected = sockets.len();
+    // The snapshot a subscription starts with may be old (a previous day): only
+    // updates stamped from now on are latencies of this run.
+    let since = ds_processors::time::now_unix_ns();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut handles = Vec::with_capacity(connected);
     for (i, mut ws) in sockets.into_iter().enumerate() {
@@ -151,7 +157,9 @@ pub async fn websocket<F: std::future::Future<Output = ()>>(
                     let now = ds_processors::time::now_unix_ns();
                     if let Ok(v) = serde_json::from_str::<serde_json::Value>(t.as_str()) {
                         if v["event"] == "underlying_update" {
-                            if let Some(ts) = v["data"]["ts_unix_ns"].as_i64() {
+                            if let Some(ts) =
+                                v["data"]["ts_unix_ns"].as_i64().filter(|ts| *ts >= since)
+                            {
                                 lat.push((now - ts) as f64 / 1e6);
                             }
                         }

@@ -19,6 +19,7 @@ mod report;
 mod rest;
 mod side_by_side;
 mod stages;
+mod universe;
 mod websocket;
 
 use anyhow::Context as _;
@@ -52,8 +53,10 @@ pub struct BenchArgs {
     #[arg(long = "nats-server", value_name = "PATH")]
     pub nats_server: Vec<PathBuf>,
     /// Run only these sections (repeatable), with the earlier ones they build
-    /// on: `ceiling` and `node-loss` stand alone, the others need the sections
-    /// before them. All when not given.
+    /// on: `ceiling`, `node-loss` and `universe` stand alone, the others need
+    /// the sections before them. All but `universe` when not given: it is
+    /// opt-in (long: the nse-fo universe's whole day, then its live rate, on its
+    /// own streams and database).
     #[arg(long = "section", value_enum, value_name = "NAME")]
     pub sections: Vec<Section>,
     /// Who may connect to the private nats-server: `open` (anyone, the
@@ -127,10 +130,11 @@ pub enum Section {
     Rest,
     Websocket,
     NodeLoss,
+    Universe,
 }
 
 impl Section {
-    const ALL: [Section; 10] = [
+    const ALL: [Section; 11] = [
         Section::Ceiling,
         Section::Pipeline,
         Section::Bytes,
@@ -141,22 +145,30 @@ impl Section {
         Section::Rest,
         Section::Websocket,
         Section::NodeLoss,
+        Section::Universe,
     ];
 
     /// Whether it measures on its own, without what earlier sections leave.
     fn stands_alone(self) -> bool {
-        matches!(self, Section::Ceiling | Section::NodeLoss)
+        matches!(
+            self,
+            Section::Ceiling | Section::NodeLoss | Section::Universe
+        )
     }
 
     /// Whether later sections build on what it leaves.
     fn is_prerequisite(self) -> bool {
-        !matches!(self, Section::NodeLoss | Section::Bytes)
+        !matches!(self, Section::NodeLoss | Section::Bytes | Section::Universe)
     }
 
     /// The sections to run for the `chosen` ones (all when none), in order.
     fn plan(chosen: &[Section]) -> Vec<Section> {
         if chosen.is_empty() {
-            return Section::ALL.to_vec();
+            // `universe` is opt-in.
+            return Section::ALL
+                .into_iter()
+                .filter(|s| *s != Section::Universe)
+                .collect();
         }
         Section::ALL
             .into_iter()
@@ -179,6 +191,7 @@ impl Section {
             Section::Rest => rest::run(env).await,
             Section::Websocket => websocket::run(env).await,
             Section::NodeLoss => node_loss::run(env).await,
+            Section::Universe => universe::run(env).await,
         }
     }
 }
@@ -280,7 +293,8 @@ mod tests {
 
     #[test]
     fn a_chosen_section_runs_with_the_sections_it_builds_on() {
-        assert_eq!(Section::plan(&[]), Section::ALL.to_vec());
+        assert_eq!(Section::plan(&[]), Section::ALL[..10].to_vec());
+        assert_eq!(Section::plan(&[Universe]), vec![Universe]);
         assert_eq!(Section::plan(&[NodeLoss]), vec![NodeLoss]);
         assert_eq!(Section::plan(&[Ceiling]), vec![Ceiling]);
         assert_eq!(Section::plan(&[Latency]), vec![Ceiling, Pipeline, Latency]);

@@ -60,7 +60,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
 }
 
 /// Waits until `GET path` answers 200.
-async fn wait_http(addr: &str, path: &str) -> anyhow::Result<()> {
+pub(super) async fn wait_http(addr: &str, path: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let load = load::http(addr, path, 1, 0.05).await;

@@ -31,7 +31,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         ));
         let (cfg, js) = (env.cfg.clone(), env.js.clone());
         let feed_secs = if env.quick { 5 } else { 10 };
-        let ws = load::websocket(&url, "NIFTY", n, 50, async move {
+        let ws = load::websocket(&url, &["NIFTY".to_owned()], n, 50, async move {
             let end = Instant::now() + Duration::from_secs(feed_secs);
             let _ = publish_paced(&cfg, &js, 200, end).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
