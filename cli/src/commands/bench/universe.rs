@@ -100,18 +100,7 @@ async fn day(
 ) -> anyhow::Result<f64> {
     let db = env.db.client().database(DB);
     ds_runtime::collections::ensure_indexes(&db).await?;
-    let mut day_cfg = cfg.clone();
-    let products: Vec<String> = if env.quick {
-        day_cfg.feed.tick_interval_ms = 60_000;
-        cfg.products
-            .iter()
-            .take(20)
-            .map(|p| p.name.clone())
-            .collect()
-    } else {
-        day_cfg.feed.chain_every_ticks = DAY_CHAIN_EVERY_TICKS;
-        cfg.products.iter().map(|p| p.name.clone()).collect()
-    };
+    let (day_cfg, products) = day_config(cfg, env.quick);
     env.progress.line(&format!(
         "universe: {UNIVERSE} {DAY}, {} products, {} ms ticks, a chain per expiry every {} ticks",
         products.len(),
@@ -133,7 +122,6 @@ async fn day(
         no_stop,
     )
     .await?;
-    let msgs = (feed.ticks + feed.chains) as f64;
     let watched: Vec<(&str, u32)> = [("enrich", enrich.pid()), ("project", project.pid())]
         .into_iter()
         .chain(env.servers())
@@ -164,14 +152,51 @@ async fn day(
     .await?;
     let t_enriched = enriched.duration_since(started).as_secs_f64();
     let t_projected = projected.duration_since(started).as_secs_f64();
+    let peaks: Vec<(&str, f64)> = watched.iter().map(|(n, _)| *n).zip(peaks).collect();
+    report_day(
+        env,
+        &feed,
+        products.len(),
+        (t_enriched, t_projected),
+        &peaks,
+    );
+    Ok(t_projected)
+}
+
+/// The day's configuration and products: the whole universe with a chain
+/// per expiry every [`DAY_CHAIN_EVERY_TICKS`], or (`quick`) 20 products at a
+/// tick a minute.
+fn day_config(cfg: &Config, quick: bool) -> (Config, Vec<String>) {
+    let mut day_cfg = cfg.clone();
+    let products: Vec<String> = if quick {
+        day_cfg.feed.tick_interval_ms = 60_000;
+        cfg.products
+            .iter()
+            .take(20)
+            .map(|p| p.name.clone())
+            .collect()
+    } else {
+        day_cfg.feed.chain_every_ticks = DAY_CHAIN_EVERY_TICKS;
+        cfg.products.iter().map(|p| p.name.clone()).collect()
+    };
+    (day_cfg, products)
+}
+
+/// The day's rows: its size, rates, times and each process's peak memory.
+fn report_day(
+    env: &mut Env,
+    feed: &ds_processors::feed::FeedReport,
+    products: usize,
+    (t_enriched, t_projected): (f64, f64),
+    peaks: &[(&str, f64)],
+) {
+    let msgs = (feed.ticks + feed.chains) as f64;
     let r = &mut env.report;
     r.info(
         SECTION,
         format!(
             "day: {} ticks and {} chains of {} products",
-            feed.ticks,
-            feed.chains,
-            products.len()
+            feed.ticks, feed.chains, products
         ),
         msgs,
         "msgs",
@@ -194,10 +219,9 @@ async fn day(
     } else {
         r.at_most(SECTION, figure, t_projected, "s", 900.0);
     }
-    for ((name, _), peak) in watched.iter().zip(&peaks) {
+    for (name, peak) in peaks {
         r.at_most(SECTION, format!("peak memory, {name}"), *peak, "MiB", 300.0);
     }
-    Ok(t_projected)
 }
 
 /// Replays the day into a new database, against the time it first took.
