@@ -333,28 +333,98 @@ fn side(quotes: &[EnrichedQuote], strikes: &[f64], pricing: Pricing) -> RawDocum
     d
 }
 
+/// The columns of one side (`calls` or `puts`) of a stored chain.
+struct Columns<'a> {
+    d: &'a RawDocument,
+    key: &'static str,
+    /// Quotes on the side.
+    n: usize,
+}
+
+impl<'a> Columns<'a> {
+    fn open(doc: &'a RawDocument, key: &'static str) -> Result<Self> {
+        let d = doc.get_document(key).map_err(malformed(key))?;
+        let n = d.get_i32("n").map_err(malformed("n"))?;
+        let n =
+            usize::try_from(n).map_err(|_| Error::Document(format!("{key}.n: {n} is negative")))?;
+        Ok(Self { d, key, n })
+    }
+
+    /// A binary column, `None` when absent.
+    fn col(&self, name: &'static str) -> Result<Option<&'a [u8]>> {
+        match self.d.get(name).map_err(malformed(name))? {
+            None => Ok(None),
+            Some(RawBsonRef::Binary(b)) => Ok(Some(b.bytes)),
+            Some(other) => Err(Error::Document(format!(
+                "{}.{name}: {other:?} is not binary",
+                self.key
+            ))),
+        }
+    }
+
+    /// A column that must be there.
+    fn need(&self, name: &'static str) -> Result<&'a [u8]> {
+        self.col(name)?
+            .ok_or_else(|| Error::Document(format!("{}.{name}: missing", self.key)))
+    }
+
+    fn doubles(&self, name: &'static str) -> Result<Vec<f64>> {
+        read_doubles(self.key, name, self.need(name)?, self.n)
+    }
+
+    fn varints(&self, name: &'static str) -> Result<Vec<u64>> {
+        read_varints(self.key, name, self.need(name)?, self.n)
+    }
+
+    /// Flags per quote from a bitmap column (`absent` when the column is).
+    fn flags(&self, name: &'static str, absent: bool) -> Result<Vec<bool>> {
+        let n = self.n;
+        match self.col(name)? {
+            None => Ok(vec![absent; n]),
+            Some(m) if m.len() == n.div_ceil(8) => {
+                Ok((0..n).map(|i| m[i / 8] & (1 << (i % 8)) != 0).collect())
+            }
+            Some(m) => Err(Error::Document(format!(
+                "{}.{name}: {} bytes for {n} quotes",
+                self.key,
+                m.len()
+            ))),
+        }
+    }
+}
+
 fn read_side(
     doc: &RawDocument,
     key: &'static str,
     strikes: &[f64],
     pricing: Pricing,
 ) -> Result<Vec<EnrichedQuote>> {
-    let d = doc.get_document(key).map_err(malformed(key))?;
-    let n = d.get_i32("n").map_err(malformed("n"))?;
-    let n = usize::try_from(n).map_err(|_| Error::Document(format!("{key}.n: {n} is negative")))?;
-    let col = |name: &'static str| -> Result<Option<&[u8]>> {
-        match d.get(name).map_err(malformed(name))? {
-            None => Ok(None),
-            Some(RawBsonRef::Binary(b)) => Ok(Some(b.bytes)),
-            Some(other) => Err(Error::Document(format!(
-                "{key}.{name}: {other:?} is not binary"
-            ))),
+    let c = Columns::open(doc, key)?;
+    let mut quotes = required_fields(&c, strikes)?;
+    for (q, illiquid) in quotes.iter_mut().zip(c.flags(ILLIQUID, false)?) {
+        q.illiquid = illiquid;
+    }
+    let derived = c.flags(DERIVED, false)?;
+    for o in &OPTIONAL {
+        let set = c.flags(o.mask, true)?;
+        let stored = |i: usize| set[i] && (o.greek.is_none() || !derived[i]);
+        let count = (0..c.n).filter(|i| stored(*i)).count();
+        let mut values = read_doubles(key, o.name, c.need(o.name)?, count)?.into_iter();
+        for (i, q) in quotes.iter_mut().enumerate() {
+            if stored(i) {
+                *(o.slot)(q) = values.next();
+            }
         }
-    };
-    let need = |name: &'static str| {
-        col(name)?.ok_or_else(|| Error::Document(format!("{key}.{name}: missing")))
-    };
-    let strike = match col("strike")? {
+    }
+    derive_greeks(key, &mut quotes, &derived, pricing)?;
+    Ok(quotes)
+}
+
+/// The quotes with the fields every quote has (strike from its column or the
+/// chain's strikes, prices, volume, open interest, its change, build-up).
+fn required_fields(c: &Columns<'_>, strikes: &[f64]) -> Result<Vec<EnrichedQuote>> {
+    let (key, n) = (c.key, c.n);
+    let strike = match c.col("strike")? {
         Some(b) => read_doubles(key, "strike", b, n)?,
         None if strikes.len() == n => strikes.to_vec(),
         None => {
@@ -364,14 +434,12 @@ fn read_side(
             )))
         }
     };
-    let bid = read_doubles(key, "bid", need("bid")?, n)?;
-    let ask = read_doubles(key, "ask", need("ask")?, n)?;
-    let last = read_doubles(key, "last", need("last")?, n)?;
-    let volume = read_varints(key, "volume", need("volume")?, n)?;
-    let oi = read_varints(key, "open_interest", need("open_interest")?, n)?;
-    let oi_change = read_varints(key, "oi_change", need("oi_change")?, n)?;
-    let buildup = read_varints(key, "buildup", need("buildup")?, n)?;
-    let mut quotes: Vec<EnrichedQuote> = (0..n)
+    let (bid, ask, last) = (c.doubles("bid")?, c.doubles("ask")?, c.doubles("last")?);
+    let volume = c.varints("volume")?;
+    let oi = c.varints("open_interest")?;
+    let oi_change = c.varints("oi_change")?;
+    let buildup = c.varints("buildup")?;
+    (0..n)
         .map(|i| {
             let buildup = i32::try_from(unzigzag(buildup[i])).map_err(|_| {
                 Error::Document(format!("{key}.buildup: {} is not an i32", buildup[i]))
@@ -388,35 +456,16 @@ fn read_side(
                 ..Default::default()
             })
         })
-        .collect::<Result<_>>()?;
-    // Flags per quote from a bitmap column (`absent` when the column is).
-    let flags = |name: &'static str, absent: bool| -> Result<Vec<bool>> {
-        match col(name)? {
-            None => Ok(vec![absent; n]),
-            Some(m) if m.len() == n.div_ceil(8) => {
-                Ok((0..n).map(|i| m[i / 8] & (1 << (i % 8)) != 0).collect())
-            }
-            Some(m) => Err(Error::Document(format!(
-                "{key}.{name}: {} bytes for {n} quotes",
-                m.len()
-            ))),
-        }
-    };
-    for (q, illiquid) in quotes.iter_mut().zip(flags(ILLIQUID, false)?) {
-        q.illiquid = illiquid;
-    }
-    let derived = flags(DERIVED, false)?;
-    for o in &OPTIONAL {
-        let set = flags(o.mask, true)?;
-        let stored = |i: usize| set[i] && (o.greek.is_none() || !derived[i]);
-        let count = (0..n).filter(|i| stored(*i)).count();
-        let mut values = read_doubles(key, o.name, need(o.name)?, count)?.into_iter();
-        for (i, q) in quotes.iter_mut().enumerate() {
-            if stored(i) {
-                *(o.slot)(q) = values.next();
-            }
-        }
-    }
+        .collect()
+}
+
+/// Fills the Greeks of the quotes flagged `derived` from their IV.
+fn derive_greeks(
+    key: &str,
+    quotes: &mut [EnrichedQuote],
+    derived: &[bool],
+    pricing: Pricing,
+) -> Result<()> {
     for (i, q) in quotes.iter_mut().enumerate().filter(|(i, _)| derived[*i]) {
         let g =
             q.iv.and_then(|iv| pricing.greeks(q.strike, iv))
@@ -431,7 +480,7 @@ fn read_side(
             }
         }
     }
-    Ok(quotes)
+    Ok(())
 }
 
 fn doubles(values: impl Iterator<Item = f64>) -> Vec<u8> {
