@@ -8,6 +8,7 @@ use super::update::{Event, Update};
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use async_nats::jetstream::stream::Stream as JsStream;
 use async_nats::jetstream::Context;
+use ds_runtime::backoff::Backoff;
 use ds_schemas::enriched::Enriched;
 use ds_schemas::subjects::{ALL_ENRICHED, STREAM_ENRICHED};
 use futures::{StreamExt, TryStreamExt};
@@ -39,18 +40,17 @@ pub(crate) fn decode(
 
 /// Runs until aborted (when the last `Live` handle is dropped).
 pub(super) async fn run(shared: Arc<Shared>, js: Context, ready: watch::Sender<bool>) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut seeded = false;
     loop {
         let result = follow(&shared, &js, &mut seeded, &ready, &mut backoff).await;
         match result {
             Ok(()) => tracing::warn!("live feed of MD_ENRICHED ended; resubscribing"),
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "live feed of MD_ENRICHED failed; retrying")
+                tracing::warn!(error = %e, retry_in_ms = backoff.current().as_millis() as u64, "live feed of MD_ENRICHED failed; retrying")
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff.sleep().await;
     }
 }
 
@@ -59,7 +59,7 @@ async fn follow(
     js: &Context,
     seeded: &mut bool,
     ready: &watch::Sender<bool>,
-    backoff: &mut Duration,
+    backoff: &mut Backoff,
 ) -> anyhow::Result<()> {
     let stream = js.get_stream(STREAM_ENRICHED).await?;
     if !*seeded {
@@ -84,7 +84,7 @@ async fn follow(
         })
         .await?;
     let mut messages = consumer.messages().await?;
-    *backoff = Duration::from_millis(250);
+    backoff.reset();
     while let Some(m) = messages.next().await {
         let m = m?;
         let seq = match m.info() {

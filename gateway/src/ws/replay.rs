@@ -14,6 +14,7 @@
 use super::options::WsOptions;
 use super::rooms::{dispatch, Registry};
 use crate::live::render;
+use ds_runtime::backoff::Backoff;
 use ds_schemas::enriched::Enriched;
 use ds_schemas::subjects::STREAM_ENRICHED;
 use futures::StreamExt;
@@ -104,7 +105,7 @@ async fn run(
 ) {
     let subject = format!("{}.md.enriched.>", shared.prefix);
     let strip = format!("{}.", shared.prefix);
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     loop {
         match client.subscribe(subject.clone()).await {
             Ok(mut sub) => {
@@ -117,7 +118,7 @@ async fn run(
                     tracing::debug!(error = %e, "round trip after the replay subscription");
                 }
                 ready.send_replace(true);
-                backoff = Duration::from_millis(250);
+                backoff.reset();
                 while let Some(m) = sub.next().await {
                     let Some(live_subject) = m.subject.as_str().strip_prefix(&strip) else {
                         continue;
@@ -144,7 +145,6 @@ async fn run(
             Err(e) => tracing::warn!(subject, error = %e, "cannot subscribe to a replay session"),
         }
         ready.send_replace(false);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff.sleep().await;
     }
 }
