@@ -92,6 +92,12 @@ enum Command {
     Sub(sub::SubArgs),
     /// Write the .proto files (or a descriptor set) for clients in other languages.
     Schema(schema::SchemaArgs),
+    /// The bench's WebSocket load generator, run as its own process.
+    #[command(name = "bench-ws-load", hide = true)]
+    BenchWsLoad(bench::WsLoadArgs),
+    /// The bench's bare broadcast server (the WebSocket fan-out ceiling).
+    #[command(name = "bench-ws-bare", hide = true)]
+    BenchWsBare(bench::BareArgs),
 }
 
 impl Command {
@@ -111,6 +117,8 @@ impl Command {
             Command::Bench(_) => "bench",
             Command::Sub(_) => "sub",
             Command::Schema(_) => "schema",
+            Command::BenchWsLoad(_) => "bench-ws-load",
+            Command::BenchWsBare(_) => "bench-ws-bare",
         }
     }
 
@@ -139,6 +147,8 @@ impl Command {
             Command::Bench(a) => bench::run(cfg, a).await,
             Command::Sub(a) => sub::run(cfg, a).await,
             Command::Schema(a) => schema::run(a),
+            Command::BenchWsLoad(a) => bench::ws_load_main(a).await,
+            Command::BenchWsBare(a) => bench::bare_main(a).await,
         }
     }
 }

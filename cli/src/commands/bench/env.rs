@@ -243,6 +243,40 @@ impl Env {
         }
     }
 
+    /// Applies the topology and starts `deltastream enrich` unless an earlier
+    /// section left it running (for a section run alone with `--only`).
+    ///
+    /// # Errors
+    /// When the topology cannot be applied or the process cannot start.
+    pub async fn ensure_enricher(&mut self) -> anyhow::Result<()> {
+        if self.enrich.is_none() {
+            ds_runtime::topology::apply(&self.js, Default::default()).await?;
+            self.enrich = Some(self.spawn("enrich")?);
+        }
+        Ok(())
+    }
+
+    /// The address of the `deltastream gateway` process (development mode,
+    /// no rate limit), started and waited for unless it runs.
+    ///
+    /// # Errors
+    /// When it cannot start or never becomes ready.
+    pub async fn gateway_addr(&mut self) -> anyhow::Result<String> {
+        if let Some((_, addr)) = &self.gateway {
+            return Ok(addr.clone());
+        }
+        let port = ds_runtime::servers::free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let gateway = self.spawn_with(
+            "gateway",
+            &["--dev", "--http-addr", &addr],
+            &[("DS_RATE_LIMIT_RPS", "0")],
+        )?;
+        self.gateway = Some((gateway, addr.clone()));
+        super::rest::wait_http(&addr, "/health/ready").await?;
+        Ok(addr)
+    }
+
     /// Stops the processes and the connection; returns the rows.
     pub async fn finish(mut self) -> Vec<Row> {
         self.gateway = None;
@@ -261,8 +295,9 @@ pub struct Component {
 }
 
 impl Component {
-    /// Starts `deltastream <name> <args…>` with extra environment (see [`Env::spawn_with`]).
-    fn start(
+    /// Starts `deltastream <name> <args…>` with extra environment (see
+    /// [`Env::spawn_with`]; directly: a process without a NATS identity).
+    pub(super) fn start(
         name: &'static str,
         cfg: &Config,
         args: &[&str],

@@ -2,6 +2,7 @@
 //! machine's JetStream ceiling and DeltaStream's throughput, latency and memory,
 //! and reports each figure with its ceiling ratio, target and verdict.
 
+mod bare;
 mod beside;
 mod ceiling;
 mod compare;
@@ -21,6 +22,10 @@ mod side_by_side;
 mod stages;
 mod universe;
 mod websocket;
+mod wsload;
+
+pub use bare::{main as bare_main, BareArgs};
+pub use wsload::{main as ws_load_main, WsLoadArgs};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -148,11 +153,13 @@ impl Section {
         Section::Universe,
     ];
 
-    /// Whether it measures on its own, without what earlier sections leave.
+    /// Whether it measures on its own, without what earlier sections leave
+    /// (the WebSocket section starts the topology, enricher and gateway it
+    /// needs when no earlier section did).
     fn stands_alone(self) -> bool {
         matches!(
             self,
-            Section::Ceiling | Section::NodeLoss | Section::Universe
+            Section::Ceiling | Section::Websocket | Section::NodeLoss | Section::Universe
         )
     }
 
@@ -297,6 +304,7 @@ mod tests {
         assert_eq!(Section::plan(&[Universe]), vec![Universe]);
         assert_eq!(Section::plan(&[NodeLoss]), vec![NodeLoss]);
         assert_eq!(Section::plan(&[Ceiling]), vec![Ceiling]);
+        assert_eq!(Section::plan(&[Websocket]), vec![Websocket]);
         assert_eq!(Section::plan(&[Latency]), vec![Ceiling, Pipeline, Latency]);
         assert_eq!(Section::plan(&[Bytes]), vec![Ceiling, Pipeline, Bytes]);
         assert_eq!(

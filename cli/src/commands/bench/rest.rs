@@ -10,15 +10,7 @@ use std::time::{Duration, Instant};
 /// # Errors
 /// When the gateway cannot start or never becomes ready.
 pub async fn run(env: &mut Env) -> anyhow::Result<()> {
-    let port = ds_runtime::servers::free_port()?;
-    let addr = format!("127.0.0.1:{port}");
-    let gateway = env.spawn_with(
-        "gateway",
-        &["--dev", "--http-addr", &addr],
-        &[("DS_RATE_LIMIT_RPS", "0")],
-    )?;
-    env.gateway = Some((gateway, addr.clone()));
-    wait_http(&addr, "/health/ready").await?;
+    let addr = env.gateway_addr().await?;
     let secs = if env.quick { 3.0 } else { 10.0 };
     env.progress.line(&format!(
         "rest: {secs} s per endpoint, 32 keep-alive connections"
