@@ -17,6 +17,7 @@ pub mod state;
 pub mod views;
 pub mod ws;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 pub use settings::Settings;
 pub use state::AppState;
@@ -51,9 +52,16 @@ pub async fn serve(
         tracing::warn!(error = %e, "cannot create the MongoDB indexes yet");
     }
     let addr = state.cfg.http_addr.clone();
+    // No Nagle: the WebSocket writers flush whole batches, and a small frame
+    // held back for an ACK the client delays (40 ms on Linux) is a p99 spike.
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?
+        .tap_io(|s| {
+            if let Err(e) = s.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
     tracing::info!(%addr, "gateway listening");
     let hub = state.ws.clone();
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

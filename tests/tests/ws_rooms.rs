@@ -16,8 +16,8 @@ use ws_support::*;
 /// Limits so high nothing is conflated: these tests compare every message.
 fn lossless() -> WsOptions {
     WsOptions {
-        conflate_after: 1_000_000,
-        max_pending: 2_000_000,
+        conflate_after_bytes: usize::MAX / 2,
+        max_queued_bytes: usize::MAX / 2,
         stall_timeout: Duration::from_secs(600),
         ..WsOptions::default()
     }

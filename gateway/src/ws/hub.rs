@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 struct Inner {
     live: Live,
@@ -288,21 +288,39 @@ impl Client {
     }
 }
 
-/// The one task that hands every live message to the outboxes of its room.
+/// Live messages handed out under one registry lock.
+const FAN_OUT_BATCH: usize = 256;
+
+/// The one task that hands every live message to the outboxes of its room:
+/// whatever has arrived meanwhile goes out under one registry lock, and a
+/// client's writer is woken once for all of it (see [`super::outbox`]).
 async fn fan_out(
     inner: std::sync::Weak<Inner>,
     mut rx: tokio::sync::broadcast::Receiver<Arc<Update>>,
 ) {
+    let mut batch = Vec::with_capacity(FAN_OUT_BATCH);
     loop {
-        let u = match rx.recv().await {
-            Ok(u) => u,
+        match rx.recv().await {
+            Ok(u) => batch.push(u),
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "WebSocket hub fell behind the live feed");
                 continue;
             }
             Err(RecvError::Closed) => return,
-        };
+        }
+        while batch.len() < FAN_OUT_BATCH {
+            match rx.try_recv() {
+                Ok(u) => batch.push(u),
+                Err(TryRecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "WebSocket hub fell behind the live feed");
+                }
+                Err(_) => break,
+            }
+        }
         let Some(inner) = inner.upgrade() else { return };
-        dispatch(&inner.registry(), &inner.opts, &u);
+        let registry = inner.registry();
+        for u in batch.drain(..) {
+            dispatch(&registry, &inner.opts, &u);
+        }
     }
 }

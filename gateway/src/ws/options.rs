@@ -2,19 +2,25 @@
 
 use std::time::Duration;
 
+/// Close code for a client that stays too far behind (policy violation; the
+/// reason says which limit).
+pub const SLOW_CLIENT: u16 = 1008;
+
 /// Limits of the WebSocket bridge.
 #[derive(Debug, Clone)]
 pub struct WsOptions {
     /// Outside development mode, a socket not authenticated within this is
     /// closed with 4401.
     pub auth_timeout: Duration,
-    /// With this many frames pending for a client, a new update replaces the
-    /// pending one of the same key (latest-value conflation).
-    pub conflate_after: usize,
-    /// A client with more frames pending is disconnected (1008).
-    pub max_pending: usize,
+    /// With this many bytes queued for a client (frames not yet handed to its
+    /// socket), a new update replaces the queued one of the same room key
+    /// (latest-value conflation) instead of queueing behind it.
+    pub conflate_after_bytes: usize,
+    /// A client with more bytes queued, even conflated, is disconnected
+    /// ([`SLOW_CLIENT`]).
+    pub max_queued_bytes: usize,
     /// A client whose writer made no progress for this long while frames wait
-    /// is disconnected (1008).
+    /// is disconnected ([`SLOW_CLIENT`]).
     pub stall_timeout: Duration,
     /// A resume (`since_seq`) needing more messages than this gets `resync` +
     /// snapshot.
@@ -29,8 +35,8 @@ impl Default for WsOptions {
     fn default() -> Self {
         Self {
             auth_timeout: Duration::from_secs(5),
-            conflate_after: 64,
-            max_pending: 1000,
+            conflate_after_bytes: 256 * 1024,
+            max_queued_bytes: 4 * 1024 * 1024,
             stall_timeout: Duration::from_secs(10),
             max_resume: 20_000,
             close_timeout: Duration::from_secs(5),

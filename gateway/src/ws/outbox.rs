@@ -1,8 +1,14 @@
 //! A client's bounded outbound queue. The hub pushes without ever waiting; the
-//! client's writer drains it. A client that falls behind gets latest-value
-//! conflation per room key, and past a bound is closed with a reason.
+//! client's writer drains it in batches. The bound is in bytes (what the
+//! client still has to receive): past a soft bound a new update replaces the
+//! queued one of its room key (latest-value conflation), past a hard bound,
+//! or with no progress for too long, the client is closed with a reason.
+//!
+//! The writer is woken only when the queue goes from empty to not: a writer
+//! still busy with a batch finds what came meanwhile on its next take, so
+//! under load one wake-up and one socket flush carry many frames.
 
-use super::options::WsOptions;
+use super::options::{WsOptions, SLOW_CLIENT};
 use crate::live::Update;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -50,7 +56,8 @@ pub enum Pushed {
     Queued,
     /// Queued, replacing an older pending update of the same key.
     Conflated,
-    /// The client was too far behind and is being disconnected now.
+    /// The client was too far behind and is being disconnected now (the
+    /// metric label: `stalled` or `queue_bytes`).
     Dropped(&'static str),
     /// The client is closing; nothing queued.
     Closed,
@@ -65,9 +72,79 @@ struct Queue {
     keyed: HashMap<Arc<str>, u64>,
     /// Entries in `slots` that are not `None`.
     pending: usize,
+    /// Bytes of those entries ([`Entry::bytes`]).
+    bytes: usize,
     /// Last time the writer made progress (or the queue went from empty to not).
     last_progress: Instant,
     closed: bool,
+}
+
+impl Entry {
+    /// What it counts towards the byte bound: a frame's length (a marker
+    /// counts nothing; what it reads is sent when the writer gets to it).
+    fn bytes(&self) -> usize {
+        match self {
+            Entry::Update(u) => u.frame.len(),
+            Entry::Text(t) => t.len(),
+            _ => 0,
+        }
+    }
+}
+
+impl Queue {
+    /// Appends `e`; `true` when the queue was empty (the writer may be waiting).
+    fn push(&mut self, e: Entry) -> bool {
+        let was_empty = self.pending == 0;
+        if was_empty {
+            // The stall clock runs while something waits.
+            self.last_progress = Instant::now();
+        }
+        let abs = self.head + self.slots.len() as u64;
+        if let Entry::Update(u) = &e {
+            self.keyed.insert(u.key.clone(), abs);
+        }
+        self.bytes += e.bytes();
+        self.slots.push_back(Some(e));
+        self.pending += 1;
+        was_empty
+    }
+
+    /// Removes the queued update of `key`, if any; `true` when one was.
+    fn conflate(&mut self, key: &Arc<str>) -> bool {
+        let Some(idx) = self
+            .keyed
+            .get(key)
+            .and_then(|abs| abs.checked_sub(self.head))
+        else {
+            return false;
+        };
+        let Some(e) = self.slots.get_mut(idx as usize).and_then(Option::take) else {
+            return false;
+        };
+        self.pending -= 1;
+        self.bytes -= e.bytes();
+        true
+    }
+
+    /// Moves up to `max` entries into `out`.
+    fn take(&mut self, out: &mut Vec<Entry>, max: usize) {
+        while out.len() < max {
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
+            let abs = self.head;
+            self.head += 1;
+            let Some(e) = slot else { continue };
+            self.pending -= 1;
+            self.bytes -= e.bytes();
+            if let Entry::Update(u) = &e {
+                if self.keyed.get(&u.key) == Some(&abs) {
+                    self.keyed.remove(&u.key);
+                }
+            }
+            out.push(e);
+        }
+    }
 }
 
 /// The queue plus the signals the writer waits on.
@@ -92,6 +169,7 @@ impl Outbox {
                 head: 0,
                 keyed: HashMap::new(),
                 pending: 0,
+                bytes: 0,
                 last_progress: Instant::now(),
                 closed: false,
             }),
@@ -117,36 +195,32 @@ impl Outbox {
             drop(q);
             let secs = opts.stall_timeout.as_secs_f64();
             self.close(
-                1008,
-                format!("client not reading: no progress for {secs:.0} s"),
+                SLOW_CLIENT,
+                format!("client too slow: nothing delivered for {secs:.0} s"),
             );
             return Pushed::Dropped("stalled");
         }
+        let size = u.frame.len();
         let mut outcome = Pushed::Queued;
-        if q.pending >= opts.conflate_after {
-            if let Some(idx) = q.keyed.get(&u.key).and_then(|abs| abs.checked_sub(q.head)) {
-                if let Some(slot) = q.slots.get_mut(idx as usize) {
-                    if slot.take().is_some() {
-                        q.pending -= 1;
-                        outcome = Pushed::Conflated;
-                    }
-                }
-            }
+        if q.bytes + size > opts.conflate_after_bytes && q.conflate(&u.key) {
+            outcome = Pushed::Conflated;
         }
-        if q.pending >= opts.max_pending {
+        if q.bytes + size > opts.max_queued_bytes {
             drop(q);
             self.close(
-                1008,
+                SLOW_CLIENT,
                 format!(
-                    "client too slow: more than {} updates pending",
-                    opts.max_pending
+                    "client too slow: more than {} KiB queued",
+                    opts.max_queued_bytes / 1024
                 ),
             );
-            return Pushed::Dropped("pending_limit");
+            return Pushed::Dropped("queue_bytes");
         }
-        self.push_locked(&mut q, Entry::Update(u.clone()));
+        let wake = q.push(Entry::Update(u.clone()));
         drop(q);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         outcome
     }
 
@@ -157,49 +231,24 @@ impl Outbox {
         if q.closed {
             return false;
         }
-        self.push_locked(&mut q, e);
+        let wake = q.push(e);
         drop(q);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         true
     }
 
-    fn push_locked(&self, q: &mut Queue, e: Entry) {
-        if q.pending == 0 {
-            // The stall clock runs while something waits.
-            q.last_progress = Instant::now();
-        }
-        let abs = q.head + q.slots.len() as u64;
-        if let Entry::Update(u) = &e {
-            q.keyed.insert(u.key.clone(), abs);
-        }
-        q.slots.push_back(Some(e));
-        q.pending += 1;
-    }
-
-    /// Takes up to `max` entries, waiting until there is at least one.
-    pub async fn next_batch(&self, max: usize) -> Vec<Entry> {
+    /// Moves up to `max` entries into `out` (which the caller reuses), waiting
+    /// until there is at least one.
+    pub async fn next_batch(&self, out: &mut Vec<Entry>, max: usize) {
         loop {
             let notified = self.ready.notified();
             {
                 let mut q = self.lock();
-                let mut out = Vec::new();
-                while out.len() < max {
-                    let Some(slot) = q.slots.pop_front() else {
-                        break;
-                    };
-                    let abs = q.head;
-                    q.head += 1;
-                    let Some(e) = slot else { continue };
-                    q.pending -= 1;
-                    if let Entry::Update(u) = &e {
-                        if q.keyed.get(&u.key) == Some(&abs) {
-                            q.keyed.remove(&u.key);
-                        }
-                    }
-                    out.push(e);
-                }
+                q.take(out, max);
                 if !out.is_empty() {
-                    return out;
+                    return;
                 }
             }
             notified.await;
@@ -216,6 +265,11 @@ impl Outbox {
         self.lock().pending
     }
 
+    /// Bytes waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// Closes the client with `code` and `reason` (the first close wins); pending
     /// entries are discarded.
     pub fn close(&self, code: u16, reason: impl Into<String>) {
@@ -228,6 +282,7 @@ impl Outbox {
             q.slots.clear();
             q.keyed.clear();
             q.pending = 0;
+            q.bytes = 0;
         }
         let reason = reason.into();
         self.close.send_replace(Some(CloseReason { code, reason }));
@@ -265,31 +320,53 @@ mod tests {
             .collect()
     }
 
+    async fn batch(o: &Outbox) -> Vec<Entry> {
+        let mut out = Vec::new();
+        o.next_batch(&mut out, 10).await;
+        out
+    }
+
     #[tokio::test]
     async fn conflates_per_key_past_the_soft_bound_and_drops_past_the_hard_one() {
+        // Frames of these ticks are L bytes, give or take a digit of seq.
+        let l = tick("A", 10).frame.len();
         let opts = WsOptions {
-            conflate_after: 2,
-            max_pending: 4,
+            conflate_after_bytes: 2 * l + l / 2,
+            max_queued_bytes: 4 * l + l / 2,
             ..WsOptions::default()
         };
         let o = Outbox::new();
         assert_eq!(o.push_update(&tick("A", 1), &opts), Pushed::Queued);
         assert_eq!(o.push_update(&tick("B", 2), &opts), Pushed::Queued);
-        // Two pending: A@1 is replaced by A@3, which goes to the back (order per room kept).
+        // A third frame would pass the soft bound: A@1 is replaced by A@3, which
+        // goes to the back (order per room kept).
         assert_eq!(o.push_update(&tick("A", 3), &opts), Pushed::Conflated);
         assert_eq!(o.pending(), 2);
-        assert_eq!(seqs(&o.next_batch(10).await), vec![2, 3]);
+        assert_eq!(o.queued_bytes(), 2 * l - 2);
+        assert_eq!(seqs(&batch(&o).await), vec![2, 3]);
+        assert_eq!(o.queued_bytes(), 0);
         for (i, p) in ["C", "D", "E", "F"].iter().enumerate() {
             let r = o.push_update(&tick(p, 10 + i as u64), &opts);
             assert_eq!(r, Pushed::Queued, "{p}");
         }
         assert_eq!(
             o.push_update(&tick("G", 20), &opts),
-            Pushed::Dropped("pending_limit")
+            Pushed::Dropped("queue_bytes")
         );
         let reason = o.closed().borrow().clone().expect("closed");
-        assert_eq!(reason.code, 1008);
+        assert_eq!(reason.code, SLOW_CLIENT);
+        assert!(reason.reason.contains("KiB queued"), "{}", reason.reason);
         assert_eq!(o.push_update(&tick("H", 21), &opts), Pushed::Closed);
+    }
+
+    #[tokio::test]
+    async fn one_wake_up_takes_everything_that_came_meanwhile() {
+        let opts = WsOptions::default();
+        let o = Outbox::new();
+        for i in 0..5 {
+            o.push_update(&tick(&format!("P{i}"), i + 1), &opts);
+        }
+        assert_eq!(seqs(&batch(&o).await), vec![1, 2, 3, 4, 5]);
     }
 
     #[tokio::test]

@@ -48,14 +48,44 @@ fn sent() -> &'static Sent {
     })
 }
 
-fn count(event: Option<Event>) {
-    let s = sent();
-    match event {
-        Some(Event::UnderlyingUpdate) => s.underlying.inc(),
-        Some(Event::ChainUpdate) => s.chain.inc(),
-        Some(Event::ChainSummary) => s.summary.inc(),
-        Some(Event::BarUpdate) => s.bar.inc(),
-        None => s.control.inc(),
+/// Frames fed since the last flush, by event: counted into the shared metric
+/// once per flush, not once per frame (the counters are shared by every
+/// writer; per-frame increments would make every core fight for them).
+#[derive(Default)]
+struct Tally {
+    underlying: u64,
+    chain: u64,
+    summary: u64,
+    bar: u64,
+    control: u64,
+}
+
+impl Tally {
+    fn add(&mut self, event: Option<Event>) {
+        let n = match event {
+            Some(Event::UnderlyingUpdate) => &mut self.underlying,
+            Some(Event::ChainUpdate) => &mut self.chain,
+            Some(Event::ChainSummary) => &mut self.summary,
+            Some(Event::BarUpdate) => &mut self.bar,
+            None => &mut self.control,
+        };
+        *n += 1;
+    }
+
+    fn flush(&mut self) {
+        let s = sent();
+        for (counter, n) in [
+            (&s.underlying, self.underlying),
+            (&s.chain, self.chain),
+            (&s.summary, self.summary),
+            (&s.bar, self.bar),
+            (&s.control, self.control),
+        ] {
+            if n > 0 {
+                counter.inc_by(n);
+            }
+        }
+        *self = Tally::default();
     }
 }
 
@@ -109,6 +139,8 @@ pub struct Writer<'a, S> {
     opts: WsOptions,
     /// Rooms joined, with the last sequence sent in each (`general` is implicit).
     last_sent: HashMap<Arc<str>, u64>,
+    /// Frames fed since the last flush.
+    tally: Tally,
 }
 
 impl<'a, S> Writer<'a, S>
@@ -123,22 +155,24 @@ where
             live,
             opts,
             last_sent: HashMap::new(),
+            tally: Tally::default(),
         }
     }
 
     /// Writes until the client is closed or the socket fails.
     pub async fn run(mut self) -> Ended {
         let mut closed = self.outbox.closed();
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let batch = tokio::select! {
+            tokio::select! {
                 biased;
                 reason = wait_closed(&mut closed) => return self.close(reason).await,
-                b = self.outbox.next_batch(BATCH) => b,
+                () = self.outbox.next_batch(&mut batch, BATCH) => {}
             };
             let written = tokio::select! {
                 biased;
                 reason = wait_closed(&mut closed) => return self.close(reason).await,
-                r = self.write_batch(batch) => r,
+                r = self.write_batch(&mut batch) => r,
             };
             if written.is_err() {
                 return Ended::SocketError;
@@ -161,7 +195,7 @@ where
 
     async fn feed(&mut self, text: Utf8Bytes, event: Option<Event>) -> Result<(), axum::Error> {
         self.sink.feed(Message::Text(text)).await?;
-        count(event);
+        self.tally.add(event);
         Ok(())
     }
 
@@ -188,8 +222,9 @@ where
         self.feed(frame, Some(event)).await
     }
 
-    async fn write_batch(&mut self, batch: Vec<Entry>) -> Result<(), axum::Error> {
-        for e in batch {
+    /// Feeds every entry of `batch` (leaving it empty), then flushes once.
+    async fn write_batch(&mut self, batch: &mut Vec<Entry>) -> Result<(), axum::Error> {
+        for e in batch.drain(..) {
             match e {
                 Entry::Update(u) => {
                     self.feed_update(&u.room, u.value.seq, u.frame.clone(), u.event)
@@ -207,7 +242,13 @@ where
                 }
             }
         }
+        self.flush().await
+    }
+
+    /// Flushes the socket and records the progress.
+    async fn flush(&mut self) -> Result<(), axum::Error> {
         self.sink.flush().await?;
+        self.tally.flush();
         self.outbox.progress();
         Ok(())
     }
@@ -312,16 +353,14 @@ where
                 unflushed += 1;
                 if unflushed == RESUME_FLUSH_EVERY {
                     unflushed = 0;
-                    self.sink.flush().await?;
-                    self.outbox.progress();
+                    self.flush().await?;
                 }
             }
             if left == 0 {
                 break;
             }
         }
-        self.sink.flush().await?;
-        self.outbox.progress();
+        self.flush().await?;
         Ok(())
     }
 }
