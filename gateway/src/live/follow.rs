@@ -2,6 +2,7 @@
 //! from the stream, then follows new messages with an ordered push consumer,
 //! rebuilding it with backoff when NATS or the stream goes away.
 
+use super::delta;
 use super::render;
 use super::shared::Shared;
 use super::update::{Event, Update};
@@ -100,6 +101,12 @@ async fn follow(
         let update =
             decode(m.subject.as_str(), m.headers.as_ref(), &m.payload, seq).map(|mut u| {
                 u.trace = ds_runtime::telemetry::remote(m.headers.as_ref());
+                if u.event == Event::ChainUpdate {
+                    // Only this task writes the latest values: the previous
+                    // chain read here is still the latest when this one lands.
+                    let prev = shared.read().chain(&u.product, &u.sub).cloned();
+                    u.delta = prev.and_then(|p| delta::between(&p, &u));
+                }
                 Arc::new(u)
             });
         {

@@ -7,6 +7,7 @@
 //! `data` (proto field names, an RFC 3339 `ts` next to `ts_unix_ns`, `start`
 //! next to `start_unix_ns` for bars).
 
+pub mod delta;
 pub(crate) mod follow;
 mod latest;
 pub mod render;

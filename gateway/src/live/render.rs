@@ -40,10 +40,11 @@ pub fn route(m: &Enriched) -> (Event, String, String, i64) {
     }
 }
 
-/// A WebSocket data frame `{"event":…,"room":…,"seq":…,"data":{…}}` around
-/// `data` already serialized (the same bytes the REST latest values serve).
-fn frame_with_body(event: Event, room: &str, seq: u64, data: &str) -> Utf8Bytes {
-    let mut out = String::with_capacity(256);
+/// A WebSocket data frame `{"event":…,"room":…,"seq":…<extra>,"data":{…}}`
+/// around `data` already serialized (for a full frame, the same bytes the REST
+/// latest values serve); `extra` is more members, each starting with a comma.
+pub(super) fn frame(event: Event, room: &str, seq: u64, extra: &str, data: &str) -> Utf8Bytes {
+    let mut out = String::with_capacity(data.len() + extra.len() + 64);
     out.push_str("{\"event\":\"");
     out.push_str(event.name());
     out.push_str("\",\"room\":");
@@ -52,6 +53,7 @@ fn frame_with_body(event: Event, room: &str, seq: u64, data: &str) -> Utf8Bytes 
     out.push_str(&Value::String(room.to_owned()).to_string());
     out.push_str(",\"seq\":");
     out.push_str(&seq.to_string());
+    out.push_str(extra);
     out.push_str(",\"data\":");
     out.push_str(data);
     out.push('}');
@@ -67,7 +69,7 @@ pub fn update(m: Enriched, seq: u64) -> serde_json::Result<Update> {
         serde_json::Error::io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     })?;
     let (event, room, key, ts_unix_ns) = route(&m);
-    let frame = frame_with_body(event, &room, seq, &body);
+    let frame = frame(event, &room, seq, "", &body);
     let (product, sub) = match &m {
         Enriched::Underlying(_) => (m.product().to_owned(), String::new()),
         Enriched::Chain(x) => (m.product().to_owned(), x.expiry.clone()),
@@ -87,6 +89,7 @@ pub fn update(m: Enriched, seq: u64) -> serde_json::Result<Update> {
         product,
         sub,
         frame,
+        delta: None,
         trace: None,
     })
 }

@@ -62,6 +62,9 @@ pub struct Update {
     pub sub: String,
     /// The complete WebSocket frame `{"event","room","seq","data"}`.
     pub frame: Utf8Bytes,
+    /// For a chain, its delta frame after the previous chain of its key (see
+    /// [`super::delta`]), for clients that asked for deltas and have that one.
+    pub delta: Option<super::delta::Delta>,
     /// The sampled trace the message belongs to (only with trace export on).
     pub trace: Option<ds_runtime::telemetry::Remote>,
 }

@@ -4,8 +4,9 @@
 //! [`ReplayFeed`] instead, fanned out the same way.
 
 use super::options::WsOptions;
-use super::outbox::{Entry, Outbox};
+use super::outbox::{Entry, Outbox, Start};
 use super::protocol;
+use super::protocol::Encoding;
 use super::replay::ReplayFeed;
 use super::rooms::{dispatch, leave, Registry, GENERAL};
 use crate::live::{Live, Update};
@@ -116,7 +117,11 @@ impl Hub {
         let was_empty = r.clients.is_empty();
         // Queued under the registry lock: every update fanned out after this is
         // behind the snapshot marker, so the snapshot + live stream has no gap.
-        outbox.push(Entry::Snapshot(Arc::from(GENERAL)));
+        outbox.push(Entry::Join {
+            room: Arc::from(GENERAL),
+            start: Start::Snapshot,
+            encoding: Encoding::Full,
+        });
         r.clients.insert(id, outbox.clone());
         drop(r);
         Some(self.registered(id, outbox, was_empty, None))
@@ -208,36 +213,54 @@ impl Client {
     }
 
     /// Joins `room`: queues `subscribed`, then the room's latest values (or,
-    /// with `since`, every message after it from the stream), then live updates.
+    /// with `since`, every message after it from the stream), then live updates,
+    /// `chain_update` frames encoded as `encoding` asks.
     /// On a replay session: `subscribed`, then the session's messages (no
     /// snapshot; `since` gets an `error` event and is otherwise ignored).
-    pub fn subscribe(&self, room: &str, since: Option<u64>) {
+    pub fn subscribe(&self, room: &str, since: Option<u64>, encoding: Encoding) {
         let room: Arc<str> = Arc::from(room);
         let mut r = self.registry();
         // Under the registry lock, like `register`.
-        self.outbox.push(Entry::Text(protocol::subscribed(&room)));
-        let first = match (since, &self.replay) {
+        self.outbox
+            .push(Entry::Text(protocol::subscribed(&room, encoding)));
+        let start = match (since, &self.replay) {
             (Some(_), Some(_)) => {
                 self.outbox.push(Entry::Text(protocol::error(
                     "since_seq is ignored on a replay session: nothing is stored, so there \
                      is no snapshot or resume, and seq counts the session's messages",
                 )));
-                Entry::Joined(room.clone())
+                Start::Live
             }
-            (None, Some(_)) => Entry::Joined(room.clone()),
-            (Some(since), None) => Entry::Resume {
-                room: room.clone(),
-                since,
-            },
-            (None, None) => Entry::Snapshot(room.clone()),
+            (None, Some(_)) => Start::Live,
+            (Some(since), None) => Start::After(since),
+            (None, None) => Start::Snapshot,
         };
-        self.outbox.push(first);
+        self.outbox.push(Entry::Join {
+            room: room.clone(),
+            start,
+            encoding,
+        });
         let members = r.rooms.entry(room).or_default();
         let new_room = members.is_empty();
         members.insert(self.id, self.outbox.clone());
         if new_room {
             metrics().ws_rooms.inc();
         }
+    }
+
+    /// Sends `room` again from scratch (`resync`): a `resync` event, the
+    /// room's latest values (live only), and whole frames until the client has
+    /// each chain again. `false` when the client is not in the room.
+    pub fn resync(&self, room: &str) -> bool {
+        let r = self.registry();
+        let joined = room == GENERAL || r.rooms.get(room).is_some_and(|m| m.contains_key(&self.id));
+        if joined {
+            self.outbox.push(Entry::Resync {
+                room: Arc::from(room),
+                snapshot: self.replay.is_none(),
+            });
+        }
+        joined
     }
 
     /// Leaves `room`.

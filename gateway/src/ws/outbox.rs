@@ -9,6 +9,7 @@
 //! under load one wake-up and one socket flush carry many frames.
 
 use super::options::{WsOptions, SLOW_CLIENT};
+use super::protocol::Encoding;
 use crate::live::Update;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -23,21 +24,39 @@ pub enum Entry {
     Update(Arc<Update>),
     /// A control event (`subscribed`, `pong`, `error`, …).
     Text(Utf8Bytes),
-    /// The latest values of a room, read when the writer gets here.
-    Snapshot(Arc<str>),
     /// The client left a room: later updates of it are not sent.
     Left(Arc<str>),
-    /// The client joined a room of a replay session: updates from here on, no
-    /// snapshot.
-    Joined(Arc<str>),
-    /// Every message of a room after `since`, read back from the stream (a
-    /// resume, `since_seq`).
-    Resume {
+    /// The client joined a room: its frames start as `start` says, encoded as
+    /// `encoding` asks.
+    Join {
         /// The room.
         room: Arc<str>,
-        /// The client's last seen sequence.
-        since: u64,
+        /// Where its frames start.
+        start: Start,
+        /// How its `chain_update` frames are encoded.
+        encoding: Encoding,
     },
+    /// The client asked for a room again from scratch (`resync`): the next
+    /// frame of each of its chains is whole, after the room's latest values
+    /// when `snapshot` (a live room; a replay session stores none).
+    Resync {
+        /// The room.
+        room: Arc<str>,
+        /// Send the latest values.
+        snapshot: bool,
+    },
+}
+
+/// Where a joined room's frames start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With the room's latest values, read when the writer gets here.
+    Snapshot,
+    /// With every message of the room after this `MD_ENRICHED` sequence, read
+    /// back from the stream (a resume, `since_seq`).
+    After(u64),
+    /// With the next live update (a replay session: nothing is stored).
+    Live,
 }
 
 /// Why a connection is being closed by the server.

@@ -34,6 +34,17 @@ impl RoomKind {
     }
 }
 
+/// How a subscription's `chain_update` frames are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// Every frame whole (the default).
+    #[default]
+    Full,
+    /// Only the quotes changed since the client's previous frame of the same
+    /// chain (see [`crate::live::delta`]); other events stay whole.
+    Delta,
+}
+
 /// The subject filter that reads a room back from `MD_ENRICHED` (one filter per
 /// consumer: nats-server 2.9 has no multi-filter consumers).
 pub fn room_filter(room: &str) -> Option<String> {
@@ -62,6 +73,16 @@ pub enum Op {
         /// `"replay": "<prefix>"`: must name the socket's replay session (a
         /// socket follows one source, chosen with `GET /ws?replay=<prefix>`).
         replay: Option<String>,
+        /// `"encoding": "full" | "delta"`.
+        encoding: Encoding,
+    },
+    /// `{"op":"resync","type":…,"symbol":…}`: the room's latest values again,
+    /// whole (a client that found a gap in its delta frames).
+    Resync {
+        /// The room kind.
+        kind: RoomKind,
+        /// The product.
+        symbol: String,
     },
     /// `{"op":"unsubscribe","type":…,"symbol":…}`
     Unsubscribe {
@@ -83,7 +104,7 @@ pub fn parse(text: &str) -> Result<Op, String> {
     let op = obj
         .get("op")
         .and_then(Value::as_str)
-        .ok_or("missing \"op\" (auth, subscribe, unsubscribe or ping)")?;
+        .ok_or("missing \"op\" (auth, subscribe, unsubscribe, resync or ping)")?;
     let room = || -> Result<(RoomKind, String), String> {
         let t = obj
             .get("type")
@@ -123,19 +144,32 @@ pub fn parse(text: &str) -> Result<Op, String> {
                         .to_owned(),
                 ),
             };
+            let encoding = match obj.get("encoding") {
+                None | Some(Value::Null) => Encoding::Full,
+                Some(v) => match v.as_str() {
+                    Some("full") => Encoding::Full,
+                    Some("delta") => Encoding::Delta,
+                    _ => return Err("\"encoding\" must be \"full\" or \"delta\"".into()),
+                },
+            };
             Ok(Op::Subscribe {
                 kind,
                 symbol,
                 since_seq,
                 replay,
+                encoding,
             })
+        }
+        "resync" => {
+            let (kind, symbol) = room()?;
+            Ok(Op::Resync { kind, symbol })
         }
         "unsubscribe" => {
             let (kind, symbol) = room()?;
             Ok(Op::Unsubscribe { kind, symbol })
         }
         other => Err(format!(
-            "unknown op {other:?}; expected auth, subscribe, unsubscribe or ping"
+            "unknown op {other:?}; expected auth, subscribe, unsubscribe, resync or ping"
         )),
     }
 }
@@ -159,9 +193,18 @@ pub fn authenticated(role: Option<&str>) -> Utf8Bytes {
     text(json!({"event": "authenticated", "role": role}))
 }
 
-/// `{"event":"subscribed","room":…}`
-pub fn subscribed(room: &str) -> Utf8Bytes {
-    text(json!({"event": "subscribed", "room": room}))
+/// `{"event":"subscribed","room":…}`; with delta encoding also
+/// `"encoding":"delta"` and the order of a quote row's values (`quote_fields`).
+pub fn subscribed(room: &str, encoding: Encoding) -> Utf8Bytes {
+    match encoding {
+        Encoding::Full => text(json!({"event": "subscribed", "room": room})),
+        Encoding::Delta => text(json!({
+            "event": "subscribed",
+            "room": room,
+            "encoding": "delta",
+            "quote_fields": crate::live::delta::QUOTE_FIELDS,
+        })),
+    }
 }
 
 /// `{"event":"unsubscribed","room":…}`
@@ -189,6 +232,7 @@ mod tests {
                 symbol: "NIFTY".into(),
                 since_seq: Some(12),
                 replay: None,
+                encoding: Encoding::Full,
             })
         );
         assert_eq!(
@@ -198,6 +242,24 @@ mod tests {
                 symbol: "NIFTY".into(),
                 since_seq: None,
                 replay: Some("replay.x".into()),
+                encoding: Encoding::Full,
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","encoding":"delta"}"#),
+            Ok(Op::Subscribe {
+                kind: RoomKind::Chain,
+                symbol: "NIFTY".into(),
+                since_seq: None,
+                replay: None,
+                encoding: Encoding::Delta,
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"resync","type":"chain","symbol":"NIFTY"}"#),
+            Ok(Op::Resync {
+                kind: RoomKind::Chain,
+                symbol: "NIFTY".into(),
             })
         );
         assert_eq!(
@@ -219,6 +281,8 @@ mod tests {
             r#"{"op":"subscribe","type":"chain"}"#,
             r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","since_seq":-1}"#,
             r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","replay":1}"#,
+            r#"{"op":"subscribe","type":"chain","symbol":"NIFTY","encoding":"zip"}"#,
+            r#"{"op":"resync","type":"chain"}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -9,15 +9,17 @@
 //! [`render::update`]) and fanned out to the feed's own rooms like live ones.
 //! Core NATS has no stream sequence, so `seq` is a counter of the feed (1, 2, …
 //! per decoded message; it starts again at 1 when the feed is re-created).
-//! Nothing is stored: no snapshot on subscribe, no resume (`since_seq`).
+//! Nothing is stored: no snapshot on subscribe, no resume (`since_seq`); delta
+//! frames (`"encoding":"delta"`) follow the session's own previous chains.
 
 use super::options::WsOptions;
 use super::rooms::{dispatch, Registry};
-use crate::live::render;
+use crate::live::{delta, render, Event, Update};
 use ds_runtime::backoff::Backoff;
 use ds_schemas::enriched::Enriched;
 use ds_schemas::subjects::STREAM_ENRICHED;
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -105,6 +107,8 @@ async fn run(
 ) {
     let subject = format!("{}.md.enriched.>", shared.prefix);
     let strip = format!("{}.", shared.prefix);
+    // The last chain of each key, for delta frames.
+    let mut chains: HashMap<Arc<str>, Arc<Update>> = HashMap::new();
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     loop {
         match client.subscribe(subject.clone()).await {
@@ -129,9 +133,16 @@ async fn run(
                         .map_err(|e| e.to_string())
                         .and_then(|e| render::update(e, seq).map_err(|e| e.to_string()));
                     match rendered {
-                        Ok(u) => {
+                        Ok(mut u) => {
                             shared.seq.store(seq, Ordering::Relaxed);
-                            dispatch(&shared.registry(), &opts, &Arc::new(u));
+                            if u.event == Event::ChainUpdate {
+                                u.delta = chains.get(&u.key).and_then(|p| delta::between(p, &u));
+                            }
+                            let u = Arc::new(u);
+                            if u.event == Event::ChainUpdate {
+                                chains.insert(u.key.clone(), u.clone());
+                            }
+                            dispatch(&shared.registry(), &opts, &u);
                         }
                         Err(e) => tracing::warn!(
                             subject = m.subject.as_str(),

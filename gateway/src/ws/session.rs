@@ -128,12 +128,21 @@ async fn handle(text: &str, client: &Client, state: &AppState) {
             kind,
             symbol,
             since_seq,
+            encoding,
             ..
         }) => match state.product(&symbol) {
-            Ok(_) => client.subscribe(&kind.room(&symbol), since_seq),
+            Ok(_) => client.subscribe(&kind.room(&symbol), since_seq, encoding),
             Err(e) => reply(protocol::error(&e.to_string())),
         },
         Ok(Op::Unsubscribe { kind, symbol }) => client.unsubscribe(&kind.room(&symbol)),
+        Ok(Op::Resync { kind, symbol }) => {
+            let room = kind.room(&symbol);
+            if !client.resync(&room) {
+                reply(protocol::error(&format!(
+                    "not subscribed to {room}: subscribe instead of resync"
+                )));
+            }
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 //! its room, and sends the close frame when the client is closed.
 
 use super::options::WsOptions;
-use super::outbox::{CloseReason, Entry, Outbox};
+use super::outbox::{CloseReason, Entry, Outbox, Start};
 use super::protocol;
-use crate::live::{follow, Event, Live};
+use super::protocol::Encoding;
+use crate::live::{follow, Event, Live, Update};
 use async_nats::jetstream::consumer::{pull, Consumer, DeliverPolicy};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use ds_runtime::metrics::metrics;
@@ -131,14 +132,24 @@ fn going_away() -> CloseReason {
     }
 }
 
+/// What a writer keeps of a room the client joined.
+#[derive(Default)]
+struct Room {
+    /// The last sequence sent (frames at or below it are not sent again).
+    last: u64,
+    /// With delta encoding: the sequence of the last frame sent of each chain
+    /// (room key); a delta frame goes out only on top of that one.
+    chains: Option<HashMap<Arc<str>, u64>>,
+}
+
 /// The writer of one client.
 pub struct Writer<'a, S> {
     sink: &'a mut S,
     outbox: Arc<Outbox>,
     live: Live,
     opts: WsOptions,
-    /// Rooms joined, with the last sequence sent in each (`general` is implicit).
-    last_sent: HashMap<Arc<str>, u64>,
+    /// Rooms joined (`general` is implicit).
+    rooms: HashMap<Arc<str>, Room>,
     /// Frames fed since the last flush.
     tally: Tally,
 }
@@ -154,7 +165,7 @@ where
             outbox,
             live,
             opts,
-            last_sent: HashMap::new(),
+            rooms: HashMap::new(),
             tally: Tally::default(),
         }
     }
@@ -199,45 +210,74 @@ where
         Ok(())
     }
 
-    /// Sends a live update unless the room already got it (or something newer).
-    async fn feed_update(
-        &mut self,
-        room: &Arc<str>,
-        seq: u64,
-        frame: Utf8Bytes,
-        event: Event,
-    ) -> Result<(), axum::Error> {
-        let last = match self.last_sent.get_mut(room) {
-            Some(last) => last,
+    /// Sends an update unless the room already got it (or something newer):
+    /// its delta frame to a client that asked for deltas and has the chain it
+    /// applies to, else the whole frame.
+    async fn feed_update(&mut self, u: &Update) -> Result<(), axum::Error> {
+        let room = match self.rooms.get_mut(&u.room) {
+            Some(room) => room,
             // `general` needs no subscribe; any other room was left (a late frame).
-            None if &**room == super::rooms::GENERAL => {
-                self.last_sent.entry(room.clone()).or_insert(0)
+            None if &*u.room == super::rooms::GENERAL => {
+                self.rooms.entry(u.room.clone()).or_default()
             }
             None => return Ok(()),
         };
-        if seq <= *last {
+        let seq = u.value.seq;
+        if seq <= room.last {
             return Ok(());
         }
-        *last = seq;
-        self.feed(frame, Some(event)).await
+        room.last = seq;
+        let frame = match &mut room.chains {
+            Some(chains) => {
+                let had = chains.insert(u.key.clone(), seq);
+                match &u.delta {
+                    Some(d) if had == Some(d.base_seq) => d.frame.clone(),
+                    _ => u.frame.clone(),
+                }
+            }
+            None => u.frame.clone(),
+        };
+        self.feed(frame, Some(u.event)).await
     }
 
     /// Feeds every entry of `batch` (leaving it empty), then flushes once.
     async fn write_batch(&mut self, batch: &mut Vec<Entry>) -> Result<(), axum::Error> {
         for e in batch.drain(..) {
             match e {
-                Entry::Update(u) => {
-                    self.feed_update(&u.room, u.value.seq, u.frame.clone(), u.event)
-                        .await?
-                }
+                Entry::Update(u) => self.feed_update(&u).await?,
                 Entry::Text(t) => self.feed(t, None).await?,
-                Entry::Snapshot(room) => self.snapshot(&room).await?,
-                Entry::Joined(room) => {
-                    self.last_sent.insert(room, 0);
+                Entry::Join {
+                    room,
+                    start,
+                    encoding,
+                } => {
+                    let chains = (encoding == Encoding::Delta).then(HashMap::new);
+                    let last = match start {
+                        Start::After(since) => since,
+                        Start::Snapshot | Start::Live => 0,
+                    };
+                    self.rooms.insert(room.clone(), Room { last, chains });
+                    match start {
+                        Start::Snapshot => self.snapshot(&room).await?,
+                        Start::After(since) => self.resume(&room, since).await?,
+                        Start::Live => {}
+                    }
                 }
-                Entry::Resume { room, since } => self.resume(&room, since).await?,
+                Entry::Resync { room, snapshot } => {
+                    let Some(r) = self.rooms.get_mut(&room) else {
+                        continue;
+                    };
+                    if let Some(chains) = &mut r.chains {
+                        chains.clear();
+                    }
+                    self.feed(protocol::resync(&room, "asked for by the client"), None)
+                        .await?;
+                    if snapshot {
+                        self.snapshot(&room).await?;
+                    }
+                }
                 Entry::Left(room) => {
-                    self.last_sent.remove(&room);
+                    self.rooms.remove(&room);
                     self.feed(protocol::unsubscribed(&room), None).await?;
                 }
             }
@@ -254,12 +294,15 @@ where
     }
 
     /// The room's latest values, from scratch (the client forgot the room or
-    /// is resyncing).
+    /// is resyncing): whole frames, whatever was sent before.
     async fn snapshot(&mut self, room: &Arc<str>) -> Result<(), axum::Error> {
-        self.last_sent.insert(room.clone(), 0);
+        let r = self.rooms.entry(room.clone()).or_default();
+        r.last = 0;
+        if let Some(chains) = &mut r.chains {
+            chains.clear();
+        }
         for u in self.live.snapshot(room) {
-            self.feed_update(room, u.value.seq, u.frame.clone(), u.event)
-                .await?;
+            self.feed_update(&u).await?;
         }
         Ok(())
     }
@@ -267,7 +310,6 @@ where
     /// Every message of the room after `since`, or `resync` + snapshot when the
     /// stream no longer has them.
     async fn resume(&mut self, room: &Arc<str>, since: u64) -> Result<(), axum::Error> {
-        self.last_sent.insert(room.clone(), since);
         let reason = match self.read_back(room, since).await {
             Ok(None) => return Ok(()),
             Ok(Some(reason)) | Err(ReadBackError::Source(reason)) => reason,
@@ -323,16 +365,15 @@ where
             )));
         }
         if pending > 0 {
-            self.send_back(room, consumer).await?;
+            self.send_back(consumer).await?;
         }
         Ok(None)
     }
 
-    /// Sends what `consumer` reads of `room`, flushing every
+    /// Sends what `consumer` reads (one room), flushing every
     /// [`RESUME_FLUSH_EVERY`] frames, until it has nothing pending.
     async fn send_back(
         &mut self,
-        room: &Arc<str>,
         consumer: Consumer<pull::OrderedConfig>,
     ) -> Result<(), ReadBackError> {
         let mut messages = consumer.messages().await.map_err(source)?;
@@ -349,7 +390,7 @@ where
             };
             if let Some(u) = follow::decode(m.subject.as_str(), m.headers.as_ref(), &m.payload, seq)
             {
-                self.feed_update(room, seq, u.frame, u.event).await?;
+                self.feed_update(&u).await?;
                 unflushed += 1;
                 if unflushed == RESUME_FLUSH_EVERY {
                     unflushed = 0;
