@@ -26,6 +26,7 @@ const FILES: &[(&str, &[u8])] = &[
     asset!("app.css"),
     asset!("app.js"),
     asset!("chain.js"),
+    asset!("delta.js"),
     asset!("charts.js"),
     asset!("favicon.svg"),
     asset!("format.js"),

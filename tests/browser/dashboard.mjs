@@ -3,9 +3,11 @@
 //   node tests/browser/dashboard.mjs <gateway base URL> [screenshot path]
 //
 // Opens <base>/dashboard/?product=NIFTY, waits until window.__ds (the page's test
-// hooks, see gateway/assets/README.md) shows a connected socket, a price and
-// option-chain rows, then until prices and chain rows update live; saves the
-// screenshot (default tests/artifacts/dashboard.png) and prints the hooks as JSON.
+// hooks, see gateway/assets/dashboard/test-hooks.js) shows a connected socket, a
+// price and option-chain rows, then until prices and chain rows update live; drops
+// one delta chain frame and waits for the gap → resync → deltas again, and checks the
+// chains the page rebuilt against a whole-frame subscriber's; saves the screenshot
+// (default tests/artifacts/dashboard.png) and prints the hooks as JSON.
 // Exits non-zero on a timeout, a page error or a server `error` event.
 
 import { chromium } from 'playwright-core';
@@ -64,7 +66,12 @@ try {
     { timeout: TIMEOUT_MS, polling: 100 },
   );
   step('connected, price and chain shown');
-  const first = await page.evaluate(() => ({ ...__ds, lastSeq: { ...__ds.lastSeq } }));
+  const first = await page.evaluate(() => ({
+    ...__ds,
+    lastSeq: { ...__ds.lastSeq },
+    recentChains: __ds.recentChains.length,
+    dropDeltas: null,
+  }));
   // Live: more data frames, a newer price tick and more chain updates arrive.
   await page.waitForFunction(
     (f) =>
@@ -75,6 +82,50 @@ try {
     { timeout: TIMEOUT_MS, polling: 100 },
   );
   step('prices and chain update live');
+  // The chain room is delta-encoded: deltas apply; a lost one is a gap the page
+  // resyncs, after which deltas apply again.
+  await page.waitForFunction(() => __ds.deltas > 0, null, { timeout: TIMEOUT_MS, polling: 100 });
+  const beforeGap = await page.evaluate(() => ({ gaps: __ds.gaps, resyncs: __ds.resyncs }));
+  await page.evaluate(() => __ds.dropDeltas(1));
+  await page.waitForFunction((b) => __ds.gaps > b.gaps && __ds.resyncs > b.resyncs, beforeGap, {
+    timeout: TIMEOUT_MS,
+    polling: 50,
+  });
+  const afterGap = await page.evaluate(() => __ds.deltas);
+  step(`delta dropped: gap detected, resync asked (${afterGap} deltas so far)`);
+  await page.waitForFunction((n) => __ds.deltas > n + 2, afterGap, { timeout: TIMEOUT_MS, polling: 100 });
+  step('deltas apply again after the resync');
+  // What the page rebuilt from deltas is what a whole-frame subscriber gets, seq by seq.
+  const same = await page.evaluate(async (ms) => {
+    const full = new Map();
+    await new Promise((resolve) => {
+      const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws`);
+      ws.onopen = () => ws.send(JSON.stringify({ op: 'subscribe', type: 'chain', symbol: __ds.product }));
+      ws.onmessage = (ev) => {
+        const m = JSON.parse(ev.data);
+        if (m.event === 'chain_update') full.set(m.seq, m.data);
+      };
+      setTimeout(() => {
+        ws.close();
+        resolve();
+      }, ms);
+    });
+    const sorted = (_, v) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+        : v;
+    const canon = (v) => JSON.stringify(v, sorted);
+    const out = { compared: 0, differ: [] };
+    for (const { seq, chain } of __ds.recentChains) {
+      if (!full.has(seq)) continue;
+      out.compared += 1;
+      if (canon(full.get(seq)) !== canon(chain)) out.differ.push(seq);
+    }
+    return out;
+  }, 8000);
+  step(`rebuilt chains compared with whole frames: ${JSON.stringify(same)}`);
+  if (same.compared < 2) problems.push(`only ${same.compared} rebuilt chains could be compared`);
+  if (same.differ.length) problems.push(`rebuilt chains differ from whole frames at seq ${same.differ}`);
   // The product picker: "/" opens it, typing filters, Enter picks the first match.
   await page.keyboard.press('/');
   await page.waitForFunction(() => __ds.pickerOpen, null, { timeout: TIMEOUT_MS });
@@ -99,7 +150,12 @@ try {
   // Let the charts and the table settle on a few more frames before the picture.
   await page.waitForFunction((n) => __ds.renders > n + 3, first.renders, { timeout: TIMEOUT_MS });
   await page.waitForTimeout(1500);
-  const hooks = await page.evaluate(() => ({ ...__ds, lastSeq: { ...__ds.lastSeq } }));
+  const hooks = await page.evaluate(() => ({
+    ...__ds,
+    lastSeq: { ...__ds.lastSeq },
+    recentChains: __ds.recentChains.length,
+    dropDeltas: null,
+  }));
   mkdirSync(dirname(shot), { recursive: true });
   await page.screenshot({ path: shot });
   step(`screenshot saved to ${shot}`);

@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: the whole system (live feed, enricher,
 //! projector, gateway) on private servers, and headless Chromium driven by
 //! `tests/browser/dashboard.mjs` (playwright-core), which waits for prices and
-//! the option chain to update live, picks another product with the picker's
-//! search, checks its market status is shown, and saves
+//! the option chain to update live, for a delta chain frame lost on purpose to
+//! be resynced (the rebuilt chains checked against whole frames), picks another
+//! product with the picker's search, checks its market status is shown, and saves
 //! `tests/artifacts/dashboard.png`.
 //!
 //! Needs `tests/browser/setup.sh` (Debian's chromium, playwright-core from npm).
@@ -97,6 +98,10 @@ async fn the_dashboard_shows_prices_and_the_chain_updating_live() {
     assert!(hooks["lastPrice"].as_f64() > Some(0.0), "{hooks}");
     assert!(hooks["chainUpdates"].as_u64() > Some(1), "{hooks}");
     assert_eq!(hooks["errors"], 0, "{hooks}");
+    // Delta chains: applied, one dropped on purpose, the gap resynced.
+    assert!(hooks["deltas"].as_u64() > Some(2), "{hooks}");
+    assert!(hooks["gaps"].as_u64() >= Some(1), "{hooks}");
+    assert!(hooks["resyncs"].as_u64() >= Some(1), "{hooks}");
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(
         size > 20_000,
@@ -155,6 +160,7 @@ async fn the_dashboard_is_served_with_its_types_and_etags() {
     for (file, ty) in [
         ("app.js", "text/javascript"),
         ("ws.js", "text/javascript"),
+        ("delta.js", "text/javascript"),
         ("vendor/uPlot.iife.min.js", "text/javascript"),
         ("app.css", "text/css"),
         ("vendor/uPlot.min.css", "text/css"),

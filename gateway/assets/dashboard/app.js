@@ -338,6 +338,9 @@ function pickExpiry(list) {
 function onMessage(msg) {
   hooks.messages = feed.messages;
   hooks.duplicates = feed.duplicates;
+  hooks.deltas = feed.deltas.applied;
+  hooks.gaps = feed.deltas.gaps;
+  hooks.resyncs = feed.resyncs;
   hooks.lastMessageAt = feed.lastDataAt;
   const d = msg.data;
   switch (msg.event) {
@@ -364,6 +367,8 @@ function onMessage(msg) {
       const isNew = !S.chains.has(d.expiry);
       S.chains.set(d.expiry, d);
       hooks.chainUpdates += 1;
+      hooks.recentChains.push({ seq: msg.seq, chain: d });
+      if (hooks.recentChains.length > 50) hooks.recentChains.shift();
       if (isNew) mark('expiries');
       if (isNew || d.expiry === S.expiry) mark('chain', 'tiles');
       break;
@@ -384,7 +389,7 @@ function onMessage(msg) {
       break;
     }
     case 'resync': {
-      S.notice = `${msg.room}: resume point too old, resynced from the latest snapshot`;
+      S.notice = `${msg.room}: ${msg.reason || 'resync'}; resynced from the latest snapshot`;
       if (msg.room === `bars:${S.product}`) {
         for (const iv of INTERVALS) {
           S.bars[iv] = new Map();
@@ -822,7 +827,7 @@ function selectProduct(name) {
   setText($('priceTitle'), `${name} · ${S.p.exchange}`);
 
   feed.subscribe('product', name);
-  feed.subscribe('chain', name);
+  feed.subscribe('chain', name, { encoding: 'delta' });
   feed.subscribe('bars', name);
   loadHistory(name, S.interval);
   loadExpiries(name);
@@ -945,6 +950,9 @@ function buildLegend() {
 
 const feed = new Feed({ url: wsUrl, onMessage, onStatus, resume: !REPLAY });
 hooks.lastSeq = feed.lastSeq;
+hooks.dropDeltas = (n) => {
+  feed.dropDeltas = n;
+};
 hooks.replay = REPLAY || null;
 
 async function main() {

@@ -20,6 +20,12 @@
 //   products      products in the picker (the universe)
 //   pickerOpen    the product picker's list is open
 //   marketOpen    the selected product's market is in session (null: unknown)
+//   deltas        delta chain_update frames applied (the chain room is subscribed with
+//                 "encoding":"delta")
+//   gaps          delta frames that did not apply to the chain held (each leads to a resync)
+//   resyncs       resyncs asked for ({"op":"resync",…}) after a gap
+//   recentChains  the last 50 chains applied for the selected product: [{seq, chain}]
+//   dropDeltas(n) discard the next n delta frames as if lost (to test gap → resync)
 
 export const hooks = {
   connected: false,
@@ -41,6 +47,11 @@ export const hooks = {
   products: 0,
   pickerOpen: false,
   marketOpen: null,
+  deltas: 0,
+  gaps: 0,
+  resyncs: 0,
+  recentChains: [],
+  dropDeltas: () => {},
 };
 
 window.__ds = hooks;

@@ -1,9 +1,14 @@
 // WebSocket client for the gateway bridge (SPEC §8): rooms, resume with since_seq,
-// auto-reconnect with exponential backoff + jitter, heartbeat with ping/pong.
+// delta-encoded chains with resync on a gap, auto-reconnect with exponential backoff +
+// jitter, heartbeat with ping/pong.
 //
 // Invariant: for every room the client remembers the highest `seq` it has applied;
 // on reconnect it re-subscribes with `since_seq` = that value, and drops any frame
 // whose seq is not above it, so a reconnect never leaves a gap or a duplicate.
+// A delta chain_update is applied only on top of the chain it was made from
+// (`base_seq`); otherwise the room is resynced and its whole chains come again.
+
+import { ChainDeltas } from './delta.js';
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
@@ -42,6 +47,9 @@ export class Feed {
     this.pingSentAt = 0;
     this.messages = 0; // data frames applied
     this.duplicates = 0; // data frames dropped as already seen
+    this.deltas = new ChainDeltas();
+    this.resyncs = 0; // resyncs asked for after a gap
+    this.dropDeltas = 0; // test hook: delta frames to discard, as if lost
     this.reconnects = 0;
     this.lastError = '';
     this.closeInfo = '';
@@ -98,6 +106,11 @@ export class Feed {
       this.closeInfo = '';
       // Cleared in place: tests hold a reference to this object.
       if (!this.resume) for (const room of Object.keys(this.lastSeq)) delete this.lastSeq[room];
+      // A resync asked on the old socket is lost with it; without resume, so are the chains.
+      for (const room of this.rooms.keys()) {
+        if (this.resume) this.deltas.waiting.delete(room);
+        else this.deltas.forget(room);
+      }
       for (const [room, r] of this.rooms) {
         r.confirmed = false;
         this.sendSubscribe(room, r);
@@ -200,8 +213,24 @@ export class Feed {
           this.duplicates += 1;
           return;
         }
-        this.lastSeq[room] = msg.seq;
       }
+      if (ev === 'chain_update' && (msg.encoding === 'delta' || this.rooms.get(room)?.encoding === 'delta')) {
+        if (msg.encoding === 'delta' && this.dropDeltas > 0) {
+          this.dropDeltas -= 1;
+          return;
+        }
+        const chain = this.deltas.resolve(msg);
+        if (chain === null) {
+          const r = this.rooms.get(room);
+          if (r && this.deltas.needsResync(room)) {
+            this.resyncs += 1;
+            this.send({ op: 'resync', type: r.type, symbol: r.symbol });
+          }
+          return;
+        }
+        msg = { ...msg, data: chain };
+      }
+      if (typeof msg.seq === 'number') this.lastSeq[room] = msg.seq;
       this.messages += 1;
       this.lastDataAt = Date.now();
       this.onMessage(msg);
@@ -210,11 +239,15 @@ export class Feed {
     if (ev === 'subscribed') {
       const r = this.rooms.get(msg.room);
       if (r) r.confirmed = true;
+      this.deltas.subscribed(msg.room, msg.quote_fields);
     } else if (ev === 'resync') {
-      // The resume point is older than the stream keeps: the server follows with the
-      // latest snapshot. Forget our position so that snapshot is accepted even if the
-      // stream was recreated with lower sequence numbers.
-      if (msg.room) delete this.lastSeq[msg.room];
+      // The resume point is older than the stream keeps, or we asked after a gap: the
+      // server follows with the latest snapshot, whole. Forget our position so that
+      // snapshot is accepted even if the stream was recreated with lower sequence numbers.
+      if (msg.room) {
+        delete this.lastSeq[msg.room];
+        this.deltas.forget(msg.room);
+      }
     } else if (ev === 'error') {
       this.lastError = String(msg.message || 'error');
     }
@@ -232,15 +265,17 @@ export class Feed {
 
   sendSubscribe(room, r) {
     const m = { op: 'subscribe', type: r.type, symbol: r.symbol };
+    if (r.encoding) m.encoding = r.encoding;
     const s = this.lastSeq[room];
     if (this.resume && typeof s === 'number' && s > 0) m.since_seq = s;
     this.send(m);
   }
 
-  subscribe(type, symbol) {
+  /** Join a room; `{ encoding: 'delta' }` asks for delta-encoded chain_update frames. */
+  subscribe(type, symbol, { encoding } = {}) {
     const room = `${type}:${symbol}`;
     if (this.rooms.has(room)) return room;
-    const r = { type, symbol, confirmed: false };
+    const r = { type, symbol, encoding, confirmed: false };
     this.rooms.set(room, r);
     this.sendSubscribe(room, r);
     return room;
@@ -251,6 +286,7 @@ export class Feed {
     const room = `${type}:${symbol}`;
     if (!this.rooms.delete(room)) return;
     delete this.lastSeq[room];
+    this.deltas.forget(room);
     this.send({ op: 'unsubscribe', type, symbol });
   }
 
