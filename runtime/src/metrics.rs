@@ -3,7 +3,7 @@
 //! One process-wide registry: the metrics are facts about the process.
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
@@ -43,6 +43,9 @@ pub struct Metrics {
     pub ws_conflated: IntCounterVec,
     /// Clients disconnected for not reading.
     pub ws_dropped: IntCounterVec,
+    /// Socket flushes of the WebSocket writers (each carries one frame or more:
+    /// frames sent ÷ flushes is the batching).
+    pub ws_flushes: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -160,6 +163,16 @@ impl Metrics {
                 "Clients disconnected for not reading.",
                 &["reason"],
             ),
+            ws_flushes: {
+                let c = IntCounter::new(
+                    "deltastream_ws_flushes_total",
+                    "Socket flushes of the WebSocket writers (one frame or more each).",
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(c.clone()))
+                    .expect("metric registered once");
+                c
+            },
             registry: r,
         }
     }

@@ -288,6 +288,7 @@ where
     /// Flushes the socket and records the progress.
     async fn flush(&mut self) -> Result<(), axum::Error> {
         self.sink.flush().await?;
+        metrics().ws_flushes.inc();
         self.tally.flush();
         self.outbox.progress();
         Ok(())

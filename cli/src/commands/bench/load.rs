@@ -92,6 +92,26 @@ pub async fn http(addr: &str, path: &str, connections: usize, secs: f64) -> Http
     }
 }
 
+/// The body of `GET path` when it answers 200.
+///
+/// # Errors
+/// When the request fails or the answer is not 200.
+pub async fn get_body(addr: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no HTTP head from {addr}{path}"))?;
+    let head = String::from_utf8_lossy(&buf[..split]);
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    anyhow::ensure!(status == "200", "GET {path}: {status}");
+    Ok(buf[split + 4..].to_vec())
+}
+
 /// What the WebSocket fan-out measured.
 #[derive(Debug, Clone, Default)]
 pub struct WsLoad {

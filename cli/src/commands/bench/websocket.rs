@@ -32,6 +32,8 @@ struct Server {
     underlying_rate: f64,
     /// `chain_summary` frames per second per client offered.
     summary_rate: f64,
+    /// Frames the server sent per socket flush (the gateway's metrics).
+    frames_per_flush: Option<f64>,
 }
 
 /// One side of the comparison: the load generator's figures and the server's.
@@ -69,7 +71,8 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         let bare = bare_run(env, n, secs, &gateway.server).await?;
         rows(&mut env.report, n, &gateway, &bare);
     }
-    slow_client(env, &url).await
+    slow_client(env, &url).await?;
+    delta_size(env, &addr).await
 }
 
 fn subscribe_product() -> String {
@@ -99,7 +102,13 @@ async fn gateway_run(env: &Env, url: &str, n: usize, secs: f64) -> anyhow::Resul
     let args = load_args(url, n, secs, &[subscribe_product()]);
     let mut server = Server::default();
     let (cfg, js, client) = (env.cfg.clone(), env.js.clone(), env.client.clone());
+    let addr = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
     let during = async {
+        let sent0 = sent_and_flushes(&addr).await;
         let ticks = client.subscribe("md.enriched.NIFTY.underlying").await;
         let summaries = client.subscribe("md.enriched.*.summary").await;
         let cpu0 = procstat::read(pid).cpu_secs;
@@ -118,15 +127,37 @@ async fn gateway_run(env: &Env, url: &str, n: usize, secs: f64) -> anyhow::Resul
             tracing::warn!(error = %e, "the paced feed failed");
         }
         let p = procstat::read(pid);
+        let sent1 = sent_and_flushes(&addr).await;
+        let frames_per_flush = match (sent0, sent1) {
+            (Some((f0, n0)), Some((f1, n1))) if n1 > n0 => Some((f1 - f0) / (n1 - n0)),
+            _ => None,
+        };
         server = Server {
             cpu_secs: p.cpu_secs - cpu0,
             rss_mib: p.rss_mib,
             underlying_rate: t as f64 / secs,
             summary_rate: s as f64 / secs,
+            frames_per_flush,
         };
     };
     let load = wsload::run(&args, during).await?;
     Ok(Run { load, server })
+}
+
+/// The gateway's WebSocket frames sent and socket flushes so far.
+async fn sent_and_flushes(addr: &str) -> Option<(f64, f64)> {
+    let body = super::load::get_body(addr, "/metrics").await.ok()?;
+    let text = String::from_utf8_lossy(&body);
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Some((
+        sum("deltastream_ws_messages_sent_total"),
+        sum("deltastream_ws_flushes_total"),
+    ))
 }
 
 /// `n` clients on the bare broadcast server at the rates the gateway run saw.
@@ -292,6 +323,14 @@ fn rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
         g.bytes_per_client_sec(),
         "B/s",
     );
+    if let Some(f) = gw.server.frames_per_flush {
+        report.info(
+            S,
+            format!("gateway: frames per socket flush ({n})"),
+            f,
+            "frames",
+        );
+    }
 }
 
 /// Readers' p99 with and without one client that never reads, in alternating
@@ -382,4 +421,71 @@ fn report_slow(report: &mut Report, p_without: f64, p_with: f64) {
         "×",
         1.2,
     );
+}
+
+/// A delta chain frame next to the whole one when a third of the quotes
+/// changed: the latest NIFTY chain from the gateway, and the same chain with
+/// every third quote of each side moved (prices, volume, open interest, IV and
+/// Greeks), both rendered by the gateway's own code.
+async fn delta_size(env: &mut Env, addr: &str) -> anyhow::Result<()> {
+    use ds_gateway::live::{delta, render};
+    use ds_schemas::enriched::Enriched;
+    const S: &str = "websocket";
+    let body = super::load::get_body(addr, "/api/v1/chain/NIFTY/latest").await?;
+    let view: ds_gateway::views::ChainView<'static> = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            env.progress.line(&format!(
+                "websocket: no NIFTY chain to measure deltas on ({e})"
+            ));
+            return Ok(());
+        }
+    };
+    let before = view.msg.into_owned();
+    let mut after = before.clone();
+    after.ts_unix_ns += 1_000_000_000;
+    for q in after
+        .calls
+        .iter_mut()
+        .chain(after.puts.iter_mut())
+        .step_by(3)
+    {
+        q.bid += 0.05;
+        q.ask += 0.05;
+        q.last += 0.05;
+        q.volume += 25;
+        q.open_interest += 50;
+        q.oi_change += 50;
+        for g in [
+            &mut q.iv,
+            &mut q.delta,
+            &mut q.gamma,
+            &mut q.theta,
+            &mut q.vega,
+            &mut q.rho,
+        ] {
+            *g = g.map(|x| x * 1.001);
+        }
+    }
+    let quotes = before.calls.len() + before.puts.len();
+    let prev = render::update(Enriched::Chain(before), 1)?;
+    let next = render::update(Enriched::Chain(after), 2)?;
+    let Some(d) = delta::between(&prev, &next) else {
+        anyhow::bail!("no delta frame between two chains of one expiry");
+    };
+    let pct = d.frame.len() as f64 / next.frame.len() as f64 * 100.0;
+    env.report.info(
+        S,
+        format!("chain_update whole frame ({quotes} quotes)"),
+        next.frame.len() as f64,
+        "bytes",
+    );
+    env.report.at_most(
+        S,
+        "delta frame ÷ whole, a third of the quotes changed",
+        pct,
+        "%",
+        25.0,
+    );
+    Ok(())
 }
