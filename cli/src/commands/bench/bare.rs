@@ -18,8 +18,11 @@ use ds_gateway::live::render;
 use ds_schemas::enriched::Enriched;
 use ds_schemas::{ChainSummary, EnrichedUnderlying};
 use futures::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::Notify;
 
 /// `bench-ws-bare` options.
 #[derive(Args, Debug, Clone)]
@@ -33,6 +36,20 @@ pub struct BareArgs {
     /// `chain_summary` frames per second.
     #[arg(long, default_value_t = 0.0)]
     pub summary_rate: f64,
+    /// Start broadcasting once this many clients are connected (as the
+    /// gateway's feed starts once the load generator's clients are), so no
+    /// client has a backlog when the measured window opens.
+    #[arg(long, default_value_t = 0)]
+    pub wait_clients: usize,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Shared {
+    tx: broadcast::Sender<Utf8Bytes>,
+    connected: Arc<AtomicUsize>,
+    start: Arc<Notify>,
+    wait_clients: usize,
 }
 
 /// Frames a client may fall behind before it skips some (the gateway's live
@@ -46,13 +63,24 @@ const CAPACITY: usize = 16_384;
 pub async fn main(args: BareArgs) -> anyhow::Result<()> {
     super::load::raise_fd_limit();
     let (tx, _) = broadcast::channel::<Utf8Bytes>(CAPACITY);
-    tokio::spawn(broadcast_every(
-        tx.clone(),
-        args.underlying_rate,
-        underlying,
-    ));
-    tokio::spawn(broadcast_every(tx.clone(), args.summary_rate, summary));
-    let app = Router::new().route("/ws", get(upgrade)).with_state(tx);
+    let shared = Shared {
+        tx: tx.clone(),
+        connected: Arc::new(AtomicUsize::new(0)),
+        start: Arc::new(Notify::new()),
+        wait_clients: args.wait_clients,
+    };
+    let start = shared.start.clone();
+    let wait = args.wait_clients > 0;
+    tokio::spawn(async move {
+        if wait {
+            start.notified().await;
+        }
+        tokio::join!(
+            broadcast_every(tx.clone(), args.underlying_rate, underlying),
+            broadcast_every(tx, args.summary_rate, summary),
+        );
+    });
+    let app = Router::new().route("/ws", get(upgrade)).with_state(shared);
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?
@@ -72,12 +100,14 @@ pub async fn main(args: BareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn upgrade(
-    State(tx): State<broadcast::Sender<Utf8Bytes>>,
-    ws: WebSocketUpgrade,
-) -> axum::response::Response {
-    let rx = tx.subscribe();
-    ws.read_buffer_size(8 * 1024)
+async fn upgrade(State(s): State<Shared>, ws: WebSocketUpgrade) -> axum::response::Response {
+    let rx = s.tx.subscribe();
+    // A permit is kept if the broadcaster is not waiting yet.
+    if s.connected.fetch_add(1, Ordering::Relaxed) + 1 == s.wait_clients {
+        s.start.notify_one();
+    }
+    // The gateway's read buffer, so memory compares like for like.
+    ws.read_buffer_size(ds_gateway::ws::READ_BUFFER)
         .on_upgrade(move |socket| client(socket, rx))
 }
 

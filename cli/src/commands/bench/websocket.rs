@@ -108,7 +108,7 @@ async fn gateway_run(env: &Env, url: &str, n: usize, secs: f64) -> anyhow::Resul
         .unwrap_or_default()
         .to_owned();
     let during = async {
-        let sent0 = sent_and_flushes(&addr).await;
+        let sent0 = metric_sums(&addr, SENT_AND_FLUSHES).await;
         let ticks = client.subscribe("md.enriched.NIFTY.underlying").await;
         let summaries = client.subscribe("md.enriched.*.summary").await;
         let cpu0 = procstat::read(pid).cpu_secs;
@@ -127,9 +127,9 @@ async fn gateway_run(env: &Env, url: &str, n: usize, secs: f64) -> anyhow::Resul
             tracing::warn!(error = %e, "the paced feed failed");
         }
         let p = procstat::read(pid);
-        let sent1 = sent_and_flushes(&addr).await;
-        let frames_per_flush = match (sent0, sent1) {
-            (Some((f0, n0)), Some((f1, n1))) if n1 > n0 => Some((f1 - f0) / (n1 - n0)),
+        let sent1 = metric_sums(&addr, SENT_AND_FLUSHES).await;
+        let frames_per_flush = match (sent0.as_deref(), sent1.as_deref()) {
+            (Some([f0, n0]), Some([f1, n1])) if n1 > n0 => Some((f1 - f0) / (n1 - n0)),
             _ => None,
         };
         server = Server {
@@ -144,8 +144,20 @@ async fn gateway_run(env: &Env, url: &str, n: usize, secs: f64) -> anyhow::Resul
     Ok(Run { load, server })
 }
 
-/// The gateway's WebSocket frames sent and socket flushes so far.
-async fn sent_and_flushes(addr: &str) -> Option<(f64, f64)> {
+/// Frames sent to WebSocket clients, and the socket flushes carrying them.
+const SENT_AND_FLUSHES: &[&str] = &[
+    "deltastream_ws_messages_sent_total",
+    "deltastream_ws_flushes_total",
+];
+
+/// Updates conflated for slow clients, and slow clients disconnected.
+const CONFLATED_AND_DROPPED: &[&str] = &[
+    "deltastream_ws_conflated_total",
+    "deltastream_ws_dropped_clients_total",
+];
+
+/// The gateway's metrics `names` so far, each summed over its labels.
+async fn metric_sums(addr: &str, names: &[&str]) -> Option<Vec<f64>> {
     let body = super::load::get_body(addr, "/metrics").await.ok()?;
     let text = String::from_utf8_lossy(&body);
     let sum = |name: &str| -> f64 {
@@ -154,10 +166,7 @@ async fn sent_and_flushes(addr: &str) -> Option<(f64, f64)> {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
-    Some((
-        sum("deltastream_ws_messages_sent_total"),
-        sum("deltastream_ws_flushes_total"),
-    ))
+    Some(names.iter().map(|n| sum(n)).collect())
 }
 
 /// `n` clients on the bare broadcast server at the rates the gateway run saw.
@@ -168,6 +177,7 @@ async fn bare_run(env: &Env, n: usize, secs: f64, rates: &Server) -> anyhow::Res
         rates.underlying_rate.to_string(),
         rates.summary_rate.to_string(),
     );
+    let clients = n.to_string();
     let bare = super::env::Component::start(
         "bench-ws-bare",
         &env.cfg,
@@ -178,6 +188,8 @@ async fn bare_run(env: &Env, n: usize, secs: f64, rates: &Server) -> anyhow::Res
             &u,
             "--summary-rate",
             &s,
+            "--wait-clients",
+            &clients,
         ],
         &[],
     )?;
@@ -334,9 +346,13 @@ fn rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
 }
 
 /// Readers' p99 with and without one client that never reads, in alternating
-/// windows (without, with, then with, without in a full run).
+/// windows (without, with, then with, without in a full run), and what the
+/// gateway did with that client (its metrics over the windows with it).
 async fn slow_client(env: &mut Env, url: &str) -> anyhow::Result<()> {
-    let secs = if env.quick { 6.0 } else { 10.0 };
+    let addr = env.gateway_addr().await?;
+    // Long enough for the never-reading client to be conflated and then
+    // dropped (stall_timeout, 10 s) inside a window.
+    let secs = 12.0;
     let order: &[bool] = if env.quick {
         &[false, true]
     } else {
@@ -348,8 +364,9 @@ async fn slow_client(env: &mut Env, url: &str) -> anyhow::Result<()> {
     ));
     let products: Vec<String> = env.cfg.products.iter().map(|p| p.name.clone()).collect();
     let (mut without, mut with) = (Vec::new(), Vec::new());
-    let mut stalled_closed = Vec::new();
+    let mut handled = [0.0; 2];
     for &stalled in order {
+        let before = metric_sums(&addr, CONFLATED_AND_DROPPED).await;
         let mut args = load_args(url, SLOW_READERS, secs, &[subscribe_product()]);
         if stalled {
             args.extend([
@@ -367,9 +384,13 @@ async fn slow_client(env: &mut Env, url: &str) -> anyhow::Result<()> {
             }
         };
         let load = wsload::run(&args, during).await?;
+        let after = metric_sums(&addr, CONFLATED_AND_DROPPED).await;
         if stalled {
             with.extend(load.latencies_ms);
-            stalled_closed.extend(load.stalled_closed.keys().copied());
+            if let (Some(b), Some(a)) = (before, after) {
+                handled[0] += a[0] - b[0];
+                handled[1] += a[1] - b[1];
+            }
         } else {
             without.extend(load.latencies_ms);
         }
@@ -379,21 +400,23 @@ async fn slow_client(env: &mut Env, url: &str) -> anyhow::Result<()> {
     let (p_without, p_with) = (percentile(&without, 99.0), percentile(&with, 99.0));
     const S: &str = "websocket";
     report_slow(&mut env.report, p_without, p_with);
-    let closed = stalled_closed
-        .iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let windows = order.iter().filter(|s| **s).count();
+    env.report.info(
+        S,
+        "never-reading client: updates conflated",
+        handled[0],
+        "updates",
+    );
     env.report.rows.push(Row {
-        note: Some(if closed.is_empty() {
-            "still open after the window".to_owned()
-        } else {
-            format!("closed with {closed}")
-        }),
+        note: Some(format!(
+            "of {windows}, closed with {} after {} s without progress",
+            ds_gateway::ws::options::SLOW_CLIENT,
+            ds_gateway::ws::WsOptions::default().stall_timeout.as_secs()
+        )),
         ..Row::info(
             S,
-            "never-reading client: closed by the server",
-            stalled_closed.len() as f64,
+            "never-reading client: disconnected by the gateway",
+            handled[1],
             "clients",
         )
     });
