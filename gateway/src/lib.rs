@@ -52,6 +52,9 @@ pub async fn serve(
         tracing::warn!(error = %e, "cannot create the MongoDB indexes yet");
     }
     let addr = state.cfg.http_addr.clone();
+    // One descriptor per WebSocket client.
+    let fds = ds_runtime::limits::raise_fd_limit();
+    tracing::debug!(fds, "open-file limit");
     // No Nagle: the WebSocket writers flush whole batches, and a small frame
     // held back for an ACK the client delays (40 ms on Linux) is a p99 spike.
     let listener = tokio::net::TcpListener::bind(&addr)

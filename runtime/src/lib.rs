@@ -12,6 +12,7 @@ pub mod dlq;
 pub mod error;
 pub mod footprint;
 pub mod headers;
+pub mod limits;
 pub mod metrics;
 pub mod mongo;
 pub mod nats;

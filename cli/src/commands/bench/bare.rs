@@ -61,7 +61,7 @@ const CAPACITY: usize = 16_384;
 /// # Errors
 /// When the address cannot be bound.
 pub async fn main(args: BareArgs) -> anyhow::Result<()> {
-    super::load::raise_fd_limit();
+    ds_runtime::limits::raise_fd_limit();
     let (tx, _) = broadcast::channel::<Utf8Bytes>(CAPACITY);
     let shared = Shared {
         tx: tx.clone(),
@@ -106,8 +106,9 @@ async fn upgrade(State(s): State<Shared>, ws: WebSocketUpgrade) -> axum::respons
     if s.connected.fetch_add(1, Ordering::Relaxed) + 1 == s.wait_clients {
         s.start.notify_one();
     }
-    // The gateway's read buffer, so memory compares like for like.
+    // The gateway's buffers, so memory compares like for like.
     ws.read_buffer_size(ds_gateway::ws::READ_BUFFER)
+        .write_buffer_size(ds_gateway::ws::WRITE_BUFFER)
         .on_upgrade(move |socket| client(socket, rx))
 }
 

@@ -44,6 +44,8 @@ pub struct Env {
     pub day_cfg: Config,
     /// A shorter run.
     pub quick: bool,
+    /// WebSocket fan-out client counts (`--ws-clients`; empty: the section's own).
+    pub ws_clients: Vec<usize>,
     /// This process's NATS connection.
     pub client: async_nats::Client,
     /// JetStream on it.
@@ -114,6 +116,7 @@ impl Env {
             cfg,
             day_cfg,
             quick,
+            ws_clients: Vec::new(),
             client,
             js,
             db,

@@ -204,20 +204,3 @@ pub async fn websocket<F: std::future::Future<Output = ()>>(
         latencies,
     }
 }
-
-/// Raises this process's open-file limit to its hard limit (children inherit it).
-pub fn raise_fd_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid struct.
-    unsafe {
-        let mut l = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 {
-            l.rlim_cur = l.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-            return l.rlim_cur;
-        }
-    }
-    0
-}

@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// an open server (A) and one with the users (B), side by side in one run.
     #[arg(long, value_enum, default_value_t = AuthMode::Open)]
     pub auth: AuthMode,
+    /// WebSocket fan-out client counts, comma-separated (default 1000,10000;
+    /// 1000 with --quick).
+    #[arg(long = "ws-clients", value_delimiter = ',', value_name = "N")]
+    pub ws_clients: Vec<usize>,
 }
 
 /// Who may connect to the bench's private nats-server (`--auth`).
@@ -273,6 +277,7 @@ async fn one_server(
     let binary = binary.map(Path::to_path_buf);
     let progress = Progress::new();
     let mut env = Env::start(cfg, dir.path(), args.quick, progress, binary.clone(), users).await?;
+    env.ws_clients = args.ws_clients.clone();
     let machine = machine(version(nats_binary(binary.as_deref()).as_deref()));
     if !machine.release_build {
         env.progress.line(DEBUG_WARNING);

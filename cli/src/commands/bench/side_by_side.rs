@@ -73,6 +73,9 @@ pub async fn run(
         )
         .await?,
     ];
+    for env in &mut envs {
+        env.ws_clients = args.ws_clients.clone();
+    }
     // Before a latency window, both sides' servers must be idle.
     let all: Vec<u32> = envs
         .iter()

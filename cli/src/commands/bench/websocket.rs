@@ -50,14 +50,14 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     env.ensure_enricher().await?;
     let addr = env.gateway_addr().await?;
     let url = format!("ws://{addr}/ws");
-    let fds = super::load::raise_fd_limit();
-    let sizes: &[usize] = if env.quick {
-        &[1_000]
-    } else {
-        &[1_000, 10_000]
+    let fds = ds_runtime::limits::raise_fd_limit();
+    let sizes = match (&env.ws_clients[..], env.quick) {
+        ([], true) => vec![1_000],
+        ([], false) => vec![1_000, 10_000],
+        (asked, _) => asked.to_vec(),
     };
     let secs = if env.quick { 5.0 } else { 10.0 };
-    for &n in sizes {
+    for n in sizes {
         // The load generator and the server each hold one descriptor per client.
         let n = n.min(fds.saturating_sub(500) as usize).max(1);
         env.progress.line(&format!(
@@ -220,17 +220,28 @@ async fn bare_run(env: &Env, n: usize, secs: f64, rates: &Server) -> anyhow::Res
 fn rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
     const S: &str = "websocket";
     let (g, b) = (&gw.load, &bare.load);
-    report.info(
-        S,
-        format!("clients connected (of {n})"),
-        g.connected as f64,
-        "clients",
-    );
+    report.rows.push(Row {
+        note: (g.failed > 0).then(|| format!("{} could not connect", g.failed)),
+        ..Row::info(
+            S,
+            format!("clients connected (of {n})"),
+            g.connected as f64,
+            "clients",
+        )
+    });
     let all = g.connected >= n && g.dropped() == 0;
     report.rows.push(Row {
         target: Some(format!("all {n}, none dropped")),
         verdict: Verdict::of(all),
-        note: (!all).then(|| format!("{} connected, {} dropped", g.connected, g.dropped())),
+        note: (!all).then(|| {
+            format!(
+                "{} connected, {} could not, {} dropped (by close code: {:?})",
+                g.connected,
+                g.failed,
+                g.dropped(),
+                g.closed
+            )
+        }),
         ..Row::info(
             S,
             format!("clients kept to the end ({n})"),

@@ -6,7 +6,6 @@
 //! Protocol with the bench: it connects every client, prints `READY <n>`,
 //! measures for `--secs`, then prints `RESULT <json>` ([`LoadResult`]) and exits.
 
-use super::load::raise_fd_limit;
 use super::procstat;
 use anyhow::Context as _;
 use clap::Args;
@@ -51,6 +50,9 @@ pub struct WsLoadArgs {
 pub struct LoadResult {
     /// Reading clients connected.
     pub connected: usize,
+    /// Clients that could not connect (the handshake failed).
+    #[serde(default)]
+    pub failed: usize,
     /// The window (s).
     pub secs: f64,
     /// Text frames received by the readers in the window, by event (`event`
@@ -96,40 +98,75 @@ impl LoadResult {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Clients in the middle of their handshake at once.
+const CONNECTING: usize = 64;
+
+/// A reader's receive buffer: the frames are small, and the library's default
+/// (128 KiB, allocated up front) would be 1.25 GiB for 10,000 clients.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// The measured window, once every client is connected.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// Frames stamped before this are not timed.
+    from_ns: i64,
+    until: tokio::time::Instant,
+}
+
 /// Runs the load generator (the hidden subcommand).
 ///
 /// # Errors
 /// When no client can connect.
 pub async fn main(args: WsLoadArgs) -> anyhow::Result<()> {
-    raise_fd_limit();
-    let mut readers = Vec::with_capacity(args.clients);
-    for i in 0..args.clients {
-        match connect(&args.url, &args.send).await {
-            Ok(ws) => readers.push(ws),
-            Err(e) if i == 0 => return Err(e.context("the first client cannot connect")),
+    ds_runtime::limits::raise_fd_limit();
+    let (window_tx, window) = tokio::sync::watch::channel(None::<Window>);
+    // Each reader reads from the moment it is connected (frames before the
+    // window are discarded): a client left unread while thousands of others
+    // connect would look stalled to the server.
+    let mut connecting = futures::stream::iter(0..args.clients)
+        .map(|i| {
+            let (url, send) = (args.url.clone(), args.send.clone());
+            async move { (i, connect(&url, &send).await) }
+        })
+        .buffer_unordered(CONNECTING);
+    let mut tasks = Vec::with_capacity(args.clients);
+    let mut failed = 0usize;
+    let mut first_error = None;
+    while let Some((i, r)) = connecting.next().await {
+        match r {
+            Ok(ws) => {
+                let sample = tasks.len() < args.sampled;
+                tasks.push(tokio::spawn(read(ws, sample, window.clone())));
+            }
             Err(e) => {
-                eprintln!("bench-ws-load: client {i} cannot connect: {e:#}");
-                break;
+                if failed < 5 {
+                    eprintln!("bench-ws-load: client {i} cannot connect: {e:#}");
+                }
+                failed += 1;
+                first_error.get_or_insert(e);
             }
         }
+    }
+    drop(connecting);
+    if tasks.is_empty() {
+        let e = first_error.unwrap_or_else(|| anyhow::anyhow!("no clients asked for"));
+        return Err(e.context("no client can connect"));
     }
     let mut stalled = Vec::new();
     for _ in 0..args.stalled {
         stalled.push(stalled_client(&args.url, &args.stall_products).await?);
     }
-    let connected = readers.len();
+    let connected = tasks.len();
     println!("READY {connected}");
     let started = Instant::now();
     let cpu0 = procstat::read(std::process::id()).cpu_secs;
-    let from_ns = ds_processors::time::now_unix_ns();
-    let until = tokio::time::Instant::now() + Duration::from_secs_f64(args.secs);
-    let tasks: Vec<_> = readers
-        .into_iter()
-        .enumerate()
-        .map(|(i, ws)| tokio::spawn(read(ws, i < args.sampled, from_ns, until)))
-        .collect();
+    window_tx.send_replace(Some(Window {
+        from_ns: ds_processors::time::now_unix_ns(),
+        until: tokio::time::Instant::now() + Duration::from_secs_f64(args.secs),
+    }));
     let mut out = LoadResult {
         connected,
+        failed,
         secs: args.secs,
         ..LoadResult::default()
     };
@@ -154,7 +191,9 @@ pub async fn main(args: WsLoadArgs) -> anyhow::Result<()> {
 }
 
 async fn connect(url: &str, send: &[String]) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     for s in send {
         ws.send(Message::text(s.clone())).await?;
     }
@@ -191,8 +230,35 @@ struct Read {
     closed: Option<u16>,
 }
 
-async fn read(mut ws: Ws, sample: bool, from_ns: i64, until: tokio::time::Instant) -> Read {
+/// One reader: discards what comes before the window, counts (and, when
+/// `sample`, times) what comes in it. A close before or in the window counts.
+async fn read(
+    mut ws: Ws,
+    sample: bool,
+    mut window: tokio::sync::watch::Receiver<Option<Window>>,
+) -> Read {
     let mut r = Read::default();
+    let w = loop {
+        tokio::select! {
+            biased;
+            w = window.wait_for(Option::is_some) => match w.ok().and_then(|w| *w) {
+                Some(w) => break w,
+                None => return r,
+            },
+            m = ws.next() => match m {
+                Some(Ok(Message::Close(c))) => {
+                    r.closed = Some(c.map_or(1005, |f| u16::from(f.code)));
+                    return r;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    r.closed = Some(0);
+                    return r;
+                }
+            },
+        }
+    };
+    let (from_ns, until) = (w.from_ns, w.until);
     // Counted by event without parsing: every frame starts `{"event":"<name>"`.
     let mut counts: Vec<(Arc<str>, [u64; 2])> = Vec::new();
     loop {
