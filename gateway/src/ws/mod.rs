@@ -72,3 +72,19 @@ async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| session::run(socket, state, presented, replay))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, C, D, F: std::future::Future>(_: fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every connection's task is one such future, held for the socket's life:
+    /// 10,000 clients multiply it (reading a room back, 11 KB of it, is boxed).
+    #[test]
+    fn a_connection_task_stays_small() {
+        let size = future_size(super::session::run);
+        assert!(size <= 8 * 1024, "session::run is {size} bytes");
+    }
+}

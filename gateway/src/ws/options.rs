@@ -14,7 +14,9 @@ pub struct WsOptions {
     pub auth_timeout: Duration,
     /// With this many bytes queued for a client (frames not yet handed to its
     /// socket), a new update replaces the queued one of the same room key
-    /// (latest-value conflation) instead of queueing behind it.
+    /// (latest-value conflation) instead of queueing behind it. 64 KiB is
+    /// about 2 s of a product room: past that a client wants current values,
+    /// not history, and at 10,000 clients it bounds their queues' memory.
     pub conflate_after_bytes: usize,
     /// A client with more bytes queued, even conflated, is disconnected
     /// ([`SLOW_CLIENT`]).
@@ -35,7 +37,7 @@ impl Default for WsOptions {
     fn default() -> Self {
         Self {
             auth_timeout: Duration::from_secs(5),
-            conflate_after_bytes: 256 * 1024,
+            conflate_after_bytes: 64 * 1024,
             max_queued_bytes: 4 * 1024 * 1024,
             stall_timeout: Duration::from_secs(10),
             max_resume: 20_000,

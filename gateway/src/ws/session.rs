@@ -108,7 +108,8 @@ async fn handle(text: &str, client: &Client, state: &AppState) {
     match protocol::parse(text) {
         Err(message) => reply(protocol::error(&message)),
         Ok(Op::Ping) => reply(protocol::pong()),
-        Ok(Op::Auth(token)) => match check(state, &Presented::from_token(&token)).await {
+        // Boxed: a credential check is a large future, rarely awaited here.
+        Ok(Op::Auth(token)) => match Box::pin(check(state, &Presented::from_token(&token))).await {
             Ok(role) => reply(protocol::authenticated(role.as_deref())),
             Err(reason) => client.outbox.close(reason.code, reason.reason),
         },

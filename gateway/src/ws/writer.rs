@@ -259,7 +259,9 @@ where
                     self.rooms.insert(room.clone(), Room { last, chains });
                     match start {
                         Start::Snapshot => self.snapshot(&room).await?,
-                        Start::After(since) => self.resume(&room, since).await?,
+                        // Boxed: reading the stream back takes a large future
+                        // that every writer would otherwise carry inline.
+                        Start::After(since) => Box::pin(self.resume(&room, since)).await?,
                         Start::Live => {}
                     }
                 }
