@@ -42,8 +42,9 @@ pub const READ_BUFFER: usize = 1024;
 /// holds this much, when it is written out. The buffer keeps the largest size
 /// it reached, so this bounds a client's memory when its writer takes a long
 /// batch (the default, 128 KiB, is 1.25 GiB over 10,000 backed-up clients). A
-/// write of 8 KiB already costs the kernel far more than the syscall.
-pub const WRITE_BUFFER: usize = 8 * 1024;
+/// flush usually carries a few frames, ~1 KB; a write of 4 KiB already costs
+/// the kernel more than the syscall.
+pub const WRITE_BUFFER: usize = 4 * 1024;
 
 /// `GET /ws`.
 pub fn router() -> Router<AppState> {

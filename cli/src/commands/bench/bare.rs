@@ -43,6 +43,9 @@ pub struct BareArgs {
     pub wait_clients: usize,
 }
 
+/// How long the broadcasts wait for `--wait-clients` at most.
+const WAIT_CLIENTS_AT_MOST: Duration = Duration::from_secs(120);
+
 /// What the handlers share.
 #[derive(Clone)]
 struct Shared {
@@ -73,7 +76,9 @@ pub async fn main(args: BareArgs) -> anyhow::Result<()> {
     let wait = args.wait_clients > 0;
     tokio::spawn(async move {
         if wait {
-            start.notified().await;
+            // Clients that cannot connect (the load generator reports them)
+            // must not keep the others without frames.
+            let _ = tokio::time::timeout(WAIT_CLIENTS_AT_MOST, start.notified()).await;
         }
         tokio::join!(
             broadcast_every(tx.clone(), args.underlying_rate, underlying),
