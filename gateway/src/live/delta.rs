@@ -19,7 +19,7 @@ use ds_schemas::{EnrichedChain, EnrichedQuote};
 use serde_json::{Map, Value};
 
 /// The order of a row's values: the `EnrichedQuote` fields, as in the proto.
-pub const QUOTE_FIELDS: [&str; 14] = [
+pub const QUOTE_FIELDS: [&str; 15] = [
     "strike",
     "bid",
     "ask",
@@ -34,6 +34,7 @@ pub const QUOTE_FIELDS: [&str; 14] = [
     "rho",
     "oi_change",
     "buildup",
+    "illiquid",
 ];
 
 /// A delta frame and the frame it applies to.
@@ -187,6 +188,7 @@ mod tests {
             rho: Some(3.0),
             oi_change: 10,
             buildup: 1,
+            illiquid: false,
         }
     }
 
