@@ -1,5 +1,6 @@
 //! The durable pipeline through real servers: golden output, exactly-once
-//! projections, duplicates, poison messages and the DLQ, and a MongoDB outage.
+//! projections, duplicates, poison messages and the DLQ, a MongoDB outage and a
+//! nats-server restart.
 
 use ds_runtime::collections::{PROJECTION_OFFSETS, UNDERLYING_TICKS};
 use ds_schemas::subjects::{STREAM_DLQ, STREAM_ENRICHED, STREAM_RAW};
@@ -320,6 +321,34 @@ async fn a_mongodb_outage_loses_nothing() {
     feed_day(&env, &cfg, DAY, &["NIFTY"], 3).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     env.mongod.restart().expect("mongod restarts");
+    let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
+    let expected = reference_enrichment(&cfg, &raw);
+    let reference_db = env.db.client().database("reference");
+    project_reference(&reference_db, &expected).await;
+    let want = projection_snapshot(&reference_db).await;
+    let got = wait_projected(&env, &want).await;
+    assert_eq!(got, want);
+    enrich.stop().await.expect("stops");
+    project.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_restart_loses_nothing() {
+    let mut env = TestEnv::start().await;
+    let cfg = small_day_config(env.cfg.clone());
+    let enrich = enricher(&env);
+    let project = projector(&env);
+    feed_day(&env, &cfg, DAY, &["NIFTY"], 3).await;
+    wait_enriched(&env, 1).await;
+    // The enricher's consumers keep their state in memory only (its checkpoints
+    // in `ds_checkpoints` are the positions that count): the restart drops them,
+    // and the enricher rebuilds them from its checkpoints.
+    env.nats.restart().expect("nats-server restarts");
+    eventually("JetStream answers again", Duration::from_secs(30), || async {
+        env.js.get_stream(STREAM_RAW).await.ok().map(|_| ())
+    })
+    .await;
+    feed_day(&env, &cfg, "2025-01-16", &["NIFTY"], 4).await;
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(&cfg, &raw);
     let reference_db = env.db.client().database("reference");

@@ -106,6 +106,12 @@ async fn open_consumer(
             ack_wait: Duration::from_secs(60),
             max_ack_pending: 20_000,
             max_deliver: -1,
+            // The checkpoint in `ds_checkpoints` is the position that counts:
+            // the consumer is rebuilt from it on every takeover, so the server
+            // need not write its state to disk on every delivery and ack (with
+            // a partition per product, those state files took nearly half of
+            // nats-server's CPU; see BENCHMARKS.md).
+            memory_storage: true,
             ..Default::default()
         })
         .await
