@@ -34,6 +34,18 @@ async fn wait_projected(
     .await
 }
 
+/// Waits until the projections equal the reference enrichment of everything in
+/// `MD_RAW`, projected into a database of its own.
+async fn projected_as_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
+    let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
+    let expected = reference_enrichment(cfg, &raw);
+    let reference_db = env.db.client().database("reference");
+    project_reference(&reference_db, &expected).await;
+    let want = projection_snapshot(&reference_db).await;
+    let got = wait_projected(env, &want).await;
+    assert_eq!(got, want);
+}
+
 /// The golden digest of the small day's enrichment: message counts per kind and
 /// a hash of every payload. Set DS_BLESS=1 to rewrite it after a deliberate change.
 fn check_golden(outputs: &[Out]) {
@@ -321,13 +333,7 @@ async fn a_mongodb_outage_loses_nothing() {
     feed_day(&env, &cfg, DAY, &["NIFTY"], 3).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     env.mongod.restart().expect("mongod restarts");
-    let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
-    let expected = reference_enrichment(&cfg, &raw);
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = wait_projected(&env, &want).await;
-    assert_eq!(got, want);
+    projected_as_reference(&env, &cfg).await;
     enrich.stop().await.expect("stops");
     project.stop().await.expect("stops");
 }
@@ -344,18 +350,14 @@ async fn a_nats_server_restart_loses_nothing() {
     // in `ds_checkpoints` are the positions that count): the restart drops them,
     // and the enricher rebuilds them from its checkpoints.
     env.nats.restart().expect("nats-server restarts");
-    eventually("JetStream answers again", Duration::from_secs(30), || async {
-        env.js.get_stream(STREAM_RAW).await.ok().map(|_| ())
-    })
+    eventually(
+        "JetStream answers again",
+        Duration::from_secs(30),
+        || async { env.js.get_stream(STREAM_RAW).await.ok().map(|_| ()) },
+    )
     .await;
     feed_day(&env, &cfg, "2025-01-16", &["NIFTY"], 4).await;
-    let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
-    let expected = reference_enrichment(&cfg, &raw);
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = wait_projected(&env, &want).await;
-    assert_eq!(got, want);
+    projected_as_reference(&env, &cfg).await;
     enrich.stop().await.expect("stops");
     project.stop().await.expect("stops");
 }
