@@ -57,16 +57,7 @@ async fn check_against_reference(env: &TestEnv, cfg: &ds_runtime::config::Config
     // A little longer: nothing more may arrive.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_same_outputs(&expected, &enriched_outputs(&env.js).await);
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = eventually("projections complete", Duration::from_secs(120), || async {
-        let snap = projection_snapshot(&env.db).await;
-        snap.iter()
-            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len())
-            .then_some(snap)
-    })
-    .await;
+    let (got, want) = projections_and_reference(&env.db, &expected, Duration::from_secs(120)).await;
     assert_eq!(got, want, "projections differ from an undisturbed run");
 }
 

@@ -435,11 +435,38 @@ pub fn fnv(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Projections per collection, as [`projection_snapshot`] reads them.
+pub type Snapshot = std::collections::BTreeMap<String, Vec<mongodb::bson::Document>>;
+
+/// The projections `expected` (a reference enrichment) must give, written into a
+/// scratch database `reference` beside `db` (dropped again), and `db`'s own once
+/// every collection holds as many documents (waiting at most `within`): the
+/// caller asserts they are equal.
+///
+/// # Panics
+/// When MongoDB fails, or `db` does not catch up within `within`.
+pub async fn projections_and_reference(
+    db: &mongodb::Database,
+    expected: &[Out],
+    within: Duration,
+) -> (Snapshot, Snapshot) {
+    let reference_db = db.client().database("reference");
+    project_reference(&reference_db, expected).await;
+    let want = projection_snapshot(&reference_db).await;
+    reference_db.drop().await.expect("drop reference");
+    let got = eventually("projections complete", within, || async {
+        let snap = projection_snapshot(db).await;
+        snap.iter()
+            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len())
+            .then_some(snap)
+    })
+    .await;
+    (got, want)
+}
+
 /// Every projection document (processing-time `*_at` fields removed), per
 /// collection, sorted by `_id`: what must be equal between two runs of a day.
-pub async fn projection_snapshot(
-    db: &mongodb::Database,
-) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
+pub async fn projection_snapshot(db: &mongodb::Database) -> Snapshot {
     use futures::TryStreamExt;
     let mut out = std::collections::BTreeMap::new();
     for coll in ds_runtime::collections::PROJECTIONS {

@@ -208,17 +208,7 @@ async fn killing_a_node_loses_nothing_and_publishing_goes_on() {
     .await;
     assert_same_outputs(&expected, &enriched_outputs(&js).await);
 
-    let reference_db = db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = eventually("projections complete", Duration::from_secs(60), || async {
-        let snap = projection_snapshot(&db).await;
-        let done = snap
-            .iter()
-            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len());
-        done.then_some(snap)
-    })
-    .await;
+    let (got, want) = projections_and_reference(&db, &expected, Duration::from_secs(60)).await;
     assert_eq!(got, want, "projections differ from the reference");
 
     enrich.stop().await.expect("enricher stops");

@@ -10,6 +10,8 @@ use prost::Message;
 use std::time::Duration;
 
 const DAY: &str = "2025-01-15";
+/// How long the projector may take to catch up.
+const WITHIN: Duration = Duration::from_secs(90);
 
 async fn wait_enriched(env: &TestEnv, n: usize) {
     eventually(
@@ -20,29 +22,12 @@ async fn wait_enriched(env: &TestEnv, n: usize) {
     .await;
 }
 
-async fn wait_projected(
-    env: &TestEnv,
-    expected: &std::collections::BTreeMap<String, Vec<mongodb::bson::Document>>,
-) -> std::collections::BTreeMap<String, Vec<mongodb::bson::Document>> {
-    eventually("projections complete", Duration::from_secs(90), || async {
-        let snap = projection_snapshot(&env.db).await;
-        let done = snap
-            .iter()
-            .all(|(c, d)| expected.get(c).map_or(0, Vec::len) == d.len());
-        done.then_some(snap)
-    })
-    .await
-}
-
 /// Waits until the projections equal the reference enrichment of everything in
 /// `MD_RAW`, projected into a database of its own.
 async fn projected_as_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(cfg, &raw);
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = wait_projected(env, &want).await;
+    let (got, want) = projections_and_reference(&env.db, &expected, WITHIN).await;
     assert_eq!(got, want);
 }
 
@@ -92,10 +77,7 @@ async fn golden_day_enriched_and_projected_exactly_once() {
     wait_enriched(&env, expected.len()).await;
     assert_same_outputs(&expected, &enriched_outputs(&env.js).await);
 
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = wait_projected(&env, &want).await;
+    let (got, want) = projections_and_reference(&env.db, &expected, WITHIN).await;
     assert_eq!(got, want, "projections differ from the reference");
     assert!(want[UNDERLYING_TICKS].len() == 376 + 391);
     let offsets = count(&env.db, PROJECTION_OFFSETS).await;

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 const DAY: &str = "2025-01-15";
 const NEXT_DAY: &str = "2025-01-16";
 
-type Snapshot = BTreeMap<String, Vec<Document>>;
-
 /// The database a replay of `day` rebuilds into by default.
 fn replay_db(env: &TestEnv, day: &str) -> mongodb::Database {
     env.db
@@ -41,18 +39,7 @@ fn date(s: &str) -> chrono::NaiveDate {
 async fn wait_live(env: &TestEnv, cfg: &Config, products: &[&str]) -> Snapshot {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(cfg, &raw);
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    reference_db.drop().await.expect("drop reference");
-    let got = eventually("projections complete", Duration::from_secs(90), || async {
-        let snap = projection_snapshot(&env.db).await;
-        let done = snap
-            .iter()
-            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len());
-        done.then_some(snap)
-    })
-    .await;
+    let (got, want) = projections_and_reference(&env.db, &expected, Duration::from_secs(90)).await;
     assert_eq!(got, want, "live projections differ from the reference");
     let stream = env.js.get_stream(STREAM_RAW).await.expect("MD_RAW");
     for p in products {

@@ -229,16 +229,7 @@ async fn a_slice_of_an_nse_fo_day_through_two_enrichers() {
             .any(|q| q.illiquid),
         "no illiquid wing among NIFTY's 101 strikes"
     );
-    let reference_db = env.db.client().database("reference");
-    project_reference(&reference_db, &expected).await;
-    let want = projection_snapshot(&reference_db).await;
-    let got = eventually("projections complete", Duration::from_secs(120), || async {
-        let snap = projection_snapshot(&env.db).await;
-        snap.iter()
-            .all(|(c, d)| want.get(c).map_or(0, Vec::len) == d.len())
-            .then_some(snap)
-    })
-    .await;
+    let (got, want) = projections_and_reference(&env.db, &expected, Duration::from_secs(120)).await;
     assert_eq!(got, want, "projections differ from the reference");
     for e in enrichers {
         e.stop().await.expect("enricher stops");

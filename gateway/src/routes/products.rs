@@ -283,3 +283,26 @@ pub async fn expiries(
     state.product(&product)?;
     Ok(Json(Page::all(expiries_of(&state, &product).await?)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExchangeName;
+    use ds_analytics::market::Exchange;
+
+    /// The documented `exchange` values are the exchanges the products have:
+    /// every exchange parses as a documented name, and every name maps back to
+    /// its exchange (a new name fails to compile here).
+    #[test]
+    fn the_documented_exchanges_are_the_real_ones() {
+        for e in Exchange::ALL {
+            let json = serde_json::to_value(e).expect("serializes");
+            let name: ExchangeName = serde_json::from_value(json).expect("documented");
+            let back = match name {
+                ExchangeName::Nse => Exchange::Nse,
+                ExchangeName::Us => Exchange::Us,
+                ExchangeName::Crypto => Exchange::Crypto,
+            };
+            assert_eq!(back, e);
+        }
+    }
+}
