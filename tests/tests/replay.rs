@@ -43,7 +43,7 @@ async fn wait_live(env: &TestEnv, cfg: &Config, products: &[&str]) -> Snapshot {
     assert_eq!(got, want, "live projections differ from the reference");
     let stream = env.js.get_stream(STREAM_RAW).await.expect("MD_RAW");
     for p in products {
-        let name = ds_processors::enrich::partition::consumer_name(p);
+        let name = ds_processors::enrich::partition::consumer_of(p);
         eventually(
             "enricher acknowledged everything",
             Duration::from_secs(30),
@@ -712,7 +712,7 @@ async fn full_day_replay_speed() {
     .await;
     let stream = env.js.get_stream(STREAM_RAW).await.expect("MD_RAW");
     for p in products {
-        let name = ds_processors::enrich::partition::consumer_name(p);
+        let name = ds_processors::enrich::partition::consumer_of(p);
         eventually("enricher caught up", Duration::from_secs(600), || async {
             let i = stream.consumer_info(&name).await.ok()?;
             (i.num_pending == 0 && i.num_ack_pending == 0).then_some(())

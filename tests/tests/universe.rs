@@ -1,6 +1,6 @@
 //! A market-scale universe through real servers: a closed market publishes
 //! nothing live (with an injected clock, no waiting for real hours), the 205
-//! products of `nse-fo` (plus the guard) are shared fairly by enrichers and
+//! products of `nse-fo` (16 groups and the guard) are shared fairly by enrichers and
 //! taken over when one dies or leaves, a slice of an `nse-fo` day goes through
 //! two enrichers and the projector exactly as the reference says, and REST
 //! lists the universe in pages with each product's market status.
@@ -149,9 +149,14 @@ async fn settle(members: &mut [Member], partitions: &[String], what: &str) -> Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrichers_share_205_products_fairly_and_take_over() {
     let env = TestEnv::start().await;
-    let mut partitions: Vec<String> = nse_fo().into_iter().map(|p| p.name).collect();
-    partitions.push(guard::PARTITION.to_owned());
-    assert_eq!(partitions.len(), 206);
+    let products = nse_fo();
+    let partitions = ds_processors::enrich::partitions(products.iter().map(|p| p.name.as_str()));
+    // 205 products in 16 groups, and the guard.
+    assert_eq!(partitions.len(), 17);
+    assert_eq!(
+        partitions.last().map(String::as_str),
+        Some(guard::PARTITION)
+    );
     let mut members = Vec::new();
     for id in ["enricher-a", "enricher-b", "enricher-c"] {
         members.push(
@@ -161,15 +166,16 @@ async fn enrichers_share_205_products_fairly_and_take_over() {
         );
     }
     let counts = settle(&mut members, &partitions, "three members").await;
-    assert_eq!(counts.iter().sum::<usize>(), 206);
-    assert!(counts.iter().all(|n| (68..=69).contains(n)), "{counts:?}");
+    assert_eq!(counts.iter().sum::<usize>(), 17);
+    assert!(counts.iter().all(|n| (5..=6).contains(n)), "{counts:?}");
 
     // One dies (stops renewing, leases left to expire): the others take its share.
     let dead = members.pop().expect("three");
     let held_by_dead: Vec<String> = dead.held().map(str::to_owned).collect();
     drop(dead);
     let counts = settle(&mut members, &partitions, "after a member died").await;
-    assert_eq!(counts, [103, 103]);
+    assert_eq!(counts.iter().sum::<usize>(), 17);
+    assert!(counts.iter().all(|n| (8..=9).contains(n)), "{counts:?}");
     for p in &held_by_dead {
         assert!(
             members.iter().any(|m| m.held().any(|h| h == p)),
@@ -181,13 +187,13 @@ async fn enrichers_share_205_products_fairly_and_take_over() {
     let mut leaving = members.pop().expect("two");
     leaving.leave().await;
     let counts = settle(&mut members, &partitions, "after a member left").await;
-    assert_eq!(counts, [206]);
+    assert_eq!(counts, [17]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slice_of_an_nse_fo_day_through_two_enrichers() {
     let mut env = TestEnv::start().await;
-    // The enrichers and the projector run the whole universe (206 partitions);
+    // The enrichers and the projector run the whole universe (17 partitions);
     // the day is a slice: the 5 indices and 7 stocks, a tick every 15 minutes.
     env.cfg.products = nse_fo();
     let mut cfg = env.cfg.clone();

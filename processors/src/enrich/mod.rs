@@ -1,11 +1,13 @@
 //! The enrichers: a consumer group from `MD_RAW` to `MD_ENRICHED`.
 //!
-//! Partitions are products (per-product order is what the stateful analytics
-//! need), plus the guard partition `_` for messages no product claims. Instances
-//! share partitions through leases ([`crate::group`]); each owned partition runs
-//! [`partition::run`] (or [`guard::run`]), restarting from its checkpoint with
-//! backoff after a transient failure.
+//! Partitions are groups of products ([`groups`]: one consumer reads a group in
+//! stream order, so each product's order, which the stateful analytics need,
+//! holds), plus the guard partition `_` for messages no product claims.
+//! Instances share partitions through leases ([`crate::group`]); each owned
+//! partition runs [`partition::run`] (or [`guard::run`]), restarting from its
+//! checkpoints with backoff after a transient failure.
 
+pub mod groups;
 pub mod guard;
 pub mod partition;
 pub mod state;
@@ -38,10 +40,15 @@ fn spawn_partition(js: &Context, cfg: &Arc<Config>, name: &str) -> Running {
             let result = if name == guard::PARTITION {
                 guard::run(&js, &products, &mut handle).await
             } else {
-                match cfg.product(&name) {
-                    Some(spec) => partition::run(&js, spec, &mut handle).await,
-                    None => return,
+                let specs: Vec<_> = cfg
+                    .products
+                    .iter()
+                    .filter(|p| groups::partition_of(&p.name) == name)
+                    .collect();
+                if specs.is_empty() {
+                    return;
                 }
+                partition::run(&js, &name, &specs, &mut handle).await
             };
             match result {
                 Ok(Exit::Stopped) | Ok(Exit::Fenced) => return,
@@ -64,6 +71,14 @@ async fn stop_partition(running: Running) {
     let _ = running.task.await;
 }
 
+/// The partitions the enricher instances share for `products`: the groups that
+/// hold any of them, and the guard.
+pub fn partitions<'a>(products: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut partitions: Vec<String> = groups::groups(products).into_keys().collect();
+    partitions.push(guard::PARTITION.to_owned());
+    partitions
+}
+
 /// Runs one enricher instance until `shutdown`.
 ///
 /// # Errors
@@ -73,8 +88,7 @@ pub async fn run(cfg: Arc<Config>, js: Context, mut shutdown: Shutdown) -> anyho
     let mut member = Member::join(&js, partition::PROCESSOR, instance_id())
         .await
         .map_err(|e| ds_runtime::auth::violations::explain(&js.client(), e))?;
-    let mut partitions: Vec<String> = cfg.products.iter().map(|p| p.name.clone()).collect();
-    partitions.push(guard::PARTITION.to_owned());
+    let partitions = partitions(cfg.products.iter().map(|p| p.name.as_str()));
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tracing::info!(

@@ -1,10 +1,11 @@
-//! One product's enrichment loop: restore the checkpoint, (re)build the product's
-//! durable consumer from the checkpoint's sequence, then in batches apply the pure
-//! [`ProductState`], publish outputs, dead-letter poison, flush, checkpoint, ack.
+//! One group's enrichment loop: restore each product's checkpoint, (re)build the
+//! group's durable consumer from the lowest checkpointed sequence, then in
+//! batches apply each product's pure [`ProductState`], publish outputs,
+//! dead-letter poison, flush, checkpoint the products that moved, ack.
 //!
-//! Acks come last: a crash anywhere re-delivers from the checkpoint, the state
-//! machine skips what it already applied, and re-published outputs carry the same
-//! `Nats-Msg-Id`, so every effect happens once.
+//! Acks come last: a crash anywhere re-delivers from the lowest checkpoint, each
+//! product's state machine skips what it already applied, and re-published
+//! outputs carry the same `Nats-Msg-Id`, so every effect happens once.
 
 use super::state::{Applied, ProductState, RawInput};
 use crate::checkpoint::{Checkpoint, CheckpointError};
@@ -21,6 +22,7 @@ use ds_runtime::publish::Publisher;
 use ds_runtime::shutdown::Shutdown;
 use ds_schemas::subjects;
 use prometheus::{Histogram, IntCounter};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The processor name in DLQ subjects, checkpoints and consumers.
@@ -39,9 +41,14 @@ const ORIGIN: Origin = Origin {
 
 pub use crate::consumer::Exit;
 
-/// The durable consumer of a product.
-pub fn consumer_name(product: &str) -> String {
-    format!("{PROCESSOR}_{product}")
+/// The durable consumer of a group (a partition, [`super::groups`]).
+pub fn consumer_name(group: &str) -> String {
+    format!("{PROCESSOR}_{group}")
+}
+
+/// The durable consumer that reads `product`.
+pub fn consumer_of(product: &str) -> String {
+    consumer_name(&super::groups::partition_of(product))
 }
 
 /// The checkpoint key of a product.
@@ -49,43 +56,55 @@ pub fn checkpoint_key(product: &str) -> String {
     format!("{PROCESSOR}.{product}")
 }
 
-/// Runs one product until stopped or fenced.
+/// Runs the group `group` of `specs` until stopped or fenced.
 ///
 /// # Errors
 /// Transient failures (NATS unreachable, consumer stalled): the caller retries
-/// with backoff, which restarts from the checkpoint.
-pub async fn run(js: &Context, spec: &ProductSpec, stop: &mut Shutdown) -> anyhow::Result<Exit> {
-    let product = spec.name.as_str();
-    let (ckpt, restored) =
-        match Checkpoint::open::<ProductState>(js, &checkpoint_key(product)).await {
-            Ok(x) => x,
-            Err(CheckpointError::Corrupt { key, reason }) => {
-                anyhow::bail!(
-                    "checkpoint {key} is corrupt ({reason}); delete it to rebuild from the stream"
-                )
-            }
-            Err(e) => return Err(e.into()),
-        };
-    let state = restored.unwrap_or_else(|| ProductState::new(spec));
-    let source = open_consumer(js, product, state.last_applied_seq).await?;
-    tracing::info!(product, from_seq = state.last_applied_seq + 1, "enriching");
-    let mut partition = Partition::new(js, spec, state, ckpt).await?;
+/// with backoff, which restarts from the checkpoints.
+pub async fn run(
+    js: &Context,
+    group: &str,
+    specs: &[&ProductSpec],
+    stop: &mut Shutdown,
+) -> anyhow::Result<Exit> {
+    let mut products = BTreeMap::new();
+    for spec in specs {
+        products.insert(spec.name.clone(), Product::open(js, spec).await?);
+    }
+    let from = products
+        .values()
+        .map(|p| p.state.last_applied_seq)
+        .min()
+        .unwrap_or(0);
+    let filters = specs
+        .iter()
+        .map(|s| subjects::raw_product(&s.name))
+        .collect();
+    let source = open_consumer(js, group, filters, from).await?;
+    tracing::info!(
+        group,
+        products = specs.len(),
+        from_seq = from + 1,
+        "enriching"
+    );
+    let mut partition = Partition::new(js, products).await?;
     consumer::run(source, &mut partition, stop).await
 }
 
-/// (Re)builds the product's durable consumer from the checkpoint's sequence:
-/// whatever a previous owner had in flight is dropped, and delivery resumes in
-/// order after `last_applied_seq`.
+/// (Re)builds the group's durable consumer from `last_applied_seq`, the lowest
+/// of its products' checkpoints: whatever a previous owner had in flight is
+/// dropped, and delivery resumes in order after it.
 async fn open_consumer(
     js: &Context,
-    product: &str,
+    group: &str,
+    filter_subjects: Vec<String>,
     last_applied_seq: u64,
 ) -> anyhow::Result<consumer::Source> {
     let stream = js
         .get_stream(subjects::STREAM_RAW)
         .await
         .context("MD_RAW is missing; run `deltastream topology apply`")?;
-    let name = consumer_name(product);
+    let name = consumer_name(group);
     let _ = stream.delete_consumer(&name).await;
     let deliver_policy = if last_applied_seq == 0 {
         DeliverPolicy::All
@@ -98,18 +117,18 @@ async fn open_consumer(
         .create_consumer(pull::Config {
             durable_name: Some(name.clone()),
             description: Some(format!(
-                "enricher of {product} (rebuilt from checkpoint on takeover)"
+                "enricher of group {group} (rebuilt from the checkpoints on takeover)"
             )),
-            filter_subject: subjects::raw_product(product),
+            filter_subjects,
             deliver_policy,
             ack_policy: AckPolicy::All,
             ack_wait: Duration::from_secs(60),
             max_ack_pending: 20_000,
             max_deliver: -1,
-            // The checkpoint in `ds_checkpoints` is the position that counts:
-            // the consumer is rebuilt from it on every takeover, so the server
+            // The checkpoints in `ds_checkpoints` are the position that counts:
+            // the consumer is rebuilt from them on every takeover, so the server
             // need not write its state to disk on every delivery and ack (with
-            // a partition per product, those state files took nearly half of
+            // a consumer per product, those state files took nearly half of
             // nats-server's CPU; see BENCHMARKS.md).
             memory_storage: true,
             ..Default::default()
@@ -119,21 +138,73 @@ async fn open_consumer(
     consumer::Source::open(created, &name, PROCESSOR, MAX_BATCH).await
 }
 
-/// One product's enrichment: the pure state, where its outputs go, and what it
-/// applied but has not checkpointed yet.
+/// One product of a group: its pure state, its checkpoint slot, and the days it
+/// touched since its last checkpoint.
+struct Product<'a> {
+    spec: &'a ProductSpec,
+    state: ProductState,
+    ckpt: Checkpoint,
+    days: Touched,
+    recorder: Recorder,
+    /// Applied something since the last checkpoint.
+    moved: bool,
+}
+
+impl<'a> Product<'a> {
+    async fn open(js: &Context, spec: &'a ProductSpec) -> anyhow::Result<Self> {
+        let key = checkpoint_key(&spec.name);
+        let (ckpt, restored) = match Checkpoint::open::<ProductState>(js, &key).await {
+            Ok(x) => x,
+            Err(CheckpointError::Corrupt { key, reason }) => {
+                anyhow::bail!(
+                    "checkpoint {key} is corrupt ({reason}); delete it to rebuild from the stream"
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self {
+            spec,
+            state: restored.unwrap_or_else(|| ProductState::new(spec)),
+            ckpt,
+            days: Touched::default(),
+            recorder: Recorder::default(),
+            moved: false,
+        })
+    }
+
+    /// Records the day index, then writes the checkpoint. The day index goes
+    /// first: a crash in between re-applies the messages, and the index merge
+    /// is idempotent.
+    async fn persist(&mut self, index: &Store) -> anyhow::Result<Flow> {
+        let product = self.spec.name.as_str();
+        if !self.days.is_empty() {
+            self.recorder.record(index, product, &self.days).await?;
+            self.days.clear();
+        }
+        match self.ckpt.save(&self.state).await {
+            Ok(()) => {}
+            Err(CheckpointError::Fenced(_)) => {
+                tracing::warn!(product, "another instance owns this product now; stopping");
+                return Ok(Flow::Fenced);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.moved = false;
+        Ok(Flow::Continue)
+    }
+}
+
+/// One group's enrichment: its products, where their outputs go, and what they
+/// applied but have not checkpointed yet.
 ///
 /// Checkpoints (and acks) are written at most every [`CHECKPOINT_EVERY`], and at
 /// once when the partition goes idle or stops: outputs are published and
 /// acknowledged per batch, so a crash re-applies at most that much, and the
 /// re-published outputs are de-duplicated by their ids.
 struct Partition<'a> {
-    spec: &'a ProductSpec,
-    state: ProductState,
-    ckpt: Checkpoint,
+    products: BTreeMap<String, Product<'a>>,
     publisher: Publisher,
     index: Store,
-    days: Touched,
-    recorder: Recorder,
     unsettled: Unsettled,
     last_persist: Instant,
     processed_tick: IntCounter,
@@ -142,21 +213,12 @@ struct Partition<'a> {
 }
 
 impl<'a> Partition<'a> {
-    async fn new(
-        js: &Context,
-        spec: &'a ProductSpec,
-        state: ProductState,
-        ckpt: Checkpoint,
-    ) -> anyhow::Result<Self> {
+    async fn new(js: &Context, products: BTreeMap<String, Product<'a>>) -> anyhow::Result<Self> {
         let m = metrics();
         Ok(Self {
-            spec,
-            state,
-            ckpt,
+            products,
             publisher: Publisher::new(js.clone(), 2048),
             index: crate::day_index::open(js).await?,
-            days: Touched::default(),
-            recorder: Recorder::default(),
             unsettled: Unsettled::new(Acks::UpTo, ORIGIN),
             last_persist: Instant::now(),
             processed_tick: m.processed.with_label_values(&[PROCESSOR, "underlying"]),
@@ -165,20 +227,29 @@ impl<'a> Partition<'a> {
         })
     }
 
-    /// Applies one message to the state and publishes its outputs; what became
-    /// of it is recorded, to be acked once checkpointed.
+    /// Applies one message to its product's state and publishes its outputs;
+    /// what became of it is recorded, to be acked once checkpointed.
     async fn apply(&mut self, msg: Message) -> anyhow::Result<()> {
         let seq = msg
             .info()
             .map_err(|e| anyhow::anyhow!("message info: {e}"))?
             .stream_sequence;
+        let name = subjects::product_or_unknown(msg.subject.as_str());
+        let Some(product) = self.products.get_mut(name) else {
+            // The consumer's filters deliver only the group's products.
+            let reason = format!("subject {} names no product of this group", msg.subject);
+            return self
+                .unsettled
+                .record(msg, Outcome::Poison(reason), &mut self.publisher)
+                .await;
+        };
         let schema = ds_runtime::headers::schema(msg.headers.as_ref());
         // A sampled trace continues here (span `enrich`) and into the outputs.
         let span = ds_runtime::telemetry::remote(msg.headers.as_ref()).map(|parent| {
             let span = tracing::info_span!(
                 parent: None,
                 "enrich",
-                product = self.spec.name.as_str(),
+                product = name,
                 subject = msg.subject.as_str(),
                 stream_seq = seq,
             );
@@ -191,9 +262,10 @@ impl<'a> Partition<'a> {
             payload: &msg.payload,
             stream_seq: seq,
         };
-        let outcome = match self.state.apply(self.spec, input) {
+        let outcome = match product.state.apply(product.spec, input) {
             Ok(Applied::Outputs { day, outputs }) => {
-                self.days.touch(day, seq);
+                product.days.touch(day, seq);
+                product.moved = true;
                 for o in outputs {
                     let headers = o.traced_headers(seq, span.as_ref());
                     self.publisher
@@ -210,7 +282,8 @@ impl<'a> Partition<'a> {
             Ok(Applied::AlreadyApplied) => Outcome::Done,
             Err(poison) => {
                 // Skipped from now on: its dead letter is durable before the checkpoint.
-                self.state.last_applied_seq = seq;
+                product.state.last_applied_seq = seq;
+                product.moved = true;
                 Outcome::Poison(poison.0)
             }
         };
@@ -219,32 +292,28 @@ impl<'a> Partition<'a> {
             .await
     }
 
-    /// Records the day index, writes the checkpoint, then acks everything applied
-    /// (outputs and dead letters are already acknowledged by JetStream). The day
-    /// index goes first: a crash in between re-applies the messages, and the
-    /// index merge is idempotent.
+    /// Checkpoints every product that moved (at once, each to its own key),
+    /// then acks everything applied (outputs and dead letters are already
+    /// acknowledged by JetStream).
     async fn persist(&mut self) -> anyhow::Result<Flow> {
-        let product = self.spec.name.as_str();
-        if !self.days.is_empty() {
-            self.recorder
-                .record(&self.index, product, &self.days)
-                .await?;
-            self.days.clear();
-        }
-        match self.ckpt.save(&self.state).await {
-            Ok(()) => {}
-            Err(CheckpointError::Fenced(_)) => {
-                tracing::warn!(product, "another instance owns this product now; stopping");
+        let index = &self.index;
+        let flows = futures::future::join_all(
+            self.products
+                .values_mut()
+                .filter(|p| p.moved)
+                .map(|p| p.persist(index)),
+        )
+        .await;
+        for flow in flows {
+            if flow? == Flow::Fenced {
                 return Ok(Flow::Fenced);
             }
-            Err(e) => return Err(e.into()),
         }
         self.unsettled.settle().await?;
         self.last_persist = Instant::now();
         Ok(Flow::Continue)
     }
 }
-
 impl Handler for Partition<'_> {
     type Ready = ();
 

@@ -14,7 +14,7 @@
 
 use super::ReplayError;
 use crate::day_index;
-use crate::enrich::partition::consumer_name;
+use crate::enrich::partition::consumer_of;
 use async_nats::jetstream::Context;
 use chrono::NaiveDate;
 use ds_analytics::market::ProductSpec;
@@ -106,7 +106,7 @@ impl Located {
     }
 }
 
-/// What the product's live enricher has left to apply, from its durable
+/// What the live enricher of the product's group has left to apply, from its durable
 /// consumer's info (read only; the consumer does not move).
 struct Lag {
     ack_floor: u64,
@@ -117,7 +117,7 @@ async fn enricher_lag(
     stream: &async_nats::jetstream::stream::Stream,
     product: &str,
 ) -> Option<Lag> {
-    let info = stream.consumer_info(consumer_name(product)).await.ok()?;
+    let info = stream.consumer_info(consumer_of(product)).await.ok()?;
     let pending = info.num_pending + info.num_ack_pending as u64;
     Some(Lag {
         ack_floor: info.ack_floor.stream_sequence,

@@ -77,9 +77,12 @@ pub async fn wait_drained(
     }
 }
 
-/// The enrichers' durable consumers of `products`.
+/// The enrichers' durable consumers of `products` (one per group).
 pub fn enrich_consumers(products: &[String]) -> Vec<String> {
-    products.iter().map(|p| format!("enrich_{p}")).collect()
+    ds_processors::enrich::groups::groups(products.iter().map(String::as_str))
+        .keys()
+        .map(|g| ds_processors::enrich::partition::consumer_name(g))
+        .collect()
 }
 
 /// The projector's durable consumer.
