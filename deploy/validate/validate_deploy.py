@@ -416,12 +416,12 @@ def restricted_pod_security(t: Tree) -> list[str]:
 def keda_matches_topology(t: Tree) -> list[str]:
     """KEDA scales on a consumer's lag; a stream or consumer name the processors do
     not use reads as no lag, and the Deployment never scales. Consumers as the code
-    names them: enrich_<PRODUCT> on MD_RAW (processors/src/enrich/partition.rs, the
-    products of analytics/src/market/product.rs) and `project` on MD_ENRICHED
-    (processors/src/project/mod.rs)."""
+    names them: enrich_g00 ... one per product group on MD_RAW
+    (processors/src/enrich/groups.rs and partition.rs) and `project` on
+    MD_ENRICHED (processors/src/project/mod.rs)."""
     streams = {json.loads(p.read_text())["name"] for p in (t.root / "nats/streams").glob("*.json")}
-    products = re.findall(r'make\("(\w+)"', (t.root / "analytics/src/market/product.rs").read_text())
-    consumers = {("MD_RAW", "enrich"): {f"enrich_{p}" for p in products}, ("MD_ENRICHED", "project"): {"project"}}
+    groups = int(re.search(r"pub const GROUPS: u32 = (\d+);", (t.root / "processors/src/enrich/groups.rs").read_text()).group(1))
+    consumers = {("MD_RAW", "enrich"): {f"enrich_g{g:02}" for g in range(groups)}, ("MD_ENRICHED", "project"): {"project"}}
     # The scaler asks the consumer leader at <server name>.<endpoint host>: the
     # headless Service, named with the namespace kustomize deploys into.
     endpoint = f"nats-headless.{t.namespace}.svc.cluster.local:8222"

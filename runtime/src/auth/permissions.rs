@@ -84,11 +84,12 @@ impl Component {
                 "writes the log; resumes each product's sequence from its last message in `MD_RAW`"
             }
             Component::Enrich => {
-                "its durable consumers `enrich_<PRODUCT>` on `MD_RAW` (rebuilt from the checkpoint: \
-                 deleted, created with a filter, pulled, acked; the name carries the product, which \
-                 a wildcard cannot match part of, hence `*`); the guard partition lists and reads \
-                 unclaimed subjects; the DLQ size gauge; its KV buckets: leases (with key \
-                 listings), checkpoints, the day index"
+                "its durable consumers `enrich_g00` … `enrich_g15` on `MD_RAW`, one per group of \
+                 products (rebuilt from the checkpoints: deleted, created with a filter subject \
+                 per product, pulled, acked; the name carries the group, which a wildcard cannot \
+                 match part of, hence `*`); the guard partition lists and reads unclaimed \
+                 subjects; the DLQ size gauge; its KV buckets: leases (with key listings), \
+                 checkpoints, the day index"
             }
             Component::Project => {
                 "its one shared durable consumer `project` on `MD_ENRICHED`; its dead letters \
@@ -159,8 +160,8 @@ fn grant_feed(p: &mut Permissions) {
 /// What `enrich` may do besides reading its own inbox.
 fn grant_enrich(p: &mut Permissions) {
     p.publish(["md.enriched.>", "md.dlq.enrich.>"]);
-    // Its durable consumers enrich_<PRODUCT> (rebuilt from the
-    // checkpoint: deleted, created with a filter, pulled, acked);
+    // Its durable consumers enrich_gNN, one per product group (rebuilt
+    // from the checkpoints: deleted, created with filters, pulled, acked);
     // the guard partition lists MD_RAW's subjects and reads the
     // unclaimed ones by sequence.
     p.publish(stream_reads("MD_RAW"));
