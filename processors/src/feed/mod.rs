@@ -352,13 +352,15 @@ fn denied(e: &anyhow::Error) -> bool {
     )
 }
 
-/// Generates one live round, product by product: each product `hours`
-/// publishes is stepped at the clock's time and its events are sent at once,
-/// so its event time is not held back by the other products' generation (a
-/// universe has hundreds). Notes each exchange's status. What was sent, once
-/// acknowledged ([`publish_round`] waits), counts as published.
+/// Generates one live round, product by product: each product of `slice`
+/// (`(k, n)`: those whose index is `k` modulo `n`) that `hours` publishes is
+/// stepped at the clock's time and its events are sent at once, so its event
+/// time is not held back by the other products' generation (a universe has
+/// hundreds). Notes each exchange's status. What was sent, once acknowledged
+/// ([`publish_round`] waits), counts as published.
 async fn live_round(
     feeds: &mut [ProductFeed],
+    (k, n): (usize, usize),
     (hours, clock): (Hours, &Clock),
     sessions: &mut SessionLog,
     publisher: &mut Publisher,
@@ -367,9 +369,9 @@ async fn live_round(
     let mut round = FeedReport::default();
     let mut sent = Ok(());
     let mut exchanges = Vec::new();
-    for f in feeds.iter_mut() {
+    for (i, f) in feeds.iter_mut().enumerate() {
         let ts = clock.now_unix_ns();
-        if hours.publishes(f.spec(), ts) {
+        if i % n == k && hours.publishes(f.spec(), ts) {
             let from = events.len();
             f.step(ts, events);
             // After a failure the rest is generated, and the round sent again in full.
@@ -393,7 +395,7 @@ async fn live_round(
 
 async fn live(
     cfg: &Config,
-    mut feeds: Vec<ProductFeed>,
+    feeds: Vec<ProductFeed>,
     mut js: Context,
     (hours, clock): (Hours, Clock),
     mut shutdown: Shutdown,
@@ -405,7 +407,25 @@ async fn live(
     let mut publisher = Publisher::new(js.clone(), window);
     let started = Instant::now();
     let mut report = FeedReport::default();
-    let mut every = tokio::time::interval(Duration::from_millis(cfg.feed.tick_interval_ms.max(1)));
+    // A product's chains come on every `chain_every_ticks`-th tick of its own;
+    // the products' phases differ, so each tick carries the chains of a
+    // `chain_every_ticks`-th of them.
+    let chain_every = u64::from(cfg.feed.chain_every_ticks.max(1));
+    let mut feeds: Vec<ProductFeed> = feeds
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| f.with_chain_phase(i as u64 % chain_every))
+        .collect();
+    // The products take turns through the interval (product `i` in slice
+    // `i mod slices`, slices at least 1 ms apart), so a universe's ticks and chains arrive
+    // spread over it as a market's do, not as a burst of hundreds of messages
+    // at its start.
+    let interval = Duration::from_millis(cfg.feed.tick_interval_ms.max(1));
+    let slices = u32::try_from(feeds.len().max(1))
+        .unwrap_or(u32::MAX)
+        .min(u32::try_from(interval.as_millis()).unwrap_or(u32::MAX));
+    let mut slice = 0;
+    let mut every = tokio::time::interval(interval / slices);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events = Vec::new();
     let mut sessions = SessionLog::default();
@@ -417,12 +437,14 @@ async fn live(
         }
         let first = live_round(
             &mut feeds,
+            (slice, slices as usize),
             (hours, &clock),
             &mut sessions,
             &mut publisher,
             &mut events,
         )
         .await;
+        slice = (slice + 1) % slices as usize;
         if events.is_empty() {
             continue;
         }

@@ -75,6 +75,14 @@ impl ProductFeed {
         }
     }
 
+    /// Shifts the ticks that carry chains by `phase` (live mode: products with
+    /// different phases publish their chains on different ticks, as a market's
+    /// snapshots are not all taken at one instant).
+    pub fn with_chain_phase(mut self, phase: u64) -> Self {
+        self.ticks = phase % self.chain_every;
+        self
+    }
+
     /// The product's name.
     pub fn product(&self) -> &str {
         &self.spec.name
