@@ -5,7 +5,7 @@ use crate::access::Reader;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::params::MAX_LIMIT;
+use crate::params::{ProductPath, MAX_LIMIT};
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
 use axum::extract::State;
@@ -269,7 +269,7 @@ pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<Strin
 
 /// Expiries with a chain, ascending (ISO dates).
 #[utoipa::path(get, path = "/api/v1/products/{product}/expiries", tag = "reference",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    params(ProductPath),
     responses(
         (status = 200, description = "Expiries, ascending", body = Page<String>),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -278,7 +278,7 @@ pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<Strin
 pub async fn expiries(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Json<Page<String>>> {
     state.product(&product)?;
     Ok(Json(Page::all(expiries_of(&state, &product).await?)))
