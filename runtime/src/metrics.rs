@@ -34,42 +34,36 @@ pub struct Metrics {
     pub gateway: GatewayMetrics,
 }
 
-/// Registers `c` on `r` and returns it.
-fn register<C: Collector + Clone + 'static>(r: &Registry, c: C) -> C {
+/// Registers the metric `c` on `r` and returns it.
+fn register<C: Collector + Clone + 'static>(r: &Registry, c: prometheus::Result<C>) -> C {
+    let c = c.expect("valid metric definition");
     r.register(Box::new(c.clone()))
         .expect("metric registered once");
     c
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    register(r, c)
+    register(r, IntCounterVec::new(Opts::new(name, help), labels))
 }
 
 fn unlabelled_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
-    register(
-        r,
-        IntCounter::new(name, help).expect("valid metric definition"),
-    )
+    register(r, IntCounter::new(name, help))
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    register(r, g)
+    register(r, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
-    register(
-        r,
-        IntGauge::new(name, help).expect("valid metric definition"),
-    )
+    register(r, IntGauge::new(name, help))
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let buckets = exponential_buckets(0.000_05, 2.0, 18).expect("valid buckets");
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .expect("valid metric definition");
-    register(r, h)
+    register(
+        r,
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels),
+    )
 }
 
 /// The gateway's metrics: HTTP and WebSocket.
