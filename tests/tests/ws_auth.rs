@@ -79,12 +79,7 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
         ),
     )
     .await;
-    assert!(
-        r.status == 200 || r.status == 201,
-        "{} {}",
-        r.status,
-        r.body
-    );
+    assert!(matches!(r.status, 200 | 201), "{} {}", r.status, r.body);
     let token = r.json()["token"].as_str().expect("token").to_owned();
     let mut ws = connect(&addr, &format!("?token={token}")).await;
     let ev = next_json(&mut ws, Duration::from_secs(5)).await;
@@ -112,12 +107,7 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
         Some(&json!({"name": "ws-test"}).to_string()),
     )
     .await;
-    assert!(
-        r.status == 200 || r.status == 201,
-        "{} {}",
-        r.status,
-        r.body
-    );
+    assert!(matches!(r.status, 200 | 201), "{} {}", r.status, r.body);
     let v = r.json();
     let key = v["key"]
         .as_str()
