@@ -46,14 +46,7 @@ fn sigterm(mut c: Child) {
 async fn check_against_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(cfg, &raw);
-    eventually(
-        "every enriched message",
-        Duration::from_secs(120),
-        || async {
-            (stream_len(&env.js, STREAM_ENRICHED).await as usize >= expected.len()).then_some(())
-        },
-    )
-    .await;
+    wait_enriched(&env.js, expected.len(), Duration::from_secs(120)).await;
     // A little longer: nothing more may arrive.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_same_outputs(&expected, &enriched_outputs(&env.js).await);
@@ -63,8 +56,7 @@ async fn check_against_reference(env: &TestEnv, cfg: &ds_runtime::config::Config
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_enrichers_give_the_same_output_as_one() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let a = component(&env, &["enrich"]);
     let b = component(&env, &["enrich"]);
     let p = component(&env, &["project"]);

@@ -280,19 +280,21 @@ pub mod schema {
         Asc,
     }
 
-    /// `interval`.
-    #[derive(Debug, Deserialize, ToSchema)]
-    pub enum Interval {
-        /// One minute.
-        #[serde(rename = "1m")]
-        M1,
-        /// Five minutes.
-        #[serde(rename = "5m")]
-        M5,
-        /// Fifteen minutes.
-        #[serde(rename = "15m")]
-        M15,
+    /// `interval`: the tokens of [`ds_analytics::Interval`].
+    pub struct Interval;
+
+    impl utoipa::PartialSchema for Interval {
+        fn schema() -> RefOr<Schema> {
+            let tokens = ds_analytics::Interval::ALL.map(ds_analytics::Interval::as_str);
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("`interval`."))
+                .enum_values(Some(tokens))
+                .into()
+        }
     }
+
+    impl ToSchema for Interval {}
 }
 
 /// Query parameters of a history: `[from, to)`, `limit`, `cursor`, `order`.
@@ -350,6 +352,24 @@ impl HistoryParams {
             cursor,
         })
     }
+}
+
+/// `{product}` of the product routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProductPath {
+    /// Product token, e.g. NIFTY (404 for one the gateway does not have)
+    #[param(pattern = "^[A-Z0-9_]+$")]
+    pub product: String,
+}
+
+/// `{id}` of a user or an API key.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IdPath {
+    /// Id (24 hex digits; anything else is no such id)
+    #[param(pattern = "^[0-9a-f]{24}$")]
+    pub id: String,
 }
 
 /// `expiry` of a latest-chain endpoint.

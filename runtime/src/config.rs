@@ -297,6 +297,29 @@ impl Config {
     pub fn product(&self, name: &str) -> Option<&ProductSpec> {
         self.products.iter().find(|p| p.name == name)
     }
+
+    /// The configured products called `names`, in that order (every one when
+    /// `names` is empty).
+    ///
+    /// # Errors
+    /// Naming the first unknown product and the configured ones.
+    pub fn products_named(
+        &self,
+        names: &[String],
+    ) -> std::result::Result<Vec<ProductSpec>, String> {
+        if names.is_empty() {
+            return Ok(self.products.clone());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.product(n).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = self.products.iter().map(|p| p.name.as_str()).collect();
+                    format!("unknown product {n:?} (configured: {})", known.join(", "))
+                })
+            })
+            .collect()
+    }
 }
 
 /// The universe `choice` names: `demo`, a built-in universe, or a universe file.

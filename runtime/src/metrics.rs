@@ -2,6 +2,7 @@
 //! and `_seconds`, with bounded label values (processor, product, kind, route).
 //! One process-wide registry: the metrics are facts about the process.
 
+use prometheus::core::Collector;
 use prometheus::{
     exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -29,6 +30,44 @@ pub struct Metrics {
     pub feed_published: IntCounterVec,
     /// Event time (seconds) of the last enriched message per product.
     pub last_event_ts: IntGaugeVec,
+    /// The gateway's HTTP and WebSocket metrics.
+    pub gateway: GatewayMetrics,
+}
+
+/// Registers the metric `c` on `r` and returns it.
+fn register<C: Collector + Clone + 'static>(r: &Registry, c: prometheus::Result<C>) -> C {
+    let c = c.expect("valid metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(r, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn unlabelled_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    register(r, IntCounter::new(name, help))
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(r, IntGaugeVec::new(Opts::new(name, help), labels))
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    register(r, IntGauge::new(name, help))
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let buckets = exponential_buckets(0.000_05, 2.0, 18).expect("valid buckets");
+    register(
+        r,
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels),
+    )
+}
+
+/// The gateway's metrics: HTTP and WebSocket.
+pub struct GatewayMetrics {
     /// HTTP requests by route and status.
     pub http_requests: IntCounterVec,
     /// HTTP latency by route.
@@ -48,34 +87,48 @@ pub struct Metrics {
     pub ws_flushes: IntCounter,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(c.clone()))
-        .expect("metric registered once");
-    c
-}
-
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
-}
-
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).expect("valid metric definition");
-    r.register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
-}
-
-fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
-    let buckets = exponential_buckets(0.000_05, 2.0, 18).expect("valid buckets");
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .expect("valid metric definition");
-    r.register(Box::new(h.clone()))
-        .expect("metric registered once");
-    h
+impl GatewayMetrics {
+    fn new(r: &Registry) -> Self {
+        Self {
+            http_requests: counter(
+                r,
+                "deltastream_http_requests_total",
+                "HTTP requests.",
+                &["route", "status"],
+            ),
+            http_seconds: histogram(
+                r,
+                "deltastream_http_request_seconds",
+                "HTTP request latency.",
+                &["route"],
+            ),
+            ws_clients: gauge(r, "deltastream_ws_clients", "Connected WebSocket clients."),
+            ws_rooms: gauge(r, "deltastream_ws_rooms", "WebSocket rooms with clients."),
+            ws_sent: counter(
+                r,
+                "deltastream_ws_messages_sent_total",
+                "Messages sent to WebSocket clients.",
+                &["event"],
+            ),
+            ws_conflated: counter(
+                r,
+                "deltastream_ws_conflated_total",
+                "Updates conflated for slow clients.",
+                &["event"],
+            ),
+            ws_dropped: counter(
+                r,
+                "deltastream_ws_dropped_clients_total",
+                "Clients disconnected for not reading.",
+                &["reason"],
+            ),
+            ws_flushes: unlabelled_counter(
+                r,
+                "deltastream_ws_flushes_total",
+                "Socket flushes of the WebSocket writers (one frame or more each).",
+            ),
+        }
+    }
 }
 
 impl Metrics {
@@ -131,48 +184,7 @@ impl Metrics {
                 "Event time of the last enriched message.",
                 &["product"],
             ),
-            http_requests: counter(
-                &r,
-                "deltastream_http_requests_total",
-                "HTTP requests.",
-                &["route", "status"],
-            ),
-            http_seconds: histogram(
-                &r,
-                "deltastream_http_request_seconds",
-                "HTTP request latency.",
-                &["route"],
-            ),
-            ws_clients: gauge(&r, "deltastream_ws_clients", "Connected WebSocket clients."),
-            ws_rooms: gauge(&r, "deltastream_ws_rooms", "WebSocket rooms with clients."),
-            ws_sent: counter(
-                &r,
-                "deltastream_ws_messages_sent_total",
-                "Messages sent to WebSocket clients.",
-                &["event"],
-            ),
-            ws_conflated: counter(
-                &r,
-                "deltastream_ws_conflated_total",
-                "Updates conflated for slow clients.",
-                &["event"],
-            ),
-            ws_dropped: counter(
-                &r,
-                "deltastream_ws_dropped_clients_total",
-                "Clients disconnected for not reading.",
-                &["reason"],
-            ),
-            ws_flushes: {
-                let c = IntCounter::new(
-                    "deltastream_ws_flushes_total",
-                    "Socket flushes of the WebSocket writers (one frame or more each).",
-                )
-                .expect("valid metric definition");
-                r.register(Box::new(c.clone()))
-                    .expect("metric registered once");
-                c
-            },
+            gateway: GatewayMetrics::new(&r),
             registry: r,
         }
     }

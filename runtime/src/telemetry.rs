@@ -373,13 +373,18 @@ mod tests {
         assert!(parse_ratio("half").is_err());
     }
 
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Headers with [`TRACEPARENT`].
+    fn traced() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(crate::headers::TRACEPARENT_HEADER, TRACEPARENT);
+        h
+    }
+
     #[test]
     fn headers_carry_the_w3c_context() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            crate::headers::TRACEPARENT_HEADER,
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        );
+        let mut h = traced();
         h.insert("tracestate", "vendor=x");
         let cx = TraceContextPropagator::new().extract(&Reader(&h));
         let span = cx.span();
@@ -393,7 +398,7 @@ mod tests {
         TraceContextPropagator::new().inject_context(&cx, &mut Writer(&mut out));
         assert_eq!(
             out.get("traceparent").map(|v| v.as_str()),
-            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            Some(TRACEPARENT)
         );
         assert_eq!(out.get("tracestate").map(|v| v.as_str()), Some("vendor=x"));
     }
@@ -401,12 +406,7 @@ mod tests {
     #[test]
     fn off_by_default_and_free() {
         // No `init` in unit tests: nothing is read or written.
-        let mut h = HeaderMap::new();
-        h.insert(
-            crate::headers::TRACEPARENT_HEADER,
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        );
-        assert!(remote(Some(&h)).is_none());
+        assert!(remote(Some(&traced())).is_none());
         let mut out = HeaderMap::new();
         assert!(!inject(&tracing::Span::none(), &mut out));
         assert!(out.get("traceparent").is_none());

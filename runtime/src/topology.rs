@@ -157,6 +157,30 @@ pub async fn apply(js: &jetstream::Context, opts: ApplyOptions) -> Result<Vec<(S
     Ok(out)
 }
 
+/// [`apply`], retried (with a backoff of 250 ms to 2 s) for at most `within`:
+/// a new cluster refuses it until it has elected its JetStream meta leader.
+///
+/// # Errors
+/// The last error of [`apply`] once `within` has passed.
+pub async fn apply_when_ready(
+    js: &jetstream::Context,
+    opts: ApplyOptions,
+    within: Duration,
+) -> Result<Vec<(String, Outcome)>> {
+    let deadline = std::time::Instant::now() + within;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match apply(js, opts).await {
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::info!(error = %e, "JetStream cluster not ready yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The stream behind a KV bucket, as the NATS clients create it.
 fn kv_stream_config(decl: &KvDecl, replicas: usize) -> stream::Config {
     stream::Config {

@@ -51,6 +51,19 @@ impl Resp {
     }
 }
 
+/// The `items` of a page of strings (expiries).
+///
+/// # Panics
+/// When `page` has no `items` array.
+pub fn string_items(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Sends one request on a new connection and reads the whole response.
 ///
 /// # Panics

@@ -153,6 +153,14 @@ impl TestEnv {
         connect_as(&self.nats.url, &self.identity(c)).await
     }
 
+    /// [`TestEnv::start`], with its configuration for a small day
+    /// ([`small_day_config`]).
+    pub async fn start_small_day() -> (Self, Config) {
+        let env = Self::start().await;
+        let cfg = small_day_config(env.cfg.clone());
+        (env, cfg)
+    }
+
     /// JetStream on a new connection as `c`.
     pub async fn js_as(&self, c: Component) -> async_nats::jetstream::Context {
         ds_runtime::nats::jetstream(self.connect(c).await)
@@ -285,6 +293,18 @@ pub async fn stream_len(js: &async_nats::jetstream::Context, stream: &str) -> u6
     }
 }
 
+/// Waits (at most `within`) until `MD_ENRICHED` holds `n` messages or more.
+///
+/// # Panics
+/// When it does not in time.
+pub async fn wait_enriched(js: &async_nats::jetstream::Context, n: usize, within: Duration) {
+    let stream = ds_schemas::subjects::STREAM_ENRICHED;
+    eventually("every enriched message", within, || async {
+        (stream_len(js, stream).await as usize >= n).then_some(())
+    })
+    .await;
+}
+
 /// Documents in a collection.
 pub async fn count(db: &mongodb::Database, coll: &str) -> u64 {
     db.collection::<mongodb::bson::Document>(coll)
@@ -298,21 +318,7 @@ pub async fn count(db: &mongodb::Database, coll: &str) -> u64 {
 /// # Panics
 /// When the connection fails or the response is not HTTP.
 pub async fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    http_request(addr, "GET", path, headers, None).await
-}
-
-/// A plain HTTP/1.1 request over a real socket: `(status, body)`.
-///
-/// # Panics
-/// When the connection fails or the response is not HTTP.
-pub async fn http_request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> (u16, String) {
-    let r = http::req(addr, method, path, headers, body).await;
+    let r = http::req(addr, "GET", path, headers, None).await;
     (r.status, r.body)
 }
 
@@ -362,6 +368,34 @@ pub async fn feed_day(
     ds_processors::feed::run(cfg, env.js_as(Component::Feed).await, opts, shutdown)
         .await
         .expect("feed publishes")
+}
+
+/// Options of the live feed (wall-clock ticks, no pause) for `products` with
+/// `seed`, at any hour: exchange hours are tested on their own.
+pub fn live_feed_options(seed: u64, products: &[&str]) -> ds_processors::feed::FeedOptions {
+    ds_processors::feed::FeedOptions {
+        date: None,
+        speed: ds_processors::feed::Speed::Max,
+        seed: Some(seed),
+        products: products.iter().map(|p| p.to_string()).collect(),
+        hours: ds_processors::feed::hours::Hours::Always,
+        ..Default::default()
+    }
+}
+
+/// Runs the live feed ([`live_feed_options`]) on `cfg` over `js` until stopped.
+pub fn spawn_live_feed(
+    cfg: Config,
+    js: async_nats::jetstream::Context,
+    seed: u64,
+    products: &[&str],
+) -> Running {
+    let opts = live_feed_options(seed, products);
+    Running::spawn(move |s| async move {
+        ds_processors::feed::run(&cfg, js, opts, s)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// A message as stored in a stream.

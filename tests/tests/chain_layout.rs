@@ -9,7 +9,7 @@
 use ds_gateway::views::ChainView;
 use ds_processors::project::store::{Durability, Store};
 use ds_schemas::enriched::Enriched;
-use ds_tests::http::{req, start_dev};
+use ds_tests::http::{req, start_dev, string_items};
 use ds_tests::*;
 use serde_json::Value;
 
@@ -21,8 +21,7 @@ async fn get(addr: &str, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_answers_the_same_bytes_from_either_layout() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 11).await;
     let raw = read_all(&env.js, "MD_RAW", "md.raw.>").await;
     let outputs = reference_enrichment(&cfg, &raw);
@@ -48,12 +47,7 @@ async fn rest_answers_the_same_bytes_from_either_layout() {
 
     let expiries: Value =
         serde_json::from_str(&get(&now, "/api/v1/products/NIFTY/expiries").await).expect("JSON");
-    let expiries: Vec<String> = expiries["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_owned))
-        .collect();
+    let expiries = string_items(&expiries);
     assert_eq!(expiries.len(), 3, "{expiries:?}");
     let mut paths: Vec<String> = vec![
         "/api/v1/products/NIFTY/expiries".into(),

@@ -8,7 +8,7 @@ use ds_runtime::auth::Component;
 use ds_runtime::config::Config;
 use ds_runtime::servers::{Mongod, MongodOptions, NatsCluster};
 use ds_runtime::topology::{self, ApplyOptions};
-use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
+use ds_schemas::subjects::STREAM_RAW;
 use ds_schemas::{OptionChain, UnderlyingTick};
 use ds_tests::*;
 use std::collections::BTreeMap;
@@ -21,22 +21,16 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// A fresh cluster elects its JetStream meta leader after the servers answer.
+/// Applies the topology with three replicas once a fresh cluster has elected
+/// its JetStream meta leader (after the servers answer).
 async fn apply_r3(js: &async_nats::jetstream::Context) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let opts = ApplyOptions {
-            replicas: Some(3),
-            max_age: None,
-        };
-        match topology::apply(js, opts).await {
-            Ok(_) => return,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "topology never applied: {e}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
+    let opts = ApplyOptions {
+        replicas: Some(3),
+        max_age: None,
+    };
+    topology::apply_when_ready(js, opts, Duration::from_secs(30))
+        .await
+        .expect("topology applied");
 }
 
 async fn raw_leader(js: &async_nats::jetstream::Context) -> Option<String> {
@@ -118,23 +112,7 @@ async fn killing_a_node_loses_nothing_and_publishing_goes_on() {
         connect(Component::Enrich).await,
         connect(Component::Project).await,
     );
-    let feed = {
-        let cfg = cfg.clone();
-        Running::spawn(move |s| async move {
-            let opts = ds_processors::feed::FeedOptions {
-                date: None,
-                speed: ds_processors::feed::Speed::Max,
-                seed: Some(5),
-                products: vec!["NIFTY".into(), "AAPL".into()],
-                // The test needs data whatever the hour: exchange hours are tested on their own.
-                hours: ds_processors::feed::hours::Hours::Always,
-                ..Default::default()
-            };
-            ds_processors::feed::run(&cfg, feed_js, opts, s)
-                .await
-                .map(|_| ())
-        })
-    };
+    let feed = spawn_live_feed(Config::clone(&cfg), feed_js, 5, &["NIFTY", "AAPL"]);
     let enrich = {
         let cfg = cfg.clone();
         Running::spawn(move |s| ds_processors::enrich::run(cfg, enrich_js, s))
@@ -198,14 +176,7 @@ async fn killing_a_node_loses_nothing_and_publishing_goes_on() {
     );
 
     let expected = reference_enrichment(&cfg, &raw);
-    eventually(
-        "every enriched message",
-        Duration::from_secs(60),
-        || async {
-            (stream_len(&js, STREAM_ENRICHED).await as usize >= expected.len()).then_some(())
-        },
-    )
-    .await;
+    wait_enriched(&js, expected.len(), Duration::from_secs(60)).await;
     assert_same_outputs(&expected, &enriched_outputs(&js).await);
 
     let (got, want) = projections_and_reference(&db, &expected, Duration::from_secs(60)).await;

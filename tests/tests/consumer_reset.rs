@@ -6,6 +6,7 @@
 //! with an error), so the takeover keeps delete + create; see BENCHMARKS.md.
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::stream::Stream;
 use ds_tests::*;
 use futures::StreamExt;
 use std::time::Duration;
@@ -14,17 +15,21 @@ fn seq(m: &async_nats::jetstream::Message) -> u64 {
     m.info().expect("info").stream_sequence
 }
 
+/// The messages of a new consumer on `stream` with `config`, one per pull request.
+async fn one_per_pull(stream: &Stream, config: pull::Config) -> pull::Stream {
+    let consumer: PullConsumer = stream.create_consumer(config).await.expect("consumer");
+    consumer
+        .stream()
+        .max_messages_per_batch(1)
+        .messages()
+        .await
+        .expect("pulls")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_rewinds_delivery_but_does_not_end_the_previous_owners_pulls() {
-    let env = TestEnv::start().await;
-    feed_day(
-        &env,
-        &small_day_config(env.cfg.clone()),
-        "2025-01-15",
-        &["NIFTY"],
-        3,
-    )
-    .await;
+    let (env, cfg) = TestEnv::start_small_day().await;
+    feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 3).await;
     let stream = env.js.get_stream("MD_RAW").await.expect("stream");
     let config = |name: &str, deliver_policy| pull::Config {
         durable_name: Some(name.into()),
@@ -34,17 +39,8 @@ async fn a_reset_rewinds_delivery_but_does_not_end_the_previous_owners_pulls() {
         ack_wait: Duration::from_secs(60),
         ..Default::default()
     };
-    let owner: PullConsumer = stream
-        .create_consumer(config("probe", DeliverPolicy::All))
-        .await
-        .expect("consumer");
     // One message per pull request, so what follows the reset is new pulls.
-    let mut previous = owner
-        .stream()
-        .max_messages_per_batch(1)
-        .messages()
-        .await
-        .expect("pulls");
+    let mut previous = one_per_pull(&stream, config("probe", DeliverPolicy::All)).await;
     for want in 1..=5 {
         let m = previous.next().await.expect("message").expect("ok");
         assert_eq!(seq(&m), want);
@@ -69,16 +65,7 @@ async fn a_reset_rewinds_delivery_but_does_not_end_the_previous_owners_pulls() {
     }
 
     // Deleting the consumer ends a pull stream with an error.
-    let doomed: PullConsumer = stream
-        .create_consumer(config("doomed", DeliverPolicy::All))
-        .await
-        .expect("consumer");
-    let mut doomed = doomed
-        .stream()
-        .max_messages_per_batch(1)
-        .messages()
-        .await
-        .expect("pulls");
+    let mut doomed = one_per_pull(&stream, config("doomed", DeliverPolicy::All)).await;
     doomed.next().await.expect("message").expect("ok");
     stream.delete_consumer("doomed").await.expect("deleted");
     let ended = tokio::time::timeout(Duration::from_secs(10), async {

@@ -3,7 +3,6 @@
 //! decodes live EnrichedChain and ChainSummary messages.
 
 use ds_runtime::auth::Component;
-use ds_runtime::shutdown::Shutdown;
 use ds_tests::*;
 use std::path::Path;
 use std::time::Duration;
@@ -14,21 +13,8 @@ async fn python_subscriber_decodes_live_chains_and_summaries() {
     let mut cfg = env.cfg.clone();
     cfg.feed.tick_interval_ms = 100;
     cfg.feed.chain_every_ticks = 2;
-    let (js, feed_cfg) = (env.js_as(Component::Feed).await, cfg.clone());
-    let feed = Running::spawn(move |s: Shutdown| async move {
-        let opts = ds_processors::feed::FeedOptions {
-            date: None,
-            speed: ds_processors::feed::Speed::Max,
-            seed: Some(1),
-            products: vec!["NIFTY".into(), "AAPL".into()],
-            // The test needs data whatever the hour: exchange hours are tested on their own.
-            hours: ds_processors::feed::hours::Hours::Always,
-            ..Default::default()
-        };
-        ds_processors::feed::run(&feed_cfg, js, opts, s)
-            .await
-            .map(|_| ())
-    });
+    let js = env.js_as(Component::Feed).await;
+    let feed = spawn_live_feed(cfg.clone(), js, 1, &["NIFTY", "AAPL"]);
     let enrich = enricher(&env);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

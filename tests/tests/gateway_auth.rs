@@ -39,6 +39,23 @@ async fn login(a: &str, path: &str, email: &str, password: &str) -> ds_tests::ht
     req(a, "POST", path, &[], Some(&body)).await
 }
 
+/// `POST path` with `{"refresh_token": token}` (refresh, logout).
+async fn with_refresh_token(a: &str, path: &str, token: &str) -> ds_tests::http::Resp {
+    let body = json!({ "refresh_token": token }).to_string();
+    req(a, "POST", path, &[], Some(&body)).await
+}
+
+/// Creates an API key called `name` as the caller of `headers`.
+async fn create_key(a: &str, headers: &[(&str, &str)], name: &str) -> ds_tests::http::Resp {
+    let body = json!({ "name": name }).to_string();
+    req(a, "POST", "/api/v1/auth/api-keys", headers, Some(&body)).await
+}
+
+/// `DELETE path` as the caller of `headers`.
+async fn delete(a: &str, path: &str, headers: &[(&str, &str)]) -> ds_tests::http::Resp {
+    req(a, "DELETE", path, headers, None).await
+}
+
 /// A request expected to be refused: method, path, headers, body, status.
 type Refused<'a> = (
     &'a str,
@@ -94,6 +111,14 @@ async fn tokens_keys_roles_and_hostile_input() {
         .await
         .expect("admin added");
     assert_eq!(admin.email, "root@example.com");
+    let login_admin = || {
+        login(
+            a,
+            "/api/v1/auth/login",
+            "root@example.com",
+            "admin-password-1",
+        )
+    };
     assert!(matches!(
         users::add_user(
             &env.db,
@@ -166,13 +191,7 @@ async fn tokens_keys_roles_and_hostile_input() {
         &[("POST", "/api/v1/auth/login", &[], Some(injection), 400)],
     )
     .await;
-    let r = login(
-        a,
-        "/api/v1/auth/login",
-        "root@example.com",
-        "admin-password-1",
-    )
-    .await;
+    let r = login_admin().await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     let admin_token = v["token"].as_str().expect("token").to_owned();
@@ -279,29 +298,16 @@ async fn tokens_keys_roles_and_hostile_input() {
     .await;
 
     // Refresh tokens rotate; a used one is refused and revokes the family.
-    let r = req(
-        a,
-        "POST",
-        "/api/v1/auth/refresh",
-        &[],
-        Some(&json!({"refresh_token": refresh1}).to_string()),
-    )
-    .await;
+    let r = with_refresh_token(a, "/api/v1/auth/refresh", &refresh1).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let refresh2 = r.json()["refresh_token"]
         .as_str()
         .expect("refresh")
         .to_owned();
     assert_ne!(refresh1, refresh2);
-    let p = req(
-        a,
-        "POST",
-        "/api/v1/auth/refresh",
-        &[],
-        Some(&json!({"refresh_token": refresh1}).to_string()),
-    )
-    .await
-    .problem(401);
+    let p = with_refresh_token(a, "/api/v1/auth/refresh", &refresh1)
+        .await
+        .problem(401);
     assert!(
         p["detail"].as_str().is_some_and(|d| d.contains("revoked")),
         "{p}"
@@ -330,35 +336,16 @@ async fn tokens_keys_roles_and_hostile_input() {
     )
     .await;
     // Logout revokes.
-    let r = login(
-        a,
-        "/api/v1/auth/login",
-        "root@example.com",
-        "admin-password-1",
-    )
-    .await;
+    let r = login_admin().await;
     let refresh3 = r.json()["refresh_token"]
         .as_str()
         .expect("refresh")
         .to_owned();
-    let r = req(
-        a,
-        "POST",
-        "/api/v1/auth/logout",
-        &[],
-        Some(&json!({"refresh_token": refresh3}).to_string()),
-    )
-    .await;
+    let r = with_refresh_token(a, "/api/v1/auth/logout", &refresh3).await;
     assert_eq!(r.status, 204);
-    req(
-        a,
-        "POST",
-        "/api/v1/auth/refresh",
-        &[],
-        Some(&json!({"refresh_token": refresh3}).to_string()),
-    )
-    .await
-    .problem(401);
+    with_refresh_token(a, "/api/v1/auth/refresh", &refresh3)
+        .await
+        .problem(401);
 
     // API keys: shown once, stored hashed, role capped, usable, revocable.
     let keys_path = "/api/v1/auth/api-keys";
@@ -377,14 +364,7 @@ async fn tokens_keys_roles_and_hostile_input() {
         ],
     )
     .await;
-    let r = req(
-        a,
-        "POST",
-        "/api/v1/auth/api-keys",
-        vhs,
-        Some(r#"{"name":"bot"}"#),
-    )
-    .await;
+    let r = create_key(a, vhs, "bot").await;
     assert_eq!(r.status, 201, "{}", r.body);
     let created = r.json();
     let key = created["key"].as_str().expect("key").to_owned();
@@ -434,14 +414,7 @@ async fn tokens_keys_roles_and_hostile_input() {
     assert!(!listed.body.contains(&key), "secrets are never listed");
     assert!(listed.json()["items"][0]["created_at"].is_string());
     // Another user cannot delete it; hostile ids are just unknown.
-    let admin_created = req(
-        a,
-        "POST",
-        "/api/v1/auth/api-keys",
-        ah,
-        Some(r#"{"name":"ops"}"#),
-    )
-    .await;
+    let admin_created = create_key(a, ah, "ops").await;
     let admin_key_id = admin_created.json()["id"].as_str().expect("id").to_owned();
     assert_eq!(admin_created.json()["role"], "admin");
     for id in [
@@ -453,14 +426,7 @@ async fn tokens_keys_roles_and_hostile_input() {
         let path = format!("{keys_path}/{id}");
         refused(a, &[("DELETE", &path, vhs, None, 404)]).await;
     }
-    let r = req(
-        a,
-        "DELETE",
-        &format!("/api/v1/auth/api-keys/{key_id}"),
-        vhs,
-        None,
-    )
-    .await;
+    let r = delete(a, &format!("/api/v1/auth/api-keys/{key_id}"), vhs).await;
     assert_eq!(r.status, 204, "{}", r.body);
     req(a, "GET", data, &[("X-Api-Key", &key)], None)
         .await
@@ -500,23 +466,9 @@ async fn tokens_keys_roles_and_hostile_input() {
     assert!(r.status == 404 || r.status == 400, "{}", r.body);
 
     // A deleted user's token and keys stop working.
-    let r = req(
-        a,
-        "POST",
-        "/api/v1/auth/api-keys",
-        vhs,
-        Some(r#"{"name":"bot2"}"#),
-    )
-    .await;
+    let r = create_key(a, vhs, "bot2").await;
     let key2 = r.json()["key"].as_str().expect("key").to_owned();
-    let r = req(
-        a,
-        "DELETE",
-        &format!("/api/v1/admin/users/{viewer_id}"),
-        ah,
-        None,
-    )
-    .await;
+    let r = delete(a, &format!("/api/v1/admin/users/{viewer_id}"), ah).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let p = req(a, "GET", data, vhs, None).await.problem(401);
     assert!(

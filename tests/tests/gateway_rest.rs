@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ds_tests::http::{no_limit, projected_day, req, start, Resp, SECRET};
+use ds_tests::http::{no_limit, projected_day, req, start, string_items, Resp, SECRET};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_over_the_real_pipeline() {
@@ -31,6 +31,8 @@ async fn every_endpoint_over_the_real_pipeline() {
     let auth = format!("Bearer {token}");
     let h = [("Authorization", auth.as_str())];
     let get = |path: String| async move { req(a, "GET", &path, &h, None).await };
+    let problem =
+        |path: &'static str, status| async move { get(path.into()).await.problem(status) };
     let ok = |r: Resp| {
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
@@ -51,20 +53,13 @@ async fn every_endpoint_over_the_real_pipeline() {
             && nifty["strike_step"].is_number()
     );
     let v = ok(get("/api/v1/products/NIFTY/expiries".into()).await);
-    let expiries: Vec<String> = v["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_owned))
-        .collect();
+    let expiries = string_items(&v);
     assert!(!expiries.is_empty());
     assert!(
         expiries.windows(2).all(|w| w[0] < w[1]),
         "ascending: {expiries:?}"
     );
-    get("/api/v1/products/NOPE/expiries".into())
-        .await
-        .problem(404);
+    problem("/api/v1/products/NOPE/expiries", 404).await;
 
     // Underlying: latest, ticks with pagination, ranges, bars.
     let v = ok(get("/api/v1/underlying/NIFTY/latest".into()).await);
@@ -134,12 +129,8 @@ async fn every_endpoint_over_the_real_pipeline() {
             "{q}: {p}"
         );
     }
-    get("/api/v1/underlying/NOPE/ticks".into())
-        .await
-        .problem(404);
-    get("/api/v1/underlying/NOPE/latest".into())
-        .await
-        .problem(404);
+    problem("/api/v1/underlying/NOPE/ticks", 404).await;
+    problem("/api/v1/underlying/NOPE/latest", 404).await;
     let v = ok(get("/api/v1/underlying/NIFTY/bars?interval=5m&limit=1000&order=asc".into()).await);
     let bars = v["items"].as_array().expect("bars");
     assert!(bars.len() >= 70, "{}", bars.len());
@@ -149,9 +140,7 @@ async fn every_endpoint_over_the_real_pipeline() {
     let v = ok(get("/api/v1/underlying/NIFTY/bars?limit=10".into()).await);
     assert_eq!(v["items"][0]["interval"], "1m");
     assert!(v["next_cursor"].is_string());
-    let p = get("/api/v1/underlying/NIFTY/bars?interval=2m".into())
-        .await
-        .problem(400);
+    let p = problem("/api/v1/underlying/NIFTY/bars?interval=2m", 400).await;
     assert!(p["detail"]
         .as_str()
         .is_some_and(|d| d.contains("1m, 5m, 15m")));
@@ -164,21 +153,15 @@ async fn every_endpoint_over_the_real_pipeline() {
     let last = expiries.last().expect("expiry");
     let v = ok(get(format!("/api/v1/chain/NIFTY/latest?expiry={last}")).await);
     assert_eq!(v["expiry"], last.as_str());
-    get("/api/v1/chain/NIFTY/latest?expiry=30-01-2025".into())
-        .await
-        .problem(400);
-    get("/api/v1/chain/NIFTY/latest?expiry=2099-01-01".into())
-        .await
-        .problem(404);
+    problem("/api/v1/chain/NIFTY/latest?expiry=30-01-2025", 400).await;
+    problem("/api/v1/chain/NIFTY/latest?expiry=2099-01-01", 404).await;
     let v = ok(get(format!("/api/v1/chain/NIFTY/history?expiry={last}&limit=5")).await);
     assert_eq!(v["items"].as_array().map(Vec::len), Some(5));
     assert!(v["items"]
         .as_array()
         .is_some_and(|i| i.iter().all(|c| c["expiry"] == last.as_str())));
     assert!(v["next_cursor"].is_string());
-    get("/api/v1/chain/NIFTY/history?expiry=soon".into())
-        .await
-        .problem(400);
+    problem("/api/v1/chain/NIFTY/history?expiry=soon", 400).await;
 
     // Analytics.
     let v = ok(get("/api/v1/analytics/NIFTY/pcr?limit=1000".into()).await);
@@ -197,9 +180,7 @@ async fn every_endpoint_over_the_real_pipeline() {
     assert!(v["items"]
         .as_array()
         .is_some_and(|i| i.iter().all(|p| p["expiry"] == last.as_str())));
-    get("/api/v1/analytics/NIFTY/pcr?from=nope".into())
-        .await
-        .problem(400);
+    problem("/api/v1/analytics/NIFTY/pcr?from=nope", 400).await;
     let v = ok(get("/api/v1/analytics/NIFTY/max-pain".into()).await);
     let pain = v["pain"].as_array().expect("pain");
     let min = pain
@@ -235,12 +216,8 @@ async fn every_endpoint_over_the_real_pipeline() {
     assert!(items.iter().all(|i| i["oi_change"].is_i64()
         && i["buildup"].is_string()
         && (i["side"] == "call" || i["side"] == "put")));
-    get("/api/v1/analytics/NOPE/iv-surface".into())
-        .await
-        .problem(404);
-    get("/api/v1/analytics/NIFTY/oi-buildup?expiry=x".into())
-        .await
-        .problem(400);
+    problem("/api/v1/analytics/NOPE/iv-surface", 404).await;
+    problem("/api/v1/analytics/NIFTY/oi-buildup?expiry=x", 400).await;
 
     // The older design's paths.
     for p in [

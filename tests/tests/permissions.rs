@@ -49,22 +49,23 @@ async fn a_connection_without_a_known_credential_is_refused() {
     assert!(err.contains("refused the credential of \"admin\""), "{err}");
 }
 
+/// Publishes [`tick`] on `subject` with message id `id`, as the operator.
+async fn publish_tick(env: &TestEnv, subject: &str, id: &str) {
+    let h = ds_runtime::headers::for_message::<UnderlyingTick>(id);
+    env.js
+        .publish_with_headers(subject.to_owned(), h, tick().encode_to_vec().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscriber_reads_enriched_data_and_nothing_else() {
     let env = TestEnv::start().await;
     env.allow_violations();
     // Something to read: one enriched message (the operator may write anything).
-    let h = ds_runtime::headers::for_message::<UnderlyingTick>("t:1");
-    env.js
-        .publish_with_headers(
-            "md.enriched.NIFTY.underlying",
-            h,
-            tick().encode_to_vec().into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("ack");
+    publish_tick(&env, "md.enriched.NIFTY.underlying", "t:1").await;
 
     let sub = env.connect(Component::Subscriber).await;
     let js = js_as(&env, Component::Subscriber).await;
@@ -133,17 +134,7 @@ async fn the_subscriber_reads_enriched_data_and_nothing_else() {
         assert!(logged.contains(subject), "{subject} not denied:\n{logged}");
     }
     // Live messages reach the subscriber's core subscription.
-    let h = ds_runtime::headers::for_message::<UnderlyingTick>("t:2");
-    env.js
-        .publish_with_headers(
-            "md.enriched.AAPL.underlying",
-            h,
-            tick().encode_to_vec().into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("ack");
+    publish_tick(&env, "md.enriched.AAPL.underlying", "t:2").await;
     let m = live.next().await.expect("a live message");
     assert_eq!(m.subject.as_str(), "md.enriched.AAPL.underlying");
 }
@@ -200,15 +191,8 @@ async fn a_feed_denied_its_subjects_stops_with_the_user_and_subject() {
     js.set_timeout(Duration::from_secs(2));
     let mut cfg = env.cfg.clone();
     cfg.feed.tick_interval_ms = 100;
-    let opts = ds_processors::feed::FeedOptions {
-        date: None,
-        speed: ds_processors::feed::Speed::Max,
-        seed: Some(1),
-        products: vec!["NIFTY".into()],
-        // It must try to publish whatever the hour.
-        hours: ds_processors::feed::hours::Hours::Always,
-        ..Default::default()
-    };
+    // It must try to publish whatever the hour.
+    let opts = live_feed_options(1, &["NIFTY"]);
     let (_t, shutdown) = Shutdown::new();
     let err = ds_processors::feed::run(&cfg, js, opts, shutdown)
         .await

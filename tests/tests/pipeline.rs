@@ -13,15 +13,6 @@ const DAY: &str = "2025-01-15";
 /// How long the projector may take to catch up.
 const WITHIN: Duration = Duration::from_secs(90);
 
-async fn wait_enriched(env: &TestEnv, n: usize) {
-    eventually(
-        "every enriched message",
-        Duration::from_secs(90),
-        || async { (stream_len(&env.js, STREAM_ENRICHED).await as usize >= n).then_some(()) },
-    )
-    .await;
-}
-
 /// Waits until the projections equal the reference enrichment of everything in
 /// `MD_RAW`, projected into a database of its own.
 async fn projected_as_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
@@ -65,8 +56,7 @@ fn check_golden(outputs: &[Out]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_day_enriched_and_projected_exactly_once() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     feed_day(&env, &cfg, DAY, &["NIFTY", "AAPL"], 42).await;
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(&cfg, &raw);
@@ -74,7 +64,7 @@ async fn golden_day_enriched_and_projected_exactly_once() {
 
     let enrich = enricher(&env);
     let project = projector(&env);
-    wait_enriched(&env, expected.len()).await;
+    wait_enriched(&env.js, expected.len(), WITHIN).await;
     assert_same_outputs(&expected, &enriched_outputs(&env.js).await);
 
     let (got, want) = projections_and_reference(&env.db, &expected, WITHIN).await;
@@ -306,8 +296,7 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mongodb_outage_loses_nothing() {
-    let mut env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (mut env, cfg) = TestEnv::start_small_day().await;
     let enrich = enricher(&env);
     let project = projector(&env);
     // MongoDB goes down, the day flows in meanwhile, and 10 s later it is back.
@@ -322,12 +311,11 @@ async fn a_mongodb_outage_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_server_restart_loses_nothing() {
-    let mut env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (mut env, cfg) = TestEnv::start_small_day().await;
     let enrich = enricher(&env);
     let project = projector(&env);
     feed_day(&env, &cfg, DAY, &["NIFTY"], 3).await;
-    wait_enriched(&env, 1).await;
+    wait_enriched(&env.js, 1, WITHIN).await;
     // The enricher's consumers keep their state in memory only (its checkpoints
     // in `ds_checkpoints` are the positions that count): the restart drops them,
     // and the enricher rebuilds them from its checkpoints.

@@ -112,8 +112,7 @@ async fn raw_docs(db: &mongodb::Database, coll: &str, filter: Document) -> Vec<D
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_day_equals_the_live_projections() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let live = live_day(&env, &cfg, &["NIFTY", "AAPL"], 42).await;
     let raw_before = stream_len(&env.js, STREAM_RAW).await;
     let enriched_before = stream_len(&env.js, STREAM_ENRICHED).await;
@@ -172,8 +171,7 @@ async fn replayed_day_equals_the_live_projections() {
 /// the day (other days, indexed elsewhere) is skipped, not read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_replayed_while_the_enricher_is_behind_skips_what_it_applied_since() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let live = live_day(&env, &cfg, &["NIFTY"], 5).await;
     let day_messages = stream_len(&env.js, STREAM_RAW).await;
     // The next day, applied by the enricher…
@@ -209,8 +207,7 @@ async fn a_day_replayed_while_the_enricher_is_behind_skips_what_it_applied_since
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rate_caps_how_fast_a_replay_reads() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let live = live_day(&env, &cfg, &["NIFTY"], 8).await;
     let raw = stream_len(&env.js, STREAM_RAW).await;
     let rate = 400.0;
@@ -264,8 +261,7 @@ fn live_traffic(env: &TestEnv) -> tokio::task::JoinHandle<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_reads_at_a_fixed_cap_while_live_enrichers_are_active() {
     use ds_processors::replay::throttle::BESIDE_LIVE;
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let live = live_day(&env, &cfg, &["NIFTY"], 9).await;
     let raw = stream_len(&env.js, STREAM_RAW).await;
     let opts = ReplayOptions {
@@ -338,8 +334,7 @@ async fn a_replay_reads_at_a_fixed_cap_while_live_enrichers_are_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_one_product_touches_only_that_product() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let live = live_day(&env, &cfg, &["NIFTY", "AAPL"], 7).await;
     let live_full = |coll| raw_docs(&env.db, coll, doc! {});
     let mut before = BTreeMap::new();
@@ -383,8 +378,7 @@ async fn replaying_one_product_touches_only_that_product() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_place_replay_restores_deleted_and_corrupted_documents() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let live = live_day(&env, &cfg, &["NIFTY", "AAPL"], 11).await;
     let coll = |c: &str| env.db.collection::<Document>(c);
 
@@ -446,8 +440,7 @@ async fn paced_replay_keeps_the_relative_timing() {
     // (event-time offset / factor) and the whole day within 15 % of its
     // scheduled length; the benchmark measures the tight figure.
     const FACTOR: f64 = 2000.0;
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     feed_day(&env, &cfg, DAY, &["NIFTY"], 5).await;
     let raw_before = stream_len(&env.js, STREAM_RAW).await;
 
@@ -521,8 +514,7 @@ async fn paced_replay_keeps_the_relative_timing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unindexed_day_is_refused_clearly_or_scanned() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     feed_day(&env, &cfg, DAY, &["NIFTY"], 9).await;
     let mut opts = ReplayOptions::new(date(DAY));
     opts.products = vec!["NIFTY".into()];
@@ -616,8 +608,7 @@ fn live_for_day(cfg: &Config, live: &Snapshot, day: chrono::NaiveDate) -> Snapsh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interleaved_days_each_replay_like_their_live_run() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     // Two days generated one after the other, then re-published interleaved
     // message by message (as a back-fill running beside live data would be).
     feed_day(&env, &cfg, DAY, &["NIFTY", "AAPL"], 21).await;

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticks_flow_from_feed_to_rest() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     let report = feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 7).await;
     assert_eq!(report.ticks, 376, "09:15..=15:30 at one tick a minute");
     assert!(report.chains > 0);

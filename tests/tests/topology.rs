@@ -8,15 +8,8 @@ use ds_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_without_compression_are_updated_in_place() {
-    let env = TestEnv::start().await;
-    feed_day(
-        &env,
-        &small_day_config(env.cfg.clone()),
-        "2025-01-15",
-        &["NIFTY"],
-        3,
-    )
-    .await;
+    let (env, cfg) = TestEnv::start_small_day().await;
+    feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 3).await;
     let before = stream_len(&env.js, "MD_RAW").await;
     let mut raw = env.js.get_stream("MD_RAW").await.expect("stream");
     let mut old = raw.info().await.expect("info").config.clone();

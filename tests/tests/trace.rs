@@ -137,20 +137,7 @@ async fn one_tick_is_one_trace_from_feed_to_websocket() {
     let mut feed_cfg = env.cfg.clone();
     feed_cfg.feed.tick_interval_ms = 600_000;
     let js = env.js_as(ds_runtime::auth::Component::Feed).await;
-    let feed = Running::spawn(move |s| async move {
-        let opts = ds_processors::feed::FeedOptions {
-            date: None,
-            speed: ds_processors::feed::Speed::Max,
-            seed: Some(3),
-            products: vec!["NIFTY".into()],
-            // The test needs data whatever the hour: exchange hours are tested on their own.
-            hours: ds_processors::feed::hours::Hours::Always,
-            ..Default::default()
-        };
-        ds_processors::feed::run(&feed_cfg, js, opts, s)
-            .await
-            .map(|_| ())
-    });
+    let feed = spawn_live_feed(feed_cfg, js, 3, &["NIFTY"]);
     eventually("the tick in MD_RAW", Duration::from_secs(20), || async {
         (stream_len(&env.js, STREAM_RAW).await > 0).then_some(())
     })

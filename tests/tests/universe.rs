@@ -11,7 +11,7 @@ use ds_processors::feed::hours::Hours;
 use ds_processors::feed::FeedOptions;
 use ds_processors::group::Member;
 use ds_processors::time::Clock;
-use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
+use ds_schemas::subjects::STREAM_RAW;
 use ds_tests::*;
 use futures::StreamExt;
 use serde_json::Value;
@@ -205,14 +205,7 @@ async fn a_slice_of_an_nse_fo_day_through_two_enrichers() {
     let expected = reference_enrichment(&cfg, &raw);
     let enrichers = [enricher(&env), enricher(&env)];
     let project = projector(&env);
-    eventually(
-        "every enriched message",
-        Duration::from_secs(180),
-        || async {
-            (stream_len(&env.js, STREAM_ENRICHED).await as usize >= expected.len()).then_some(())
-        },
-    )
-    .await;
+    wait_enriched(&env.js, expected.len(), Duration::from_secs(180)).await;
     let found = enriched_outputs(&env.js).await;
     assert_same_outputs(&expected, &found);
     // NIFTY lists 101 strikes; its far wings are marked illiquid.

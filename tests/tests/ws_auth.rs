@@ -8,7 +8,7 @@ mod ws_support;
 use ds_gateway::ws::WsOptions;
 use ds_runtime::config::Secret;
 use ds_tests::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use ws_support::*;
 
@@ -42,11 +42,7 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
         next_json(&mut ws, Duration::from_secs(5)).await["event"],
         "pong"
     );
-    send(
-        &mut ws,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
+    send_op(&mut ws, "subscribe", "product", "NIFTY").await;
     assert_eq!(
         next_json(&mut ws, Duration::from_secs(5)).await["event"],
         "error"
@@ -72,7 +68,7 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
     assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 4401);
 
     // A user's token, in the URL or as the first message.
-    let (status, body) = http_request(
+    let r = http::req(
         &addr,
         "POST",
         "/api/v1/auth/register",
@@ -83,23 +79,13 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
         ),
     )
     .await;
-    assert!(status == 200 || status == 201, "{status} {body}");
-    let token = serde_json::from_str::<Value>(&body).expect("JSON")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    assert!(matches!(r.status, 200 | 201), "{} {}", r.status, r.body);
+    let token = r.json()["token"].as_str().expect("token").to_owned();
     let mut ws = connect(&addr, &format!("?token={token}")).await;
     let ev = next_json(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(ev["event"], "authenticated", "{ev}");
-    send(
-        &mut ws,
-        json!({"op": "subscribe", "type": "chain", "symbol": "NIFTY"}),
-    )
-    .await;
-    read_until(&mut ws, Duration::from_secs(5), |e| {
-        e["event"] == "subscribed"
-    })
-    .await;
+    send_op(&mut ws, "subscribe", "chain", "NIFTY").await;
+    read_until_event(&mut ws, Duration::from_secs(5), "subscribed").await;
 
     let mut ws = connect(&addr, "").await;
     send(&mut ws, json!({"op": "auth", "token": token})).await;
@@ -109,11 +95,11 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
     );
     tokio::time::sleep(Duration::from_millis(1500)).await; // past the auth timeout: still open
     send(&mut ws, json!({"op": "ping"})).await;
-    read_until(&mut ws, Duration::from_secs(5), |e| e["event"] == "pong").await;
+    read_until_event(&mut ws, Duration::from_secs(5), "pong").await;
 
     // An API key.
     let bearer = format!("Bearer {token}");
-    let (status, body) = http_request(
+    let r = http::req(
         &addr,
         "POST",
         "/api/v1/auth/api-keys",
@@ -121,8 +107,8 @@ async fn sockets_without_a_valid_token_are_closed_with_4401() {
         Some(&json!({"name": "ws-test"}).to_string()),
     )
     .await;
-    assert!(status == 200 || status == 201, "{status} {body}");
-    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert!(matches!(r.status, 200 | 201), "{} {}", r.status, r.body);
+    let v = r.json();
     let key = v["key"]
         .as_str()
         .or_else(|| v["api_key"].as_str())

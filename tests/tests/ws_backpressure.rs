@@ -9,7 +9,6 @@ mod ws_support;
 use ds_gateway::ws::WsOptions;
 use ds_tests::*;
 use futures::StreamExt;
-use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::Message;
 use ws_support::*;
@@ -55,11 +54,7 @@ type Seen = Vec<(u64, f64)>;
 
 async fn reader(addr: String, mut stop: tokio::sync::watch::Receiver<bool>) -> Seen {
     let mut ws = connect(&addr, "").await;
-    send(
-        &mut ws,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
+    send_op(&mut ws, "subscribe", "product", "NIFTY").await;
     let mut seen = Vec::new();
     loop {
         let m = tokio::select! {
@@ -97,13 +92,7 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
     };
     let (alone, gw_alone) = gateway_with(&env, env.cfg.clone(), opts.clone()).await;
     let (beside, gw_beside) = gateway_with(&env, env.cfg.clone(), opts).await;
-    eventually("NIFTY ticks flow", Duration::from_secs(60), || async {
-        let n = stream_messages(&env, "md.enriched.NIFTY.underlying", 0)
-            .await
-            .len();
-        (n >= 5).then_some(())
-    })
-    .await;
+    wait_for_messages(&env, "md.enriched.NIFTY.underlying", 5).await;
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let spawn = |addr: &str| tokio::spawn(reader(addr.to_owned(), stop.clone()));
@@ -116,11 +105,7 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
     let mut slow = tiny_buffer_client(&beside).await;
     for p in products {
         for kind in ["product", "chain", "bars"] {
-            send(
-                &mut slow,
-                json!({"op": "subscribe", "type": kind, "symbol": p}),
-            )
-            .await;
+            send_op(&mut slow, "subscribe", kind, p).await;
         }
     }
     let dropped = eventually(

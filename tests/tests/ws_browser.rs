@@ -53,13 +53,7 @@ async fn the_dashboard_shows_prices_and_the_chain_updating_live() {
         tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ())
     })
     .await;
-    eventually("enriched chains flow", Duration::from_secs(60), || async {
-        let n = stream_messages(&env, "md.enriched.NIFTY.chain.*", 0)
-            .await
-            .len();
-        (n >= 3).then_some(())
-    })
-    .await;
+    wait_for_messages(&env, "md.enriched.NIFTY.chain.*", 3).await;
 
     let shot = root.join("tests/artifacts/dashboard.png");
     let _ = std::fs::remove_file(&shot);

@@ -53,22 +53,12 @@ async fn delta_chains_rebuild_the_whole_ones_and_a_gap_is_resynced() {
     let enrich = enricher(&env);
     let feed = live_feed(&env, 100, &["NIFTY"]);
     let (addr, gw) = gateway_with(&env, env.cfg.clone(), WsOptions::default()).await;
-    eventually("NIFTY chains flow", Duration::from_secs(60), || async {
-        let n = stream_messages(&env, "md.enriched.NIFTY.chain.*", 0)
-            .await
-            .len();
-        (n >= 3).then_some(())
-    })
-    .await;
+    wait_for_messages(&env, "md.enriched.NIFTY.chain.*", 3).await;
 
     // The whole-frame client reads all along (a client that does not read is
     // conflated, then dropped).
     let mut whole = connect(&addr, "").await;
-    send(
-        &mut whole,
-        json!({"op": "subscribe", "type": "chain", "symbol": "NIFTY"}),
-    )
-    .await;
+    send_op(&mut whole, "subscribe", "chain", "NIFTY").await;
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let whole_reader = tokio::spawn(async move {
         let mut got = Vec::new();
@@ -89,10 +79,7 @@ async fn delta_chains_rebuild_the_whole_ones_and_a_gap_is_resynced() {
         json!({"op": "subscribe", "type": "chain", "symbol": "NIFTY", "encoding": "delta"}),
     )
     .await;
-    let subscribed = read_until(&mut delta, Duration::from_secs(20), |v| {
-        v["event"] == "subscribed"
-    })
-    .await;
+    let subscribed = read_until_event(&mut delta, Duration::from_secs(20), "subscribed").await;
     let sub = subscribed.last().expect("subscribed");
     assert_eq!(sub["encoding"], "delta");
     assert_eq!(sub["quote_fields"], json!(QUOTE_FIELDS));
@@ -130,11 +117,7 @@ async fn delta_chains_rebuild_the_whole_ones_and_a_gap_is_resynced() {
             Applied::Gap => {
                 gaps += 1;
                 if gaps == 1 {
-                    send(
-                        &mut delta,
-                        json!({"op": "resync", "type": "chain", "symbol": "NIFTY"}),
-                    )
-                    .await;
+                    send_op(&mut delta, "resync", "chain", "NIFTY").await;
                 }
                 continue;
             }
@@ -170,15 +153,8 @@ async fn delta_chains_rebuild_the_whole_ones_and_a_gap_is_resynced() {
     assert!(compared >= 5, "compared {compared}");
 
     // Resync on a room not joined is an error, not a disconnect.
-    send(
-        &mut delta,
-        json!({"op": "resync", "type": "bars", "symbol": "NIFTY"}),
-    )
-    .await;
-    let err = read_until(&mut delta, Duration::from_secs(20), |v| {
-        v["event"] == "error"
-    })
-    .await;
+    send_op(&mut delta, "resync", "bars", "NIFTY").await;
+    let err = read_until_event(&mut delta, Duration::from_secs(20), "error").await;
     let message = err
         .last()
         .map(|v| v["message"].to_string())

@@ -41,6 +41,12 @@ async fn publish(replay: &async_nats::Client, prefix: &str, e: &Enriched, source
         .expect("publish");
 }
 
+/// The subscribe message of `kind:NIFTY`.
+fn nifty(kind: &str) -> Value {
+    json!({"op": "subscribe", "type": kind, "symbol": "NIFTY"})
+}
+
+/// Sends the subscribe message `v` and waits until its room is subscribed.
 async fn subscribe(ws: &mut Ws, v: Value) {
     let room = format!(
         "{}:{}",
@@ -89,17 +95,9 @@ async fn replay_session_gets_its_prefix_only() {
     }
 
     let mut live = connect(&addr, "").await;
-    subscribe(
-        &mut live,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
+    subscribe(&mut live, nifty("product")).await;
     let mut other = connect(&addr, "?replay=replay.t2").await;
-    subscribe(
-        &mut other,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
+    subscribe(&mut other, nifty("product")).await;
     let mut rp = connect(&addr, "?replay=replay.t1").await;
     subscribe(
         &mut rp,
@@ -112,7 +110,7 @@ async fn replay_session_gets_its_prefix_only() {
         json!({"op": "subscribe", "type": "bars", "symbol": "NIFTY", "since_seq": 5}),
     )
     .await;
-    let ev = read_until(&mut rp, Duration::from_secs(5), |e| e["event"] == "error").await;
+    let ev = read_until_event(&mut rp, Duration::from_secs(5), "error").await;
     assert!(ev.iter().any(|e| e["room"] == "bars:NIFTY"), "{ev:?}");
     assert!(
         ev.last().unwrap()["message"]
@@ -126,7 +124,7 @@ async fn replay_session_gets_its_prefix_only() {
         json!({"op": "subscribe", "type": "chain", "symbol": "NIFTY", "replay": "replay.t2"}),
     )
     .await;
-    let ev = read_until(&mut rp, Duration::from_secs(5), |e| e["event"] == "error").await;
+    let ev = read_until_event(&mut rp, Duration::from_secs(5), "error").await;
     assert!(ev.iter().all(|e| e["event"] != "subscribed"), "{ev:?}");
 
     // What `deltastream replay --publish-prefix replay.t1` publishes.
@@ -162,10 +160,7 @@ async fn replay_session_gets_its_prefix_only() {
     publish(&replay, "replay.t1", &summary, 22).await;
     replay.flush().await.expect("flush");
 
-    let got = read_until(&mut rp, Duration::from_secs(5), |e| {
-        e["event"] == "chain_summary"
-    })
-    .await;
+    let got = read_until_event(&mut rp, Duration::from_secs(5), "chain_summary").await;
     let got = data(&got);
     let names: Vec<&str> = got.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(
@@ -211,17 +206,10 @@ async fn replay_session_gets_its_prefix_only() {
     )
     .await;
     let mut again = connect(&addr, "?replay=replay.t1").await;
-    subscribe(
-        &mut again,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
+    subscribe(&mut again, nifty("product")).await;
     publish(&replay, "replay.t1", &tick("NIFTY", 103.0, 3), 30).await;
     replay.flush().await.expect("flush");
-    let ev = read_until(&mut again, Duration::from_secs(5), |e| {
-        e["event"] == "underlying_update"
-    })
-    .await;
+    let ev = read_until_event(&mut again, Duration::from_secs(5), "underlying_update").await;
     let last = ev.last().unwrap();
     assert_eq!(last["data"]["price"], 103.0);
     assert_eq!(last["seq"], 1, "a fresh session feed counts from 1");

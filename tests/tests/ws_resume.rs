@@ -12,15 +12,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use ws_support::*;
 
-fn lossless() -> WsOptions {
-    WsOptions {
-        conflate_after_bytes: usize::MAX / 2,
-        max_queued_bytes: usize::MAX / 2,
-        stall_timeout: Duration::from_secs(600),
-        ..WsOptions::default()
-    }
-}
-
 const ROOMS: [(&str, &str, &str); 2] = [
     ("chain", "chain:NIFTY", "md.enriched.NIFTY.chain.*"),
     ("product", "product:NIFTY", "md.enriched.NIFTY.underlying"),
@@ -119,8 +110,7 @@ async fn resume_after_a_disconnect_has_no_gap_and_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_point_the_stream_no_longer_has_gives_resync_and_the_snapshot() {
-    let env = TestEnv::start().await;
-    let cfg = small_day_config(env.cfg.clone());
+    let (env, cfg) = TestEnv::start_small_day().await;
     feed_day(&env, &cfg, "2025-01-15", &["NIFTY"], 3).await;
     let enrich = enricher(&env);
     wait_until_enriched(&env).await;
@@ -142,10 +132,7 @@ async fn a_resume_point_the_stream_no_longer_has_gives_resync_and_the_snapshot()
             json!({"op": "subscribe", "type": "product", "symbol": "NIFTY", "since_seq": since}),
         )
         .await;
-        let events = read_until(&mut ws, Duration::from_secs(10), |e| {
-            e["event"] == "underlying_update"
-        })
-        .await;
+        let events = read_until_event(&mut ws, Duration::from_secs(10), "underlying_update").await;
         let i = events
             .iter()
             .position(|e| e["event"] == "subscribed")

@@ -13,16 +13,6 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use ws_support::*;
 
-/// Limits so high nothing is conflated: these tests compare every message.
-fn lossless() -> WsOptions {
-    WsOptions {
-        conflate_after_bytes: usize::MAX / 2,
-        max_queued_bytes: usize::MAX / 2,
-        stall_timeout: Duration::from_secs(600),
-        ..WsOptions::default()
-    }
-}
-
 fn data_events(events: &[Value]) -> impl Iterator<Item = &Value> {
     events.iter().filter(|e| e["seq"].is_u64())
 }
@@ -37,16 +27,9 @@ async fn rooms_get_only_their_messages() {
     let mut clients = Vec::new();
     for (kind, symbol) in rooms {
         let mut ws = connect(&addr, "").await;
-        send(
-            &mut ws,
-            json!({"op": "subscribe", "type": kind, "symbol": symbol}),
-        )
-        .await;
+        send_op(&mut ws, "subscribe", kind, symbol).await;
         let room = format!("{kind}:{symbol}");
-        let first = read_until(&mut ws, Duration::from_secs(10), |e| {
-            e["event"] == "subscribed"
-        })
-        .await;
+        let first = read_until_event(&mut ws, Duration::from_secs(10), "subscribed").await;
         assert_eq!(first.last().map(|e| e["room"].clone()), Some(json!(room)));
         clients.push((room, ws));
     }
@@ -113,20 +96,9 @@ async fn rooms_get_only_their_messages() {
 
     // A fresh subscriber starts with the latest values, in sequence order.
     let mut late = connect(&addr, "").await;
-    send(
-        &mut late,
-        json!({"op": "subscribe", "type": "chain", "symbol": "NIFTY"}),
-    )
-    .await;
-    send(
-        &mut late,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
-    let events = read_until(&mut late, Duration::from_secs(10), |e| {
-        e["event"] == "underlying_update"
-    })
-    .await;
+    send_op(&mut late, "subscribe", "chain", "NIFTY").await;
+    send_op(&mut late, "subscribe", "product", "NIFTY").await;
+    let events = read_until_event(&mut late, Duration::from_secs(10), "underlying_update").await;
     let chain_seqs = seqs_of(&events, "chain:NIFTY");
     assert_eq!(
         chain_seqs.len(),
@@ -168,7 +140,7 @@ async fn bad_frames_get_errors_not_disconnects_and_shutdown_says_going_away() {
         .await
         .expect("send");
     send(&mut ws, json!({"op": "ping"})).await;
-    let events = read_until(&mut ws, Duration::from_secs(10), |e| e["event"] == "pong").await;
+    let events = read_until_event(&mut ws, Duration::from_secs(10), "pong").await;
     let errors: Vec<&Value> = events.iter().filter(|e| e["event"] == "error").collect();
     assert_eq!(errors.len(), bad.len() + 1, "{events:?}");
     for e in &errors {
@@ -183,28 +155,14 @@ async fn bad_frames_get_errors_not_disconnects_and_shutdown_says_going_away() {
     );
 
     // Still connected and working.
-    send(
-        &mut ws,
-        json!({"op": "subscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
-    let events = read_until(&mut ws, Duration::from_secs(10), |e| {
-        e["event"] == "subscribed"
-    })
-    .await;
+    send_op(&mut ws, "subscribe", "product", "NIFTY").await;
+    let events = read_until_event(&mut ws, Duration::from_secs(10), "subscribed").await;
     assert_eq!(
         events.last().map(|e| e["room"].clone()),
         Some(json!("product:NIFTY"))
     );
-    send(
-        &mut ws,
-        json!({"op": "unsubscribe", "type": "product", "symbol": "NIFTY"}),
-    )
-    .await;
-    read_until(&mut ws, Duration::from_secs(10), |e| {
-        e["event"] == "unsubscribed"
-    })
-    .await;
+    send_op(&mut ws, "unsubscribe", "product", "NIFTY").await;
+    read_until_event(&mut ws, Duration::from_secs(10), "unsubscribed").await;
 
     assert!(metric(&addr, "deltastream_ws_clients").await >= 1.0);
     let stop = tokio::spawn(gw.stop());

@@ -121,18 +121,11 @@ impl ExpirySchedule {
     /// [`ExpirySchedule::next_at`] to exclude an expiry whose close has passed.
     #[must_use]
     pub fn next(self, from_date: NaiveDate, n: usize) -> Vec<NaiveDate> {
-        let mut out = Vec::with_capacity(n.min(64));
-        let mut date = from_date;
-        while out.len() < n {
-            if self.kind(date).is_some() {
-                out.push(date);
-            }
-            match date.succ_opt() {
-                Some(next) => date = next,
-                None => break,
-            }
-        }
-        out
+        from_date
+            .iter_days()
+            .filter(|&date| self.kind(date).is_some())
+            .take(n)
+            .collect()
     }
 
     /// The next `n` expiries still alive at event time `ts_unix_ns`: like
@@ -161,10 +154,12 @@ impl ExpirySchedule {
         };
         let mut counts = [0_usize; 3];
         let mut out = Vec::new();
-        let mut date = today;
         // Bounded: `per_kind` monthlies lie within `per_kind` + 1 months.
         let horizon = today.checked_add_days(Days::new(31 * (per_kind as u64 + 1)));
-        while kinds.iter().any(|k| counts[*k as usize] < per_kind) && Some(date) <= horizon {
+        for date in today.iter_days() {
+            if !(kinds.iter().any(|k| counts[*k as usize] < per_kind) && Some(date) <= horizon) {
+                break;
+            }
             if expiry_close_unix_ns(date, self.exchange) > ts_unix_ns {
                 if let Some(kind) = self.kind(date) {
                     // A date counts for its own kind and for the finer ones
@@ -180,10 +175,6 @@ impl ExpirySchedule {
                         out.push(date);
                     }
                 }
-            }
-            match date.succ_opt() {
-                Some(next) => date = next,
-                None => break,
             }
         }
         out

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use chrono::{NaiveDate, TimeZone, Utc};
 use ds_analytics::bars::IndicatorSet;
 use ds_analytics::market::session_bounds;
 use ds_analytics::{
@@ -15,14 +14,9 @@ use ta::indicators::{
 };
 use ta::Next;
 
-const SEC: i64 = 1_000_000_000;
+use crate::{date, utc_ns};
 
-fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
-        .unwrap()
-        .timestamp_nanos_opt()
-        .unwrap()
-}
+const SEC: i64 = 1_000_000_000;
 
 fn tick(ts: i64, price: f64, seq: u64) -> Tick {
     Tick {
@@ -188,10 +182,7 @@ fn session_stats() {
     // Next trading day resets; an older day is rejected.
     let d2 = utc_ns(2025, 1, 16, 3, 45, 0);
     let s = st.update(d2, 90.0).unwrap();
-    assert_eq!(
-        (s.session_open, s.trading_day),
-        (90.0, NaiveDate::from_ymd_opt(2025, 1, 16).unwrap())
-    );
+    assert_eq!((s.session_open, s.trading_day), (90.0, date(2025, 1, 16)));
     assert!(matches!(
         st.update(d1, 90.0),
         Err(AnalyticsError::LateTick { .. })
@@ -273,7 +264,7 @@ fn tick_stream() -> impl Strategy<Value = (bool, Vec<Tick>)> {
     )
         .prop_map(|(us, offset_s, steps)| {
             let exchange = if us { Exchange::Us } else { Exchange::Nse };
-            let day = NaiveDate::from_ymd_opt(2025, 1, 14).unwrap();
+            let day = date(2025, 1, 14);
             let open = session_bounds(day, exchange).0;
             let mut ts = open + (offset_s / 5) * 5 * SEC;
             let ticks = steps

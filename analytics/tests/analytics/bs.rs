@@ -13,6 +13,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 
 #[test]
 fn textbook_values() {
+    let reference = |kind, want| (kind, 100.0, 100.0, 1.0, 0.05, 0.0, 0.2, want, 1e-11);
     // (kind, S, K, T, r, q, vol, expected, tolerance)
     let cases: &[PriceCase] = &[
         // Hull, Options Futures and Other Derivatives, Example 15.6: 4.76 / 0.81.
@@ -20,29 +21,9 @@ fn textbook_values() {
         (Put, 42.0, 40.0, 0.5, 0.10, 0.0, 0.2, 0.81, 0.005),
         // Hull Table 19.x (delta-hedging example): call 2.40 (= $240,000 / 100,000).
         (Call, 49.0, 50.0, 0.3846, 0.05, 0.0, 0.2, 2.40, 0.005),
-        // Standard reference values to full precision.
-        (
-            Call,
-            100.0,
-            100.0,
-            1.0,
-            0.05,
-            0.0,
-            0.2,
-            10.450_583_572_185_565,
-            1e-11,
-        ),
-        (
-            Put,
-            100.0,
-            100.0,
-            1.0,
-            0.05,
-            0.0,
-            0.2,
-            5.573_526_022_256_971,
-            1e-11,
-        ),
+        // Standard reference values to full precision: S=K=100, T=1, r=5 %, q=0, σ=20 %.
+        reference(Call, 10.450_583_572_185_565),
+        reference(Put, 5.573_526_022_256_971),
         // Haug, The Complete Guide to Option Pricing Formulas (generalised BS,
         // Merton with dividend yield): S=100, K=95, T=0.5, r=0.10, q=0.05, σ=0.20 → put 2.4648.
         (Put, 100.0, 95.0, 0.5, 0.10, 0.05, 0.2, 2.4648, 5e-5),

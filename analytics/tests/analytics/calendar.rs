@@ -1,23 +1,13 @@
 //! Holiday calendars, sessions on every exchange, market status and expiry rules.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use crate::{date, utc_ns};
+use chrono::DateTime;
 use ds_analytics::market::{
     calendar_covers, expiry_close_unix_ns, expiry_kind, is_holiday, is_in_session, is_trading_day,
     market_status, nearest_trading_days, next_expiries, session_bounds, time_to_expiry_years,
     trading_day, Exchange, ExpiryKind, ExpiryRule, ExpirySchedule, MarketStatus, NANOS_PER_YEAR,
 };
 use proptest::prelude::*;
-
-fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
-        .unwrap()
-        .timestamp_nanos_opt()
-        .unwrap()
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
 
 const NSE: Exchange = Exchange::Nse;
 const US: Exchange = Exchange::Us;

@@ -1,22 +1,11 @@
 //! Exchanges, sessions, time to expiry, expiry calendar and product config.
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use crate::{date, utc_ns};
 use ds_analytics::market::{expiry_kind, next_expiries_at, ExpiryKind, NANOS_PER_YEAR};
 use ds_analytics::{
     default_products, is_in_session, is_trading_day, next_expiries, session_bounds,
     time_to_expiry_years, trading_day, Exchange, ProductSpec,
 };
-
-fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
-        .unwrap()
-        .timestamp_nanos_opt()
-        .unwrap()
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
 
 #[test]
 fn time_to_expiry_table() {

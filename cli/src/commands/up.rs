@@ -18,7 +18,7 @@ use ds_runtime::shutdown::{on_signal, Shutdown};
 use ds_runtime::topology::{self, ApplyOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// Stream replicas in a cluster (SPEC §2).
@@ -44,28 +44,6 @@ pub struct UpArgs {
     /// of one; data under `<data-dir>/nats-cluster/n<i>`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=7))]
     pub cluster: Option<u8>,
-}
-
-/// Applies the topology; a cluster that just started elects its JetStream meta
-/// leader first, so that is retried for up to a minute.
-async fn apply_topology(
-    js: &async_nats::jetstream::Context,
-    opts: ApplyOptions,
-    wait_for_cluster: bool,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(if wait_for_cluster { 60 } else { 0 });
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        match topology::apply(js, opts).await {
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() < deadline => {
-                tracing::info!(error = %e, "JetStream cluster not ready yet; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 fn pick_http_addr(wanted: &str) -> anyhow::Result<String> {
@@ -209,15 +187,13 @@ pub async fn run(mut cfg: Config, a: UpArgs) -> anyhow::Result<()> {
     let bus = Bus::new(&cfg, local.clone());
     let client = bus.connect(Component::Admin).await?;
     let js = ds_runtime::nats::jetstream(client.clone());
-    apply_topology(
-        &js,
-        ApplyOptions {
-            replicas: servers.cluster.as_ref().map(|_| CLUSTER_REPLICAS),
-            max_age: Some(Duration::from_secs(cfg.stream_max_age_days * 86_400)),
-        },
-        servers.cluster.is_some(),
-    )
-    .await?;
+    let opts = ApplyOptions {
+        replicas: servers.cluster.as_ref().map(|_| CLUSTER_REPLICAS),
+        max_age: Some(Duration::from_secs(cfg.stream_max_age_days * 86_400)),
+    };
+    // A new cluster takes a moment to elect its JetStream meta leader.
+    let within = Duration::from_secs(if servers.cluster.is_some() { 60 } else { 0 });
+    topology::apply_when_ready(&js, opts, within).await?;
     let db = crate::setup::connect_mongo(&cfg, true).await?;
     ds_runtime::collections::ensure_indexes(&db).await?;
 

@@ -30,7 +30,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         .to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;
-    let m = ds_runtime::metrics::metrics();
+    let m = &ds_runtime::metrics::metrics().gateway;
     m.http_requests
         .with_label_values(&[route.as_str(), resp.status().as_str()])
         .inc();

@@ -25,8 +25,10 @@ pub use update::{Event, LiveValue, Update};
 /// Messages the hub may fall behind the live feed before it loses some.
 const BROADCAST_CAPACITY: usize = 16_384;
 
-/// Aborts the consumer task when the last [`Live`] handle goes.
-struct TaskGuard(tokio::task::AbortHandle);
+/// Aborts a background task when dropped: held in an `Arc` by a cheap-to-clone
+/// handle, the task stops with the last handle (the consumer task of [`Live`],
+/// the fan-out task of the WebSocket hub).
+pub(crate) struct TaskGuard(pub(crate) tokio::task::AbortHandle);
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {

@@ -6,6 +6,7 @@ use crate::auth::users::User;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
+use crate::params::IdPath;
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
 use axum::extract::State;
@@ -64,7 +65,7 @@ pub async fn list_users(State(state): State<AppState>, _a: Admin) -> ApiResult<J
 /// Delete a user with their API keys and refresh tokens; their access tokens
 /// stop working at once on this gateway (within seconds on others).
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Id (24 hex digits; anything else is no such id)", pattern = "^[0-9a-f]{24}$")),
+    params(IdPath),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, response = Conflict), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NotFound), Guarded,
@@ -73,7 +74,7 @@ pub async fn list_users(State(state): State<AppState>, _a: Admin) -> ApiResult<J
 pub async fn delete_user(
     State(state): State<AppState>,
     Admin(a): Admin,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<StatusCode> {
     if id == a.user_id {
         // A conflict with the caller's own state, not a malformed request.

@@ -8,7 +8,7 @@ use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::page::History;
-use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
 use axum::extract::State;
@@ -76,7 +76,7 @@ pub async fn pcr_page(
 
 /// Put-call ratio series (by OI and volume) per expiry, from the chain snapshots.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/pcr", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
+    params(ProductPath, ExpiryFilter, HistoryParams),
     responses(
         (status = 200, description = "A page of PCR points, ordered by ts_unix_ns descending (order=asc: ascending)", body = Page<PcrPoint>),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -85,7 +85,7 @@ pub async fn pcr_page(
 pub async fn pcr(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
@@ -154,7 +154,7 @@ fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
 
 /// Max pain of the latest chain of an expiry, with the pain curve.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/max-pain", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
+    params(ProductPath, ExpiryParam),
     responses(
         (status = 200, description = "Max pain and the pain curve", body = MaxPain),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -163,7 +163,7 @@ fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
 pub async fn max_pain(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<MaxPain>> {
     let spec = state.product(&product)?;
@@ -272,7 +272,7 @@ pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface>
 
 /// Implied-volatility surface (expiry × strike, out-of-the-money side).
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/iv-surface", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    params(ProductPath),
     responses(
         (status = 200, description = "The IV surface (empty grids before any chain)", body = IvSurface),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -281,7 +281,7 @@ pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface>
 pub async fn iv_surface(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Json<IvSurface>> {
     Ok(Json(surface_of(&state, &product).await?))
 }
@@ -396,7 +396,7 @@ fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
 /// OI change and build-up class per strike and side of the latest chain, with
 /// counts per class.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/oi-buildup", tag = "analytics",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
+    params(ProductPath, ExpiryParam),
     responses(
         (status = 200, description = "OI build-up", body = OiBuildup),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -405,7 +405,7 @@ fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
 pub async fn oi_buildup(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<OiBuildup>> {
     let spec = state.product(&product)?;

@@ -9,6 +9,7 @@ use crate::auth::{apikeys, password, Role};
 use crate::error::responses::{BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{JsonBody, Path};
+use crate::params::IdPath;
 use crate::state::AppState;
 use crate::views::Page;
 use axum::extract::State;
@@ -267,7 +268,7 @@ pub async fn list_keys(
 
 /// Revoke one of the caller's API keys (admins: any key).
 #[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "auth",
-    params(("id" = String, Path, description = "Id (24 hex digits; anything else is no such id)", pattern = "^[0-9a-f]{24}$")),
+    params(IdPath),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -276,7 +277,7 @@ pub async fn list_keys(
 pub async fn delete_key(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<StatusCode> {
     let owner = (p.role != Role::Admin).then_some(p.user_id.as_str());
     match apikeys::delete(&state.db, &id, owner).await? {

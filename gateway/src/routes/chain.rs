@@ -7,7 +7,7 @@ use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::page::{read_chain, History};
-use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{json_body, ChainView, Page};
 use axum::extract::State;
@@ -165,7 +165,7 @@ pub async fn latest_response(
 
 /// The latest enriched chain of an expiry.
 #[utoipa::path(operation_id = "chain_latest", get, path = "/api/v1/chain/{product}/latest", tag = "chain",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
+    params(ProductPath, ExpiryParam),
     responses(
         (status = 200, description = "The latest chain", body = ChainView),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -174,7 +174,7 @@ pub async fn latest_response(
 pub async fn latest(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
     latest_response(&state, &product, q.expiry.as_deref()).await
@@ -182,7 +182,7 @@ pub async fn latest(
 
 /// Enriched chain snapshots, newest first unless `order=asc`.
 #[utoipa::path(operation_id = "chain_history", get, path = "/api/v1/chain/{product}/history", tag = "chain",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
+    params(ProductPath, ExpiryFilter, HistoryParams),
     responses(
         (status = 200, description = "A page of snapshots, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = Page<ChainView>),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -191,7 +191,7 @@ pub async fn latest(
 pub async fn history(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<ChainView<'static>>>> {

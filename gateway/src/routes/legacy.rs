@@ -8,7 +8,7 @@ use crate::auth::identity::Identity;
 use crate::error::responses::{BadRequest, BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
 use crate::error::{problem_with, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
-use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams};
+use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{ChainView, Page, UnderlyingView};
 use axum::extract::State;
@@ -43,7 +43,7 @@ pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Pr
 
 /// Alias of `GET /api/v1/underlying/{product}/latest`.
 #[utoipa::path(operation_id = "legacy_underlying", get, path = "/api/data/underlying/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    params(ProductPath),
     responses((status = 200, description = "The latest tick", body = UnderlyingView),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
@@ -52,14 +52,14 @@ pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Pr
 pub async fn underlying(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Response> {
     super::underlying::latest_of(&state, &product).await
 }
 
 /// Alias of `GET /api/v1/chain/{product}/latest`.
 #[utoipa::path(operation_id = "legacy_chain", get, path = "/api/data/chain/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryParam),
+    params(ProductPath, ExpiryParam),
     responses((status = 200, description = "The latest chain", body = ChainView),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
@@ -68,7 +68,7 @@ pub async fn underlying(
 pub async fn chain(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
     super::chain::latest_response(&state, &product, q.expiry.as_deref()).await
@@ -76,7 +76,7 @@ pub async fn chain(
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
 #[utoipa::path(operation_id = "legacy_pcr", get, path = "/api/analytics/pcr/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), ExpiryFilter, HistoryParams),
+    params(ProductPath, ExpiryFilter, HistoryParams),
     responses((status = 200, description = "PCR points", body = Page<PcrPoint>),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
@@ -85,7 +85,7 @@ pub async fn chain(
 pub async fn pcr(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
@@ -94,7 +94,7 @@ pub async fn pcr(
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
 #[utoipa::path(operation_id = "legacy_volatility_surface", get, path = "/api/analytics/volatility-surface/{product}", tag = "legacy",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    params(ProductPath),
     responses((status = 200, description = "The IV surface", body = IvSurface),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
@@ -103,7 +103,7 @@ pub async fn pcr(
 pub async fn volatility_surface(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Json<IvSurface>> {
     Ok(Json(surface_of(&state, &product).await?))
 }

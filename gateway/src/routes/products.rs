@@ -5,16 +5,18 @@ use crate::access::Reader;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::params::MAX_LIMIT;
+use crate::params::{ProductPath, MAX_LIMIT};
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
 use axum::extract::State;
 use axum::Json;
-use ds_analytics::market::{MarketStatus, ProductSpec};
+use ds_analytics::market::{Exchange, MarketStatus, ProductSpec};
 use ds_runtime::collections::CHAIN_LATEST;
 use ds_schemas::enriched::Enriched;
 use mongodb::bson::{doc, Bson, Document};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 /// A configured product, its market status and its last values.
@@ -108,19 +110,20 @@ pub struct ProductsParams {
     pub cursor: Option<String>,
 }
 
-/// An exchange token.
-#[derive(Debug, Deserialize, ToSchema)]
-pub enum ExchangeName {
-    /// National Stock Exchange of India.
-    #[serde(rename = "NSE")]
-    Nse,
-    /// US equity options.
-    #[serde(rename = "US")]
-    Us,
-    /// The 24/7 crypto exchange.
-    #[serde(rename = "CRYPTO")]
-    Crypto,
+/// An exchange token: the tokens of [`Exchange::ALL`].
+pub struct ExchangeName;
+
+impl utoipa::PartialSchema for ExchangeName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An exchange token."))
+            .enum_values(Some(Exchange::ALL.map(Exchange::as_str)))
+            .into()
+    }
 }
+
+impl ToSchema for ExchangeName {}
 
 /// The gateway's clock, UTC ns (market status is a question about now).
 fn now_unix_ns() -> i64 {
@@ -192,7 +195,7 @@ pub fn product_page(state: &AppState, q: &ProductsParams) -> ApiResult<Page<Prod
     }
     let exchange = match q.exchange.as_deref() {
         None => None,
-        Some(e) => Some(e.parse::<ds_analytics::market::Exchange>().map_err(|_| {
+        Some(e) => Some(e.parse::<Exchange>().map_err(|_| {
             AppError::BadRequest(format!("exchange must be NSE, US or CRYPTO, got {e:?}"))
         })?),
     };
@@ -269,7 +272,7 @@ pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<Strin
 
 /// Expiries with a chain, ascending (ISO dates).
 #[utoipa::path(get, path = "/api/v1/products/{product}/expiries", tag = "reference",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    params(ProductPath),
     responses(
         (status = 200, description = "Expiries, ascending", body = Page<String>),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -278,31 +281,8 @@ pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<Strin
 pub async fn expiries(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Json<Page<String>>> {
     state.product(&product)?;
     Ok(Json(Page::all(expiries_of(&state, &product).await?)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ExchangeName;
-    use ds_analytics::market::Exchange;
-
-    /// The documented `exchange` values are the exchanges the products have:
-    /// every exchange parses as a documented name, and every name maps back to
-    /// its exchange (a new name fails to compile here).
-    #[test]
-    fn the_documented_exchanges_are_the_real_ones() {
-        for e in Exchange::ALL {
-            let json = serde_json::to_value(e).expect("serializes");
-            let name: ExchangeName = serde_json::from_value(json).expect("documented");
-            let back = match name {
-                ExchangeName::Nse => Exchange::Nse,
-                ExchangeName::Us => Exchange::Us,
-                ExchangeName::Crypto => Exchange::Crypto,
-            };
-            assert_eq!(back, e);
-        }
-    }
 }

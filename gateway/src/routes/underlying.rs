@@ -6,7 +6,7 @@ use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
 use crate::page::{read, History};
-use crate::params::{HistoryParams, IntervalParam};
+use crate::params::{HistoryParams, IntervalParam, ProductPath};
 use crate::state::AppState;
 use crate::views::{json_body, BarView, Page, UnderlyingView};
 use axum::extract::State;
@@ -37,7 +37,7 @@ pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
 
 /// The latest enriched tick of a product.
 #[utoipa::path(operation_id = "underlying_latest", get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$")),
+    params(ProductPath),
     responses(
         (status = 200, description = "The latest tick", body = UnderlyingView),
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -46,14 +46,14 @@ pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
 pub async fn latest(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Response> {
     latest_of(&state, &product).await
 }
 
 /// Tick history, newest first unless `order=asc`, paginated with `cursor`.
 #[utoipa::path(get, path = "/api/v1/underlying/{product}/ticks", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), HistoryParams),
+    params(ProductPath, HistoryParams),
     responses(
         (status = 200, description = "A page of ticks, ordered by ts_unix_ns descending (order=asc: ascending), ties by id", body = Page<UnderlyingView>),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -62,7 +62,7 @@ pub async fn latest(
 pub async fn ticks(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<UnderlyingView<'static>>>> {
     state.product(&product)?;
@@ -79,7 +79,7 @@ pub async fn ticks(
 
 /// Closed OHLC bars with indicators, newest first unless `order=asc`.
 #[utoipa::path(get, path = "/api/v1/underlying/{product}/bars", tag = "underlying",
-    params(("product" = String, Path, description = "Product token, e.g. NIFTY (404 for one the gateway does not have)", pattern = "^[A-Z0-9_]+$"), IntervalParam, HistoryParams),
+    params(ProductPath, IntervalParam, HistoryParams),
     responses(
         (status = 200, description = "A page of bars, ordered by start_unix_ns descending (order=asc: ascending)", body = Page<BarView>),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
@@ -88,7 +88,7 @@ pub async fn ticks(
 pub async fn bars(
     State(state): State<AppState>,
     _r: Reader,
-    Path(product): Path<String>,
+    Path(ProductPath { product }): Path<ProductPath>,
     Query(i): Query<IntervalParam>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<BarView<'static>>>> {

@@ -9,7 +9,7 @@ use super::protocol;
 use super::protocol::Encoding;
 use super::replay::ReplayFeed;
 use super::rooms::{dispatch, leave, Registry, GENERAL};
-use crate::live::{Live, Update};
+use crate::live::{Live, TaskGuard, Update};
 use ds_runtime::metrics::metrics;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,15 +34,6 @@ impl Inner {
 
     fn replays(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<ReplayFeed>>> {
         self.replays.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Aborts the fan-out task with the last hub handle.
-struct TaskGuard(tokio::task::AbortHandle);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -159,9 +150,9 @@ impl Hub {
         was_empty: bool,
         replay: Option<Arc<ReplayFeed>>,
     ) -> Client {
-        metrics().ws_clients.inc();
+        metrics().gateway.ws_clients.inc();
         if was_empty {
-            metrics().ws_rooms.inc();
+            metrics().gateway.ws_rooms.inc();
         }
         Client {
             inner: self.inner.clone(),
@@ -244,7 +235,7 @@ impl Client {
         let new_room = members.is_empty();
         members.insert(self.id, self.outbox.clone());
         if new_room {
-            metrics().ws_rooms.inc();
+            metrics().gateway.ws_rooms.inc();
         }
     }
 
@@ -303,9 +294,9 @@ impl Client {
             leave(&mut r, &room, self.id);
         }
         if r.clients.remove(&self.id).is_some() {
-            metrics().ws_clients.dec();
+            metrics().gateway.ws_clients.dec();
             if r.clients.is_empty() {
-                metrics().ws_rooms.dec();
+                metrics().gateway.ws_rooms.dec();
             }
         }
     }

@@ -27,7 +27,7 @@ pub(super) fn leave(r: &mut Registry, room: &str, id: u64) {
     if let Some(members) = r.rooms.get_mut(room) {
         if members.remove(&id).is_some() && members.is_empty() {
             r.rooms.remove(room);
-            metrics().ws_rooms.dec();
+            metrics().gateway.ws_rooms.dec();
         }
     }
 }
@@ -64,12 +64,17 @@ pub(super) fn dispatch(r: &Registry, opts: &WsOptions, u: &Arc<Update>) {
                     room = &*u.room,
                     "disconnecting a WebSocket client that does not read"
                 );
-                metrics().ws_dropped.with_label_values(&[reason]).inc();
+                metrics()
+                    .gateway
+                    .ws_dropped
+                    .with_label_values(&[reason])
+                    .inc();
             }
         }
     }
     if conflated > 0 {
         metrics()
+            .gateway
             .ws_conflated
             .with_label_values(&[u.event.name()])
             .inc_by(conflated);

@@ -38,7 +38,7 @@ struct Sent {
 fn sent() -> &'static Sent {
     static S: OnceLock<Sent> = OnceLock::new();
     S.get_or_init(|| {
-        let c = |e: &str| metrics().ws_sent.with_label_values(&[e]);
+        let c = |e: &str| metrics().gateway.ws_sent.with_label_values(&[e]);
         Sent {
             underlying: c(Event::UnderlyingUpdate.name()),
             chain: c(Event::ChainUpdate.name()),
@@ -290,7 +290,7 @@ where
     /// Flushes the socket and records the progress.
     async fn flush(&mut self) -> Result<(), axum::Error> {
         self.sink.flush().await?;
-        metrics().ws_flushes.inc();
+        metrics().gateway.ws_flushes.inc();
         self.tally.flush();
         self.outbox.progress();
         Ok(())

@@ -169,7 +169,9 @@ pub async fn resume_points(js: &Context, products: &[ProductSpec]) -> anyhow::Re
 /// # Errors
 /// An unknown product, or [`hours::ClosedDay`] when none of them trades that day.
 pub fn products_for(cfg: &Config, opts: &FeedOptions) -> anyhow::Result<hours::Trading> {
-    let products = selected(cfg, &opts.products)?;
+    let products = cfg
+        .products_named(&opts.products)
+        .map_err(anyhow::Error::msg)?;
     match opts.date {
         Some(date) => Ok(hours::trading_on(&products, date)?),
         None => Ok(hours::Trading {
@@ -177,28 +179,6 @@ pub fn products_for(cfg: &Config, opts: &FeedOptions) -> anyhow::Result<hours::T
             closed: Vec::new(),
         }),
     }
-}
-
-fn selected(cfg: &Config, names: &[String]) -> anyhow::Result<Vec<ProductSpec>> {
-    if names.is_empty() {
-        return Ok(cfg.products.clone());
-    }
-    names
-        .iter()
-        .map(|n| {
-            cfg.product(n).cloned().with_context(|| {
-                format!("unknown product {n:?} (configured: {})", product_names(cfg))
-            })
-        })
-        .collect()
-}
-
-fn product_names(cfg: &Config) -> String {
-    cfg.products
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Runs the feed until done (historical) or until `shutdown` (live).

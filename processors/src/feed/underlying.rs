@@ -62,11 +62,17 @@ mod tests {
     use super::*;
     use ds_analytics::market::default_products;
 
+    /// The model of the first default product (NIFTY) at its spot, and a
+    /// generator seeded with `seed`.
+    fn nifty(seed: u64) -> (ProductSpec, UnderlyingModel, Rng) {
+        let spec = default_products()[0].clone();
+        let m = UnderlyingModel::new(&spec, spec.spot, 1000);
+        (spec, m, Rng::new(seed))
+    }
+
     #[test]
     fn prices_stay_on_the_tick_grid_and_positive() {
-        let spec = &default_products()[0];
-        let mut m = UnderlyingModel::new(spec, spec.spot, 1000);
-        let mut rng = Rng::new(1);
+        let (_, mut m, mut rng) = nifty(1);
         for _ in 0..10_000 {
             let (p, v) = m.step(&mut rng);
             assert!(p > 0.0 && v >= 1);
@@ -78,9 +84,7 @@ mod tests {
     #[test]
     fn daily_volatility_is_plausible() {
         // One NSE session of 1 s ticks moves NIFTY well under 5 % (σ≈13 %/yr).
-        let spec = &default_products()[0];
-        let mut m = UnderlyingModel::new(spec, spec.spot, 1000);
-        let mut rng = Rng::new(2);
+        let (spec, mut m, mut rng) = nifty(2);
         for _ in 0..22_500 {
             m.step(&mut rng);
         }

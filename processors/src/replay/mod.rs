@@ -297,24 +297,6 @@ fn snapshot(c: &Counters, length: u64, products: usize, started: Instant) -> Pro
     }
 }
 
-fn select_products(cfg: &Config, names: &[String]) -> Result<Vec<ProductSpec>, ReplayError> {
-    if names.is_empty() {
-        return Ok(cfg.products.clone());
-    }
-    names
-        .iter()
-        .map(|n| {
-            cfg.product(n).cloned().ok_or_else(|| {
-                let known: Vec<&str> = cfg.products.iter().map(|p| p.name.as_str()).collect();
-                ReplayError::Invalid(format!(
-                    "unknown product {n:?} (configured: {})",
-                    known.join(", ")
-                ))
-            })
-        })
-        .collect()
-}
-
 fn validate(
     cfg: &Config,
     opts: &ReplayOptions,
@@ -453,7 +435,9 @@ async fn plan(
     js: &Context,
     opts: &ReplayOptions,
 ) -> Result<(Vec<(ProductSpec, Located)>, Vec<Skipped>), ReplayError> {
-    let specs = select_products(cfg, &opts.products)?;
+    let specs = cfg
+        .products_named(&opts.products)
+        .map_err(ReplayError::Invalid)?;
     let explicit = !opts.products.is_empty();
     let located = locate::locate_all(js, &specs, opts.date, opts.scan).await?;
     let mut work: Vec<(ProductSpec, Located)> = Vec::new();

@@ -8,7 +8,7 @@ use ds_gateway::ws::WsOptions;
 use ds_runtime::config::Config;
 use ds_tests::{connect_as, Running, TestEnv};
 use futures::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -50,17 +50,8 @@ pub fn live_feed(env: &TestEnv, tick_ms: u64, products: &[&str]) -> Running {
         env.nats.url.clone(),
         env.identity(ds_runtime::auth::Component::Feed),
     );
-    let products: Vec<String> = products.iter().map(|p| p.to_string()).collect();
+    let opts = ds_tests::live_feed_options(11, products);
     Running::spawn(move |s| async move {
-        let opts = ds_processors::feed::FeedOptions {
-            date: None,
-            speed: ds_processors::feed::Speed::Max,
-            seed: Some(11),
-            products,
-            // The test needs data whatever the hour: exchange hours are tested on their own.
-            hours: ds_processors::feed::hours::Hours::Always,
-            ..Default::default()
-        };
         let js = ds_runtime::nats::jetstream(connect_as(&url, &who).await);
         ds_processors::feed::run(&cfg, js, opts, s)
             .await
@@ -81,6 +72,21 @@ pub async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into()))
         .await
         .expect("send");
+}
+
+/// Sends `{"op": op, "type": kind, "symbol": symbol}` (subscribe, unsubscribe, resync).
+pub async fn send_op(ws: &mut Ws, op: &str, kind: &str, symbol: &str) {
+    send(ws, json!({"op": op, "type": kind, "symbol": symbol})).await;
+}
+
+/// Limits so high nothing is conflated: for the tests that compare every message.
+pub fn lossless() -> WsOptions {
+    WsOptions {
+        conflate_after_bytes: usize::MAX / 2,
+        max_queued_bytes: usize::MAX / 2,
+        stall_timeout: Duration::from_secs(600),
+        ..WsOptions::default()
+    }
 }
 
 /// What a client can receive.
@@ -150,6 +156,12 @@ pub async fn read_until(
     }
 }
 
+/// Reads events until one whose `event` is `event` (or panics after `within`),
+/// returning them all.
+pub async fn read_until_event(ws: &mut Ws, within: Duration, event: &str) -> Vec<Value> {
+    read_until(ws, within, |e| e["event"] == event).await
+}
+
 /// Reads every event arriving within `quiet` of the previous one.
 pub async fn read_while_flowing(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
     let mut out = Vec::new();
@@ -185,6 +197,15 @@ pub async fn stream_messages(env: &TestEnv, filter: &str, after: u64) -> Vec<(u6
         }
     }
     out
+}
+
+/// Waits (at most 60 s) until `MD_ENRICHED` holds `n` messages on `filter`.
+pub async fn wait_for_messages(env: &TestEnv, filter: &str, n: usize) {
+    let what = format!("{n} messages on {filter}");
+    ds_tests::eventually(&what, Duration::from_secs(60), || async {
+        (stream_messages(env, filter, 0).await.len() >= n).then_some(())
+    })
+    .await;
 }
 
 /// The last sequence of `MD_ENRICHED`.

@@ -237,18 +237,11 @@ async fn stored(js: &Context) -> anyhow::Result<u64> {
 /// Applies the topology with three replicas once the new cluster has elected
 /// its JetStream meta leader.
 async fn apply_r3(js: &Context) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let opts = ApplyOptions {
-            replicas: Some(3),
-            max_age: None,
-        };
-        match topology::apply(js, opts).await {
-            Ok(_) => break,
-            Err(e) if Instant::now() > deadline => return Err(e.into()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
+    let opts = ApplyOptions {
+        replicas: Some(3),
+        max_age: None,
+    };
+    topology::apply_when_ready(js, opts, Duration::from_secs(60)).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while leader(js).await.is_none() {
         if Instant::now() > deadline {

@@ -10,7 +10,7 @@ use super::env::Env;
 use super::{machine, nats_binary, version, BenchArgs, Progress, Section, DEBUG_WARNING};
 use anyhow::Context as _;
 use ds_runtime::config::Config;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One side: its label, its `nats-server` (the one found when `None`) and
 /// whether that server has DeltaStream's users.
@@ -22,6 +22,20 @@ pub struct Setup {
     pub binary: Option<PathBuf>,
     /// DeltaStream's users and permissions (else an open server).
     pub users: bool,
+}
+
+/// Starts one side's servers and processes under `dir`.
+async fn start(
+    cfg: Config,
+    dir: &Path,
+    args: &BenchArgs,
+    progress: &Progress,
+    side: Setup,
+) -> anyhow::Result<Env> {
+    let label = progress.labelled(side.label);
+    let mut env = Env::start(cfg, dir, args.quick, label, side.binary, side.users).await?;
+    env.ws_clients = args.ws_clients.clone();
+    Ok(env)
 }
 
 /// Runs every section against both sides and prints the comparison.
@@ -54,28 +68,9 @@ pub async fn run(
     });
     let [a, b] = sides;
     let mut envs = [
-        Env::start(
-            cfg.clone(),
-            &dir.path().join("a"),
-            args.quick,
-            progress.labelled(a.label),
-            a.binary,
-            a.users,
-        )
-        .await?,
-        Env::start(
-            cfg,
-            &dir.path().join("b"),
-            args.quick,
-            progress.labelled(b.label),
-            b.binary,
-            b.users,
-        )
-        .await?,
+        start(cfg.clone(), &dir.path().join("a"), args, &progress, a).await?,
+        start(cfg, &dir.path().join("b"), args, &progress, b).await?,
     ];
-    for env in &mut envs {
-        env.ws_clients = args.ws_clients.clone();
-    }
     // Before a latency window, both sides' servers must be idle.
     let all: Vec<u32> = envs
         .iter()

@@ -14,6 +14,8 @@ use super::wsload::{self, LoadResult};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
+/// The report section of every row here.
+const S: &str = "websocket";
 /// Raw messages per second of the paced live feed (every product).
 const FEED_RATE: u64 = 200;
 /// Readers that time every frame they get.
@@ -218,8 +220,13 @@ async fn bare_run(env: &Env, n: usize, secs: f64, rates: &Server) -> anyhow::Res
 
 /// The rows of one fan-out of `n` clients: the gateway next to the bare server.
 fn rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
-    const S: &str = "websocket";
-    let (g, b) = (&gw.load, &bare.load);
+    client_rows(report, n, &gw.load);
+    delivery_rows(report, n, &gw.load, &bare.load);
+    cost_rows(report, n, gw, bare);
+}
+
+/// How many of the gateway's `n` clients connected and stayed to the end.
+fn client_rows(report: &mut Report, n: usize, g: &LoadResult) {
     report.rows.push(Row {
         note: (g.failed > 0).then(|| format!("{} could not connect", g.failed)),
         ..Row::info(
@@ -249,6 +256,10 @@ fn rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
             "clients",
         )
     });
+}
+
+/// Frames per second and latency of the gateway, next to the bare server.
+fn delivery_rows(report: &mut Report, n: usize, g: &LoadResult, b: &LoadResult) {
     report.info(
         S,
         format!("bare server: frames/s delivered ({n})"),
@@ -303,6 +314,11 @@ fn rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
         p99 / b99.max(1e-3),
         "×",
     );
+}
+
+/// CPU, memory and bytes of the gateway, the bare server and the load generator.
+fn cost_rows(report: &mut Report, n: usize, gw: &Run, bare: &Run) {
+    let (g, b) = (&gw.load, &bare.load);
     let pct = |cpu: f64, secs: f64| cpu / secs.max(1e-9) * 100.0;
     report.info(
         S,
@@ -409,7 +425,6 @@ async fn slow_client(env: &mut Env, url: &str) -> anyhow::Result<()> {
     without.sort_by(f64::total_cmp);
     with.sort_by(f64::total_cmp);
     let (p_without, p_with) = (percentile(&without, 99.0), percentile(&with, 99.0));
-    const S: &str = "websocket";
     report_slow(&mut env.report, p_without, p_with);
     let windows = order.iter().filter(|s| **s).count();
     env.report.info(
@@ -435,7 +450,6 @@ async fn slow_client(env: &mut Env, url: &str) -> anyhow::Result<()> {
 }
 
 fn report_slow(report: &mut Report, p_without: f64, p_with: f64) {
-    const S: &str = "websocket";
     report.info(
         S,
         format!("{SLOW_READERS} readers: p99 alone"),
@@ -464,7 +478,6 @@ fn report_slow(report: &mut Report, p_without: f64, p_with: f64) {
 async fn delta_size(env: &mut Env, addr: &str) -> anyhow::Result<()> {
     use ds_gateway::live::{delta, render};
     use ds_schemas::enriched::Enriched;
-    const S: &str = "websocket";
     let body = super::load::get_body(addr, "/api/v1/chain/NIFTY/latest").await?;
     let view: ds_gateway::views::ChainView<'static> = match serde_json::from_slice(&body) {
         Ok(v) => v,
