@@ -2,7 +2,9 @@
 //! only where the configuration names no server, and pointed at by it.
 
 use ds_runtime::config::Config;
-use ds_runtime::servers::{Mongod, MongodOptions, NatsOptions, NatsServer, ServerAuth};
+use ds_runtime::servers::{
+    nats_memory_limit_mib, Mongod, MongodOptions, NatsOptions, NatsServer, ServerAuth,
+};
 use std::path::{Path, PathBuf};
 
 /// The servers started (each stopped on drop).
@@ -20,7 +22,8 @@ impl Embedded {
     /// Starts the servers `cfg` names no URL for, with their data under `dir`
     /// (`nats/`, `mongo/`), and points `cfg` at them. `nats_binary` is the
     /// `nats-server` to run (by default the one `find_binary` finds); `auth`
-    /// who may connect to it.
+    /// who may connect to it; `products` the most products it will carry at
+    /// once (its memory limit grows with them).
     ///
     /// # Errors
     /// When a server cannot start.
@@ -29,11 +32,13 @@ impl Embedded {
         dir: &Path,
         nats_binary: Option<PathBuf>,
         auth: ServerAuth,
+        products: usize,
     ) -> anyhow::Result<Self> {
         let nats_options = NatsOptions {
             store_dir: dir.join("nats"),
             binary: nats_binary,
             auth,
+            memory_limit_mib: Some(nats_memory_limit_mib(products)),
             ..Default::default()
         };
         let mongod_options = MongodOptions {

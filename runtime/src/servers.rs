@@ -105,6 +105,8 @@ struct Supervised {
     args: Vec<String>,
     log: PathBuf,
     port: u16,
+    /// `GOMEMLIMIT` in MiB (Go servers only).
+    memory_limit_mib: Option<u32>,
     child: Option<Child>,
 }
 
@@ -119,13 +121,13 @@ impl Supervised {
             .try_clone()
             .map_err(|e| Error::io("duplicating a log handle", e))?;
         let mut cmd = Command::new(&self.program);
-        if self.what == "nats-server" && std::env::var_os("GOMEMLIMIT").is_none() {
-            // A soft memory limit for the Go runtime: the server collects garbage
-            // harder instead of growing past it (JetStream data is on disk anyway).
-            // nats-server 2.9 keeps what it wrote in the last 5 s in memory, so
-            // a day at full speed needs ~250 MB; below that the collector runs
-            // non-stop (192 MiB: 16 CPU-s for the bench day instead of 8).
-            cmd.env("GOMEMLIMIT", "256MiB");
+        if let Some(mib) = self.memory_limit_mib {
+            if std::env::var_os("GOMEMLIMIT").is_none() {
+                // A soft memory limit for the Go runtime: the server collects
+                // garbage harder instead of growing past it (JetStream data is
+                // on disk anyway); see `nats_memory_limit_mib`.
+                cmd.env("GOMEMLIMIT", format!("{mib}MiB"));
+            }
         }
         cmd.args(&self.args)
             .stdin(Stdio::null())
@@ -226,6 +228,24 @@ pub struct NatsOptions {
     pub binary: Option<PathBuf>,
     /// Who may connect.
     pub auth: ServerAuth,
+    /// The Go runtime's soft memory limit (`GOMEMLIMIT`) in MiB, unless the
+    /// environment sets one; 256 (the default universe's) when `None`.
+    pub memory_limit_mib: Option<u32>,
+}
+
+/// The Go memory limit nats-server runs with for a universe of `products`.
+///
+/// Below what the server keeps in memory while it writes (recent blocks of
+/// every stream, consumer state), the collector runs non-stop: at 256 MiB the
+/// 205-product `nse-fo` universe's day spent ~40% of nats-server's CPU in
+/// garbage collection (`perf`) and stored 1.4x fewer messages in the same
+/// 150 s than at 512 MiB (BENCHMARKS.md); the default four products need 256.
+pub fn nats_memory_limit_mib(products: usize) -> u32 {
+    if products > 64 {
+        512
+    } else {
+        256
+    }
 }
 
 /// A running local `nats-server` with JetStream.
@@ -285,6 +305,10 @@ impl NatsServer {
             args,
             log: opts.store_dir.join("nats-server.log"),
             port,
+            memory_limit_mib: Some(
+                opts.memory_limit_mib
+                    .unwrap_or_else(|| nats_memory_limit_mib(0)),
+            ),
             child: None,
         };
         proc.spawn()?;
@@ -432,6 +456,7 @@ impl Mongod {
             args,
             log,
             port,
+            memory_limit_mib: None,
             child: None,
         };
         proc.spawn()?;
@@ -535,6 +560,7 @@ impl NatsCluster {
                     routes,
                 ],
                 auth: creds.clone().map_or(ServerAuth::Open, ServerAuth::Users),
+                memory_limit_mib: None,
             })?);
         }
         Ok(Self { servers, creds })

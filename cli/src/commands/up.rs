@@ -89,7 +89,13 @@ impl Servers {
             }
             None => None,
         };
-        let embedded = Embedded::start(cfg, data_dir, None, creds::server_auth(local))?;
+        let embedded = Embedded::start(
+            cfg,
+            data_dir,
+            None,
+            creds::server_auth(local),
+            cfg.products.len(),
+        )?;
         Ok(Self { cluster, embedded })
     }
 

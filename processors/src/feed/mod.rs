@@ -332,15 +332,15 @@ fn denied(e: &anyhow::Error) -> bool {
     )
 }
 
-/// Generates one live round, product by product: each product of `slice`
-/// (`(k, n)`: those whose index is `k` modulo `n`) that `hours` publishes is
-/// stepped at the clock's time and its events are sent at once, so its event
+/// Generates one live round, product by product: each product whose turn it is
+/// (`(k, m, n)`: those whose index modulo `n` is one of the `m` slices from `k`
+/// on) that `hours` publishes is stepped at the clock's time and its events are sent at once, so its event
 /// time is not held back by the other products' generation (a universe has
 /// hundreds). Notes each exchange's status. What was sent, once acknowledged
 /// ([`publish_round`] waits), counts as published.
 async fn live_round(
     feeds: &mut [ProductFeed],
-    (k, n): (usize, usize),
+    (k, m, n): (usize, usize, usize),
     (hours, clock): (Hours, &Clock),
     sessions: &mut SessionLog,
     publisher: &mut Publisher,
@@ -351,7 +351,7 @@ async fn live_round(
     let mut exchanges = Vec::new();
     for (i, f) in feeds.iter_mut().enumerate() {
         let ts = clock.now_unix_ns();
-        if i % n == k && hours.publishes(f.spec(), ts) {
+        if (i % n + n - k) % n < m && hours.publishes(f.spec(), ts) {
             let from = events.len();
             f.step(ts, events);
             // After a failure the rest is generated, and the round sent again in full.
@@ -404,27 +404,39 @@ async fn live(
     let slices = u32::try_from(feeds.len().max(1))
         .unwrap_or(u32::MAX)
         .min(u32::try_from(interval.as_millis()).unwrap_or(u32::MAX));
-    let mut slice = 0;
-    let mut every = tokio::time::interval(interval / slices);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let step = interval / slices;
+    let slices = slices as usize;
+    // The next slice and when it is due. A loop that falls behind (a slow
+    // round) takes the slices due since at once, so every product keeps its
+    // rate; more than a whole interval behind (the servers were away), the
+    // missed turns are dropped rather than sent in a burst.
+    let (mut slice, mut due) = (0, tokio::time::Instant::now());
     let mut events = Vec::new();
     let mut sessions = SessionLog::default();
     tracing::info!(products = feeds.len(), ?hours, "feed live");
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
-            _ = every.tick() => {}
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        let now = tokio::time::Instant::now();
+        if now.duration_since(due) > interval {
+            due = now;
+        }
+        let first_slice = slice;
+        let mut turns = 0;
+        while due <= now && turns < slices {
+            (slice, due, turns) = ((slice + 1) % slices, due + step, turns + 1);
         }
         let first = live_round(
             &mut feeds,
-            (slice, slices as usize),
+            (first_slice, turns, slices),
             (hours, &clock),
             &mut sessions,
             &mut publisher,
             &mut events,
         )
         .await;
-        slice = (slice + 1) % slices as usize;
         if events.is_empty() {
             continue;
         }

@@ -86,6 +86,7 @@ impl Env {
         progress: Progress,
         nats_binary: Option<PathBuf>,
         users: bool,
+        products: usize,
     ) -> anyhow::Result<Self> {
         // Open (anyone may do anything), or with DeltaStream's users as `up`
         // runs: each spawned process under its own identity, this process as
@@ -96,7 +97,7 @@ impl Env {
         } else {
             ServerAuth::Open
         };
-        let servers = Embedded::start(&mut cfg, dir, nats_binary.clone(), auth)?;
+        let servers = Embedded::start(&mut cfg, dir, nats_binary.clone(), auth, products)?;
         let creds = servers.nats.as_ref().and_then(|n| n.creds.clone());
         cfg.mongo_db = "deltastream_bench".into();
         let mut day_cfg = cfg.clone();

@@ -125,6 +125,18 @@ impl Progress {
     }
 }
 
+impl BenchArgs {
+    /// The most products the bench's nats-server carries at once (its memory
+    /// limit grows with them): the universe section's when it runs.
+    fn server_products(&self, cfg: &Config) -> anyhow::Result<usize> {
+        let mut products = cfg.products.len();
+        if Section::plan(&self.sections).contains(&Section::Universe) {
+            products = products.max(universe::products()?.len());
+        }
+        Ok(products)
+    }
+}
+
 /// The sections of the report, in the order they run (later ones build on
 /// the state earlier ones leave: the published day, the running processes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -276,7 +288,17 @@ async fn one_server(
     let dir = tempfile::tempdir().context("temp dir")?;
     let binary = binary.map(Path::to_path_buf);
     let progress = Progress::new();
-    let mut env = Env::start(cfg, dir.path(), args.quick, progress, binary.clone(), users).await?;
+    let products = args.server_products(&cfg)?;
+    let mut env = Env::start(
+        cfg,
+        dir.path(),
+        args.quick,
+        progress,
+        binary.clone(),
+        users,
+        products,
+    )
+    .await?;
     env.ws_clients = args.ws_clients.clone();
     let machine = machine(version(nats_binary(binary.as_deref()).as_deref()));
     if !machine.release_build {

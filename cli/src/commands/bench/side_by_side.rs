@@ -33,7 +33,17 @@ async fn start(
     side: Setup,
 ) -> anyhow::Result<Env> {
     let label = progress.labelled(side.label);
-    let mut env = Env::start(cfg, dir, args.quick, label, side.binary, side.users).await?;
+    let products = args.server_products(&cfg)?;
+    let mut env = Env::start(
+        cfg,
+        dir,
+        args.quick,
+        label,
+        side.binary,
+        side.users,
+        products,
+    )
+    .await?;
     env.ws_clients = args.ws_clients.clone();
     Ok(env)
 }

@@ -40,6 +40,14 @@ const WS_CLIENTS: usize = 100;
 /// Section label in the report.
 const SECTION: &str = "universe";
 
+/// The universe's products.
+///
+/// # Errors
+/// Never for the built-in universe (its file is part of the binary).
+pub fn products() -> anyhow::Result<Vec<ds_analytics::market::ProductSpec>> {
+    Ok(ds_runtime::config::universe(UNIVERSE)?.into_products())
+}
+
 /// Runs the universe section.
 ///
 /// # Errors
@@ -85,7 +93,7 @@ async fn reset(env: &Env) -> anyhow::Result<()> {
 fn universe_cfg(env: &Env) -> anyhow::Result<Config> {
     let mut cfg = env.cfg.clone();
     cfg.universe = Some(UNIVERSE.into());
-    cfg.products = ds_runtime::config::universe(UNIVERSE)?.into_products();
+    cfg.products = products()?;
     cfg.mongo_db = DB.into();
     Ok(cfg)
 }
