@@ -16,7 +16,7 @@ use super::env::{Component, Env};
 use super::live::collect_enriched;
 use super::load;
 use super::procstat;
-use super::report::percentile;
+use super::report::{percentile, Report};
 use ds_processors::feed::hours::Hours;
 use ds_processors::feed::{FeedOptions, Speed};
 use ds_processors::replay::{ReplayOptions, Target};
@@ -383,10 +383,17 @@ async fn live(env: &mut Env, cfg: &Config) -> anyhow::Result<()> {
     )
     .await;
     let enriched = measured.await??;
-    let r = &mut env.report;
+    let gateway_rss = procstat::read(gateway.pid()).peak_rss_mib;
+    report_live(&mut env.report, &enriched, &ws, gateway_rss);
+    Ok(())
+}
+
+/// The live window's rows: latencies at the enriched stream and at the
+/// WebSocket clients, and the gateway's memory.
+fn report_live(r: &mut Report, enriched: &[f64], ws: &load::WsLoad, gateway_rss: f64) {
     for (p, v) in [
-        ("p50", percentile(&enriched, 50.0)),
-        ("p99", percentile(&enriched, 99.0)),
+        ("p50", percentile(enriched, 50.0)),
+        ("p99", percentile(enriched, 99.0)),
     ] {
         r.at_most(SECTION, format!("live: raw → enriched, {p}"), v, "ms", 10.0);
     }
@@ -414,12 +421,5 @@ async fn live(env: &mut Env, cfg: &Config) -> anyhow::Result<()> {
             50.0,
         );
     }
-    r.at_most(
-        SECTION,
-        "peak memory, gateway",
-        procstat::read(gateway.pid()).peak_rss_mib,
-        "MiB",
-        300.0,
-    );
-    Ok(())
+    r.at_most(SECTION, "peak memory, gateway", gateway_rss, "MiB", 300.0);
 }
