@@ -76,11 +76,8 @@ pub async fn run(
         .map(|p| p.state.last_applied_seq)
         .min()
         .unwrap_or(0);
-    let filters = specs
-        .iter()
-        .map(|s| subjects::raw_product(&s.name))
-        .collect();
-    let source = open_consumer(js, group, filters, from).await?;
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let source = open_consumer(js, group, &names, from).await?;
     tracing::info!(
         group,
         products = specs.len(),
@@ -97,7 +94,7 @@ pub async fn run(
 async fn open_consumer(
     js: &Context,
     group: &str,
-    filter_subjects: Vec<String>,
+    products: &[&str],
     last_applied_seq: u64,
 ) -> anyhow::Result<consumer::Source> {
     let stream = js
@@ -106,6 +103,11 @@ async fn open_consumer(
         .context("MD_RAW is missing; run `deltastream topology apply`")?;
     let name = consumer_name(group);
     let _ = stream.delete_consumer(&name).await;
+    // Upgrading from a consumer per product: those consumers (`enrich_<P>`,
+    // upper case, so never a group's name) would otherwise stay on the server.
+    for product in products {
+        let _ = stream.delete_consumer(&consumer_name(product)).await;
+    }
     let deliver_policy = if last_applied_seq == 0 {
         DeliverPolicy::All
     } else {
@@ -119,7 +121,7 @@ async fn open_consumer(
             description: Some(format!(
                 "enricher of group {group} (rebuilt from the checkpoints on takeover)"
             )),
-            filter_subjects,
+            filter_subjects: products.iter().map(|p| subjects::raw_product(p)).collect(),
             deliver_policy,
             ack_policy: AckPolicy::All,
             ack_wait: Duration::from_secs(60),

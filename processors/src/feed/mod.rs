@@ -332,6 +332,12 @@ fn denied(e: &anyhow::Error) -> bool {
     )
 }
 
+/// Whether product `i` is among the `m` slices from slice `k` on, of `n`
+/// (product `i` is in slice `i mod n`; the slices wrap around).
+fn in_turn(i: usize, (k, m, n): (usize, usize, usize)) -> bool {
+    (i % n + n - k) % n < m
+}
+
 /// Generates one live round, product by product: each product whose turn it is
 /// (`(k, m, n)`: those whose index modulo `n` is one of the `m` slices from `k`
 /// on) that `hours` publishes is stepped at the clock's time and its events are sent at once, so its event
@@ -351,7 +357,7 @@ async fn live_round(
     let mut exchanges = Vec::new();
     for (i, f) in feeds.iter_mut().enumerate() {
         let ts = clock.now_unix_ns();
-        if (i % n + n - k) % n < m && hours.publishes(f.spec(), ts) {
+        if in_turn(i, (k, m, n)) && hours.publishes(f.spec(), ts) {
             let from = events.len();
             f.step(ts, events);
             // After a failure the rest is generated, and the round sent again in full.

@@ -163,3 +163,25 @@ fn universe_products_follow_their_specification() {
         }
     }
 }
+
+/// Live, the products take turns through the interval: over any `n`
+/// consecutive slices each product is stepped exactly once, and a round that
+/// takes the slices due since (`m` of them, wrapping around) steps each of
+/// their products once.
+#[test]
+fn every_product_takes_exactly_one_turn_per_interval() {
+    let n = 7;
+    for products in [1, 5, 7, 20] {
+        for start in 0..n {
+            for i in 0..products {
+                let turns = (start..start + n)
+                    .filter(|k| super::in_turn(i, (k % n, 1, n)))
+                    .count();
+                assert_eq!(turns, 1, "product {i}, slices from {start}");
+            }
+        }
+    }
+    // A late round taking slices 5, 6, 0 of 7 steps products 5, 6, 0, 7, 12, 13, 14 …
+    let taken: Vec<usize> = (0..15).filter(|&i| super::in_turn(i, (5, 3, 7))).collect();
+    assert_eq!(taken, [0, 5, 6, 7, 12, 13, 14]);
+}
