@@ -55,16 +55,10 @@ pub async fn serve(
     // One descriptor per WebSocket client.
     let fds = ds_runtime::limits::raise_fd_limit();
     tracing::debug!(fds, "open-file limit");
-    // No Nagle: the WebSocket writers flush whole batches, and a small frame
-    // held back for an ACK the client delays (40 ms on Linux) is a p99 spike.
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?
-        .tap_io(|s| {
-            if let Err(e) = s.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
+        .tap_io(|s| ws::tune_socket(s));
     tracing::info!(%addr, "gateway listening");
     let hub = state.ws.clone();
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

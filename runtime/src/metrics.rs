@@ -113,7 +113,7 @@ impl GatewayMetrics {
             ws_conflated: counter(
                 r,
                 "deltastream_ws_conflated_total",
-                "Updates conflated for slow clients.",
+                "Updates a slow client skipped: replaced by a newer one of their key, or (event `resync`) left behind in a room's log and replaced by its latest values.",
                 &["event"],
             ),
             ws_dropped: counter(

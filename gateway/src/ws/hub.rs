@@ -59,9 +59,9 @@ impl Hub {
     /// A hub fed by `live`.
     pub fn new(live: Live, opts: WsOptions) -> Self {
         let inner = Arc::new(Inner {
+            registry: Mutex::new(Registry::new(&opts)),
             live,
             opts,
-            registry: Mutex::new(Registry::default()),
             replays: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -106,13 +106,14 @@ impl Hub {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut r = self.inner.registry();
         let was_empty = r.clients.is_empty();
-        // Queued under the registry lock: every update fanned out after this is
+        // Joined under the registry lock: every update fanned out after this is
         // behind the snapshot marker, so the snapshot + live stream has no gap.
-        outbox.push(Entry::Join {
-            room: Arc::from(GENERAL),
-            start: Start::Snapshot,
-            encoding: Encoding::Full,
-        });
+        outbox.join(
+            Arc::from(GENERAL),
+            r.general.clone(),
+            Start::Snapshot,
+            Encoding::Full,
+        );
         r.clients.insert(id, outbox.clone());
         drop(r);
         Some(self.registered(id, outbox, was_empty, None))
@@ -138,6 +139,12 @@ impl Hub {
             .clone();
         let mut r = feed.shared.registry();
         let was_empty = r.clients.is_empty();
+        outbox.join(
+            Arc::from(GENERAL),
+            r.general.clone(),
+            Start::Live,
+            Encoding::Full,
+        );
         r.clients.insert(id, outbox.clone());
         drop(r);
         Some(self.registered(id, outbox, was_empty, Some(feed)))
@@ -226,17 +233,8 @@ impl Client {
             (Some(since), None) => Start::After(since),
             (None, None) => Start::Snapshot,
         };
-        self.outbox.push(Entry::Join {
-            room: room.clone(),
-            start,
-            encoding,
-        });
-        let members = r.rooms.entry(room).or_default();
-        let new_room = members.is_empty();
-        members.insert(self.id, self.outbox.clone());
-        if new_room {
-            metrics().gateway.ws_rooms.inc();
-        }
+        let log = r.enter(room.clone(), self.id);
+        self.outbox.join(room, log, start, encoding);
     }
 
     /// Sends `room` again from scratch (`resync`): a `resync` event, the
@@ -244,11 +242,12 @@ impl Client {
     /// each chain again. `false` when the client is not in the room.
     pub fn resync(&self, room: &str) -> bool {
         let r = self.registry();
-        let joined = room == GENERAL || r.rooms.get(room).is_some_and(|m| m.contains_key(&self.id));
+        let joined = r.is_in(room, self.id);
         if joined {
             self.outbox.push(Entry::Resync {
                 room: Arc::from(room),
                 snapshot: self.replay.is_none(),
+                reason: "asked for by the client",
             });
         }
         joined
@@ -287,7 +286,7 @@ impl Client {
         let rooms: Vec<Arc<str>> = r
             .rooms
             .iter()
-            .filter(|(_, m)| m.contains_key(&self.id))
+            .filter(|(_, m)| m.members.contains(&self.id))
             .map(|(k, _)| k.clone())
             .collect();
         for room in rooms {
@@ -304,17 +303,30 @@ impl Client {
 
 /// Live messages handed out under one registry lock.
 const FAN_OUT_BATCH: usize = 256;
+/// How often clients stuck on a write are looked for.
+const STALL_SWEEP: Duration = Duration::from_secs(1);
 
-/// The one task that hands every live message to the outboxes of its room:
-/// whatever has arrived meanwhile goes out under one registry lock, and a
-/// client's writer is woken once for all of it (see [`super::outbox`]).
+/// The one task that appends every live message to its room's log (whatever
+/// has arrived meanwhile under one registry lock; the members' writers read
+/// it, see [`super::outbox`]), and once a second closes the clients, live or
+/// on a replay session, whose writer is stuck.
 async fn fan_out(
     inner: std::sync::Weak<Inner>,
     mut rx: tokio::sync::broadcast::Receiver<Arc<Update>>,
 ) {
     let mut batch = Vec::with_capacity(FAN_OUT_BATCH);
+    let mut sweep = tokio::time::interval(STALL_SWEEP);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match rx.recv().await {
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            _ = sweep.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                close_stalled(&inner);
+                continue;
+            }
+        };
+        match received {
             Ok(u) => batch.push(u),
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "WebSocket hub fell behind the live feed");
@@ -334,7 +346,16 @@ async fn fan_out(
         let Some(inner) = inner.upgrade() else { return };
         let registry = inner.registry();
         for u in batch.drain(..) {
-            dispatch(&registry, &inner.opts, &u);
+            dispatch(&registry, &u);
         }
+    }
+}
+
+/// Closes the stuck clients of the live rooms and of every replay session.
+fn close_stalled(inner: &Inner) {
+    let feeds: Vec<Arc<ReplayFeed>> = inner.replays().values().cloned().collect();
+    inner.registry().close_stalled(&inner.opts);
+    for f in feeds {
+        f.shared.registry().close_stalled(&inner.opts);
     }
 }

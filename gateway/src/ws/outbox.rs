@@ -1,26 +1,33 @@
-//! A client's bounded outbound queue. The hub pushes without ever waiting; the
-//! client's writer drains it in batches. The bound is in bytes (what the
-//! client still has to receive): past a soft bound a new update replaces the
-//! queued one of its room key (latest-value conflation), past a hard bound,
-//! or with no progress for too long, the client is closed with a reason.
+//! A client's outbound side: its control queue (events of its own requests,
+//! room joins and leaves, in order) and its cursors into the logs of the rooms
+//! it is in ([`super::log`]). The fan-out appends each live update once per
+//! room; the client's writer reads its rooms' logs from its own cursors, so
+//! the per-client work of a broadcast (taking, conflating, checking how far
+//! behind the client is) happens on the writer's task, on any core, and only
+//! for clients that are ready to write.
 //!
-//! The writer is woken only when the queue goes from empty to not: a writer
-//! still busy with a batch finds what came meanwhile on its next take, so
-//! under load one wake-up and one socket flush carry many frames.
+//! The bound is in bytes: with more than `conflate_after_bytes` of a room
+//! waiting, the writer takes only the newest update of each key
+//! (latest-value conflation); a client more than `max_queued_bytes` behind (a
+//! room's log no longer holds its next update), or whose writer has been stuck
+//! on a write for `stall_timeout`, is closed with a reason.
 
+use super::log::{Read, ReaderId, RoomLog};
 use super::options::{WsOptions, SLOW_CLIENT};
 use super::protocol::Encoding;
 use crate::live::Update;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use ds_runtime::metrics::metrics;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// Something to send, in order.
 #[derive(Debug)]
 pub enum Entry {
-    /// A live message (conflatable by its key).
+    /// A live message of a room the client is in.
     Update(Arc<Update>),
     /// A control event (`subscribed`, `pong`, `error`, …).
     Text(Utf8Bytes),
@@ -35,16 +42,59 @@ pub enum Entry {
         start: Start,
         /// How its `chain_update` frames are encoded.
         encoding: Encoding,
+        /// Its cursor in the room's log, placed when the client joined; the
+        /// room's updates are read from it once the writer has this entry.
+        cursor: Option<Cursor>,
     },
-    /// The client asked for a room again from scratch (`resync`): the next
-    /// frame of each of its chains is whole, after the room's latest values
-    /// when `snapshot` (a live room; a replay session stores none).
+    /// A room again from scratch (`resync`, asked for by the client or because
+    /// it fell behind the room's log): the next frame of each of its chains is
+    /// whole, after the room's latest values when `snapshot` (a live room; a
+    /// replay session stores none).
     Resync {
         /// The room.
         room: Arc<str>,
         /// Send the latest values.
         snapshot: bool,
+        /// Why, as the `resync` event says.
+        reason: &'static str,
     },
+}
+
+/// A client's place in a room's log; leaves the log when dropped.
+pub struct Cursor {
+    room: Arc<str>,
+    log: Arc<RoomLog>,
+    id: ReaderId,
+    /// A live room: the latest values can be sent again after a lag.
+    snapshot: bool,
+}
+
+impl Cursor {
+    /// A cursor at the end of `log`, woken through `signal`.
+    fn new(room: Arc<str>, log: Arc<RoomLog>, signal: Arc<Notify>, snapshot: bool) -> Self {
+        let id = log.attach(signal);
+        Self {
+            room,
+            log,
+            id,
+            snapshot,
+        }
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        self.log.detach(self.id);
+    }
+}
+
+impl std::fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("room", &self.room)
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 /// Where a joined room's frames start.
@@ -68,109 +118,33 @@ pub struct CloseReason {
     pub reason: String,
 }
 
-/// What happened to a pushed update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued behind the others.
-    Queued,
-    /// Queued, replacing an older pending update of the same key.
-    Conflated,
-    /// The client was too far behind and is being disconnected now (the
-    /// metric label: `stalled` or `queue_bytes`).
-    Dropped(&'static str),
-    /// The client is closing; nothing queued.
-    Closed,
-}
-
 struct Queue {
-    /// Pending entries; `None` is a conflated (removed) slot.
-    slots: VecDeque<Option<Entry>>,
-    /// Absolute index of `slots[0]`.
-    head: u64,
-    /// Absolute index of the pending update of each key.
-    keyed: HashMap<Arc<str>, u64>,
-    /// Entries in `slots` that are not `None`.
-    pending: usize,
-    /// Bytes of those entries ([`Entry::bytes`]).
-    bytes: usize,
-    /// Last time the writer made progress (or the queue went from empty to not).
-    last_progress: Instant,
+    /// Control entries, in order.
+    control: VecDeque<Entry>,
+    /// The rooms whose `Join` the writer has taken: their updates are read.
+    rooms: Vec<Cursor>,
+    /// Reused between reads.
+    scratch: Vec<Arc<Update>>,
     closed: bool,
 }
 
-impl Entry {
-    /// What it counts towards the byte bound: a frame's length (a marker
-    /// counts nothing; what it reads is sent when the writer gets to it).
-    fn bytes(&self) -> usize {
-        match self {
-            Entry::Update(u) => u.frame.len(),
-            Entry::Text(t) => t.len(),
-            _ => 0,
-        }
-    }
+/// Milliseconds since the process's first outbox, for the stall clock.
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-impl Queue {
-    /// Appends `e`; `true` when the queue was empty (the writer may be waiting).
-    fn push(&mut self, e: Entry) -> bool {
-        let was_empty = self.pending == 0;
-        if was_empty {
-            // The stall clock runs while something waits.
-            self.last_progress = Instant::now();
-        }
-        let abs = self.head + self.slots.len() as u64;
-        if let Entry::Update(u) = &e {
-            self.keyed.insert(u.key.clone(), abs);
-        }
-        self.bytes += e.bytes();
-        self.slots.push_back(Some(e));
-        self.pending += 1;
-        was_empty
-    }
-
-    /// Removes the queued update of `key`, if any; `true` when one was.
-    fn conflate(&mut self, key: &Arc<str>) -> bool {
-        let Some(idx) = self
-            .keyed
-            .get(key)
-            .and_then(|abs| abs.checked_sub(self.head))
-        else {
-            return false;
-        };
-        let Some(e) = self.slots.get_mut(idx as usize).and_then(Option::take) else {
-            return false;
-        };
-        self.pending -= 1;
-        self.bytes -= e.bytes();
-        true
-    }
-
-    /// Moves up to `max` entries into `out`.
-    fn take(&mut self, out: &mut Vec<Entry>, max: usize) {
-        while out.len() < max {
-            let Some(slot) = self.slots.pop_front() else {
-                break;
-            };
-            let abs = self.head;
-            self.head += 1;
-            let Some(e) = slot else { continue };
-            self.pending -= 1;
-            self.bytes -= e.bytes();
-            if let Entry::Update(u) = &e {
-                if self.keyed.get(&u.key) == Some(&abs) {
-                    self.keyed.remove(&u.key);
-                }
-            }
-            out.push(e);
-        }
-    }
-}
-
-/// The queue plus the signals the writer waits on.
+/// The control queue and room cursors of one client, plus the signals its
+/// writer waits on.
 pub struct Outbox {
     q: Mutex<Queue>,
-    ready: Notify,
+    ready: Arc<Notify>,
     close: watch::Sender<Option<CloseReason>>,
+    /// The writer has something in hand (not parked waiting for more).
+    busy: AtomicBool,
+    /// When the writer last delivered something, or last found work after
+    /// being parked ([`now_ms`]).
+    last_progress: AtomicU64,
 }
 
 impl Default for Outbox {
@@ -184,16 +158,15 @@ impl Outbox {
     pub fn new() -> Self {
         Self {
             q: Mutex::new(Queue {
-                slots: VecDeque::new(),
-                head: 0,
-                keyed: HashMap::new(),
-                pending: 0,
-                bytes: 0,
-                last_progress: Instant::now(),
+                control: VecDeque::new(),
+                rooms: Vec::new(),
+                scratch: Vec::new(),
                 closed: false,
             }),
-            ready: Notify::new(),
+            ready: Arc::new(Notify::new()),
             close: watch::channel(None).0,
+            busy: AtomicBool::new(false),
+            last_progress: AtomicU64::new(now_ms()),
         }
     }
 
@@ -203,29 +176,121 @@ impl Outbox {
         self.q.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a live update, conflating or closing a client that falls behind.
-    /// Never waits.
-    pub fn push_update(&self, u: &Arc<Update>, opts: &WsOptions) -> Pushed {
+    /// Queues joining `room`, whose updates are read from `log` from now on
+    /// (call it where no update can be appended to `log` meanwhile, so the
+    /// room's snapshot and its log have no gap). `false` when the client is
+    /// closing.
+    pub(super) fn join(
+        &self,
+        room: Arc<str>,
+        log: Arc<RoomLog>,
+        start: Start,
+        encoding: Encoding,
+    ) -> bool {
+        // Only a replay session's rooms start live: they store no snapshot.
+        let snapshot = start != Start::Live;
+        let cursor = Cursor::new(room.clone(), log, self.ready.clone(), snapshot);
+        self.push(Entry::Join {
+            room,
+            start,
+            encoding,
+            cursor: Some(cursor),
+        })
+    }
+
+    /// Queues a control event or marker. Returns `false` when the client is
+    /// closing.
+    pub fn push(&self, e: Entry) -> bool {
         let mut q = self.lock();
         if q.closed {
-            return Pushed::Closed;
+            return false;
         }
-        if q.pending > 0 && q.last_progress.elapsed() > opts.stall_timeout {
-            drop(q);
-            let secs = opts.stall_timeout.as_secs_f64();
-            self.close(
-                SLOW_CLIENT,
-                format!("client too slow: nothing delivered for {secs:.0} s"),
+        q.control.push_back(e);
+        drop(q);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Moves up to about `max` entries into `out` (which the caller reuses),
+    /// waiting until there is at least one: control entries first, then each
+    /// room's updates (all of them, newest per key, when the room is more than
+    /// `opts.conflate_after_bytes` behind). A client left behind by a room's
+    /// log is closed; its writer then sees the close.
+    pub async fn next_batch(&self, out: &mut Vec<Entry>, max: usize, opts: &WsOptions) {
+        loop {
+            let notified = self.ready.notified();
+            if self.take(out, max, opts) {
+                if !self.busy.swap(true, Ordering::Relaxed) {
+                    // The stall clock runs from when work arrived.
+                    self.last_progress.store(now_ms(), Ordering::Relaxed);
+                }
+                return;
+            }
+            self.busy.store(false, Ordering::Relaxed);
+            notified.await;
+        }
+    }
+
+    /// Takes what is there; `true` when `out` got something.
+    fn take(&self, out: &mut Vec<Entry>, max: usize, opts: &WsOptions) -> bool {
+        let mut too_far = false;
+        let mut q = self.lock();
+        if q.closed {
+            return false;
+        }
+        while out.len() < max {
+            let Some(mut e) = q.control.pop_front() else {
+                break;
+            };
+            match &mut e {
+                Entry::Join { cursor, .. } => {
+                    if let Some(c) = cursor.take() {
+                        q.rooms.retain(|r| r.room != c.room);
+                        q.rooms.push(c);
+                    }
+                }
+                Entry::Left(room) => q.rooms.retain(|r| r.room != *room),
+                _ => {}
+            }
+            out.push(e);
+        }
+        let Queue { rooms, scratch, .. } = &mut *q;
+        for c in rooms.iter() {
+            let room_max = max.saturating_sub(out.len() + scratch.len()).max(1);
+            let from = scratch.len();
+            let mut skipped = |u: &Update| conflated(u.event.name(), 1);
+            let read = c.log.read(
+                c.id,
+                room_max,
+                opts.conflate_after_bytes,
+                &mut skipped,
+                scratch,
             );
-            return Pushed::Dropped("stalled");
+            match read {
+                Read::Taken {
+                    bytes,
+                    newest_only: true,
+                    ..
+                } if bytes > opts.max_queued_bytes as u64 => {
+                    // Even its latest values are more than it may have queued.
+                    too_far = true;
+                }
+                Read::Lagged { skipped } => {
+                    // What it missed is replaced by the room's latest values.
+                    conflated("resync", skipped);
+                    out.extend(scratch.drain(from..).map(Entry::Update));
+                    out.push(Entry::Resync {
+                        room: c.room.clone(),
+                        snapshot: c.snapshot,
+                        reason: "fell behind the room",
+                    });
+                }
+                Read::Taken { .. } | Read::Parked => {}
+            }
         }
-        let size = u.frame.len();
-        let mut outcome = Pushed::Queued;
-        if q.bytes + size > opts.conflate_after_bytes && q.conflate(&u.key) {
-            outcome = Pushed::Conflated;
-        }
-        if q.bytes + size > opts.max_queued_bytes {
-            drop(q);
+        out.extend(scratch.drain(..).map(Entry::Update));
+        drop(q);
+        if too_far {
             self.close(
                 SLOW_CLIENT,
                 format!(
@@ -233,76 +298,54 @@ impl Outbox {
                     opts.max_queued_bytes / 1024
                 ),
             );
-            return Pushed::Dropped("queue_bytes");
-        }
-        let wake = q.push(Entry::Update(u.clone()));
-        drop(q);
-        if wake {
-            self.ready.notify_one();
-        }
-        outcome
-    }
-
-    /// Queues a control event or marker (never conflated). Returns `false` when
-    /// the client is closing.
-    pub fn push(&self, e: Entry) -> bool {
-        let mut q = self.lock();
-        if q.closed {
+            dropped("queue_bytes");
+            out.clear();
             return false;
         }
-        let wake = q.push(e);
-        drop(q);
-        if wake {
-            self.ready.notify_one();
+        !out.is_empty()
+    }
+
+    /// The writer handed something to the socket.
+    pub fn progress(&self) {
+        self.last_progress.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Closes the client if its writer has had work in hand without delivering
+    /// anything for `opts.stall_timeout`; `true` when it did.
+    pub fn close_if_stalled(&self, opts: &WsOptions) -> bool {
+        let stuck_ms = now_ms().saturating_sub(self.last_progress.load(Ordering::Relaxed));
+        if !self.busy.load(Ordering::Relaxed)
+            || Duration::from_millis(stuck_ms) <= opts.stall_timeout
+            || self.is_closed()
+        {
+            return false;
         }
+        let secs = opts.stall_timeout.as_secs_f64();
+        self.close(
+            SLOW_CLIENT,
+            format!("client too slow: nothing delivered for {secs:.0} s"),
+        );
+        dropped("stalled");
         true
     }
 
-    /// Moves up to `max` entries into `out` (which the caller reuses), waiting
-    /// until there is at least one.
-    pub async fn next_batch(&self, out: &mut Vec<Entry>, max: usize) {
-        loop {
-            let notified = self.ready.notified();
-            {
-                let mut q = self.lock();
-                q.take(out, max);
-                if !out.is_empty() {
-                    return;
-                }
-            }
-            notified.await;
-        }
-    }
-
-    /// The writer delivered something to the socket.
-    pub fn progress(&self) {
-        self.lock().last_progress = Instant::now();
-    }
-
-    /// Entries waiting.
-    pub fn pending(&self) -> usize {
-        self.lock().pending
-    }
-
-    /// Bytes waiting.
-    pub fn queued_bytes(&self) -> usize {
-        self.lock().bytes
+    fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// Closes the client with `code` and `reason` (the first close wins); pending
-    /// entries are discarded.
+    /// entries are discarded and its rooms' logs no longer wait for it.
     pub fn close(&self, code: u16, reason: impl Into<String>) {
-        {
+        let (control, rooms) = {
             let mut q = self.lock();
             if q.closed {
                 return;
             }
             q.closed = true;
-            q.slots.clear();
-            q.keyed.clear();
-            q.pending = 0;
-            q.bytes = 0;
-        }
+            (std::mem::take(&mut q.control), std::mem::take(&mut q.rooms))
+        };
+        // Detached outside the client's lock.
+        drop((control, rooms));
         let reason = reason.into();
         self.close.send_replace(Some(CloseReason { code, reason }));
     }
@@ -313,13 +356,37 @@ impl Outbox {
     }
 }
 
+/// Counts `n` updates a client skipped: of `event`, for a newer one of their
+/// key, or (`resync`) left behind in a room's log and replaced by its latest
+/// values.
+fn conflated(event: &str, n: u64) {
+    metrics()
+        .gateway
+        .ws_conflated
+        .with_label_values(&[event])
+        .inc_by(n);
+}
+
+/// Counts a client disconnected for being too slow (`reason`: `stalled` or
+/// `queue_bytes`).
+fn dropped(reason: &'static str) {
+    tracing::info!(
+        reason,
+        "disconnecting a WebSocket client that does not read"
+    );
+    metrics()
+        .gateway
+        .ws_dropped
+        .with_label_values(&[reason])
+        .inc();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::live::render;
     use ds_schemas::enriched::Enriched;
     use ds_schemas::EnrichedUnderlying;
-    use std::time::Duration;
 
     fn tick(product: &str, seq: u64) -> Arc<Update> {
         let m = Enriched::Underlying(EnrichedUnderlying {
@@ -339,14 +406,24 @@ mod tests {
             .collect()
     }
 
-    async fn batch(o: &Outbox) -> Vec<Entry> {
+    async fn batch(o: &Outbox, opts: &WsOptions) -> Vec<Entry> {
         let mut out = Vec::new();
-        o.next_batch(&mut out, 10).await;
+        o.next_batch(&mut out, 10, opts).await;
         out
     }
 
+    /// An outbox in a room with the given bounds, its `Join` already taken.
+    async fn joined(opts: &WsOptions) -> (Outbox, Arc<RoomLog>) {
+        let log = Arc::new(RoomLog::new(opts.max_queued_bytes));
+        let o = Outbox::new();
+        assert!(o.join(Arc::from("r"), log.clone(), Start::Live, Encoding::Full));
+        let first = batch(&o, opts).await;
+        assert!(matches!(first[..], [Entry::Join { .. }]), "{first:?}");
+        (o, log)
+    }
+
     #[tokio::test]
-    async fn conflates_per_key_past_the_soft_bound_and_drops_past_the_hard_one() {
+    async fn conflates_per_key_past_the_soft_bound_and_resyncs_past_the_log() {
         // Frames of these ticks are L bytes, give or take a digit of seq.
         let l = tick("A", 10).frame.len();
         let opts = WsOptions {
@@ -354,52 +431,97 @@ mod tests {
             max_queued_bytes: 4 * l + l / 2,
             ..WsOptions::default()
         };
-        let o = Outbox::new();
-        assert_eq!(o.push_update(&tick("A", 1), &opts), Pushed::Queued);
-        assert_eq!(o.push_update(&tick("B", 2), &opts), Pushed::Queued);
-        // A third frame would pass the soft bound: A@1 is replaced by A@3, which
-        // goes to the back (order per room kept).
-        assert_eq!(o.push_update(&tick("A", 3), &opts), Pushed::Conflated);
-        assert_eq!(o.pending(), 2);
-        assert_eq!(o.queued_bytes(), 2 * l - 2);
-        assert_eq!(seqs(&batch(&o).await), vec![2, 3]);
-        assert_eq!(o.queued_bytes(), 0);
-        for (i, p) in ["C", "D", "E", "F"].iter().enumerate() {
-            let r = o.push_update(&tick(p, 10 + i as u64), &opts);
-            assert_eq!(r, Pushed::Queued, "{p}");
+        let (o, log) = joined(&opts).await;
+        log.append(tick("A", 1));
+        log.append(tick("B", 2));
+        // Under the soft bound: everything, in order.
+        assert_eq!(seqs(&batch(&o, &opts).await), vec![1, 2]);
+        // Past it: A@3 replaces A@1 and stays behind B@2 (order per key kept).
+        for (p, s) in [("A", 3), ("B", 4), ("A", 5)] {
+            log.append(tick(p, s));
         }
-        assert_eq!(
-            o.push_update(&tick("G", 20), &opts),
-            Pushed::Dropped("queue_bytes")
+        assert_eq!(seqs(&batch(&o, &opts).await), vec![4, 5]);
+        // Further behind than the log keeps: the room again from its latest values.
+        for (i, p) in ["C", "D", "E", "F", "G", "H"].iter().enumerate() {
+            log.append(tick(p, 10 + i as u64));
+        }
+        let got = batch(&o, &opts).await;
+        assert!(
+            matches!(&got[..], [Entry::Resync { snapshot: false, reason, .. }] if reason.contains("behind")),
+            "{got:?}"
         );
+        assert!(o.closed().borrow().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_latest_values_exceed_the_hard_bound_is_closed() {
+        let l = tick("A", 10).frame.len();
+        let opts = WsOptions {
+            conflate_after_bytes: l,
+            max_queued_bytes: 2 * l + l / 2,
+            ..WsOptions::default()
+        };
+        let (o, log) = joined(&WsOptions::default()).await;
+        // Three keys, each once: conflation keeps all three, over the bound.
+        for (i, p) in ["A", "B", "C"].iter().enumerate() {
+            log.append(tick(p, 10 + i as u64));
+        }
+        let mut out = Vec::new();
+        assert!(!o.take(&mut out, 10, &opts));
         let reason = o.closed().borrow().clone().expect("closed");
         assert_eq!(reason.code, SLOW_CLIENT);
         assert!(reason.reason.contains("KiB queued"), "{}", reason.reason);
-        assert_eq!(o.push_update(&tick("H", 21), &opts), Pushed::Closed);
+        assert!(!o.push(Entry::Text("late".into())));
     }
 
     #[tokio::test]
     async fn one_wake_up_takes_everything_that_came_meanwhile() {
         let opts = WsOptions::default();
-        let o = Outbox::new();
+        let (o, log) = joined(&opts).await;
+        let waiting = tokio::spawn(async move {
+            let got = batch(&o, &WsOptions::default()).await;
+            seqs(&got)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         for i in 0..5 {
-            o.push_update(&tick(&format!("P{i}"), i + 1), &opts);
+            log.append(tick(&format!("P{i}"), i + 1));
         }
-        assert_eq!(seqs(&batch(&o).await), vec![1, 2, 3, 4, 5]);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .expect("task");
+        assert!(
+            !got.is_empty() && got == (1..=got.len() as u64).collect::<Vec<_>>(),
+            "{got:?}"
+        );
     }
 
     #[tokio::test]
-    async fn a_stalled_client_is_dropped() {
+    async fn a_writer_stuck_with_work_in_hand_is_closed_and_an_idle_one_is_not() {
         let opts = WsOptions {
             stall_timeout: Duration::from_millis(50),
             ..WsOptions::default()
         };
-        let o = Outbox::new();
-        assert_eq!(o.push_update(&tick("A", 1), &opts), Pushed::Queued);
+        let (o, log) = joined(&opts).await;
         tokio::time::sleep(Duration::from_millis(80)).await;
-        assert_eq!(
-            o.push_update(&tick("B", 2), &opts),
-            Pushed::Dropped("stalled")
+        // Its writer delivered the Join and has nothing in hand: not stalled.
+        o.progress();
+        let mut out = Vec::new();
+        assert!(!o.take(&mut out, 10, &opts));
+        o.busy.store(false, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(!o.close_if_stalled(&opts));
+        // It takes an update and never gets it out.
+        log.append(tick("A", 1));
+        assert_eq!(seqs(&batch(&o, &opts).await), vec![1]);
+        assert!(!o.close_if_stalled(&opts));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(o.close_if_stalled(&opts));
+        let reason = o.closed().borrow().clone().expect("closed");
+        assert!(
+            reason.reason.contains("nothing delivered"),
+            "{}",
+            reason.reason
         );
     }
 }

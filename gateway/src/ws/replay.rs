@@ -65,11 +65,11 @@ impl ReplayFeed {
     pub(super) fn start(prefix: &str, client: async_nats::Client, opts: WsOptions) -> Self {
         let shared = Arc::new(Shared {
             prefix: Arc::from(prefix),
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(Registry::new(&opts)),
             seq: AtomicU64::new(0),
         });
         let (ready_tx, ready) = watch::channel(false);
-        let task = tokio::spawn(run(shared.clone(), client, opts, ready_tx));
+        let task = tokio::spawn(run(shared.clone(), client, ready_tx));
         tracing::info!(prefix, "replay session feed started");
         Self {
             shared,
@@ -99,12 +99,7 @@ impl Drop for ReplayFeed {
 
 /// Subscribes (again, with backoff, if that fails or the subscription ends)
 /// and fans every message out; runs until aborted.
-async fn run(
-    shared: Arc<Shared>,
-    client: async_nats::Client,
-    opts: WsOptions,
-    ready: watch::Sender<bool>,
-) {
+async fn run(shared: Arc<Shared>, client: async_nats::Client, ready: watch::Sender<bool>) {
     let subject = format!("{}.md.enriched.>", shared.prefix);
     let strip = format!("{}.", shared.prefix);
     // The last chain of each key, for delta frames.
@@ -142,7 +137,7 @@ async fn run(
                             if u.event == Event::ChainUpdate {
                                 chains.insert(u.key.clone(), u.clone());
                             }
-                            dispatch(&shared.registry(), &opts, &u);
+                            dispatch(&shared.registry(), &u);
                         }
                         Err(e) => tracing::warn!(
                             subject = m.subject.as_str(),

@@ -21,6 +21,10 @@ use tokio::sync::watch;
 
 /// Entries taken from the outbox per socket flush.
 const BATCH: usize = 64;
+/// Bytes fed after which the socket is flushed mid-batch: a slow reader shows
+/// progress (the stall clock) at least this often, and the socket's write
+/// buffer, which keeps the largest size it reached, stays about this small.
+const FLUSH_AFTER: usize = 16 * 1024;
 /// Frames read back (resume) between two flushes.
 const RESUME_FLUSH_EVERY: usize = 64;
 /// A read-back that gets no message for this long is abandoned (resync).
@@ -152,6 +156,8 @@ pub struct Writer<'a, S> {
     rooms: HashMap<Arc<str>, Room>,
     /// Frames fed since the last flush.
     tally: Tally,
+    /// Bytes fed since the last flush.
+    unflushed: usize,
 }
 
 impl<'a, S> Writer<'a, S>
@@ -167,6 +173,7 @@ where
             opts,
             rooms: HashMap::new(),
             tally: Tally::default(),
+            unflushed: 0,
         }
     }
 
@@ -178,7 +185,7 @@ where
             tokio::select! {
                 biased;
                 reason = wait_closed(&mut closed) => return self.close(reason).await,
-                () = self.outbox.next_batch(&mut batch, BATCH) => {}
+                () = self.outbox.next_batch(&mut batch, BATCH, &self.opts) => {}
             };
             let written = tokio::select! {
                 biased;
@@ -205,8 +212,12 @@ where
     }
 
     async fn feed(&mut self, text: Utf8Bytes, event: Option<Event>) -> Result<(), axum::Error> {
+        self.unflushed += text.len();
         self.sink.feed(Message::Text(text)).await?;
         self.tally.add(event);
+        if self.unflushed >= FLUSH_AFTER {
+            self.flush().await?;
+        }
         Ok(())
     }
 
@@ -250,6 +261,7 @@ where
                     room,
                     start,
                     encoding,
+                    ..
                 } => {
                     let chains = (encoding == Encoding::Delta).then(HashMap::new);
                     let last = match start {
@@ -265,15 +277,18 @@ where
                         Start::Live => {}
                     }
                 }
-                Entry::Resync { room, snapshot } => {
+                Entry::Resync {
+                    room,
+                    snapshot,
+                    reason,
+                } => {
                     let Some(r) = self.rooms.get_mut(&room) else {
                         continue;
                     };
                     if let Some(chains) = &mut r.chains {
                         chains.clear();
                     }
-                    self.feed(protocol::resync(&room, "asked for by the client"), None)
-                        .await?;
+                    self.feed(protocol::resync(&room, reason), None).await?;
                     if snapshot {
                         self.snapshot(&room).await?;
                     }
@@ -290,6 +305,7 @@ where
     /// Flushes the socket and records the progress.
     async fn flush(&mut self) -> Result<(), axum::Error> {
         self.sink.flush().await?;
+        self.unflushed = 0;
         metrics().gateway.ws_flushes.inc();
         self.tally.flush();
         self.outbox.progress();

@@ -89,9 +89,7 @@ pub async fn main(args: BareArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?
-        .tap_io(|s| {
-            let _ = s.set_nodelay(true);
-        });
+        .tap_io(|s| ds_gateway::ws::tune_socket(s));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let mut term =
