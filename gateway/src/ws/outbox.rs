@@ -234,6 +234,7 @@ impl Outbox {
     /// Takes what is there; `true` when `out` got something.
     fn take(&self, out: &mut Vec<Entry>, max: usize, opts: &WsOptions) -> bool {
         let mut too_far = false;
+        let mut resyncs = Vec::new();
         let mut q = self.lock();
         if q.closed {
             return false;
@@ -257,7 +258,6 @@ impl Outbox {
         let Queue { rooms, scratch, .. } = &mut *q;
         for c in rooms.iter() {
             let room_max = max.saturating_sub(out.len() + scratch.len()).max(1);
-            let from = scratch.len();
             let mut skipped = |u: &Update| conflated(u.event.name(), 1);
             let read = c.log.read(
                 c.id,
@@ -276,10 +276,10 @@ impl Outbox {
                     too_far = true;
                 }
                 Read::Lagged { skipped } => {
-                    // What it missed is replaced by the room's latest values.
+                    // What it missed is replaced by the room's latest values
+                    // (after this batch's updates: it read none of this room).
                     conflated("resync", skipped);
-                    out.extend(scratch.drain(from..).map(Entry::Update));
-                    out.push(Entry::Resync {
+                    resyncs.push(Entry::Resync {
                         room: c.room.clone(),
                         snapshot: c.snapshot,
                         reason: "fell behind the room",
@@ -288,7 +288,13 @@ impl Outbox {
                 Read::Taken { .. } | Read::Parked => {}
             }
         }
+        // The rooms' updates merged back into the order they were published
+        // (each room's are in order already; the sort is stable).
+        if rooms.len() > 1 {
+            scratch.sort_by_key(|u| u.value.seq);
+        }
         out.extend(scratch.drain(..).map(Entry::Update));
+        out.append(&mut resyncs);
         drop(q);
         if too_far {
             self.close(
