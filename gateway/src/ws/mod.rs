@@ -4,9 +4,10 @@
 //! then disconnected (1008), never waited for.
 //!
 //! Design: the live feed's one consumer broadcasts each message, rendered once;
-//! the [`Hub`]'s fan-out task pushes it into the bounded [`outbox::Outbox`] of
-//! every client in its room ([`rooms`]; never blocking); each client's writer
-//! drains its outbox to the socket.
+//! the [`Hub`]'s fan-out task appends it once to its room's log ([`rooms`],
+//! [`log`]; never blocking); each client's writer reads its rooms' logs from
+//! its own cursors ([`outbox::Outbox`]), conflating when behind, and writes
+//! to the socket.
 //!
 //! `GET /ws?replay=<prefix>` puts the socket on a replay session instead: the
 //! same rooms fed from `<prefix>.md.enriched.>` on core NATS (see [`replay`]).
