@@ -42,6 +42,15 @@ async fn tiny_buffer_client(addr: &str) -> Ws {
     ws
 }
 
+/// Subscribes `ws` to every room of every one of `products`.
+async fn subscribe_everything(ws: &mut Ws, products: &[&str]) {
+    for p in products {
+        for kind in ["product", "chain", "bars"] {
+            send_op(ws, "subscribe", kind, p).await;
+        }
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -104,19 +113,11 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
 
     // The slow client wants everything and never reads.
     let mut slow = tiny_buffer_client(&beside).await;
-    for p in products {
-        for kind in ["product", "chain", "bars"] {
-            send_op(&mut slow, "subscribe", kind, p).await;
-        }
-    }
+    subscribe_everything(&mut slow, &products).await;
     // Another stops reading for 1.5 s at a time (under the stall timeout),
     // then catches up: what came meanwhile reaches it conflated.
     let mut pausing = tiny_buffer_client(&beside).await;
-    for p in products {
-        for kind in ["product", "chain", "bars"] {
-            send_op(&mut pausing, "subscribe", kind, p).await;
-        }
-    }
+    subscribe_everything(&mut pausing, &products).await;
     let pausing = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -282,13 +282,14 @@ impl RoomLog {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::live::render;
     use ds_schemas::enriched::Enriched;
     use ds_schemas::EnrichedUnderlying;
 
-    fn tick(product: &str, seq: u64) -> Arc<Update> {
+    /// A rendered tick of `product` at `seq` (also the outbox's tests').
+    pub(in crate::ws) fn tick(product: &str, seq: u64) -> Arc<Update> {
         let m = Enriched::Underlying(EnrichedUnderlying {
             product: product.into(),
             ..Default::default()

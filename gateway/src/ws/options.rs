@@ -12,17 +12,19 @@ pub struct WsOptions {
     /// Outside development mode, a socket not authenticated within this is
     /// closed with 4401.
     pub auth_timeout: Duration,
-    /// With this many bytes queued for a client (frames not yet handed to its
-    /// socket), a new update replaces the queued one of the same room key
-    /// (latest-value conflation) instead of queueing behind it. 64 KiB is
-    /// about 2 s of a product room: past that a client wants current values,
-    /// not history, and at 10,000 clients it bounds their queues' memory.
+    /// With more than this many bytes of a room waiting for a client (its
+    /// room log after its cursor), its writer takes only the newest update of
+    /// each room key (latest-value conflation). 64 KiB is about 2 s of a
+    /// product room: past that a client wants current values, not history.
+    /// It is also about how much a writer takes per batch.
     pub conflate_after_bytes: usize,
-    /// A client with more bytes queued, even conflated, is disconnected
+    /// What a room's log keeps at most for members that have not read it: a
+    /// client further behind gets `resync` and the room's latest values. A
+    /// client whose latest values alone exceed it is disconnected
     /// ([`SLOW_CLIENT`]).
     pub max_queued_bytes: usize,
-    /// A client whose writer made no progress for this long while frames wait
-    /// is disconnected ([`SLOW_CLIENT`]).
+    /// A client whose writer has held frames this long without handing any to
+    /// the socket is disconnected ([`SLOW_CLIENT`]).
     pub stall_timeout: Duration,
     /// A resume (`since_seq`) needing more messages than this gets `resync` +
     /// snapshot.

@@ -235,6 +235,8 @@ impl Outbox {
     fn take(&self, out: &mut Vec<Entry>, max: usize, opts: &WsOptions) -> bool {
         let mut too_far = false;
         let mut resyncs = Vec::new();
+        // Updates skipped by event, counted into the metric once per take.
+        let mut tally = Skipped::default();
         let mut q = self.lock();
         if q.closed {
             return false;
@@ -258,7 +260,7 @@ impl Outbox {
         let Queue { rooms, scratch, .. } = &mut *q;
         for c in rooms.iter() {
             let room_max = max.saturating_sub(out.len() + scratch.len()).max(1);
-            let mut skipped = |u: &Update| conflated(u.event.name(), 1);
+            let mut skipped = |u: &Update| tally.add(u.event.name());
             let read = c.log.read(
                 c.id,
                 room_max,
@@ -278,7 +280,7 @@ impl Outbox {
                 Read::Lagged { skipped } => {
                     // What it missed is replaced by the room's latest values
                     // (after this batch's updates: it read none of this room).
-                    conflated("resync", skipped);
+                    tally.add_n("resync", skipped);
                     resyncs.push(Entry::Resync {
                         room: c.room.clone(),
                         snapshot: c.snapshot,
@@ -296,6 +298,7 @@ impl Outbox {
         out.extend(scratch.drain(..).map(Entry::Update));
         out.append(&mut resyncs);
         drop(q);
+        tally.count();
         if too_far {
             self.close(
                 SLOW_CLIENT,
@@ -362,15 +365,34 @@ impl Outbox {
     }
 }
 
-/// Counts `n` updates a client skipped: of `event`, for a newer one of their
+/// Updates a client skipped in one take, by event: for a newer one of their
 /// key, or (`resync`) left behind in a room's log and replaced by its latest
-/// values.
-fn conflated(event: &str, n: u64) {
-    metrics()
-        .gateway
-        .ws_conflated
-        .with_label_values(&[event])
-        .inc_by(n);
+/// values. A handful of events, so a short list.
+#[derive(Default)]
+struct Skipped(Vec<(&'static str, u64)>);
+
+impl Skipped {
+    fn add(&mut self, event: &'static str) {
+        self.add_n(event, 1);
+    }
+
+    fn add_n(&mut self, event: &'static str, n: u64) {
+        match self.0.iter_mut().find(|(e, _)| *e == event) {
+            Some((_, c)) => *c += n,
+            None => self.0.push((event, n)),
+        }
+    }
+
+    /// Adds them to `deltastream_ws_conflated_total`.
+    fn count(&self) {
+        for (event, n) in &self.0 {
+            metrics()
+                .gateway
+                .ws_conflated
+                .with_label_values(&[event])
+                .inc_by(*n);
+        }
+    }
 }
 
 /// Counts a client disconnected for being too slow (`reason`: `stalled` or
@@ -389,18 +411,8 @@ fn dropped(reason: &'static str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::log::tests::tick;
     use super::*;
-    use crate::live::render;
-    use ds_schemas::enriched::Enriched;
-    use ds_schemas::EnrichedUnderlying;
-
-    fn tick(product: &str, seq: u64) -> Arc<Update> {
-        let m = Enriched::Underlying(EnrichedUnderlying {
-            product: product.into(),
-            ..Default::default()
-        });
-        Arc::new(render::update(m, seq).expect("renders"))
-    }
 
     fn seqs(batch: &[Entry]) -> Vec<u64> {
         batch
