@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from("proto");
-    let files: Vec<PathBuf> = ["market.proto", "enriched.proto", "dlq.proto"]
+    let files: Vec<PathBuf> = ["market.proto", "enriched.proto", "dlq.proto", "ws.proto"]
         .iter()
         .map(|f| dir.join("deltastream/v1").join(f))
         .collect();

@@ -21,7 +21,7 @@ pub mod v1 {
 
 pub use v1::{
     Bar, Buildup, ChainSummary, DeadLetter, EnrichedChain, EnrichedQuote, EnrichedUnderlying,
-    OptionChain, OptionQuote, UnderlyingTick,
+    OptionChain, OptionQuote, UnderlyingTick, WsFrame,
 };
 
 /// The `.proto` sources, embedded so tools (and tests) can hand them to other compilers.
@@ -37,5 +37,9 @@ pub const PROTO_FILES: &[(&str, &str)] = &[
     (
         "deltastream/v1/dlq.proto",
         include_str!("../proto/deltastream/v1/dlq.proto"),
+    ),
+    (
+        "deltastream/v1/ws.proto",
+        include_str!("../proto/deltastream/v1/ws.proto"),
     ),
 ];

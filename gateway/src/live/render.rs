@@ -89,15 +89,116 @@ pub fn update(m: Enriched, seq: u64) -> serde_json::Result<Update> {
         product,
         sub,
         frame,
+        proto: std::sync::OnceLock::new(),
         delta: None,
         trace: None,
     })
+}
+
+/// The binary WebSocket frame of a message: a `deltastream.v1.WsFrame`
+/// (event, room, seq and the message in its `data` field), encoded straight
+/// from the typed message, without copying it into a `WsFrame` first.
+pub fn proto_frame(event: Event, room: &str, seq: u64, m: &Enriched) -> bytes::Bytes {
+    use prost::encoding::{encode_key, encode_varint, message, WireType};
+    use prost::Message;
+    let string = |tag: u32, s: &str, buf: &mut Vec<u8>| {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(s.len() as u64, buf);
+        buf.extend_from_slice(s.as_bytes());
+    };
+    let len = match m {
+        Enriched::Underlying(x) => x.encoded_len(),
+        Enriched::Chain(x) => x.encoded_len(),
+        Enriched::Summary(x) => x.encoded_len(),
+        Enriched::Bar(x) => x.encoded_len(),
+    };
+    let mut buf = Vec::with_capacity(len + room.len() + 48);
+    string(1, event.name(), &mut buf);
+    string(2, room, &mut buf);
+    if seq != 0 {
+        encode_key(3, WireType::Varint, &mut buf);
+        encode_varint(seq, &mut buf);
+    }
+    // The field numbers of `WsFrame.data` (schemas/proto/deltastream/v1/ws.proto).
+    match m {
+        Enriched::Underlying(x) => message::encode(4, x, &mut buf),
+        Enriched::Chain(x) => message::encode(5, x, &mut buf),
+        Enriched::Summary(x) => message::encode(6, x, &mut buf),
+        Enriched::Bar(x) => message::encode(7, x, &mut buf),
+    }
+    bytes::Bytes::from(buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ds_schemas::{Bar, EnrichedChain, EnrichedQuote};
+
+    /// The hand-encoded binary frame is what prost encodes for the `WsFrame`
+    /// holding the same message, for every kind of message.
+    #[test]
+    fn binary_frames_are_ws_frames() {
+        use ds_schemas::v1::ws_frame::Data;
+        use ds_schemas::{ChainSummary, EnrichedUnderlying, WsFrame};
+        use prost::Message;
+        let chain = EnrichedChain {
+            product: "NIFTY".into(),
+            expiry: "2025-01-30".into(),
+            calls: vec![EnrichedQuote {
+                strike: 23_500.0,
+                iv: Some(0.14),
+                buildup: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let cases = [
+            (
+                Enriched::Underlying(EnrichedUnderlying {
+                    product: "NIFTY".into(),
+                    price: 23_512.5,
+                    ..Default::default()
+                }),
+                42,
+            ),
+            (Enriched::Chain(chain), 43),
+            (
+                Enriched::Summary(ChainSummary {
+                    product: "AAPL".into(),
+                    pcr_oi: 0.9,
+                    ..Default::default()
+                }),
+                44,
+            ),
+            (
+                Enriched::Bar(Bar {
+                    product: "TSLA".into(),
+                    interval: "5m".into(),
+                    ..Default::default()
+                }),
+                0,
+            ),
+        ];
+        for (m, seq) in cases {
+            let u = update(m.clone(), seq).expect("renders");
+            let data = match m {
+                Enriched::Underlying(x) => Data::Underlying(x),
+                Enriched::Chain(x) => Data::Chain(x),
+                Enriched::Summary(x) => Data::Summary(x),
+                Enriched::Bar(x) => Data::Bar(x),
+            };
+            let expected = WsFrame {
+                event: u.event.name().to_owned(),
+                room: u.room.to_string(),
+                seq,
+                data: Some(data),
+            };
+            let frame = u.proto_frame();
+            assert_eq!(&frame[..], &expected.encode_to_vec()[..]);
+            assert_eq!(WsFrame::decode(frame).expect("decodes"), expected);
+            assert!(u.proto.get().is_some(), "encoded once, then kept");
+        }
+    }
 
     #[test]
     fn frames_carry_the_typed_json() {

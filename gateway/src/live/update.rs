@@ -3,7 +3,8 @@
 //! and conflation key.
 
 use axum::extract::ws::Utf8Bytes;
-use std::sync::Arc;
+use bytes::Bytes;
+use std::sync::{Arc, OnceLock};
 
 /// The latest value of something, as of an `MD_ENRICHED` stream sequence.
 #[derive(Debug, Clone)]
@@ -62,9 +63,25 @@ pub struct Update {
     pub sub: String,
     /// The complete WebSocket frame `{"event","room","seq","data"}`.
     pub frame: Utf8Bytes,
+    /// The binary frame (`WsFrame`, `GET /ws?format=proto`), encoded on first
+    /// use: see [`Update::proto_frame`].
+    pub proto: OnceLock<Bytes>,
     /// For a chain, its delta frame after the previous chain of its key (see
     /// [`super::delta`]), for clients that asked for deltas and have that one.
     pub delta: Option<super::delta::Delta>,
     /// The sampled trace the message belongs to (only with trace export on).
     pub trace: Option<ds_runtime::telemetry::Remote>,
+}
+
+impl Update {
+    /// The binary frame of the message, a `deltastream.v1.WsFrame`: encoded
+    /// once, by the first writer of a `?format=proto` socket that sends it (a
+    /// gateway whose clients all read JSON never encodes one).
+    pub fn proto_frame(&self) -> Bytes {
+        self.proto
+            .get_or_init(|| {
+                super::render::proto_frame(self.event, &self.room, self.value.seq, &self.value.msg)
+            })
+            .clone()
+    }
 }

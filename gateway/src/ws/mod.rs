@@ -76,7 +76,7 @@ pub fn router() -> Router<AppState> {
 /// Upgrades to a WebSocket. Credentials (`?token=`, else the headers, read by
 /// the same extractor as REST) are checked after the upgrade, so a refused
 /// client gets close code 4401 (which browsers can read) rather than a failed
-/// handshake; a bad `?replay=` prefix is likewise closed with 4400.
+/// handshake; a bad `?replay=` prefix or `?format=` is likewise closed with 4400.
 async fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -87,13 +87,16 @@ async fn upgrade(
         Some(p) if p != Presented::Nothing => p,
         _ => from_headers,
     };
-    let replay = query.get("replay").map(|p| p.trim().to_owned());
+    let asked = session::Asked {
+        replay: query.get("replay").map(|p| p.trim().to_owned()),
+        format: protocol::Format::parse(query.get("format").map(String::as_str)),
+    };
     let max = state.ws.options().max_message_size;
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, state, presented, replay))
+        .on_upgrade(move |socket| session::run(socket, state, presented, asked))
 }
 
 #[cfg(test)]

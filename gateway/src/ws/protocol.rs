@@ -34,6 +34,37 @@ impl RoomKind {
     }
 }
 
+/// Close code for a socket whose query (`?replay=`, `?format=`) is not valid.
+pub const BAD_QUERY_CLOSE: u16 = 4400;
+
+/// How a socket's data frames are sent, chosen when it connects (`?format=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// JSON text frames (the default).
+    #[default]
+    Json,
+    /// Binary `deltastream.v1.WsFrame` protobuf frames; control events
+    /// (`subscribed`, `error`, `resync`, …) stay JSON text frames.
+    Proto,
+}
+
+impl Format {
+    /// The format `?format=` asks for (`json` when absent).
+    ///
+    /// # Errors
+    /// A reason for the client when it names no format.
+    pub fn parse(asked: Option<&str>) -> Result<Self, String> {
+        match asked.map(str::trim) {
+            None | Some("" | "json") => Ok(Format::Json),
+            Some("proto" | "protobuf") => Ok(Format::Proto),
+            Some(other) => Err(format!(
+                "format {other:?} is not one of json, proto (?format=proto for binary \
+                 deltastream.v1.WsFrame frames)"
+            )),
+        }
+    }
+}
+
 /// How a subscription's `chain_update` frames are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {

@@ -25,9 +25,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Close code for a socket whose `?replay=` prefix is not valid.
-pub const BAD_PREFIX_CLOSE: u16 = 4400;
-
 /// Aborts the feed's task when the feed is dropped.
 struct TaskGuard(tokio::task::AbortHandle);
 

@@ -4,8 +4,7 @@
 use super::auth::{check, UNAUTHENTICATED};
 use super::hub::Client;
 use super::outbox::{Entry, Outbox};
-use super::protocol::{self, Op};
-use super::replay;
+use super::protocol::{self, Encoding, Format, Op, BAD_QUERY_CLOSE};
 use super::writer::{Ended, Writer};
 use crate::auth::credential::Presented;
 use crate::state::AppState;
@@ -25,19 +24,38 @@ const CLOSE_REPLY: Duration = Duration::from_secs(2);
 /// subscription before it is served anyway (with an `error` event).
 const REPLAY_READY: Duration = Duration::from_secs(5);
 
+/// What the upgrade request's query asked for besides credentials.
+pub struct Asked {
+    /// The replay session of `?replay=<prefix>`.
+    pub replay: Option<String>,
+    /// The data frames' format of `?format=` (or why it names none).
+    pub format: Result<Format, String>,
+}
+
+impl Asked {
+    /// The format, once the replay prefix and the format are known good.
+    fn check(&self) -> Result<Format, String> {
+        if let Some(prefix) = &self.replay {
+            ds_schemas::subjects::validate_replay_prefix(prefix)?;
+        }
+        self.format.clone()
+    }
+}
+
 /// Runs a connection to its end. `presented` is what the upgrade request
-/// carried (`?token=`, bearer header or `X-Api-Key`); `replay` the replay
-/// session asked for with `?replay=<prefix>` (a bad prefix is closed with 4400).
-pub async fn run(socket: WebSocket, state: AppState, presented: Presented, replay: Option<String>) {
+/// carried (`?token=`, bearer header or `X-Api-Key`); `asked` the rest of its
+/// query (a bad replay prefix or format is closed with 4400).
+pub async fn run(socket: WebSocket, state: AppState, presented: Presented, asked: Asked) {
     let hub = &state.ws;
     let (mut sink, mut source) = socket.split();
-    if let Some(Err(reason)) = replay
-        .as_deref()
-        .map(ds_schemas::subjects::validate_replay_prefix)
-    {
-        close_now(&mut sink, &mut source, replay::BAD_PREFIX_CLOSE, &reason).await;
-        return;
-    }
+    let format = match asked.check() {
+        Ok(f) => f,
+        Err(reason) => {
+            close_now(&mut sink, &mut source, BAD_QUERY_CLOSE, &reason).await;
+            return;
+        }
+    };
+    let replay = asked.replay;
     let outbox = Arc::new(Outbox::new());
     let Some(role) = authenticate(&state, presented, &mut sink, &mut source).await else {
         return;
@@ -64,10 +82,11 @@ pub async fn run(socket: WebSocket, state: AppState, presented: Presented, repla
         outbox.clone(),
         hub.live().clone(),
         hub.options().clone(),
+        format,
     );
     let ended = tokio::select! {
         ended = writer.run() => Some(ended),
-        () = read_loop(&mut source, &client, &state) => None,
+        () = read_loop(&mut source, &client, &state, format) => None,
     };
     drop(client);
     match ended {
@@ -86,10 +105,10 @@ pub async fn run(socket: WebSocket, state: AppState, presented: Presented, repla
 }
 
 /// Reads client operations until the client closes or the socket fails.
-async fn read_loop(source: &mut Source, client: &Client, state: &AppState) {
+async fn read_loop(source: &mut Source, client: &Client, state: &AppState, format: Format) {
     while let Some(frame) = source.next().await {
         match frame {
-            Ok(Message::Text(t)) => handle(t.as_str(), client, state).await,
+            Ok(Message::Text(t)) => handle(t.as_str(), client, state, format).await,
             Ok(Message::Binary(_)) => {
                 client.outbox.push(Entry::Text(protocol::error(
                     "binary frames are not supported; send JSON text frames",
@@ -101,7 +120,7 @@ async fn read_loop(source: &mut Source, client: &Client, state: &AppState) {
     }
 }
 
-async fn handle(text: &str, client: &Client, state: &AppState) {
+async fn handle(text: &str, client: &Client, state: &AppState, format: Format) {
     let reply = |t: Utf8Bytes| {
         client.outbox.push(Entry::Text(t));
     };
@@ -125,6 +144,13 @@ async fn handle(text: &str, client: &Client, state: &AppState) {
                  source, chosen when it connects (GET /ws?replay=<prefix>)"
             )));
         }
+        Ok(Op::Subscribe {
+            encoding: Encoding::Delta,
+            ..
+        }) if format == Format::Proto => reply(protocol::error(
+            "\"encoding\":\"delta\" is for JSON frames; a ?format=proto socket gets whole \
+             binary frames (protobuf is already compact): subscribe without it",
+        )),
         Ok(Op::Subscribe {
             kind,
             symbol,

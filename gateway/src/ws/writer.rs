@@ -6,7 +6,7 @@
 use super::options::WsOptions;
 use super::outbox::{CloseReason, Entry, Outbox, Start};
 use super::protocol;
-use super::protocol::Encoding;
+use super::protocol::{Encoding, Format};
 use crate::live::{follow, Event, Live, Update};
 use async_nats::jetstream::consumer::{pull, Consumer, DeliverPolicy};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -158,14 +158,22 @@ pub struct Writer<'a, S> {
     tally: Tally,
     /// Bytes fed since the last flush.
     unflushed: usize,
+    /// JSON text or binary data frames.
+    format: Format,
 }
 
 impl<'a, S> Writer<'a, S>
 where
     S: Sink<Message, Error = axum::Error> + Unpin,
 {
-    /// A writer on `sink` draining `outbox`.
-    pub fn new(sink: &'a mut S, outbox: Arc<Outbox>, live: Live, opts: WsOptions) -> Self {
+    /// A writer on `sink` draining `outbox`, sending data frames in `format`.
+    pub fn new(
+        sink: &'a mut S,
+        outbox: Arc<Outbox>,
+        live: Live,
+        opts: WsOptions,
+        format: Format,
+    ) -> Self {
         Self {
             sink,
             outbox,
@@ -174,6 +182,7 @@ where
             rooms: HashMap::new(),
             tally: Tally::default(),
             unflushed: 0,
+            format,
         }
     }
 
@@ -212,8 +221,18 @@ where
     }
 
     async fn feed(&mut self, text: Utf8Bytes, event: Option<Event>) -> Result<(), axum::Error> {
-        self.unflushed += text.len();
-        self.sink.feed(Message::Text(text)).await?;
+        self.feed_message(text.len(), Message::Text(text), event)
+            .await
+    }
+
+    async fn feed_message(
+        &mut self,
+        len: usize,
+        message: Message,
+        event: Option<Event>,
+    ) -> Result<(), axum::Error> {
+        self.unflushed += len;
+        self.sink.feed(message).await?;
         self.tally.add(event);
         if self.unflushed >= FLUSH_AFTER {
             self.flush().await?;
@@ -222,8 +241,9 @@ where
     }
 
     /// Sends an update unless the room already got it (or something newer):
-    /// its delta frame to a client that asked for deltas and has the chain it
-    /// applies to, else the whole frame.
+    /// its binary frame to a `?format=proto` client; else its delta frame to a
+    /// client that asked for deltas and has the chain it applies to, else the
+    /// whole frame.
     async fn feed_update(&mut self, u: &Update) -> Result<(), axum::Error> {
         let room = match self.rooms.get_mut(&u.room) {
             Some(room) => room,
@@ -238,6 +258,12 @@ where
             return Ok(());
         }
         room.last = seq;
+        if self.format == Format::Proto {
+            let frame = u.proto_frame();
+            return self
+                .feed_message(frame.len(), Message::Binary(frame), Some(u.event))
+                .await;
+        }
         let frame = match &mut room.chains {
             Some(chains) => {
                 let had = chains.insert(u.key.clone(), seq);

@@ -534,5 +534,11 @@ async fn delta_size(env: &mut Env, addr: &str) -> anyhow::Result<()> {
         "%",
         25.0,
     );
+    env.report.info(
+        S,
+        "chain_update binary frame (format=proto) ÷ whole JSON",
+        next.proto_frame().len() as f64 / next.frame.len() as f64 * 100.0,
+        "%",
+    );
     Ok(())
 }
