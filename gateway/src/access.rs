@@ -65,13 +65,12 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        match identity(parts) {
-            Identity::Authenticated(p) => Ok(Reader(Some(p))),
+        match Authenticated::from_request_parts(parts, s).await {
+            Ok(Authenticated(p)) => Ok(Reader(Some(p))),
             // Development mode reads anonymously, also with a stale token (a
             // restarted dev gateway has a new random secret).
-            _ if s.cfg.dev => Ok(Reader(None)),
-            Identity::Invalid(reason) => Err(AppError::Unauthorized(reason)),
-            Identity::Anonymous => Err(missing()),
+            Err(_) if s.cfg.dev => Ok(Reader(None)),
+            Err(e) => Err(e),
         }
     }
 }
