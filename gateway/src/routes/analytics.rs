@@ -2,12 +2,11 @@
 //! build-up, computed from the typed chains (never from JSON by key: a value
 //! that is not there is an error or `null`, never 0).
 
-use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry};
+use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry, snapshots};
 use crate::access::Reader;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
 use crate::extract::{Path, Query};
-use crate::page::History;
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
@@ -15,7 +14,6 @@ use axum::extract::State;
 use axum::Json;
 use chrono::NaiveDate;
 use ds_analytics::surface::{build_surface, SurfaceChain};
-use ds_runtime::collections::OPTION_CHAINS;
 use ds_schemas::{Buildup, EnrichedChain, EnrichedQuote};
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
@@ -47,33 +45,6 @@ pub struct PcrPoint {
     pub total_put_oi: u64,
 }
 
-/// The PCR series of `product`.
-///
-/// # Errors
-/// 400/404 for bad input; 503 when MongoDB is down.
-pub async fn pcr_page(
-    state: &AppState,
-    product: &str,
-    expiry: &ExpiryFilter,
-    q: &HistoryParams,
-) -> ApiResult<Page<PcrPoint>> {
-    state.product(product)?;
-    let mut filter = doc! {"product": product};
-    if let Some(e) = expiry.expiry.as_deref() {
-        filter.insert("expiry", crate::params::expiry(e)?);
-    }
-    let mut query = History::new(OPTION_CHAINS, filter, "ts_unix_ns", q)?;
-    query.projection = Some(doc! {
-        "product": 1, "expiry": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
-        "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
-    });
-    let page = query.run::<PcrPoint>(&state.db).await?;
-    Ok(page.map(|mut p| {
-        p.ts = rfc3339(p.ts_unix_ns);
-        p
-    }))
-}
-
 /// Put-call ratio series (by OI and volume) per expiry, from the chain snapshots.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/pcr", tag = "analytics",
     params(ProductPath, ExpiryFilter, HistoryParams),
@@ -89,7 +60,16 @@ pub async fn pcr(
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
-    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
+    let mut query = snapshots(&state, &product, &e, &q)?;
+    query.projection = Some(doc! {
+        "product": 1, "expiry": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
+        "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
+    });
+    let page = query.run::<PcrPoint>(&state.db).await?;
+    Ok(Json(page.map(|mut p| {
+        p.ts = rfc3339(p.ts_unix_ns);
+        p
+    })))
 }
 
 /// Writers' payout at one settlement strike.
@@ -236,40 +216,6 @@ impl<'a> SmileInput<'a> {
     }
 }
 
-/// The IV surface of `product` from the latest chain of every quoted expiry.
-///
-/// # Errors
-/// 404 for an unknown product; 503 when MongoDB is down.
-pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface> {
-    state.product(product)?;
-    let latest = latest_chains(state, product).await?;
-    let chains = latest
-        .iter()
-        .map(|m| chain_of(m))
-        .collect::<ApiResult<Vec<&EnrichedChain>>>()?;
-    let inputs: Vec<SmileInput<'_>> = chains.iter().filter_map(|c| SmileInput::new(c)).collect();
-    let s = build_surface(
-        &inputs
-            .iter()
-            .map(SmileInput::surface_chain)
-            .collect::<Vec<_>>(),
-    );
-    let newest = chains.iter().max_by_key(|c| c.ts_unix_ns);
-    Ok(IvSurface {
-        product: product.to_owned(),
-        expiries: s
-            .expiries
-            .iter()
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .collect(),
-        strikes: s.strikes,
-        ivs: s.ivs,
-        spot: newest.map(|c| c.spot),
-        ts_unix_ns: newest.map(|c| c.ts_unix_ns),
-        ts: newest.map(|c| rfc3339(c.ts_unix_ns)),
-    })
-}
-
 /// Implied-volatility surface (expiry × strike, out-of-the-money side).
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/iv-surface", tag = "analytics",
     params(ProductPath),
@@ -283,7 +229,33 @@ pub async fn iv_surface(
     _r: Reader,
     Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&state, &product).await?))
+    state.product(&product)?;
+    let latest = latest_chains(&state, &product).await?;
+    let chains = latest
+        .iter()
+        .map(|m| chain_of(m))
+        .collect::<ApiResult<Vec<&EnrichedChain>>>()?;
+    let inputs: Vec<SmileInput<'_>> = chains.iter().filter_map(|c| SmileInput::new(c)).collect();
+    let s = build_surface(
+        &inputs
+            .iter()
+            .map(SmileInput::surface_chain)
+            .collect::<Vec<_>>(),
+    );
+    let newest = chains.iter().max_by_key(|c| c.ts_unix_ns);
+    Ok(Json(IvSurface {
+        product,
+        expiries: s
+            .expiries
+            .iter()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .collect(),
+        strikes: s.strikes,
+        ivs: s.ivs,
+        spot: newest.map(|c| c.spot),
+        ts_unix_ns: newest.map(|c| c.ts_unix_ns),
+        ts: newest.map(|c| rfc3339(c.ts_unix_ns)),
+    }))
 }
 
 /// The side of a quote.

@@ -145,22 +145,23 @@ pub async fn latest_chain(state: &AppState, product: &str, expiry: &str) -> ApiR
         .ok_or_else(|| AppError::NotFound(format!("no chain of {product} for expiry {expiry}")))
 }
 
-/// The latest chain of `product` (expiry `raw` or the nearest) as a response.
+/// The query of `product`'s chain snapshots in `option_chains` (of one expiry
+/// when `e` names one), by time.
 ///
 /// # Errors
-/// As [`resolve_expiry`] and [`latest_chain`].
-pub async fn latest_response(
+/// 400 for a bad parameter; 404 for an unknown product.
+pub fn snapshots(
     state: &AppState,
     product: &str,
-    raw: Option<&str>,
-) -> ApiResult<Response> {
-    let spec = state.product(product)?;
-    let expiry = resolve_expiry(state, spec, raw).await?;
-    if let Some(v) = state.live.latest_chain(product, &expiry) {
-        return Ok(json_body(v.body));
+    e: &ExpiryFilter,
+    q: &HistoryParams,
+) -> ApiResult<History> {
+    state.product(product)?;
+    let mut filter = doc! {"product": product};
+    if let Some(e) = e.expiry.as_deref() {
+        filter.insert("expiry", crate::params::expiry(e)?);
     }
-    let c = latest_chain(state, product, &expiry).await?;
-    Ok(Json(ChainView::borrowed(chain_of(&c)?)).into_response())
+    History::new(OPTION_CHAINS, filter, "ts_unix_ns", q)
 }
 
 /// The latest enriched chain of an expiry.
@@ -177,7 +178,13 @@ pub async fn latest(
     Path(ProductPath { product }): Path<ProductPath>,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
-    latest_response(&state, &product, q.expiry.as_deref()).await
+    let spec = state.product(&product)?;
+    let expiry = resolve_expiry(&state, spec, q.expiry.as_deref()).await?;
+    if let Some(v) = state.live.latest_chain(&product, &expiry) {
+        return Ok(json_body(v.body));
+    }
+    let c = latest_chain(&state, &product, &expiry).await?;
+    Ok(Json(ChainView::borrowed(chain_of(&c)?)).into_response())
 }
 
 /// Enriched chain snapshots, newest first unless `order=asc`.
@@ -195,12 +202,7 @@ pub async fn history(
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<ChainView<'static>>>> {
-    state.product(&product)?;
-    let mut filter = doc! {"product": &product};
-    if let Some(e) = e.expiry.as_deref() {
-        filter.insert("expiry", crate::params::expiry(e)?);
-    }
-    let page = History::new(OPTION_CHAINS, filter, "ts_unix_ns", &q)?
+    let page = snapshots(&state, &product, &e, &q)?
         .run_with(&state.db, read_chain)
         .await?;
     Ok(Json(page.map(ChainView::from)))

@@ -16,25 +16,6 @@ use ds_runtime::collections::{BARS, UNDERLYING_LATEST, UNDERLYING_TICKS};
 use ds_schemas::{Bar, EnrichedUnderlying};
 use mongodb::bson::{doc, RawDocumentBuf};
 
-/// The latest tick of `product` as JSON.
-///
-/// # Errors
-/// 404 for an unknown product or none yet; 503 when MongoDB is down.
-pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
-    state.product(product)?;
-    if let Some(v) = state.live.latest_underlying(product) {
-        return Ok(json_body(v.body));
-    }
-    let d = state
-        .db
-        .collection::<RawDocumentBuf>(UNDERLYING_LATEST)
-        .find_one(doc! {"_id": product})
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no tick of {product} yet")))?;
-    let tick: EnrichedUnderlying = read(UNDERLYING_LATEST, &d)?;
-    Ok(Json(UnderlyingView::from(tick)).into_response())
-}
-
 /// The latest enriched tick of a product.
 #[utoipa::path(operation_id = "underlying_latest", get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
     params(ProductPath),
@@ -48,7 +29,18 @@ pub async fn latest(
     _r: Reader,
     Path(ProductPath { product }): Path<ProductPath>,
 ) -> ApiResult<Response> {
-    latest_of(&state, &product).await
+    state.product(&product)?;
+    if let Some(v) = state.live.latest_underlying(&product) {
+        return Ok(json_body(v.body));
+    }
+    let d = state
+        .db
+        .collection::<RawDocumentBuf>(UNDERLYING_LATEST)
+        .find_one(doc! {"_id": &product})
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no tick of {product} yet")))?;
+    let tick: EnrichedUnderlying = read(UNDERLYING_LATEST, &d)?;
+    Ok(Json(UnderlyingView::from(tick)).into_response())
 }
 
 /// Tick history, newest first unless `order=asc`, paginated with `cursor`.
