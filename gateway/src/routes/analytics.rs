@@ -3,14 +3,12 @@
 //! that is not there is an error or `null`, never 0).
 
 use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry, snapshots};
-use crate::access::Reader;
+use crate::access::ProductRead;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
+use crate::extract::Query;
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
-use crate::state::AppState;
 use crate::views::{rfc3339, Page};
-use axum::extract::State;
 use axum::Json;
 use chrono::NaiveDate;
 use ds_analytics::surface::{build_surface, SurfaceChain};
@@ -54,9 +52,7 @@ pub struct PcrPoint {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn pcr(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
@@ -141,9 +137,7 @@ fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn max_pain(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<MaxPain>> {
     let spec = state.product(&product)?;
@@ -224,11 +218,7 @@ impl<'a> SmileInput<'a> {
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn iv_surface(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-) -> ApiResult<Json<IvSurface>> {
+pub async fn iv_surface(ProductRead { state, product }: ProductRead) -> ApiResult<Json<IvSurface>> {
     state.product(&product)?;
     let latest = latest_chains(&state, &product).await?;
     let chains = latest
@@ -375,9 +365,7 @@ fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn oi_buildup(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<OiBuildup>> {
     let spec = state.product(&product)?;

@@ -2,15 +2,14 @@
 //! memory, MongoDB on a miss; expiry defaults to the nearest one not expired)
 //! and chain history.
 
-use crate::access::Reader;
+use crate::access::ProductRead;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
+use crate::extract::Query;
 use crate::page::{read_chain, History};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{json_body, ChainView, Page};
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
@@ -173,9 +172,7 @@ pub fn snapshots(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
     let spec = state.product(&product)?;
@@ -196,9 +193,7 @@ pub async fn latest(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn history(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<ChainView<'static>>>> {

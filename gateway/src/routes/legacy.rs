@@ -4,11 +4,11 @@
 use super::analytics::{IvSurface, PcrPoint};
 use super::auth::{Credentials, TokenResponse};
 use super::products::{product_list, Product};
-use crate::access::Reader;
+use crate::access::{ProductRead, Reader};
 use crate::auth::identity::Identity;
 use crate::error::responses::{BadRequest, BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
 use crate::error::{problem_with, ApiResult};
-use crate::extract::{JsonBody, Path, Query};
+use crate::extract::{JsonBody, Query};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{ChainView, Page, UnderlyingView};
@@ -50,12 +50,8 @@ pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Pr
     ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/underlying/{product}/latest"]
-pub async fn underlying(
-    state: State<AppState>,
-    r: Reader,
-    product: Path<ProductPath>,
-) -> ApiResult<Response> {
-    super::underlying::latest(state, r, product).await
+pub async fn underlying(read: ProductRead) -> ApiResult<Response> {
+    super::underlying::latest(read).await
 }
 
 /// Alias of `GET /api/v1/chain/{product}/latest`.
@@ -66,13 +62,8 @@ pub async fn underlying(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/chain/{product}/latest"]
-pub async fn chain(
-    state: State<AppState>,
-    r: Reader,
-    product: Path<ProductPath>,
-    expiry: Query<ExpiryParam>,
-) -> ApiResult<Response> {
-    super::chain::latest(state, r, product, expiry).await
+pub async fn chain(read: ProductRead, expiry: Query<ExpiryParam>) -> ApiResult<Response> {
+    super::chain::latest(read, expiry).await
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
@@ -84,13 +75,11 @@ pub async fn chain(
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/pcr"]
 pub async fn pcr(
-    state: State<AppState>,
-    r: Reader,
-    product: Path<ProductPath>,
+    read: ProductRead,
     expiry: Query<ExpiryFilter>,
     history: Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
-    super::analytics::pcr(state, r, product, expiry, history).await
+    super::analytics::pcr(read, expiry, history).await
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
@@ -101,12 +90,8 @@ pub async fn pcr(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/iv-surface"]
-pub async fn volatility_surface(
-    state: State<AppState>,
-    r: Reader,
-    product: Path<ProductPath>,
-) -> ApiResult<Json<IvSurface>> {
-    super::analytics::iv_surface(state, r, product).await
+pub async fn volatility_surface(read: ProductRead) -> ApiResult<Json<IvSurface>> {
+    super::analytics::iv_surface(read).await
 }
 
 /// Alias of `POST /api/v1/auth/register`.

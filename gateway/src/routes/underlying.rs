@@ -1,15 +1,13 @@
 //! `/api/v1/underlying/{product}/…`: the latest tick (from memory, MongoDB on a
 //! miss), tick history and bars.
 
-use crate::access::Reader;
+use crate::access::ProductRead;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
+use crate::extract::Query;
 use crate::page::{read, History};
 use crate::params::{HistoryParams, IntervalParam, ProductPath};
-use crate::state::AppState;
 use crate::views::{json_body, BarView, Page, UnderlyingView};
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ds_runtime::collections::{BARS, UNDERLYING_LATEST, UNDERLYING_TICKS};
@@ -24,11 +22,7 @@ use mongodb::bson::{doc, RawDocumentBuf};
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn latest(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-) -> ApiResult<Response> {
+pub async fn latest(ProductRead { state, product }: ProductRead) -> ApiResult<Response> {
     state.product(&product)?;
     if let Some(v) = state.live.latest_underlying(&product) {
         return Ok(json_body(v.body));
@@ -52,9 +46,7 @@ pub async fn latest(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn ticks(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<UnderlyingView<'static>>>> {
     state.product(&product)?;
@@ -78,9 +70,7 @@ pub async fn ticks(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn bars(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(i): Query<IntervalParam>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<BarView<'static>>>> {
