@@ -163,22 +163,25 @@ fn one_strike_zero_oi_zero_time() {
 
 #[test]
 fn quote_price_choice() {
-    let both = Quote {
-        bid: 1.0,
-        ask: 3.0,
-        last: 7.0,
-        ..Quote::default()
-    };
-    let only_bid = Quote {
-        bid: 1.0,
-        ask: 0.0,
-        last: 7.0,
-        ..Quote::default()
-    };
-    let nothing = Quote::default();
-    assert_eq!(both.reference_price(), Some(2.0));
-    assert_eq!(only_bid.reference_price(), Some(7.0));
-    assert_eq!(nothing.reference_price(), None);
+    // (bid, ask, last, reference price): both sides, one side, nothing at all.
+    let cases = [
+        (1.0, 3.0, 7.0, Some(2.0)),
+        (1.0, 0.0, 7.0, Some(7.0)),
+        (0.0, 0.0, 0.0, None),
+    ];
+    for (bid, ask, last, want) in cases {
+        let q = Quote {
+            bid,
+            ask,
+            last,
+            ..Quote::default()
+        };
+        assert_eq!(
+            q.reference_price(),
+            want,
+            "bid {bid}, ask {ask}, last {last}"
+        );
+    }
 }
 
 #[test]
