@@ -109,18 +109,16 @@ fn access_token(state: &AppState, user_id: &str, role: Role) -> ApiResult<String
         .map_err(|e| AppError::Internal(e.into()))
 }
 
-/// Create an account (role `viewer`).
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials,
-    responses(
-        (status = 201, description = "Registered; an access token", body = TokenResponse),
-        (status = 409, response = Conflict), Guarded, BodyErrors,
-    ))]
-pub async fn register(
-    State(state): State<AppState>,
-    JsonBody(c): JsonBody<Credentials>,
+/// Registers `email` as a viewer and returns an access token.
+///
+/// # Errors
+/// 400 for a bad e-mail or password, 409 when taken.
+pub async fn register_user(
+    state: &AppState,
+    c: Credentials,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     let user = users::add_user(&state.db, &c.email, &c.password, Role::Viewer).await?;
-    let token = access_token(&state, &user.id, user.role)?;
+    let token = access_token(state, &user.id, user.role)?;
     tracing::info!(user_id = %user.id, "user registered");
     Ok((
         StatusCode::CREATED,
@@ -134,6 +132,19 @@ pub async fn register(
     ))
 }
 
+/// Create an account (role `viewer`).
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "Registered; an access token", body = TokenResponse),
+        (status = 409, response = Conflict), Guarded, BodyErrors,
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    register_user(&state, c).await
+}
+
 async fn session(state: &AppState, user: &UserDoc) -> ApiResult<TokenResponse> {
     Ok(TokenResponse {
         token: access_token(state, &user.id, user.role)?,
@@ -142,6 +153,19 @@ async fn session(state: &AppState, user: &UserDoc) -> ApiResult<TokenResponse> {
         refresh_token: Some(refresh::issue(&state.db, &user.id).await?),
         user: User::from(user),
     })
+}
+
+/// Checks credentials and opens a session.
+///
+/// # Errors
+/// 401 for a wrong e-mail or password (the same answer for both).
+pub async fn login_user(state: &AppState, c: Credentials) -> ApiResult<Json<TokenResponse>> {
+    let user = users::find_by_email(&state.db, &c.email).await?;
+    let ok = password::verify(c.password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    match user {
+        Some(u) if ok => Ok(Json(session(state, &u).await?)),
+        _ => Err(AppError::Unauthorized("invalid e-mail or password".into())),
+    }
 }
 
 /// Log in: an access token (15 min) and a single-use refresh token (30 days).
@@ -154,12 +178,7 @@ pub async fn login(
     State(state): State<AppState>,
     JsonBody(c): JsonBody<Credentials>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let user = users::find_by_email(&state.db, &c.email).await?;
-    let ok = password::verify(c.password, user.as_ref().map(|u| u.password_hash.clone())).await;
-    match user {
-        Some(u) if ok => Ok(Json(session(&state, &u).await?)),
-        _ => Err(AppError::Unauthorized("invalid e-mail or password".into())),
-    }
+    login_user(&state, c).await
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token;
