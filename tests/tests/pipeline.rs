@@ -3,6 +3,7 @@
 //! nats-server restart.
 
 use ds_runtime::collections::{PROJECTION_OFFSETS, UNDERLYING_TICKS};
+use ds_runtime::config::Config;
 use ds_schemas::subjects::{STREAM_DLQ, STREAM_ENRICHED, STREAM_RAW};
 use ds_schemas::{OptionChain, OptionQuote, UnderlyingTick};
 use ds_tests::*;
@@ -15,7 +16,7 @@ const WITHIN: Duration = Duration::from_secs(90);
 
 /// Waits until the projections equal the reference enrichment of everything in
 /// `MD_RAW`, projected into a database of its own.
-async fn projected_as_reference(env: &TestEnv, cfg: &ds_runtime::config::Config) {
+async fn projected_as_reference(env: &TestEnv, cfg: &Config) {
     let raw = read_all(&env.js, STREAM_RAW, "md.raw.>").await;
     let expected = reference_enrichment(cfg, &raw);
     let (got, want) = projections_and_reference(&env.db, &expected, WITHIN).await;
@@ -294,40 +295,47 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_valid_traffic_flows() {
     enrich.stop().await.expect("stops");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mongodb_outage_loses_nothing() {
+/// Runs the enricher and the projector on the small day through `outage` (which
+/// feeds the day and takes a server down and up), then checks that the
+/// projections equal the reference.
+async fn loses_nothing_through(outage: impl AsyncFnOnce(&mut TestEnv, &Config)) {
     let (mut env, cfg) = TestEnv::start_small_day().await;
     let enrich = enricher(&env);
     let project = projector(&env);
-    // MongoDB goes down, the day flows in meanwhile, and 10 s later it is back.
-    env.mongod.stop();
-    feed_day(&env, &cfg, DAY, &["NIFTY"], 3).await;
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    env.mongod.restart().expect("mongod restarts");
+    outage(&mut env, &cfg).await;
     projected_as_reference(&env, &cfg).await;
     enrich.stop().await.expect("stops");
     project.stop().await.expect("stops");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nats_server_restart_loses_nothing() {
-    let (mut env, cfg) = TestEnv::start_small_day().await;
-    let enrich = enricher(&env);
-    let project = projector(&env);
-    feed_day(&env, &cfg, DAY, &["NIFTY"], 3).await;
-    wait_enriched(&env.js, 1, WITHIN).await;
-    // The enricher's consumers keep their state in memory only (its checkpoints
-    // in `ds_checkpoints` are the positions that count): the restart drops them,
-    // and the enricher rebuilds them from its checkpoints.
-    env.nats.restart().expect("nats-server restarts");
-    eventually(
-        "JetStream answers again",
-        Duration::from_secs(30),
-        || async { env.js.get_stream(STREAM_RAW).await.ok().map(|_| ()) },
-    )
+async fn a_mongodb_outage_loses_nothing() {
+    loses_nothing_through(async |env: &mut TestEnv, cfg: &Config| {
+        // MongoDB goes down, the day flows in meanwhile, and 10 s later it is back.
+        env.mongod.stop();
+        feed_day(env, cfg, DAY, &["NIFTY"], 3).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        env.mongod.restart().expect("mongod restarts");
+    })
     .await;
-    feed_day(&env, &cfg, "2025-01-16", &["NIFTY"], 4).await;
-    projected_as_reference(&env, &cfg).await;
-    enrich.stop().await.expect("stops");
-    project.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_restart_loses_nothing() {
+    loses_nothing_through(async |env: &mut TestEnv, cfg: &Config| {
+        feed_day(env, cfg, DAY, &["NIFTY"], 3).await;
+        wait_enriched(&env.js, 1, WITHIN).await;
+        // The enricher's consumers keep their state in memory only (its checkpoints
+        // in `ds_checkpoints` are the positions that count): the restart drops them,
+        // and the enricher rebuilds them from its checkpoints.
+        env.nats.restart().expect("nats-server restarts");
+        eventually(
+            "JetStream answers again",
+            Duration::from_secs(30),
+            || async { env.js.get_stream(STREAM_RAW).await.ok().map(|_| ()) },
+        )
+        .await;
+        feed_day(env, cfg, "2025-01-16", &["NIFTY"], 4).await;
+    })
+    .await;
 }

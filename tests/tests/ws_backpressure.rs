@@ -51,6 +51,16 @@ async fn subscribe_everything(ws: &mut Ws, products: &[&str]) {
     }
 }
 
+/// The value of counter `name` on the gateway at `addr` once it has counted
+/// `what` (at least 1; fails after 120 s).
+async fn counted(addr: &str, what: &str, name: &str) -> f64 {
+    eventually(what, Duration::from_secs(120), || async {
+        let n = metric(addr, name).await;
+        (n >= 1.0).then_some(n)
+    })
+    .await
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -125,25 +135,19 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_others() {
             while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, pausing.next()).await {}
         }
     });
-    let dropped = eventually(
+    let dropped = counted(
+        &beside,
         "the slow client is dropped",
-        Duration::from_secs(120),
-        || async {
-            let n = metric(&beside, "deltastream_ws_dropped_clients_total").await;
-            (n >= 1.0).then_some(n)
-        },
+        "deltastream_ws_dropped_clients_total",
     )
     .await;
     // Some more ticks after the drop, then stop.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let window_to = last_seq(&env).await;
-    let conflated = eventually(
+    let conflated = counted(
+        &beside,
         "the pausing client is conflated",
-        Duration::from_secs(120),
-        || async {
-            let n = metric(&beside, "deltastream_ws_conflated_total").await;
-            (n >= 1.0).then_some(n)
-        },
+        "deltastream_ws_conflated_total",
     )
     .await;
     pausing.abort();

@@ -45,23 +45,27 @@ pub fn nearest_trading_days(
     (search(NaiveDate::pred_opt), search(NaiveDate::succ_opt))
 }
 
+/// `date` on both sides when it is a trading day, else [`nearest_trading_days`].
+fn trading_days_around(
+    date: NaiveDate,
+    exchange: Exchange,
+) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    if is_trading_day(date, exchange) {
+        (Some(date), Some(date))
+    } else {
+        nearest_trading_days(date, exchange)
+    }
+}
+
 /// The first trading day on or after `date` (within a year).
 #[must_use]
 pub fn trading_day_on_or_after(date: NaiveDate, exchange: Exchange) -> Option<NaiveDate> {
-    if is_trading_day(date, exchange) {
-        Some(date)
-    } else {
-        nearest_trading_days(date, exchange).1
-    }
+    trading_days_around(date, exchange).1
 }
 
 /// The last trading day on or before `date` (within a year): where an expiry
 /// falling on a holiday moves to.
 #[must_use]
 pub fn trading_day_on_or_before(date: NaiveDate, exchange: Exchange) -> Option<NaiveDate> {
-    if is_trading_day(date, exchange) {
-        Some(date)
-    } else {
-        nearest_trading_days(date, exchange).0
-    }
+    trading_days_around(date, exchange).0
 }

@@ -128,31 +128,6 @@ pub struct ProductSpecConfig {
 }
 
 impl ProductSpecConfig {
-    /// The required fields; everything else unset (exchange defaults).
-    #[must_use]
-    pub fn new(
-        name: &str,
-        exchange: Exchange,
-        spot: f64,
-        strike_step: f64,
-        annual_vol: f64,
-    ) -> Self {
-        Self {
-            name: name.to_owned(),
-            exchange,
-            spot,
-            strike_step,
-            rate: None,
-            dividend_yield: None,
-            annual_vol,
-            smile: None,
-            listed_strikes: None,
-            expiry: None,
-            lot_size: None,
-            min_tick: None,
-        }
-    }
-
     /// Fills the defaults and validates.
     ///
     /// # Errors
@@ -198,7 +173,21 @@ impl ProductSpec {
         strike_step: f64,
         annual_vol: f64,
     ) -> Result<Self, AnalyticsError> {
-        ProductSpecConfig::new(name, exchange, spot, strike_step, annual_vol).resolve()
+        ProductSpecConfig {
+            name: name.to_owned(),
+            exchange,
+            spot,
+            strike_step,
+            rate: None,
+            dividend_yield: None,
+            annual_vol,
+            smile: None,
+            listed_strikes: None,
+            expiry: None,
+            lot_size: None,
+            min_tick: None,
+        }
+        .resolve()
     }
 
     /// Checks the token and that every number is finite and in range.

@@ -35,6 +35,16 @@ fn input<'a>(
     }
 }
 
+/// The error of a value that is not finite: `field`, at `index` in its list.
+fn non_finite(field: &'static str, index: Option<usize>) -> Option<AnalyticsError> {
+    Some(AnalyticsError::NonFinite { field, index })
+}
+
+/// The error of a value out of its range: `field`, at `index` in its list.
+fn out_of_range(field: &'static str, index: Option<usize>) -> Option<AnalyticsError> {
+    Some(AnalyticsError::OutOfRange { field, index })
+}
+
 #[test]
 fn validation_table() {
     let q = quote(1.0, 1);
@@ -67,24 +77,12 @@ fn validation_table() {
         ),
         (
             input(f64::NAN, &s1, &one_q, &one_q),
-            Some(AnalyticsError::NonFinite {
-                field: "spot",
-                index: None,
-            }),
+            non_finite("spot", None),
         ),
-        (
-            input(-1.0, &s1, &one_q, &one_q),
-            Some(AnalyticsError::OutOfRange {
-                field: "spot",
-                index: None,
-            }),
-        ),
+        (input(-1.0, &s1, &one_q, &one_q), out_of_range("spot", None)),
         (
             input(100.0, &s_nan, &two_q, &two_q),
-            Some(AnalyticsError::NonFinite {
-                field: "strikes",
-                index: Some(1),
-            }),
+            non_finite("strikes", Some(1)),
         ),
         (
             input(100.0, &s_dec, &two_q, &two_q),
@@ -96,41 +94,26 @@ fn validation_table() {
         ),
         (
             input(100.0, &s_neg, &one_q, &one_q),
-            Some(AnalyticsError::OutOfRange {
-                field: "strikes",
-                index: Some(0),
-            }),
+            out_of_range("strikes", Some(0)),
         ),
         (
             input(100.0, &two, &c_nan, &two_q),
-            Some(AnalyticsError::NonFinite {
-                field: "calls.bid",
-                index: Some(1),
-            }),
+            non_finite("calls.bid", Some(1)),
         ),
         (
             input(100.0, &two, &two_q, &p_neg),
-            Some(AnalyticsError::OutOfRange {
-                field: "puts.last",
-                index: Some(0),
-            }),
+            out_of_range("puts.last", Some(0)),
         ),
         (
             input(100.0, &two, &two_q, &p_inf),
-            Some(AnalyticsError::NonFinite {
-                field: "puts.ask",
-                index: Some(1),
-            }),
+            non_finite("puts.ask", Some(1)),
         ),
         (
             ChainInput {
                 rate: f64::NAN,
                 ..input(100.0, &[], &[], &[])
             },
-            Some(AnalyticsError::NonFinite {
-                field: "rate",
-                index: None,
-            }),
+            non_finite("rate", None),
         ),
     ];
     for (i, (chain, want)) in cases.iter().enumerate() {
@@ -180,22 +163,25 @@ fn one_strike_zero_oi_zero_time() {
 
 #[test]
 fn quote_price_choice() {
-    let both = Quote {
-        bid: 1.0,
-        ask: 3.0,
-        last: 7.0,
-        ..Quote::default()
-    };
-    let only_bid = Quote {
-        bid: 1.0,
-        ask: 0.0,
-        last: 7.0,
-        ..Quote::default()
-    };
-    let nothing = Quote::default();
-    assert_eq!(both.reference_price(), Some(2.0));
-    assert_eq!(only_bid.reference_price(), Some(7.0));
-    assert_eq!(nothing.reference_price(), None);
+    // (bid, ask, last, reference price): both sides, one side, nothing at all.
+    let cases = [
+        (1.0, 3.0, 7.0, Some(2.0)),
+        (1.0, 0.0, 7.0, Some(7.0)),
+        (0.0, 0.0, 0.0, None),
+    ];
+    for (bid, ask, last, want) in cases {
+        let q = Quote {
+            bid,
+            ask,
+            last,
+            ..Quote::default()
+        };
+        assert_eq!(
+            q.reference_price(),
+            want,
+            "bid {bid}, ask {ask}, last {last}"
+        );
+    }
 }
 
 #[test]
@@ -242,14 +228,10 @@ fn enrichment_recovers_feed_vols() {
     let calls: Vec<Quote> = strikes.iter().map(|&k| mk(OptionKind::Call, k)).collect();
     let puts: Vec<Quote> = strikes.iter().map(|&k| mk(OptionKind::Put, k)).collect();
     let chain = ChainInput {
-        spot,
-        strikes: &strikes,
-        calls: &calls,
-        puts: &puts,
         time_to_expiry_years: t,
         rate: r,
         dividend_yield: q,
-        min_tick: 0.05,
+        ..input(spot, &strikes, &calls, &puts)
     };
     let out = enrich_chain(&chain, None).unwrap();
     let mut solved = 0;
@@ -437,14 +419,10 @@ fn check_min_tick_chain(
         .map(|(&k, o)| quote(OptionKind::Put, k, o.1))
         .collect();
     let chain = ChainInput {
-        spot,
-        strikes: &strikes,
-        calls: &calls,
-        puts: &puts,
         time_to_expiry_years: t,
         rate: 0.05,
-        dividend_yield: 0.0,
         min_tick: tick,
+        ..input(spot, &strikes, &calls, &puts)
     };
     let out = enrich_chain(&chain, None).unwrap();
     let mut flagged = 0;

@@ -101,38 +101,25 @@ fn expiry_calendar() {
             date(2025, 2, 6)
         ]
     );
-    assert_eq!(
-        expiry_kind(Exchange::Nse, date(2025, 1, 30)),
-        Some(ExpiryKind::Monthly)
-    );
-    assert_eq!(
-        expiry_kind(Exchange::Nse, date(2025, 1, 23)),
-        Some(ExpiryKind::Weekly)
-    );
-    assert_eq!(expiry_kind(Exchange::Nse, date(2025, 1, 24)), None);
-    // Last Thursday when the month has five: 2025-05-29.
-    assert_eq!(
-        expiry_kind(Exchange::Nse, date(2025, 5, 29)),
-        Some(ExpiryKind::Monthly)
-    );
-    assert_eq!(
-        expiry_kind(Exchange::Nse, date(2025, 5, 22)),
-        Some(ExpiryKind::Weekly)
-    );
-
     let us = next_expiries(Exchange::Us, date(2025, 1, 15), 3);
     assert_eq!(
         us,
         vec![date(2025, 1, 17), date(2025, 1, 24), date(2025, 1, 31)]
     );
-    assert_eq!(
-        expiry_kind(Exchange::Us, date(2025, 1, 17)),
-        Some(ExpiryKind::Monthly)
-    );
-    assert_eq!(
-        expiry_kind(Exchange::Us, date(2025, 1, 24)),
-        Some(ExpiryKind::Weekly)
-    );
+    let (monthly, weekly) = (Some(ExpiryKind::Monthly), Some(ExpiryKind::Weekly));
+    let kinds = [
+        (Exchange::Nse, date(2025, 1, 30), monthly),
+        (Exchange::Nse, date(2025, 1, 23), weekly),
+        (Exchange::Nse, date(2025, 1, 24), None),
+        // Last Thursday when the month has five: 2025-05-29.
+        (Exchange::Nse, date(2025, 5, 29), monthly),
+        (Exchange::Nse, date(2025, 5, 22), weekly),
+        (Exchange::Us, date(2025, 1, 17), monthly),
+        (Exchange::Us, date(2025, 1, 24), weekly),
+    ];
+    for (exchange, day, kind) in kinds {
+        assert_eq!(expiry_kind(exchange, day), kind, "{exchange:?} {day}");
+    }
     // From an expiry day itself: included by date, excluded once its close has passed.
     assert_eq!(
         next_expiries(Exchange::Us, date(2025, 1, 17), 1),

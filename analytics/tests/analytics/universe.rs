@@ -104,6 +104,14 @@ fn crypto_universe() {
     }
 }
 
+/// A universe of one product `X` on `exchange`, with `extra` fields after the
+/// required ones.
+fn one(exchange: &str, spot: f64, strike_step: f64, extra: &str) -> String {
+    format!(
+        r#"products = [{{ name = "X", exchange = "{exchange}", spot = {spot}, strike_step = {strike_step}, annual_vol = 0.2{extra} }}]"#
+    )
+}
+
 #[test]
 fn universe_files_are_validated_like_the_config() {
     let ok = r#"
@@ -136,49 +144,33 @@ fn universe_files_are_validated_like_the_config() {
 
     // (file, a word the error must contain)
     let bad = [
-        (r#"products = []"#, "no products"),
+        (r#"products = []"#.to_owned(), "no products"),
         (
             r#"colour = 1
-            products = []"#,
+            products = []"#
+                .to_owned(),
             "colour",
         ),
+        (one("US", 1.0, 1.0, ", colour = 1"), "colour"),
+        (one("US", -1.0, 1.0, ""), "spot"),
+        (one("LSE", 1.0, 1.0, ""), "LSE"),
+        (one("US", 1.0, 1.0, r#", expiry = "hourly""#), "hourly"),
         (
-            r#"products = [{ name = "X", exchange = "US", spot = 1, strike_step = 1, annual_vol = 0.2, colour = 1 }]"#,
-            "colour",
-        ),
-        (
-            r#"products = [{ name = "X", exchange = "US", spot = -1, strike_step = 1, annual_vol = 0.2 }]"#,
-            "spot",
-        ),
-        (
-            r#"products = [{ name = "X", exchange = "LSE", spot = 1, strike_step = 1, annual_vol = 0.2 }]"#,
-            "LSE",
-        ),
-        (
-            r#"products = [{ name = "X", exchange = "US", spot = 1, strike_step = 1, annual_vol = 0.2, expiry = "hourly" }]"#,
-            "hourly",
-        ),
-        (
-            r#"products = [{ name = "X", exchange = "US", spot = 1, strike_step = 1, annual_vol = 0.2, listed_strikes = 0 }]"#,
+            one("US", 1.0, 1.0, ", listed_strikes = 0"),
             "listed_strikes",
         ),
         (
-            r#"products = [{ name = "X", exchange = "US", spot = 1, strike_step = 1, annual_vol = 0.2, smile = { skew = 2.0, curvature = 0.0 } }]"#,
+            one("US", 1.0, 1.0, ", smile = { skew = 2.0, curvature = 0.0 }"),
             "skew",
         ),
-        (
-            r#"products = [{ name = "X", exchange = "NSE", spot = 1, strike_step = 0.01, annual_vol = 0.2 }]"#,
-            "min_tick",
-        ),
-        (
-            r#"products = [{ name = "X", exchange = "US", spot = 1, strike_step = 1, annual_vol = 0.2, lot_size = 0 }]"#,
-            "lot_size",
-        ),
+        (one("NSE", 1.0, 0.01, ""), "min_tick"),
+        (one("US", 1.0, 1.0, ", lot_size = 0"), "lot_size"),
         (
             r#"products = [
                 { name = "X", exchange = "US", spot = 1, strike_step = 1, annual_vol = 0.2 },
                 { name = "X", exchange = "NSE", spot = 1, strike_step = 1, annual_vol = 0.2 },
-            ]"#,
+            ]"#
+            .to_owned(),
             "twice",
         ),
     ];

@@ -555,8 +555,14 @@ function renderSmileReadout() {
   setHTML(el, `K <b>${F.strike(h.strike, S.p)}</b> · CE <b>${iv(h.call)}</b> · PE <b>${iv(h.put)}</b>`);
 }
 
+// A tile's parts; a figure tile (one with a data-label) is first filled from
+// the page's figureTile template.
 function tile(id) {
   const el = $(id);
+  if (el.dataset.label) {
+    el.append($('figureTile').content.cloneNode(true));
+    el.querySelector('.t-label').textContent = el.dataset.label;
+  }
   return { el, v: el.querySelector('.t-value'), c: el.querySelector('.t-chg'), s: el.querySelector('.t-sub') };
 }
 let T;

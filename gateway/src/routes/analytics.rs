@@ -2,20 +2,16 @@
 //! build-up, computed from the typed chains (never from JSON by key: a value
 //! that is not there is an error or `null`, never 0).
 
-use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry};
-use crate::access::Reader;
+use super::chain::{chain_of, latest_chain, latest_chains, resolve_expiry, snapshots};
+use crate::access::ProductRead;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
-use crate::page::History;
+use crate::extract::Query;
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
-use crate::state::AppState;
 use crate::views::{rfc3339, Page};
-use axum::extract::State;
 use axum::Json;
 use chrono::NaiveDate;
 use ds_analytics::surface::{build_surface, SurfaceChain};
-use ds_runtime::collections::OPTION_CHAINS;
 use ds_schemas::{Buildup, EnrichedChain, EnrichedQuote};
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
@@ -47,33 +43,6 @@ pub struct PcrPoint {
     pub total_put_oi: u64,
 }
 
-/// The PCR series of `product`.
-///
-/// # Errors
-/// 400/404 for bad input; 503 when MongoDB is down.
-pub async fn pcr_page(
-    state: &AppState,
-    product: &str,
-    expiry: &ExpiryFilter,
-    q: &HistoryParams,
-) -> ApiResult<Page<PcrPoint>> {
-    state.product(product)?;
-    let mut filter = doc! {"product": product};
-    if let Some(e) = expiry.expiry.as_deref() {
-        filter.insert("expiry", crate::params::expiry(e)?);
-    }
-    let mut query = History::new(OPTION_CHAINS, filter, "ts_unix_ns", q)?;
-    query.projection = Some(doc! {
-        "product": 1, "expiry": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
-        "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
-    });
-    let page = query.run::<PcrPoint>(&state.db).await?;
-    Ok(page.map(|mut p| {
-        p.ts = rfc3339(p.ts_unix_ns);
-        p
-    }))
-}
-
 /// Put-call ratio series (by OI and volume) per expiry, from the chain snapshots.
 #[utoipa::path(get, path = "/api/v1/analytics/{product}/pcr", tag = "analytics",
     params(ProductPath, ExpiryFilter, HistoryParams),
@@ -83,13 +52,20 @@ pub async fn pcr_page(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn pcr(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
-    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
+    let mut query = snapshots(&state, &product, &e, &q)?;
+    query.projection = Some(doc! {
+        "product": 1, "expiry": 1, "seq": 1, "spot": 1, "pcr_oi": 1,
+        "pcr_volume": 1, "total_call_oi": 1, "total_put_oi": 1,
+    });
+    let page = query.run::<PcrPoint>(&state.db).await?;
+    Ok(Json(page.map(|mut p| {
+        p.ts = rfc3339(p.ts_unix_ns);
+        p
+    })))
 }
 
 /// Writers' payout at one settlement strike.
@@ -161,9 +137,7 @@ fn pain_curve(c: &EnrichedChain) -> Vec<PainPoint> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn max_pain(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<MaxPain>> {
     let spec = state.product(&product)?;
@@ -236,13 +210,17 @@ impl<'a> SmileInput<'a> {
     }
 }
 
-/// The IV surface of `product` from the latest chain of every quoted expiry.
-///
-/// # Errors
-/// 404 for an unknown product; 503 when MongoDB is down.
-pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface> {
-    state.product(product)?;
-    let latest = latest_chains(state, product).await?;
+/// Implied-volatility surface (expiry × strike, out-of-the-money side).
+#[utoipa::path(get, path = "/api/v1/analytics/{product}/iv-surface", tag = "analytics",
+    params(ProductPath),
+    responses(
+        (status = 200, description = "The IV surface (empty grids before any chain)", body = IvSurface),
+        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn iv_surface(ProductRead { state, product }: ProductRead) -> ApiResult<Json<IvSurface>> {
+    state.product(&product)?;
+    let latest = latest_chains(&state, &product).await?;
     let chains = latest
         .iter()
         .map(|m| chain_of(m))
@@ -255,8 +233,8 @@ pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface>
             .collect::<Vec<_>>(),
     );
     let newest = chains.iter().max_by_key(|c| c.ts_unix_ns);
-    Ok(IvSurface {
-        product: product.to_owned(),
+    Ok(Json(IvSurface {
+        product,
         expiries: s
             .expiries
             .iter()
@@ -267,23 +245,7 @@ pub async fn surface_of(state: &AppState, product: &str) -> ApiResult<IvSurface>
         spot: newest.map(|c| c.spot),
         ts_unix_ns: newest.map(|c| c.ts_unix_ns),
         ts: newest.map(|c| rfc3339(c.ts_unix_ns)),
-    })
-}
-
-/// Implied-volatility surface (expiry × strike, out-of-the-money side).
-#[utoipa::path(get, path = "/api/v1/analytics/{product}/iv-surface", tag = "analytics",
-    params(ProductPath),
-    responses(
-        (status = 200, description = "The IV surface (empty grids before any chain)", body = IvSurface),
-        (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
-    ),
-    security(("bearer" = []), ("api_key" = [])))]
-pub async fn iv_surface(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&state, &product).await?))
+    }))
 }
 
 /// The side of a quote.
@@ -403,9 +365,7 @@ fn oi_rows(c: &EnrichedChain) -> ApiResult<(Vec<OiRow>, BuildupCounts)> {
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn oi_buildup(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Json<OiBuildup>> {
     let spec = state.product(&product)?;

@@ -2,15 +2,14 @@
 //! memory, MongoDB on a miss; expiry defaults to the nearest one not expired)
 //! and chain history.
 
-use crate::access::Reader;
+use crate::access::ProductRead;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
+use crate::extract::Query;
 use crate::page::{read_chain, History};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{json_body, ChainView, Page};
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
@@ -145,22 +144,23 @@ pub async fn latest_chain(state: &AppState, product: &str, expiry: &str) -> ApiR
         .ok_or_else(|| AppError::NotFound(format!("no chain of {product} for expiry {expiry}")))
 }
 
-/// The latest chain of `product` (expiry `raw` or the nearest) as a response.
+/// The query of `product`'s chain snapshots in `option_chains` (of one expiry
+/// when `e` names one), by time.
 ///
 /// # Errors
-/// As [`resolve_expiry`] and [`latest_chain`].
-pub async fn latest_response(
+/// 400 for a bad parameter; 404 for an unknown product.
+pub fn snapshots(
     state: &AppState,
     product: &str,
-    raw: Option<&str>,
-) -> ApiResult<Response> {
-    let spec = state.product(product)?;
-    let expiry = resolve_expiry(state, spec, raw).await?;
-    if let Some(v) = state.live.latest_chain(product, &expiry) {
-        return Ok(json_body(v.body));
+    e: &ExpiryFilter,
+    q: &HistoryParams,
+) -> ApiResult<History> {
+    state.product(product)?;
+    let mut filter = doc! {"product": product};
+    if let Some(e) = e.expiry.as_deref() {
+        filter.insert("expiry", crate::params::expiry(e)?);
     }
-    let c = latest_chain(state, product, &expiry).await?;
-    Ok(Json(ChainView::borrowed(chain_of(&c)?)).into_response())
+    History::new(OPTION_CHAINS, filter, "ts_unix_ns", q)
 }
 
 /// The latest enriched chain of an expiry.
@@ -172,12 +172,16 @@ pub async fn latest_response(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn latest(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<ExpiryParam>,
 ) -> ApiResult<Response> {
-    latest_response(&state, &product, q.expiry.as_deref()).await
+    let spec = state.product(&product)?;
+    let expiry = resolve_expiry(&state, spec, q.expiry.as_deref()).await?;
+    if let Some(v) = state.live.latest_chain(&product, &expiry) {
+        return Ok(json_body(v.body));
+    }
+    let c = latest_chain(&state, &product, &expiry).await?;
+    Ok(Json(ChainView::borrowed(chain_of(&c)?)).into_response())
 }
 
 /// Enriched chain snapshots, newest first unless `order=asc`.
@@ -189,18 +193,11 @@ pub async fn latest(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn history(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(e): Query<ExpiryFilter>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<ChainView<'static>>>> {
-    state.product(&product)?;
-    let mut filter = doc! {"product": &product};
-    if let Some(e) = e.expiry.as_deref() {
-        filter.insert("expiry", crate::params::expiry(e)?);
-    }
-    let page = History::new(OPTION_CHAINS, filter, "ts_unix_ns", &q)?
+    let page = snapshots(&state, &product, &e, &q)?
         .run_with(&state.db, read_chain)
         .await?;
     Ok(Json(page.map(ChainView::from)))

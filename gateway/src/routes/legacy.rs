@@ -1,13 +1,14 @@
-//! The older design's paths, kept working as aliases of the `/api/v1` ones.
+//! The older design's paths, kept working as aliases of the `/api/v1` ones:
+//! each calls the handler it aliases (its own OpenAPI operation aside).
 
-use super::analytics::{pcr_page, surface_of, IvSurface, PcrPoint};
+use super::analytics::{IvSurface, PcrPoint};
 use super::auth::{Credentials, TokenResponse};
 use super::products::{product_list, Product};
-use crate::access::Reader;
+use crate::access::{ProductRead, Reader};
 use crate::auth::identity::Identity;
 use crate::error::responses::{BadRequest, BodyErrors, Conflict, Guarded, NotFound, Unauthorized};
 use crate::error::{problem_with, ApiResult};
-use crate::extract::{JsonBody, Path, Query};
+use crate::extract::{JsonBody, Query};
 use crate::params::{ExpiryFilter, ExpiryParam, HistoryParams, ProductPath};
 use crate::state::AppState;
 use crate::views::{ChainView, Page, UnderlyingView};
@@ -49,12 +50,8 @@ pub async fn products(State(state): State<AppState>, _r: Reader) -> Json<Page<Pr
     ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/underlying/{product}/latest"]
-pub async fn underlying(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-) -> ApiResult<Response> {
-    super::underlying::latest_of(&state, &product).await
+pub async fn underlying(read: ProductRead) -> ApiResult<Response> {
+    super::underlying::latest(read).await
 }
 
 /// Alias of `GET /api/v1/chain/{product}/latest`.
@@ -65,13 +62,8 @@ pub async fn underlying(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/chain/{product}/latest"]
-pub async fn chain(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-    Query(q): Query<ExpiryParam>,
-) -> ApiResult<Response> {
-    super::chain::latest_response(&state, &product, q.expiry.as_deref()).await
+pub async fn chain(read: ProductRead, expiry: Query<ExpiryParam>) -> ApiResult<Response> {
+    super::chain::latest(read, expiry).await
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/pcr`.
@@ -83,13 +75,11 @@ pub async fn chain(
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/pcr"]
 pub async fn pcr(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-    Query(e): Query<ExpiryFilter>,
-    Query(q): Query<HistoryParams>,
+    read: ProductRead,
+    expiry: Query<ExpiryFilter>,
+    history: Query<HistoryParams>,
 ) -> ApiResult<Json<Page<PcrPoint>>> {
-    Ok(Json(pcr_page(&state, &product, &e, &q).await?))
+    super::analytics::pcr(read, expiry, history).await
 }
 
 /// Alias of `GET /api/v1/analytics/{product}/iv-surface`.
@@ -100,12 +90,8 @@ pub async fn pcr(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 #[deprecated = "use /api/v1/analytics/{product}/iv-surface"]
-pub async fn volatility_surface(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-) -> ApiResult<Json<IvSurface>> {
-    Ok(Json(surface_of(&state, &product).await?))
+pub async fn volatility_surface(read: ProductRead) -> ApiResult<Json<IvSurface>> {
+    super::analytics::iv_surface(read).await
 }
 
 /// Alias of `POST /api/v1/auth/register`.
@@ -115,10 +101,10 @@ pub async fn volatility_surface(
     ))]
 #[deprecated = "use /api/v1/auth/register"]
 pub async fn register(
-    State(state): State<AppState>,
-    JsonBody(c): JsonBody<Credentials>,
+    state: State<AppState>,
+    credentials: JsonBody<Credentials>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    super::auth::register_user(&state, c).await
+    super::auth::register(state, credentials).await
 }
 
 /// Alias of `POST /api/v1/auth/login`.
@@ -128,10 +114,10 @@ pub async fn register(
     ))]
 #[deprecated = "use /api/v1/auth/login"]
 pub async fn login(
-    State(state): State<AppState>,
-    JsonBody(c): JsonBody<Credentials>,
+    state: State<AppState>,
+    credentials: JsonBody<Credentials>,
 ) -> ApiResult<Json<TokenResponse>> {
-    super::auth::login_user(&state, c).await
+    super::auth::login(state, credentials).await
 }
 
 /// Checks the bearer token of the request (older design).

@@ -1,10 +1,10 @@
 //! `/api/v1/products` (the universe, paged, with each product's market status
 //! and last tick) and `/api/v1/products/{product}/expiries`.
 
-use crate::access::Reader;
+use crate::access::{ProductRead, Reader};
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
+use crate::extract::Query;
 use crate::params::{ProductPath, MAX_LIMIT};
 use crate::state::AppState;
 use crate::views::{rfc3339, Page};
@@ -279,9 +279,7 @@ pub async fn expiries_of(state: &AppState, product: &str) -> ApiResult<Vec<Strin
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn expiries(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
 ) -> ApiResult<Json<Page<String>>> {
     state.product(&product)?;
     Ok(Json(Page::all(expiries_of(&state, &product).await?)))

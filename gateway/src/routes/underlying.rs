@@ -1,39 +1,18 @@
 //! `/api/v1/underlying/{product}/…`: the latest tick (from memory, MongoDB on a
 //! miss), tick history and bars.
 
-use crate::access::Reader;
+use crate::access::ProductRead;
 use crate::error::responses::{BadRequest, Guarded, NotFound, Unauthorized};
 use crate::error::{ApiResult, AppError};
-use crate::extract::{Path, Query};
+use crate::extract::Query;
 use crate::page::{read, History};
 use crate::params::{HistoryParams, IntervalParam, ProductPath};
-use crate::state::AppState;
 use crate::views::{json_body, BarView, Page, UnderlyingView};
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ds_runtime::collections::{BARS, UNDERLYING_LATEST, UNDERLYING_TICKS};
 use ds_schemas::{Bar, EnrichedUnderlying};
 use mongodb::bson::{doc, RawDocumentBuf};
-
-/// The latest tick of `product` as JSON.
-///
-/// # Errors
-/// 404 for an unknown product or none yet; 503 when MongoDB is down.
-pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
-    state.product(product)?;
-    if let Some(v) = state.live.latest_underlying(product) {
-        return Ok(json_body(v.body));
-    }
-    let d = state
-        .db
-        .collection::<RawDocumentBuf>(UNDERLYING_LATEST)
-        .find_one(doc! {"_id": product})
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no tick of {product} yet")))?;
-    let tick: EnrichedUnderlying = read(UNDERLYING_LATEST, &d)?;
-    Ok(Json(UnderlyingView::from(tick)).into_response())
-}
 
 /// The latest enriched tick of a product.
 #[utoipa::path(operation_id = "underlying_latest", get, path = "/api/v1/underlying/{product}/latest", tag = "underlying",
@@ -43,12 +22,19 @@ pub async fn latest_of(state: &AppState, product: &str) -> ApiResult<Response> {
         (status = 401, response = Unauthorized), (status = 404, response = NotFound), Guarded,
     ),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn latest(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
-) -> ApiResult<Response> {
-    latest_of(&state, &product).await
+pub async fn latest(ProductRead { state, product }: ProductRead) -> ApiResult<Response> {
+    state.product(&product)?;
+    if let Some(v) = state.live.latest_underlying(&product) {
+        return Ok(json_body(v.body));
+    }
+    let d = state
+        .db
+        .collection::<RawDocumentBuf>(UNDERLYING_LATEST)
+        .find_one(doc! {"_id": &product})
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no tick of {product} yet")))?;
+    let tick: EnrichedUnderlying = read(UNDERLYING_LATEST, &d)?;
+    Ok(Json(UnderlyingView::from(tick)).into_response())
 }
 
 /// Tick history, newest first unless `order=asc`, paginated with `cursor`.
@@ -60,9 +46,7 @@ pub async fn latest(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn ticks(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<UnderlyingView<'static>>>> {
     state.product(&product)?;
@@ -86,9 +70,7 @@ pub async fn ticks(
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn bars(
-    State(state): State<AppState>,
-    _r: Reader,
-    Path(ProductPath { product }): Path<ProductPath>,
+    ProductRead { state, product }: ProductRead,
     Query(i): Query<IntervalParam>,
     Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<Page<BarView<'static>>>> {

@@ -16,6 +16,7 @@ use ds_analytics::bars::{BarAggregator, ClosedBar, SessionStats, Tick};
 use ds_analytics::chain::{enrich_chain, ChainInput, EnrichedChainOut, Quote};
 use ds_analytics::market::{time_to_expiry_years, trading_day, ProductSpec};
 use ds_analytics::oi::{Buildup, ChainSnapshot};
+use ds_analytics::AnalyticsError;
 use ds_schemas::enriched::Enriched;
 use ds_schemas::subjects::{parse_raw, RawSubject};
 use ds_schemas::{OptionChain, UnderlyingTick};
@@ -144,18 +145,8 @@ impl ProductState {
                 t.product, self.product
             )));
         }
-        if !t.price.is_finite() || t.price <= 0.0 {
-            return Err(Poison(format!(
-                "price {} is not a positive finite number",
-                t.price
-            )));
-        }
-        if t.ts_unix_ns <= 0 {
-            return Err(Poison(format!(
-                "ts_unix_ns {} is not a valid event time",
-                t.ts_unix_ns
-            )));
-        }
+        positive_price("price", t.price)?;
+        event_time(t.ts_unix_ns)?;
         let day = trading_day(t.ts_unix_ns, spec.exchange);
         let product = self.product.clone();
         let state = self.day(spec, day);
@@ -208,36 +199,20 @@ impl ProductState {
         }
         let expiry = NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d")
             .map_err(|e| Poison(format!("expiry {:?}: {e}", c.expiry)))?;
-        if !c.spot.is_finite() || c.spot <= 0.0 {
-            return Err(Poison(format!(
-                "spot {} is not a positive finite number",
-                c.spot
-            )));
-        }
-        if c.ts_unix_ns <= 0 {
-            return Err(Poison(format!(
-                "ts_unix_ns {} is not a valid event time",
-                c.ts_unix_ns
-            )));
-        }
-        let calls: Vec<Quote> = c.calls.iter().map(quote).collect();
-        let puts: Vec<Quote> = c.puts.iter().map(quote).collect();
+        positive_price("spot", c.spot)?;
+        event_time(c.ts_unix_ns)?;
         let t = time_to_expiry_years(expiry, spec.exchange, c.ts_unix_ns);
-        let input_chain = ChainInput {
-            spot: c.spot,
-            strikes: &c.strikes,
-            calls: &calls,
-            puts: &puts,
-            time_to_expiry_years: t,
-            rate: spec.rate,
-            dividend_yield: spec.dividend_yield,
-            min_tick: spec.min_tick,
-        };
         let day = trading_day(c.ts_unix_ns, spec.exchange);
         let product = self.product.clone();
         let state = self.day(spec, day);
-        let enriched = enrich_chain(&input_chain, state.chains.get(&c.expiry))
-            .map_err(|e| Poison(format!("invalid chain: {e}")))?;
+        let enriched = enrich_wire_chain(
+            &c,
+            spec,
+            t,
+            spec.dividend_yield,
+            state.chains.get(&c.expiry),
+        )
+        .map_err(|e| Poison(format!("invalid chain: {e}")))?;
         let mut out = Vec::with_capacity(4);
         // A chain's event time also advances the bars (closing those it passed).
         out.extend(
@@ -253,6 +228,52 @@ impl ProductState {
         state.chains.insert(c.expiry.clone(), enriched.snapshot);
         Ok((day, out))
     }
+}
+
+/// Refuses a price (`what`) that is not a positive finite number.
+fn positive_price(what: &str, price: f64) -> Result<(), Poison> {
+    if price.is_finite() && price > 0.0 {
+        Ok(())
+    } else {
+        Err(Poison(format!(
+            "{what} {price} is not a positive finite number"
+        )))
+    }
+}
+
+/// Refuses an event time that is not after the epoch.
+fn event_time(ts_unix_ns: i64) -> Result<(), Poison> {
+    if ts_unix_ns > 0 {
+        Ok(())
+    } else {
+        Err(Poison(format!(
+            "ts_unix_ns {ts_unix_ns} is not a valid event time"
+        )))
+    }
+}
+
+/// `c` enriched by the analytics, `t` years before expiry, priced with
+/// `spec`'s rate and `dividend_yield`, its OI change against `previous`.
+pub(crate) fn enrich_wire_chain(
+    c: &OptionChain,
+    spec: &ProductSpec,
+    t: f64,
+    dividend_yield: f64,
+    previous: Option<&ChainSnapshot>,
+) -> Result<EnrichedChainOut, AnalyticsError> {
+    let calls: Vec<Quote> = c.calls.iter().map(quote).collect();
+    let puts: Vec<Quote> = c.puts.iter().map(quote).collect();
+    let input = ChainInput {
+        spot: c.spot,
+        strikes: &c.strikes,
+        calls: &calls,
+        puts: &puts,
+        time_to_expiry_years: t,
+        rate: spec.rate,
+        dividend_yield,
+        min_tick: spec.min_tick,
+    };
+    enrich_chain(&input, previous)
 }
 
 /// A quote of the wire format as the analytics take it.

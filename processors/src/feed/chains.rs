@@ -183,34 +183,10 @@ fn quote(strike: f64, theo: f64, tick: f64, s: &QuoteState) -> OptionQuote {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enrich::state::enrich_wire_chain;
     use crate::feed::model::FeedEvent;
-    use ds_analytics::chain::{enrich_chain, ChainInput, EnrichedChainOut, Quote};
     use ds_analytics::market::default_products;
     use ds_analytics::oi::ChainSnapshot;
-    use ds_analytics::AnalyticsError;
-
-    /// `c` enriched as the enricher does, `t` years before expiry.
-    fn enrich(
-        c: &OptionChain,
-        spec: &ProductSpec,
-        t: f64,
-        dividend_yield: f64,
-        previous: Option<&ChainSnapshot>,
-    ) -> Result<EnrichedChainOut, AnalyticsError> {
-        let calls: Vec<Quote> = c.calls.iter().map(crate::enrich::state::quote).collect();
-        let puts: Vec<Quote> = c.puts.iter().map(crate::enrich::state::quote).collect();
-        let input = ChainInput {
-            spot: c.spot,
-            strikes: &c.strikes,
-            calls: &calls,
-            puts: &puts,
-            time_to_expiry_years: t,
-            rate: spec.rate,
-            dividend_yield,
-            min_tick: spec.min_tick,
-        };
-        enrich_chain(&input, previous)
-    }
 
     /// A chain priced by the feed and enriched by the library gives back the
     /// feed's own volatilities (where the quote has a bid, i.e. the mid is the model price).
@@ -232,8 +208,8 @@ mod tests {
                 let expiry =
                     chrono::NaiveDate::parse_from_str(&c.expiry, "%Y-%m-%d").expect("date");
                 let t = time_to_expiry_years(expiry, spec.exchange, c.ts_unix_ns);
-                let enriched =
-                    enrich(&c, &spec, t, spec.dividend_yield, None).expect("valid chain");
+                let enriched = enrich_wire_chain(&c, &spec, t, spec.dividend_yield, None)
+                    .expect("valid chain");
                 let fwd = c.spot * ((spec.rate - spec.dividend_yield) * t).exp();
                 for (i, k) in c.strikes.iter().enumerate() {
                     let want = model.model_vol(&spec, fwd, *k, t);
@@ -277,7 +253,8 @@ mod tests {
             feed.step(open + i * 1_000_000_000, &mut out);
             for e in out.drain(..) {
                 let FeedEvent::Chain(c) = e else { continue };
-                let enriched = enrich(&c, &spec, 0.05, 0.0, prev.get(&c.expiry)).expect("valid");
+                let enriched =
+                    enrich_wire_chain(&c, &spec, 0.05, 0.0, prev.get(&c.expiry)).expect("valid");
                 for qq in enriched.calls.iter().chain(&enriched.puts) {
                     seen.insert(format!("{:?}", qq.oi.buildup));
                 }

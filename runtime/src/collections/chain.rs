@@ -41,49 +41,33 @@ struct Optional {
     greek: Option<fn(&Greeks) -> f64>,
 }
 
+/// The [`Optional`] of quote field `$field`, its value in [`Greeks`] named
+/// the same when it is a Greek.
+macro_rules! optional {
+    ($field:ident) => {
+        optional!($field, None)
+    };
+    ($field:ident, greek) => {
+        optional!($field, Some(|g| g.$field))
+    };
+    ($field:ident, $greek:expr) => {
+        Optional {
+            name: stringify!($field),
+            mask: concat!(stringify!($field), "_set"),
+            get: |q| q.$field,
+            slot: |q| &mut q.$field,
+            greek: $greek,
+        }
+    };
+}
+
 const OPTIONAL: [Optional; 6] = [
-    Optional {
-        name: "iv",
-        mask: "iv_set",
-        get: |q| q.iv,
-        slot: |q| &mut q.iv,
-        greek: None,
-    },
-    Optional {
-        name: "delta",
-        mask: "delta_set",
-        get: |q| q.delta,
-        slot: |q| &mut q.delta,
-        greek: Some(|g| g.delta),
-    },
-    Optional {
-        name: "gamma",
-        mask: "gamma_set",
-        get: |q| q.gamma,
-        slot: |q| &mut q.gamma,
-        greek: Some(|g| g.gamma),
-    },
-    Optional {
-        name: "theta",
-        mask: "theta_set",
-        get: |q| q.theta,
-        slot: |q| &mut q.theta,
-        greek: Some(|g| g.theta),
-    },
-    Optional {
-        name: "vega",
-        mask: "vega_set",
-        get: |q| q.vega,
-        slot: |q| &mut q.vega,
-        greek: Some(|g| g.vega),
-    },
-    Optional {
-        name: "rho",
-        mask: "rho_set",
-        get: |q| q.rho,
-        slot: |q| &mut q.rho,
-        greek: Some(|g| g.rho),
-    },
+    optional!(iv),
+    optional!(delta, greek),
+    optional!(gamma, greek),
+    optional!(theta, greek),
+    optional!(vega, greek),
+    optional!(rho, greek),
 ];
 
 /// The column flagging the quotes whose Greeks are computed on reading.
