@@ -67,8 +67,8 @@ impl Embedded {
 
     /// The servers' names and process ids.
     pub fn pids(&self) -> Vec<(&'static str, u32)> {
-        let nats = self.nats.as_ref().and_then(NatsServer::pid);
-        let mongod = self.mongod.as_ref().and_then(Mongod::pid);
+        let nats = self.nats.as_ref().and_then(|s| s.pid());
+        let mongod = self.mongod.as_ref().and_then(|s| s.pid());
         nats.map(|p| ("nats-server", p))
             .into_iter()
             .chain(mongod.map(|p| ("mongod", p)))

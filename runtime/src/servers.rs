@@ -97,9 +97,11 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-/// A child process stopped with SIGTERM (then SIGKILL) on drop.
+/// A local server's process, stopped with SIGTERM (then SIGKILL) on drop:
+/// what [`NatsServer`] and [`Mongod`] share (they dereference to it), so a
+/// test can stop, kill or restart either the same way.
 #[derive(Debug)]
-struct Supervised {
+pub struct Supervised {
     what: &'static str,
     program: PathBuf,
     args: Vec<String>,
@@ -161,8 +163,22 @@ impl Supervised {
         Ok(())
     }
 
+    /// Stops it gracefully (SIGTERM, then SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        self.stop_within(Duration::from_secs(10));
+    }
+
+    /// Starts it again on the same port with the same data.
+    ///
+    /// # Errors
+    /// When it does not start or answer on its port.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
     /// SIGTERM, wait up to `grace`, then SIGKILL.
-    fn stop(&mut self, grace: Duration) {
+    fn stop_within(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -184,11 +200,13 @@ impl Supervised {
         let _ = child.wait();
     }
 
-    fn pid(&self) -> Option<u32> {
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
-    fn kill9(&mut self) {
+    /// Kills it at once, as a crash would.
+    pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -196,9 +214,28 @@ impl Supervised {
     }
 }
 
+/// `$server` dereferences to its [`Supervised`] process (`stop`, `kill9`,
+/// `pid`, `restart`).
+macro_rules! supervised {
+    ($server:ty) => {
+        impl std::ops::Deref for $server {
+            type Target = Supervised;
+            fn deref(&self) -> &Supervised {
+                &self.proc
+            }
+        }
+
+        impl std::ops::DerefMut for $server {
+            fn deref_mut(&mut self) -> &mut Supervised {
+                &mut self.proc
+            }
+        }
+    };
+}
+
 impl Drop for Supervised {
     fn drop(&mut self) {
-        self.stop(Duration::from_secs(10));
+        self.stop();
     }
 }
 
@@ -334,31 +371,9 @@ impl NatsServer {
         })?;
         signal_reload(pid)
     }
-
-    /// Stops it gracefully (SIGTERM, then SIGKILL after 10 s).
-    pub fn stop(&mut self) {
-        self.proc.stop(Duration::from_secs(10));
-    }
-
-    /// Kills it at once, as a crash would.
-    pub fn kill9(&mut self) {
-        self.proc.kill9();
-    }
-
-    /// Its process id while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.proc.pid()
-    }
-
-    /// Starts it again on the same port with the same data.
-    ///
-    /// # Errors
-    /// As [`NatsServer::start`].
-    pub fn restart(&mut self) -> Result<()> {
-        self.proc.stop(Duration::from_secs(10));
-        self.proc.spawn()
-    }
 }
+
+supervised!(NatsServer);
 
 /// The pid file a local `nats-server` writes into its store directory (what
 /// `deltastream creds` signals to reload the users of `up`'s server).
@@ -466,31 +481,9 @@ impl Mongod {
             port,
         })
     }
-
-    /// Stops it gracefully (SIGTERM, then SIGKILL after 10 s).
-    pub fn stop(&mut self) {
-        self.proc.stop(Duration::from_secs(10));
-    }
-
-    /// Kills it at once, as a crash would.
-    pub fn kill9(&mut self) {
-        self.proc.kill9();
-    }
-
-    /// Its process id while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.proc.pid()
-    }
-
-    /// Starts it again on the same port with the same data.
-    ///
-    /// # Errors
-    /// As [`Mongod::start`].
-    pub fn restart(&mut self) -> Result<()> {
-        self.proc.stop(Duration::from_secs(10));
-        self.proc.spawn()
-    }
 }
+
+supervised!(Mongod);
 
 /// A JetStream cluster of local `nats-server`s on loopback: each with its own
 /// client port, cluster port and store directory, server name `n<i>` and the

@@ -25,6 +25,17 @@ struct Received {
     control: Vec<Value>,
 }
 
+impl Received {
+    /// The `seq`s of the data frames of `room`, in arrival order.
+    fn seqs_of(&self, room: &str) -> Vec<u64> {
+        self.frames
+            .iter()
+            .filter(|(f, _)| f.room == room)
+            .map(|(f, _)| f.seq)
+            .collect()
+    }
+}
+
 /// Reads until nothing comes for `quiet`.
 async fn read_binary(ws: &mut Ws, quiet: Duration) -> Received {
     let mut got = Received::default();
@@ -190,12 +201,7 @@ async fn binary_frames_carry_the_stream_messages_a_json_client_gets() {
     assert!(binary_bytes < json_bytes);
 
     // A resume reads the room back in binary frames, from after `since_seq`.
-    let underlying: Vec<u64> = got
-        .frames
-        .iter()
-        .filter(|(f, _)| f.room == "product:NIFTY")
-        .map(|(f, _)| f.seq)
-        .collect();
+    let underlying = got.seqs_of("product:NIFTY");
     let since = underlying[underlying.len() / 2];
     let mut resumed = connect(&addr, "?format=proto").await;
     send(
@@ -204,14 +210,8 @@ async fn binary_frames_carry_the_stream_messages_a_json_client_gets() {
     )
     .await;
     let back = read_binary(&mut resumed, Duration::from_secs(3)).await;
-    let back_seqs: Vec<u64> = back
-        .frames
-        .iter()
-        .filter(|(f, _)| f.room == "product:NIFTY")
-        .map(|(f, _)| f.seq)
-        .collect();
     let expected: Vec<u64> = underlying.iter().copied().filter(|s| *s > since).collect();
-    assert_eq!(back_seqs, expected);
+    assert_eq!(back.seqs_of("product:NIFTY"), expected);
 
     gw.stop().await.expect("gateway stops");
     enrich.stop().await.expect("enricher stops");

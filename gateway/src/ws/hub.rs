@@ -8,7 +8,7 @@ use super::outbox::{Entry, Outbox, Start};
 use super::protocol;
 use super::protocol::Encoding;
 use super::replay::ReplayFeed;
-use super::rooms::{dispatch, leave, Registry, GENERAL};
+use super::rooms::{dispatch, leave, Registry};
 use crate::live::{Live, TaskGuard, Update};
 use ds_runtime::metrics::metrics;
 use std::collections::HashMap;
@@ -104,18 +104,7 @@ impl Hub {
             return None;
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut r = self.inner.registry();
-        let was_empty = r.clients.is_empty();
-        // Joined under the registry lock: every update fanned out after this is
-        // behind the snapshot marker, so the snapshot + live stream has no gap.
-        outbox.join(
-            Arc::from(GENERAL),
-            r.general.clone(),
-            Start::Snapshot,
-            Encoding::Full,
-        );
-        r.clients.insert(id, outbox.clone());
-        drop(r);
+        let was_empty = self.inner.registry().admit(id, &outbox, Start::Snapshot);
         Some(self.registered(id, outbox, was_empty, None))
     }
 
@@ -137,16 +126,7 @@ impl Hub {
                 Arc::new(ReplayFeed::start(prefix, client, self.inner.opts.clone()))
             })
             .clone();
-        let mut r = feed.shared.registry();
-        let was_empty = r.clients.is_empty();
-        outbox.join(
-            Arc::from(GENERAL),
-            r.general.clone(),
-            Start::Live,
-            Encoding::Full,
-        );
-        r.clients.insert(id, outbox.clone());
-        drop(r);
+        let was_empty = feed.shared.registry().admit(id, &outbox, Start::Live);
         Some(self.registered(id, outbox, was_empty, Some(feed)))
     }
 

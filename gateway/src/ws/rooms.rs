@@ -4,7 +4,8 @@
 
 use super::log::RoomLog;
 use super::options::WsOptions;
-use super::outbox::Outbox;
+use super::outbox::{Outbox, Start};
+use super::protocol::Encoding;
 use crate::live::Update;
 use ds_runtime::metrics::metrics;
 use std::collections::{HashMap, HashSet};
@@ -42,6 +43,22 @@ impl Registry {
             rooms: HashMap::new(),
             retain_bytes: opts.max_queued_bytes,
         }
+    }
+
+    /// Adds client `id` to `general`, reading its log from `start`; returns
+    /// whether it is the first client. Joined under the registry's lock, so
+    /// every update appended after it is behind its start: a snapshot then the
+    /// live stream has no gap.
+    pub(super) fn admit(&mut self, id: u64, outbox: &Arc<Outbox>, start: Start) -> bool {
+        let was_empty = self.clients.is_empty();
+        outbox.join(
+            Arc::from(GENERAL),
+            self.general.clone(),
+            start,
+            Encoding::Full,
+        );
+        self.clients.insert(id, outbox.clone());
+        was_empty
     }
 
     /// The log of `room`.
