@@ -43,7 +43,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a gateway on `cfg`, `db` and `nats`, with HTTP settings
-    /// from the environment and default WebSocket limits.
+    /// and WebSocket limits from the environment.
     ///
     /// # Errors
     /// See [`AppState::build`].
@@ -52,7 +52,7 @@ impl AppState {
         db: mongodb::Database,
         nats: async_nats::Client,
     ) -> anyhow::Result<Self> {
-        Self::build(cfg, db, nats, Settings::from_env(), WsOptions::default()).await
+        Self::build(cfg, db, nats, Settings::from_env(), WsOptions::from_env()).await
     }
 
     /// The state with explicit `settings` and WebSocket options: starts the

@@ -12,6 +12,7 @@
 use crate::live::Update;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::Notify;
 
 /// Appends between two passes that drop what every reader has read.
@@ -29,9 +30,38 @@ struct Reader {
     signal: Arc<Notify>,
 }
 
+/// A retained update.
+struct Logged {
+    update: Arc<Update>,
+    /// Byte offset just past it.
+    end: u64,
+    /// When it was appended.
+    at: Instant,
+}
+
+/// When a reader's backlog is conflated (see [`RoomLog::read`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Conflate {
+    /// More than this many bytes waiting.
+    pub(super) bytes: usize,
+    /// Its oldest waiting update appended before this.
+    pub(super) stale_before: Option<Instant>,
+}
+
+impl Conflate {
+    /// Past `bytes` waiting, whatever their age.
+    #[cfg(test)]
+    pub(super) fn after_bytes(bytes: usize) -> Self {
+        Self {
+            bytes,
+            stale_before: None,
+        }
+    }
+}
+
 struct Inner {
-    /// Retained entries with the byte offset just past each.
-    ring: VecDeque<(Arc<Update>, u64)>,
+    /// Retained entries.
+    ring: VecDeque<Logged>,
     /// Absolute index of `ring[0]`.
     first: u64,
     /// Byte offset where `ring[0]` starts (bytes ever appended before it).
@@ -54,7 +84,7 @@ impl Inner {
     fn offset_of(&self, abs: u64) -> u64 {
         match abs.checked_sub(self.first + 1) {
             None => self.first_offset,
-            Some(i) => self.ring.get(i as usize).map_or(self.end_offset, |e| e.1),
+            Some(i) => self.ring.get(i as usize).map_or(self.end_offset, |e| e.end),
         }
     }
 
@@ -72,11 +102,11 @@ impl Inner {
 
     fn pop_until(&mut self, abs: u64) {
         while self.first < abs {
-            let Some((_, end)) = self.ring.pop_front() else {
+            let Some(e) = self.ring.pop_front() else {
                 break;
             };
             self.first += 1;
-            self.first_offset = end;
+            self.first_offset = e.end;
         }
     }
 }
@@ -171,7 +201,11 @@ impl RoomLog {
         let mut g = self.lock();
         let end = g.end_offset + u.frame.len() as u64;
         g.end_offset = end;
-        g.ring.push_back((u, end));
+        g.ring.push_back(Logged {
+            update: u,
+            end,
+            at: Instant::now(),
+        });
         g.since_trim += 1;
         if g.since_trim >= TRIM_EVERY {
             g.since_trim = 0;
@@ -195,15 +229,15 @@ impl RoomLog {
     }
 
     /// Moves reader `id`'s next updates into `out`: at most `max` of them and
-    /// about `conflate_after` bytes, or,
-    /// when more than `conflate_after` bytes wait, all of them with only the
-    /// newest of each key kept (in the order of those newest ones; `on_skip`
-    /// sees each one left out).
+    /// about `conflate.bytes` bytes, or, when more than that many bytes wait
+    /// or the oldest waiting one is stale (`conflate.stale_before`), all of
+    /// them with only the newest of each key kept (in the order of those
+    /// newest ones; `on_skip` sees each one left out).
     pub(super) fn read(
         &self,
         id: ReaderId,
         max: usize,
-        conflate_after: usize,
+        conflate: Conflate,
         on_skip: &mut dyn FnMut(&Update),
         out: &mut Vec<Arc<Update>>,
     ) -> Read {
@@ -233,11 +267,16 @@ impl RoomLog {
         let from = (next - first) as usize;
         let before = out.len();
         let mut conflated = 0;
-        let newest_only = waiting > conflate_after as u64;
+        let conflate_after = conflate.bytes;
+        let stale = match (conflate.stale_before, g.ring.get(from)) {
+            (Some(before), Some(oldest)) => oldest.at < before,
+            _ => false,
+        };
+        let newest_only = stale || waiting > conflate_after as u64;
         let new_next = if newest_only {
             let mut seen: HashSet<&str> = HashSet::new();
             let start = out.len();
-            for (u, _) in g.ring.range(from..).rev() {
+            for Logged { update: u, .. } in g.ring.range(from..).rev() {
                 if seen.insert(&u.key) {
                     out.push(u.clone());
                 } else {
@@ -252,7 +291,7 @@ impl RoomLog {
             // that is slow to take them looks again soon, and conflates then.
             let mut bytes = 0;
             let mut n = 0;
-            for (u, _) in g.ring.range(from..).take(max) {
+            for Logged { update: u, .. } in g.ring.range(from..).take(max) {
                 if n > 0 && bytes >= conflate_after {
                     break;
                 }
@@ -310,7 +349,13 @@ pub(super) mod tests {
             log.append(tick("A", s));
         }
         let mut out = Vec::new();
-        let got = log.read(r, 3, usize::MAX, &mut |_| {}, &mut out);
+        let got = log.read(
+            r,
+            3,
+            Conflate::after_bytes(usize::MAX),
+            &mut |_| {},
+            &mut out,
+        );
         assert!(matches!(
             got,
             Read::Taken {
@@ -321,10 +366,22 @@ pub(super) mod tests {
         ));
         assert_eq!(seqs(&out), vec![2, 3, 4]);
         out.clear();
-        log.read(r, 10, usize::MAX, &mut |_| {}, &mut out);
+        log.read(
+            r,
+            10,
+            Conflate::after_bytes(usize::MAX),
+            &mut |_| {},
+            &mut out,
+        );
         assert_eq!(seqs(&out), vec![5, 6]);
         assert_eq!(
-            log.read(r, 10, usize::MAX, &mut |_| {}, &mut out),
+            log.read(
+                r,
+                10,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out
+            ),
             Read::Parked
         );
     }
@@ -337,7 +394,7 @@ pub(super) mod tests {
             log.append(tick(p, s));
         }
         let mut out = Vec::new();
-        let got = log.read(r, 2, 1, &mut |_| {}, &mut out);
+        let got = log.read(r, 2, Conflate::after_bytes(1), &mut |_| {}, &mut out);
         assert!(matches!(
             got,
             Read::Taken {
@@ -347,6 +404,52 @@ pub(super) mod tests {
             }
         ));
         assert_eq!(seqs(&out), vec![3, 4, 5]);
+    }
+
+    /// A backlog whose oldest update is stale is conflated however small; a
+    /// fresh one is read in full.
+    #[test]
+    fn a_stale_backlog_is_read_newest_per_key() {
+        let log = RoomLog::new(1 << 20);
+        let r = log.attach(Arc::new(Notify::new()));
+        let before = Instant::now();
+        for (p, s) in [("A", 1), ("A", 2), ("B", 3), ("A", 4)] {
+            log.append(tick(p, s));
+        }
+        let fresh = Conflate {
+            bytes: usize::MAX,
+            stale_before: Some(before),
+        };
+        let mut out = Vec::new();
+        let got = log.read(r, 2, fresh, &mut |_| {}, &mut out);
+        assert!(matches!(
+            got,
+            Read::Taken {
+                taken: 2,
+                newest_only: false,
+                ..
+            }
+        ));
+        assert_eq!(seqs(&out), vec![1, 2]);
+        log.append(tick("B", 5));
+        let stale = Conflate {
+            bytes: usize::MAX,
+            stale_before: Some(Instant::now()),
+        };
+        out.clear();
+        let mut skipped = Vec::new();
+        let got = log.read(r, 2, stale, &mut |u| skipped.push(u.value.seq), &mut out);
+        assert!(matches!(
+            got,
+            Read::Taken {
+                taken: 2,
+                conflated: 1,
+                newest_only: true,
+                ..
+            }
+        ));
+        assert_eq!(seqs(&out), vec![4, 5]);
+        assert_eq!(skipped, vec![3]);
     }
 
     #[test]
@@ -359,17 +462,29 @@ pub(super) mod tests {
         for s in 0..(2 * TRIM_EVERY as u64) {
             log.append(tick("A", s + 10));
             out.clear();
-            log.read(fast, 100, usize::MAX, &mut |_| {}, &mut out);
+            log.read(
+                fast,
+                100,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out,
+            );
         }
         // The slow reader keeps the log at its byte bound, then falls off it.
         assert!(log.retained() <= 8, "{}", log.retained());
         assert!(matches!(
-            log.read(slow, 100, usize::MAX, &mut |_| {}, &mut out),
+            log.read(slow, 100, Conflate::after_bytes(usize::MAX), &mut |_| {}, &mut out),
             Read::Lagged { skipped } if skipped == 2 * u64::from(TRIM_EVERY)
         ));
         // It reads on from the end.
         assert_eq!(
-            log.read(slow, 100, usize::MAX, &mut |_| {}, &mut out),
+            log.read(
+                slow,
+                100,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out
+            ),
             Read::Parked
         );
         log.detach(slow);
@@ -377,12 +492,24 @@ pub(super) mod tests {
             log.append(tick("A", s + 1000));
         }
         out.clear();
-        log.read(fast, 1000, usize::MAX, &mut |_| {}, &mut out);
+        log.read(
+            fast,
+            1000,
+            Conflate::after_bytes(usize::MAX),
+            &mut |_| {},
+            &mut out,
+        );
         log.append(tick("A", 5000));
         for s in 0..u64::from(TRIM_EVERY) {
             log.append(tick("A", s + 6000));
             out.clear();
-            log.read(fast, 1000, usize::MAX, &mut |_| {}, &mut out);
+            log.read(
+                fast,
+                1000,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out,
+            );
         }
         assert!(log.retained() < TRIM_EVERY as usize, "{}", log.retained());
     }
@@ -394,11 +521,23 @@ pub(super) mod tests {
         let r = log.attach(signal.clone());
         let mut out = Vec::new();
         assert_eq!(
-            log.read(r, 10, usize::MAX, &mut |_| {}, &mut out),
+            log.read(
+                r,
+                10,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out
+            ),
             Read::Parked
         );
         assert_eq!(
-            log.read(r, 10, usize::MAX, &mut |_| {}, &mut out),
+            log.read(
+                r,
+                10,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out
+            ),
             Read::Parked
         );
         let woken = signal.notified();
@@ -407,7 +546,13 @@ pub(super) mod tests {
             .await
             .expect("woken");
         assert!(matches!(
-            log.read(r, 10, usize::MAX, &mut |_| {}, &mut out),
+            log.read(
+                r,
+                10,
+                Conflate::after_bytes(usize::MAX),
+                &mut |_| {},
+                &mut out
+            ),
             Read::Taken { taken: 1, .. }
         ));
     }

@@ -18,6 +18,12 @@ pub struct WsOptions {
     /// product room: past that a client wants current values, not history.
     /// It is also about how much a writer takes per batch.
     pub conflate_after_bytes: usize,
+    /// A client whose oldest waiting update of a room is older than this gets
+    /// that room conflated too, however few bytes wait: under load (a writer
+    /// that cannot keep up with every frame) a client gets current values
+    /// rather than a growing delay. A live dashboard has no use for a price
+    /// this stale when a newer one is already there.
+    pub conflate_after_age: Duration,
     /// What a room's log keeps at most for members that have not read it: a
     /// client further behind gets `resync` and the room's latest values. A
     /// client whose latest values alone exceed it is disconnected
@@ -40,11 +46,53 @@ impl Default for WsOptions {
         Self {
             auth_timeout: Duration::from_secs(5),
             conflate_after_bytes: 64 * 1024,
+            conflate_after_age: Duration::from_millis(250),
             max_queued_bytes: 4 * 1024 * 1024,
             stall_timeout: Duration::from_secs(10),
             max_resume: 20_000,
             close_timeout: Duration::from_secs(5),
             max_message_size: 64 * 1024,
         }
+    }
+}
+
+impl WsOptions {
+    /// The defaults, with `DS_WS_CONFLATE_AFTER_MS` (milliseconds;
+    /// `off` for bytes only) read from the environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The defaults overridden by `get` (an unparsable value keeps the
+    /// default, with a warning).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut o = Self::default();
+        let key = "DS_WS_CONFLATE_AFTER_MS";
+        if let Some(v) = get(key) {
+            match v.trim() {
+                "off" => o.conflate_after_age = Duration::MAX,
+                t => match t.parse::<u64>() {
+                    Ok(ms) => o.conflate_after_age = Duration::from_millis(ms),
+                    Err(_) => tracing::warn!(key, value = %v, "ignoring invalid setting"),
+                },
+            }
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_conflation_age_comes_from_the_environment() {
+        let with = |v: &str| {
+            WsOptions::from_lookup(|k| (k == "DS_WS_CONFLATE_AFTER_MS").then(|| v.to_owned()))
+                .conflate_after_age
+        };
+        assert_eq!(with("250"), Duration::from_millis(250));
+        assert_eq!(with("off"), Duration::MAX);
+        assert_eq!(with("soon"), WsOptions::default().conflate_after_age);
     }
 }

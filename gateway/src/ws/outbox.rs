@@ -6,13 +6,13 @@
 //! behind the client is) happens on the writer's task, on any core, and only
 //! for clients that are ready to write.
 //!
-//! The bound is in bytes: with more than `conflate_after_bytes` of a room
-//! waiting, the writer takes only the newest update of each key
-//! (latest-value conflation); a client more than `max_queued_bytes` behind (a
+//! With more than `conflate_after_bytes` of a room waiting, or its oldest
+//! waiting update older than `conflate_after_age`, the writer takes only the
+//! newest update of each key (latest-value conflation); a client more than `max_queued_bytes` behind (a
 //! room's log no longer holds its next update), or whose writer has been stuck
 //! on a write for `stall_timeout`, is closed with a reason.
 
-use super::log::{Read, ReaderId, RoomLog};
+use super::log::{Conflate, Read, ReaderId, RoomLog};
 use super::options::{WsOptions, SLOW_CLIENT};
 use super::protocol::Encoding;
 use crate::live::Update;
@@ -214,7 +214,7 @@ impl Outbox {
     /// Moves up to about `max` entries into `out` (which the caller reuses),
     /// waiting until there is at least one: control entries first, then each
     /// room's updates (all of them, newest per key, when the room is more than
-    /// `opts.conflate_after_bytes` behind). A client left behind by a room's
+    /// `opts.conflate_after_bytes` or `opts.conflate_after_age` behind). A client left behind by a room's
     /// log is closed; its writer then sees the close.
     pub async fn next_batch(&self, out: &mut Vec<Entry>, max: usize, opts: &WsOptions) {
         loop {
@@ -257,17 +257,15 @@ impl Outbox {
             }
             out.push(e);
         }
+        let conflate = Conflate {
+            bytes: opts.conflate_after_bytes,
+            stale_before: Instant::now().checked_sub(opts.conflate_after_age),
+        };
         let Queue { rooms, scratch, .. } = &mut *q;
         for c in rooms.iter() {
             let room_max = max.saturating_sub(out.len() + scratch.len()).max(1);
             let mut skipped = |u: &Update| tally.add(u.event.name());
-            let read = c.log.read(
-                c.id,
-                room_max,
-                opts.conflate_after_bytes,
-                &mut skipped,
-                scratch,
-            );
+            let read = c.log.read(c.id, room_max, conflate, &mut skipped, scratch);
             match read {
                 Read::Taken {
                     bytes,
@@ -447,6 +445,8 @@ mod tests {
         let opts = WsOptions {
             conflate_after_bytes: 2 * l + l / 2,
             max_queued_bytes: 4 * l + l / 2,
+            // Bytes only: a test thread paused 100 ms must not conflate.
+            conflate_after_age: Duration::from_secs(3600),
             ..WsOptions::default()
         };
         let (o, log) = joined(&opts).await;
@@ -477,6 +477,7 @@ mod tests {
         let opts = WsOptions {
             conflate_after_bytes: l,
             max_queued_bytes: 2 * l + l / 2,
+            conflate_after_age: Duration::from_secs(3600),
             ..WsOptions::default()
         };
         let (o, log) = joined(&WsOptions::default()).await;

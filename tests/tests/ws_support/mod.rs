@@ -83,6 +83,7 @@ pub async fn send_op(ws: &mut Ws, op: &str, kind: &str, symbol: &str) {
 pub fn lossless() -> WsOptions {
     WsOptions {
         conflate_after_bytes: usize::MAX / 2,
+        conflate_after_age: Duration::from_secs(3600),
         max_queued_bytes: usize::MAX / 2,
         stall_timeout: Duration::from_secs(600),
         ..WsOptions::default()
