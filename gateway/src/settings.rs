@@ -1,6 +1,8 @@
-//! The REST gateway's own settings (rate limits, CORS, timeouts, body size),
-//! read from `DS_*` environment variables with defaults in one place.
+//! The gateway's own settings (rate limits, CORS, timeouts, body size, the
+//! WebSocket conflation age), read from `DS_*` environment variables with
+//! defaults in one place.
 
+use crate::ws::WsOptions;
 use std::time::Duration;
 
 /// HTTP settings of the REST API.
@@ -17,6 +19,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes (`DS_HTTP_BODY_LIMIT`); larger is 413.
     pub body_limit: usize,
+    /// [`WsOptions::conflate_after_age`] (`DS_WS_CONFLATE_AFTER_MS`, or `off`).
+    pub ws_conflate_after_age: Duration,
 }
 
 impl Default for Settings {
@@ -27,11 +31,20 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(10),
             body_limit: 64 * 1024,
+            ws_conflate_after_age: WsOptions::default().conflate_after_age,
         }
     }
 }
 
 impl Settings {
+    /// The WebSocket limits: the defaults with these settings' conflation age.
+    pub fn ws_options(&self) -> WsOptions {
+        WsOptions {
+            conflate_after_age: self.ws_conflate_after_age,
+            ..WsOptions::default()
+        }
+    }
+
     /// The defaults overridden by the process environment.
     pub fn from_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -62,6 +75,15 @@ impl Settings {
         if let Some(v) = num("DS_HTTP_BODY_LIMIT") {
             s.body_limit = v as usize;
         }
+        match get("DS_WS_CONFLATE_AFTER_MS").as_deref().map(str::trim) {
+            Some("off") => s.ws_conflate_after_age = Duration::MAX,
+            Some(_) => {
+                if let Some(v) = num("DS_WS_CONFLATE_AFTER_MS") {
+                    s.ws_conflate_after_age = Duration::from_millis(v as u64);
+                }
+            }
+            None => {}
+        }
         if let Some(v) = get("DS_CORS_ORIGINS") {
             s.cors_origins = v
                 .split(',')
@@ -83,8 +105,15 @@ mod tests {
             "DS_RATE_LIMIT_RPS" => Some("5".into()),
             "DS_RATE_LIMIT_BURST" => Some("x".into()),
             "DS_CORS_ORIGINS" => Some("https://a.example, https://b.example".into()),
+            "DS_WS_CONFLATE_AFTER_MS" => Some("100".into()),
             _ => None,
         });
+        assert_eq!(
+            s.ws_options().conflate_after_age,
+            Duration::from_millis(100)
+        );
+        let off = Settings::from_lookup(|k| (k == "DS_WS_CONFLATE_AFTER_MS").then(|| "off".into()));
+        assert_eq!(off.ws_conflate_after_age, Duration::MAX);
         assert_eq!(s.rate_limit_rps, 5.0);
         assert_eq!(s.rate_limit_burst, 100.0);
         assert_eq!(s.cors_origins.len(), 2);

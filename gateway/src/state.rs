@@ -52,7 +52,9 @@ impl AppState {
         db: mongodb::Database,
         nats: async_nats::Client,
     ) -> anyhow::Result<Self> {
-        Self::build(cfg, db, nats, Settings::from_env(), WsOptions::from_env()).await
+        let settings = Settings::from_env();
+        let ws = settings.ws_options();
+        Self::build(cfg, db, nats, settings, ws).await
     }
 
     /// The state with explicit `settings` and WebSocket options: starts the

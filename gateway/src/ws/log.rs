@@ -336,6 +336,11 @@ pub(super) mod tests {
         Arc::new(render::update(m, seq).expect("renders"))
     }
 
+    /// Reads with no conflation.
+    fn read_all(log: &RoomLog, r: ReaderId, max: usize, out: &mut Vec<Arc<Update>>) -> Read {
+        log.read(r, max, Conflate::after_bytes(usize::MAX), &mut |_| {}, out)
+    }
+
     fn seqs(v: &[Arc<Update>]) -> Vec<u64> {
         v.iter().map(|u| u.value.seq).collect()
     }
@@ -349,13 +354,7 @@ pub(super) mod tests {
             log.append(tick("A", s));
         }
         let mut out = Vec::new();
-        let got = log.read(
-            r,
-            3,
-            Conflate::after_bytes(usize::MAX),
-            &mut |_| {},
-            &mut out,
-        );
+        let got = read_all(&log, r, 3, &mut out);
         assert!(matches!(
             got,
             Read::Taken {
@@ -366,24 +365,9 @@ pub(super) mod tests {
         ));
         assert_eq!(seqs(&out), vec![2, 3, 4]);
         out.clear();
-        log.read(
-            r,
-            10,
-            Conflate::after_bytes(usize::MAX),
-            &mut |_| {},
-            &mut out,
-        );
+        read_all(&log, r, 10, &mut out);
         assert_eq!(seqs(&out), vec![5, 6]);
-        assert_eq!(
-            log.read(
-                r,
-                10,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out
-            ),
-            Read::Parked
-        );
+        assert_eq!(read_all(&log, r, 10, &mut out), Read::Parked);
     }
 
     #[test]
@@ -462,54 +446,27 @@ pub(super) mod tests {
         for s in 0..(2 * TRIM_EVERY as u64) {
             log.append(tick("A", s + 10));
             out.clear();
-            log.read(
-                fast,
-                100,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out,
-            );
+            read_all(&log, fast, 100, &mut out);
         }
         // The slow reader keeps the log at its byte bound, then falls off it.
         assert!(log.retained() <= 8, "{}", log.retained());
         assert!(matches!(
-            log.read(slow, 100, Conflate::after_bytes(usize::MAX), &mut |_| {}, &mut out),
+            read_all(&log, slow, 100, &mut out),
             Read::Lagged { skipped } if skipped == 2 * u64::from(TRIM_EVERY)
         ));
         // It reads on from the end.
-        assert_eq!(
-            log.read(
-                slow,
-                100,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out
-            ),
-            Read::Parked
-        );
+        assert_eq!(read_all(&log, slow, 100, &mut out), Read::Parked);
         log.detach(slow);
         for s in 0..u64::from(TRIM_EVERY) {
             log.append(tick("A", s + 1000));
         }
         out.clear();
-        log.read(
-            fast,
-            1000,
-            Conflate::after_bytes(usize::MAX),
-            &mut |_| {},
-            &mut out,
-        );
+        read_all(&log, fast, 1000, &mut out);
         log.append(tick("A", 5000));
         for s in 0..u64::from(TRIM_EVERY) {
             log.append(tick("A", s + 6000));
             out.clear();
-            log.read(
-                fast,
-                1000,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out,
-            );
+            read_all(&log, fast, 1000, &mut out);
         }
         assert!(log.retained() < TRIM_EVERY as usize, "{}", log.retained());
     }
@@ -520,39 +477,15 @@ pub(super) mod tests {
         let signal = Arc::new(Notify::new());
         let r = log.attach(signal.clone());
         let mut out = Vec::new();
-        assert_eq!(
-            log.read(
-                r,
-                10,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out
-            ),
-            Read::Parked
-        );
-        assert_eq!(
-            log.read(
-                r,
-                10,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out
-            ),
-            Read::Parked
-        );
+        assert_eq!(read_all(&log, r, 10, &mut out), Read::Parked);
+        assert_eq!(read_all(&log, r, 10, &mut out), Read::Parked);
         let woken = signal.notified();
         log.append(tick("A", 1));
         tokio::time::timeout(std::time::Duration::from_secs(5), woken)
             .await
             .expect("woken");
         assert!(matches!(
-            log.read(
-                r,
-                10,
-                Conflate::after_bytes(usize::MAX),
-                &mut |_| {},
-                &mut out
-            ),
+            read_all(&log, r, 10, &mut out),
             Read::Taken { taken: 1, .. }
         ));
     }
