@@ -96,36 +96,31 @@ pub fn update(m: Enriched, seq: u64) -> serde_json::Result<Update> {
 }
 
 /// The binary WebSocket frame of a message: a `deltastream.v1.WsFrame`
-/// (event, room, seq and the message in its `data` field), encoded straight
-/// from the typed message, without copying it into a `WsFrame` first.
+/// (event, room, seq, and in `data` the message as [`Enriched::encode`]
+/// encodes it for the bus).
 pub fn proto_frame(event: Event, room: &str, seq: u64, m: &Enriched) -> bytes::Bytes {
-    use prost::encoding::{encode_key, encode_varint, message, WireType};
-    use prost::Message;
-    let string = |tag: u32, s: &str, buf: &mut Vec<u8>| {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    fn length_delimited(tag: u32, bytes: &[u8], buf: &mut Vec<u8>) {
         encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(s.len() as u64, buf);
-        buf.extend_from_slice(s.as_bytes());
+        encode_varint(bytes.len() as u64, buf);
+        buf.extend_from_slice(bytes);
+    }
+    // The field numbers of `WsFrame.data` (schemas/proto/deltastream/v1/ws.proto).
+    let data_tag = match m {
+        Enriched::Underlying(_) => 4,
+        Enriched::Chain(_) => 5,
+        Enriched::Summary(_) => 6,
+        Enriched::Bar(_) => 7,
     };
-    let len = match m {
-        Enriched::Underlying(x) => x.encoded_len(),
-        Enriched::Chain(x) => x.encoded_len(),
-        Enriched::Summary(x) => x.encoded_len(),
-        Enriched::Bar(x) => x.encoded_len(),
-    };
-    let mut buf = Vec::with_capacity(len + room.len() + 48);
-    string(1, event.name(), &mut buf);
-    string(2, room, &mut buf);
+    let message = m.encode();
+    let mut buf = Vec::with_capacity(message.len() + room.len() + 48);
+    length_delimited(1, event.name().as_bytes(), &mut buf);
+    length_delimited(2, room.as_bytes(), &mut buf);
     if seq != 0 {
         encode_key(3, WireType::Varint, &mut buf);
         encode_varint(seq, &mut buf);
     }
-    // The field numbers of `WsFrame.data` (schemas/proto/deltastream/v1/ws.proto).
-    match m {
-        Enriched::Underlying(x) => message::encode(4, x, &mut buf),
-        Enriched::Chain(x) => message::encode(5, x, &mut buf),
-        Enriched::Summary(x) => message::encode(6, x, &mut buf),
-        Enriched::Bar(x) => message::encode(7, x, &mut buf),
-    }
+    length_delimited(data_tag, &message, &mut buf);
     bytes::Bytes::from(buf)
 }
 

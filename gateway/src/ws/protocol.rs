@@ -56,7 +56,7 @@ impl Format {
     pub fn parse(asked: Option<&str>) -> Result<Self, String> {
         match asked.map(str::trim) {
             None | Some("" | "json") => Ok(Format::Json),
-            Some("proto" | "protobuf") => Ok(Format::Proto),
+            Some("proto") => Ok(Format::Proto),
             Some(other) => Err(format!(
                 "format {other:?} is not one of json, proto (?format=proto for binary \
                  deltastream.v1.WsFrame frames)"
