@@ -87,13 +87,28 @@ impl Checkpoint {
     /// # Errors
     /// [`CheckpointError::Fenced`] when another instance wrote in between.
     pub async fn save<T: Serialize>(&mut self, value: &T) -> Result<(), CheckpointError> {
-        let bytes =
-            Bytes::from(
-                serde_json::to_vec(value).map_err(|e| CheckpointError::Corrupt {
-                    key: self.key.clone(),
-                    reason: e.to_string(),
-                })?,
-            );
+        let bytes = self.encode(value)?;
+        self.save_encoded(bytes).await
+    }
+
+    /// `value` as this slot stores it, to be written later ([`Checkpoint::save_encoded`]).
+    ///
+    /// # Errors
+    /// When `value` does not serialize.
+    pub fn encode<T: Serialize>(&self, value: &T) -> Result<Bytes, CheckpointError> {
+        serde_json::to_vec(value)
+            .map(Bytes::from)
+            .map_err(|e| CheckpointError::Corrupt {
+                key: self.key.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Writes a value [`Checkpoint::encode`]d, as [`Checkpoint::save`] does.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::save`].
+    pub async fn save_encoded(&mut self, bytes: Bytes) -> Result<(), CheckpointError> {
         let result = if self.revision == 0 {
             self.kv.create(&self.key, bytes).await.map_err(|e| {
                 if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists {

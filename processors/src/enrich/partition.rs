@@ -1,7 +1,10 @@
 //! One group's enrichment loop: restore each product's checkpoint, (re)build the
 //! group's durable consumer from the lowest checkpointed sequence, then in
-//! batches apply each product's pure [`ProductState`], publish outputs,
-//! dead-letter poison, flush, checkpoint the products that moved, ack.
+//! batches apply each product's pure [`ProductState`], publish outputs and
+//! dead-letter poison, and hand the batch's publish acks to a task that awaits
+//! them; every [`CHECKPOINT_EVERY`] another task makes what was applied durable
+//! in order (those acks received, the products that moved checkpointed, then
+//! the messages acked) while the loop goes on enriching.
 //!
 //! Acks come last: a crash anywhere re-delivers from the lowest checkpoint, each
 //! product's state machine skips what it already applied, and re-published
@@ -140,16 +143,23 @@ async fn open_consumer(
     consumer::Source::open(created, &name, PROCESSOR, MAX_BATCH).await
 }
 
-/// One product of a group: its pure state, its checkpoint slot, and the days it
-/// touched since its last checkpoint.
+/// One product of a group: its pure state, where it is checkpointed, and the
+/// days it touched since its last checkpoint.
 struct Product<'a> {
     spec: &'a ProductSpec,
     state: ProductState,
-    ckpt: Checkpoint,
+    /// Its checkpoint slot; away while a checkpoint of it is being written.
+    slot: Option<Slot>,
     days: Touched,
-    recorder: Recorder,
     /// Applied something since the last checkpoint.
     moved: bool,
+}
+
+/// Where a product's progress is made durable: its checkpoint and what it
+/// knows of the day index.
+struct Slot {
+    ckpt: Checkpoint,
+    recorder: Recorder,
 }
 
 impl<'a> Product<'a> {
@@ -167,51 +177,145 @@ impl<'a> Product<'a> {
         Ok(Self {
             spec,
             state: restored.unwrap_or_else(|| ProductState::new(spec)),
-            ckpt,
+            slot: Some(Slot {
+                ckpt,
+                recorder: Recorder::default(),
+            }),
             days: Touched::default(),
-            recorder: Recorder::default(),
             moved: false,
         })
     }
 
+    /// What to write for this product now (its state as it is), if it moved
+    /// since its last checkpoint; its slot goes with it.
+    fn snapshot(&mut self) -> anyhow::Result<Option<Write>> {
+        if !self.moved {
+            return Ok(None);
+        }
+        let Some(slot) = self.slot.take() else {
+            anyhow::bail!("{}: a checkpoint is already being written", self.spec.name);
+        };
+        let state = match slot.ckpt.encode(&self.state) {
+            Ok(state) => state,
+            Err(e) => {
+                self.slot = Some(slot);
+                return Err(e.into());
+            }
+        };
+        self.moved = false;
+        Ok(Some(Write {
+            product: self.spec.name.clone(),
+            slot,
+            days: std::mem::take(&mut self.days),
+            state,
+        }))
+    }
+}
+
+/// One product's checkpoint, written in the background.
+struct Write {
+    product: String,
+    slot: Slot,
+    days: Touched,
+    state: bytes::Bytes,
+}
+
+impl Write {
     /// Records the day index, then writes the checkpoint. The day index goes
     /// first: a crash in between re-applies the messages, and the index merge
     /// is idempotent.
-    async fn persist(&mut self, index: &Store) -> anyhow::Result<Flow> {
-        let product = self.spec.name.as_str();
+    async fn run(&mut self, index: &Store) -> anyhow::Result<Flow> {
+        let product = self.product.as_str();
         if !self.days.is_empty() {
-            self.recorder.record(index, product, &self.days).await?;
-            self.days.clear();
+            self.slot
+                .recorder
+                .record(index, product, &self.days)
+                .await?;
         }
-        match self.ckpt.save(&self.state).await {
-            Ok(()) => {}
+        match self.slot.ckpt.save_encoded(self.state.clone()).await {
+            Ok(()) => Ok(Flow::Continue),
             Err(CheckpointError::Fenced(_)) => {
                 tracing::warn!(product, "another instance owns this product now; stopping");
+                Ok(Flow::Fenced)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A batch's publishes whose acks a task awaits: at once, not when the
+/// checkpoint is due, so the connection's permits for acks in flight (which
+/// every partition of the process shares) come back as soon as the acks do.
+type Acking = tokio::task::JoinHandle<ds_runtime::Result<()>>;
+
+/// A checkpoint written: the slots back, and how the partition goes on.
+struct Written {
+    slots: Vec<(String, Slot)>,
+    flow: anyhow::Result<Flow>,
+}
+
+/// Makes a snapshot durable: the outputs and dead letters of the messages it
+/// covers, then each product's day index and checkpoint (at once, each to its
+/// own key), then the acks of those messages. Acks come last.
+async fn write(
+    outputs: Vec<Acking>,
+    mut writes: Vec<Write>,
+    index: Store,
+    mut acks: Unsettled,
+) -> Written {
+    let flow = async {
+        for batch in outputs {
+            batch
+                .await
+                .map_err(|e| anyhow::anyhow!("awaiting publish acks: {e}"))??;
+        }
+        let flows = futures::future::join_all(writes.iter_mut().map(|w| w.run(&index))).await;
+        for flow in flows {
+            if flow? == Flow::Fenced {
                 return Ok(Flow::Fenced);
             }
-            Err(e) => return Err(e.into()),
         }
-        self.moved = false;
+        acks.settle().await?;
         Ok(Flow::Continue)
+    }
+    .await;
+    Written {
+        slots: writes.into_iter().map(|w| (w.product, w.slot)).collect(),
+        flow,
     }
 }
 
 /// One group's enrichment: its products, where their outputs go, and what they
 /// applied but have not checkpointed yet.
 ///
-/// Checkpoints (and acks) are written at most every [`CHECKPOINT_EVERY`], and at
-/// once when the partition goes idle or stops: outputs are published and
-/// acknowledged per batch, so a crash re-applies at most that much, and the
-/// re-published outputs are de-duplicated by their ids.
+/// A checkpoint is taken at most every [`CHECKPOINT_EVERY`], and when the
+/// partition stops: the products' states as they are, the acks of the outputs
+/// published since the last one and the messages applied, handed to a task that makes
+/// them durable in order ([`write`]) while the partition goes on enriching. One
+/// checkpoint is written at a time. A crash re-applies what came after the
+/// last written checkpoint, and the re-published outputs are de-duplicated by
+/// their ids.
 struct Partition<'a> {
     products: BTreeMap<String, Product<'a>>,
     publisher: Publisher,
     index: Store,
     unsettled: Unsettled,
     last_persist: Instant,
+    /// The acks of the batches since the last checkpoint.
+    acking: Vec<Acking>,
+    /// The checkpoint being written, if any.
+    writing: Option<tokio::task::JoinHandle<Written>>,
     processed_tick: IntCounter,
     processed_chain: IntCounter,
     seconds: Histogram,
+}
+
+/// What became due for a partition.
+enum Due {
+    /// The checkpoint being written is done.
+    Written(Written),
+    /// Time for the next checkpoint.
+    Checkpoint,
 }
 
 impl<'a> Partition<'a> {
@@ -223,6 +327,8 @@ impl<'a> Partition<'a> {
             index: crate::day_index::open(js).await?,
             unsettled: Unsettled::new(Acks::UpTo, ORIGIN),
             last_persist: Instant::now(),
+            acking: Vec::new(),
+            writing: None,
             processed_tick: m.processed.with_label_values(&[PROCESSOR, "underlying"]),
             processed_chain: m.processed.with_label_values(&[PROCESSOR, "chain"]),
             seconds: m.processing_seconds.with_label_values(&[PROCESSOR]),
@@ -294,30 +400,64 @@ impl<'a> Partition<'a> {
             .await
     }
 
-    /// Checkpoints every product that moved (at once, each to its own key),
-    /// then acks everything applied (outputs and dead letters are already
-    /// acknowledged by JetStream).
-    async fn persist(&mut self) -> anyhow::Result<Flow> {
-        let index = &self.index;
-        let flows = futures::future::join_all(
-            self.products
-                .values_mut()
-                .filter(|p| p.moved)
-                .map(|p| p.persist(index)),
-        )
-        .await;
-        for flow in flows {
-            if flow? == Flow::Fenced {
-                return Ok(Flow::Fenced);
+    /// Hands a checkpoint of every product that moved, with the outputs and
+    /// messages it covers, to a task that writes it ([`write`]).
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        let mut writes = Vec::new();
+        for product in self.products.values_mut() {
+            writes.extend(product.snapshot()?);
+        }
+        self.await_acks();
+        let outputs = std::mem::take(&mut self.acking);
+        let acks = std::mem::replace(&mut self.unsettled, Unsettled::new(Acks::UpTo, ORIGIN));
+        let index = self.index.clone();
+        self.writing = Some(tokio::spawn(write(outputs, writes, index, acks)));
+        self.last_persist = Instant::now();
+        Ok(())
+    }
+
+    /// Hands the acks awaited so far to a task of their own.
+    fn await_acks(&mut self) {
+        let mut acks = self.publisher.take_in_flight();
+        if !acks.is_empty() {
+            self.acking
+                .push(tokio::spawn(async move { acks.wait().await }));
+        }
+    }
+
+    /// Takes back the slots of a checkpoint written.
+    fn written(&mut self, written: Written) -> anyhow::Result<Flow> {
+        self.writing = None;
+        for (name, slot) in written.slots {
+            if let Some(p) = self.products.get_mut(&name) {
+                p.slot = Some(slot);
             }
         }
-        self.unsettled.settle().await?;
-        self.last_persist = Instant::now();
-        Ok(Flow::Continue)
+        written.flow
+    }
+
+    /// Waits for the checkpoint being written, if any.
+    async fn finish_writing(&mut self) -> anyhow::Result<Flow> {
+        match self.writing.as_mut() {
+            Some(task) => {
+                let written = joined(task.await);
+                self.written(written)
+            }
+            None => Ok(Flow::Continue),
+        }
     }
 }
+
+/// A checkpoint task's result, or its failure as one.
+fn joined(r: Result<Written, tokio::task::JoinError>) -> Written {
+    r.unwrap_or_else(|e| Written {
+        slots: Vec::new(),
+        flow: Err(anyhow::anyhow!("checkpoint writer: {e}")),
+    })
+}
+
 impl Handler for Partition<'_> {
-    type Ready = ();
+    type Ready = Due;
 
     fn room(&self) -> usize {
         MAX_BATCH
@@ -329,32 +469,46 @@ impl Handler for Partition<'_> {
         for msg in batch {
             self.apply(msg).await?;
         }
-        self.publisher.flush().await?;
+        self.await_acks();
         let per_msg = started.elapsed().as_secs_f64() / n.max(1) as f64;
         for _ in 0..n {
             self.seconds.observe(per_msg);
         }
-        if self.last_persist.elapsed() >= CHECKPOINT_EVERY {
-            return self.persist().await;
+        if self.writing.is_none() && self.last_persist.elapsed() >= CHECKPOINT_EVERY {
+            self.checkpoint()?;
         }
         Ok(Flow::Continue)
     }
 
-    async fn ready(&mut self) {
+    async fn ready(&mut self) -> Due {
+        if let Some(task) = self.writing.as_mut() {
+            return Due::Written(joined(task.await));
+        }
         if self.unsettled.is_empty() {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep_until((self.last_persist + CHECKPOINT_EVERY).into()).await;
+        Due::Checkpoint
     }
 
-    async fn on_ready(&mut self, (): ()) -> anyhow::Result<Flow> {
-        self.persist().await
+    async fn on_ready(&mut self, due: Due) -> anyhow::Result<Flow> {
+        match due {
+            Due::Written(written) => self.written(written),
+            Due::Checkpoint => {
+                self.checkpoint()?;
+                Ok(Flow::Continue)
+            }
+        }
     }
 
     async fn stop(&mut self) -> anyhow::Result<Flow> {
+        if self.finish_writing().await? == Flow::Fenced {
+            return Ok(Flow::Fenced);
+        }
         if self.unsettled.is_empty() {
             return Ok(Flow::Continue);
         }
-        self.persist().await
+        self.checkpoint()?;
+        self.finish_writing().await
     }
 }

@@ -94,7 +94,11 @@ impl LiveTraffic {
         );
         let opens = Instant::now() + LIVE_WARMUP;
         let closes = opens + Duration::from_secs(secs);
-        let collector = tokio::spawn(collect(sub_ticks, sub_chains, window, closes));
+        let collector = tokio::spawn(async move {
+            collect(sub_ticks, sub_chains, None, window, closes)
+                .await
+                .total
+        });
         let (cfg, js) = (env.cfg.clone(), env.js.clone());
         let publisher = tokio::spawn(async move { publish_paced(&cfg, &js, 1000, closes).await });
         tokio::time::sleep_until(tokio::time::Instant::from_std(opens)).await;
@@ -116,59 +120,113 @@ impl LiveTraffic {
     }
 }
 
-/// The latencies (ms) from event time to receipt of the enriched ticks and
-/// chains of any product whose event time falls in the `window` after a
-/// warm-up, sorted.
+/// A live window's latencies (ms), each sorted: from event time to receipt of
+/// the enriched message (`total`), and that split where the bench saw the raw
+/// message arrive (a core subscriber beside the enricher's consumer): event
+/// time → raw seen (`to_raw`: the feed and the server storing it) and raw seen →
+/// enriched seen (`raw_to_enriched`: the enricher, and the server again).
+#[derive(Debug, Default)]
+pub struct Split {
+    /// Event time → enriched message received.
+    pub total: Vec<f64>,
+    /// Event time → raw message received.
+    pub to_raw: Vec<f64>,
+    /// Raw message received → its enriched message received.
+    pub raw_to_enriched: Vec<f64>,
+}
+
+/// The latencies of the enriched ticks and chains of any product whose event
+/// time falls in the `window` after a warm-up, split at the raw message's
+/// arrival ([`Split`]).
 ///
 /// # Errors
 /// When subscribing fails.
 pub async fn collect_enriched(
     client: &async_nats::Client,
     window: Duration,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Split> {
     let sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
     let sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
+    let sub_raw = client.subscribe("md.raw.>").await?;
     let from_ns = ds_processors::time::now_unix_ns() + LIVE_WARMUP.as_nanos() as i64;
     let range = (from_ns, from_ns + window.as_nanos() as i64);
     let closes = Instant::now() + LIVE_WARMUP + window;
-    let mut lat = collect(sub_ticks, sub_chains, range, closes).await;
-    lat.sort_by(f64::total_cmp);
-    Ok(lat)
+    let mut split = collect(sub_ticks, sub_chains, Some(sub_raw), range, closes).await;
+    for v in [
+        &mut split.total,
+        &mut split.to_raw,
+        &mut split.raw_to_enriched,
+    ] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(split)
+}
+
+/// The event time of an enriched (or raw, `raw`) tick or chain, by its subject.
+fn event_time(subject: &str, payload: bytes::Bytes, raw: bool) -> Option<i64> {
+    let tick = subject.ends_with(".underlying");
+    match (tick, raw) {
+        (true, false) => ds_schemas::EnrichedUnderlying::decode(payload)
+            .map(|u| u.ts_unix_ns)
+            .ok(),
+        (false, false) => ds_schemas::EnrichedChain::decode(payload)
+            .map(|c| c.ts_unix_ns)
+            .ok(),
+        (true, true) => ds_schemas::UnderlyingTick::decode(payload)
+            .map(|u| u.ts_unix_ns)
+            .ok(),
+        (false, true) => ds_schemas::OptionChain::decode(payload)
+            .map(|c| c.ts_unix_ns)
+            .ok(),
+    }
 }
 
 /// The latencies (ms) of the enriched ticks and chains whose event time is in
-/// `window`, received until a little after `closes`.
+/// `window`, received until a little after `closes`; with `raw`, split at the
+/// raw message's arrival.
 async fn collect(
     mut sub_ticks: async_nats::Subscriber,
     mut sub_chains: async_nats::Subscriber,
+    mut raw: Option<async_nats::Subscriber>,
     window: (i64, i64),
     closes: Instant,
-) -> Vec<f64> {
-    let mut lat = Vec::new();
+) -> Split {
+    let mut split = Split::default();
+    // When each raw message was seen, by its subject's tail and event time.
+    let mut seen: std::collections::HashMap<(String, i64), i64> = Default::default();
     // Enriched messages of the window's last events arrive after it.
     let deadline = tokio::time::Instant::from_std(closes) + Duration::from_secs(5);
     loop {
-        let m = tokio::select! {
-            m = sub_ticks.next() => m,
-            m = sub_chains.next() => m,
+        let (m, is_raw) = tokio::select! {
+            m = sub_ticks.next() => (m, false),
+            m = sub_chains.next() => (m, false),
+            Some(m) = async { raw.as_mut()?.next().await } => (Some(m), true),
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let Some(m) = m else { break };
         let now = ds_processors::time::now_unix_ns();
-        let ts = if m.subject.as_str().ends_with(".underlying") {
-            ds_schemas::EnrichedUnderlying::decode(m.payload)
-                .map(|u| u.ts_unix_ns)
-                .ok()
-        } else {
-            ds_schemas::EnrichedChain::decode(m.payload)
-                .map(|c| c.ts_unix_ns)
-                .ok()
+        let subject = m.subject.as_str();
+        let tail = subject
+            .strip_prefix(if is_raw { "md.raw." } else { "md.enriched." })
+            .unwrap_or(subject)
+            .to_owned();
+        let Some(ts) =
+            event_time(subject, m.payload, is_raw).filter(|ts| (window.0..window.1).contains(ts))
+        else {
+            continue;
         };
-        if let Some(ts) = ts.filter(|ts| (window.0..window.1).contains(ts)) {
-            lat.push((now - ts) as f64 / 1e6);
+        let ms = |ns: i64| ns as f64 / 1e6;
+        if is_raw {
+            split.to_raw.push(ms(now - ts));
+            seen.insert((tail, ts), now);
+        } else {
+            split.total.push(ms(now - ts));
+            if let Some(at) = seen.remove(&(tail, ts)) {
+                split.raw_to_enriched.push(ms(now - at));
+            }
         }
     }
-    lat
+    split
 }
 
 /// Publishes live feed events (stamped with their publish time) at `rate` msgs/s
