@@ -13,6 +13,8 @@ pub const UNKNOWN_PRODUCT: &str = "_";
 
 /// Every enriched subject.
 pub const ALL_ENRICHED: &str = "md.enriched.>";
+/// Every subject of `MD_RAW`.
+pub const ALL_RAW: &str = "md.raw.>";
 /// Every dead-letter subject.
 pub const ALL_DLQ: &str = "md.dlq.>";
 /// Where a DLQ re-drive is asked for (request/reply): the body names an

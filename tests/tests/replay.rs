@@ -357,6 +357,16 @@ async fn replaying_one_product_touches_only_that_product() {
         .all(|d| d.get_str("product") == Ok("NIFTY")));
     assert!(!snap[UNDERLYING_TICKS].is_empty());
 
+    // Two products named: read with a filter subject each, one per worker.
+    let mut two = opts.clone();
+    two.products = vec!["NIFTY".into(), "AAPL".into()];
+    two.target = Target::Database("nifty_and_aapl".into());
+    let report = run_replay(&env, &cfg, two).await.expect("replay of two");
+    assert_eq!(report.products.len(), 2);
+    assert!(report.products.iter().all(|p| p.completed));
+    let both = projection_snapshot(&env.db.client().database("nifty_and_aapl")).await;
+    assert_eq!(both, live);
+
     // In place: NIFTY rewritten, AAPL's live documents untouched (even `written_at`).
     opts.target = Target::InPlace(cfg.mongo_db.clone());
     run_replay(&env, &cfg, opts).await.expect("in-place replay");

@@ -87,6 +87,12 @@ impl Located {
         }
     }
 
+    /// Whether `seq` is one of the sequences to read (per message: no allocation).
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first_seq..=self.last_seq).contains(&seq)
+            && !self.skip.is_some_and(|(a, b)| (a..=b).contains(&seq))
+    }
+
     /// Sequences to read.
     pub fn span(&self) -> u64 {
         self.runs().iter().map(|(f, l)| l + 1 - f).sum()

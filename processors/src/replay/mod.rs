@@ -9,9 +9,10 @@
 //!   (`<prefix>.md.enriched.…`), paced by event time.
 //!
 //! The day is found through the day index the enrichers keep ([`locate`]), never
-//! by scanning the whole stream; reading uses ephemeral ordered consumers, so a
-//! replay never writes into `MD_RAW` and never moves a live consumer. Products run
-//! concurrently (bounded), each in order, reading no faster than live traffic
+//! by scanning the whole stream; one ephemeral ordered consumer reads the
+//! products' ranges once, in stream order, so a replay never writes into
+//! `MD_RAW` and never moves a live consumer. Its messages go to a few workers,
+//! each applying its products in order, reading no faster than live traffic
 //! allows ([`throttle`]).
 
 pub mod locate;
@@ -37,9 +38,11 @@ use std::time::{Duration, Instant};
 
 /// Raw messages handled between two hand-overs to the database writer.
 pub const BATCH_MESSAGES: usize = 500;
-/// Products replayed at once by default: enrichment is CPU-bound, and a replay
-/// must leave room for live processing on the same machine.
+/// Workers applying products at once by default: enrichment is CPU-bound, and
+/// a replay must leave room for live processing on the same machine.
 pub const DEFAULT_CONCURRENCY: usize = 2;
+/// Messages read ahead for each worker.
+const READ_AHEAD: usize = 512;
 /// How often the progress callback is called.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -83,7 +86,8 @@ pub struct ReplayOptions {
     pub publish_prefix: Option<String>,
     /// Pacing by event time: `Max`, or a factor of the original pace.
     pub speed: Speed,
-    /// Products replayed at once (paced replays run every product at once).
+    /// Workers applying products at once (each product's messages go to one
+    /// of them, in order); paced replays give every product its own.
     pub concurrency: usize,
     /// For a product whose day is not in the index, scan its subject in `MD_RAW`
     /// (bounded by the stream's last sequence at start) instead of failing.
@@ -410,7 +414,15 @@ async fn replay(
         throttle: throttle.clone(),
         started,
     });
-    let products = drive(&shared, work, opts.concurrency, progress, shutdown).await?;
+    let every_product = opts.products.is_empty();
+    let products = drive(
+        &shared,
+        work,
+        (opts.concurrency, every_product),
+        progress,
+        shutdown,
+    )
+    .await?;
     let interrupted = products.iter().any(|p| !p.completed);
     Ok(ReplayReport {
         date: opts.date,
@@ -515,35 +527,74 @@ async fn open_target(
     Ok(db)
 }
 
-/// Runs the product tasks (`concurrency` at a time; paced ones all at once to
-/// keep their relative timing), reporting progress, and returns their reports.
-/// The first failure stops the others: re-running redoes everything idempotently.
+/// A product to replay: its index in the work, its spec, its range.
+type Member = (usize, ProductSpec, Located);
+
+/// What the reader hands a worker.
+enum Item {
+    /// The next message of one of the worker's products, in its range.
+    Message(source::RawMessage),
+    /// Every range was read to its end.
+    End,
+}
+
+/// What a task of the replay ended with.
+enum Done {
+    /// The reader.
+    Read(Result<(), ReplayError>),
+    /// A worker, with its products' reports.
+    Applied(Result<Vec<(usize, ProductReport)>, ReplayError>),
+}
+
+/// Replays the work: one reader ([`read`]) hands each message to the worker
+/// that applies its product ([`apply`]); product `i` goes to worker `i mod
+/// workers` (`concurrency` of them, or one per product when paced, to keep
+/// their relative timing). Reports progress and returns the products' reports
+/// in the order of `work`. The first failure stops the others: re-running
+/// redoes everything idempotently. With `every_product` (nothing asked for by
+/// name) the reader reads the whole stream's subjects in the range, so the
+/// server walks the day's blocks once, with no subject filter to match;
+/// otherwise it reads just those products' subjects.
 async fn drive(
     shared: &Arc<Shared>,
     work: Vec<(ProductSpec, Located)>,
-    concurrency: usize,
+    (concurrency, every_product): (usize, bool),
     progress: &(dyn Fn(&Progress) + Sync),
     shutdown: Shutdown,
 ) -> Result<Vec<ProductReport>, ReplayError> {
     let length: u64 = work.iter().map(|(_, l)| l.span()).sum();
     let products = work.len();
-    let concurrency = if shared.pacing.is_some() {
-        products
+    let workers = if shared.pacing.is_some() {
+        products.max(1)
     } else {
         concurrency.clamp(1, products.max(1))
     };
-    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
+    let filters = if every_product && products > 1 {
+        vec![ds_schemas::subjects::ALL_RAW.to_owned()]
+    } else {
+        work.iter()
+            .map(|(s, _)| ds_schemas::subjects::raw_product(&s.name))
+            .collect()
+    };
+    let ranges = source::union(work.iter().flat_map(|(_, loc)| loc.runs()));
+    let mut route = std::collections::HashMap::new();
+    let mut members: Vec<Vec<Member>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, (spec, loc)) in work.into_iter().enumerate() {
-        let (shared, permits, shutdown) = (shared.clone(), permits.clone(), shutdown.clone());
+        route.insert(spec.name.clone(), (i % workers, loc.clone()));
+        members[i % workers].push((i, spec, loc));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut senders = Vec::with_capacity(workers);
+    for own in members {
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        senders.push(tx);
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        tasks.spawn(async move { Done::Applied(apply(&shared, &own, rx, shutdown).await) });
+    }
+    {
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let r = replay_product(&shared, &spec, &loc, shutdown).await;
-            shared
-                .counters
-                .products_done
-                .fetch_add(1, Ordering::Relaxed);
-            (i, r)
+            Done::Read(read(&shared, (filters, ranges), &route, senders, shutdown).await)
         });
     }
     let report = || {
@@ -561,15 +612,20 @@ async fn drive(
         tokio::select! {
             joined = tasks.join_next() => match joined {
                 None => break,
-                Some(Ok((i, Ok(r)))) => results[i] = Some(r),
-                Some(Ok((_, Err(e)))) => {
+                Some(Ok(Done::Read(Ok(())))) => {}
+                Some(Ok(Done::Applied(Ok(reports)))) => {
+                    for (i, r) in reports {
+                        results[i] = Some(r);
+                    }
+                }
+                Some(Ok(Done::Read(Err(e)) | Done::Applied(Err(e)))) => {
                     tasks.abort_all();
                     first_error.get_or_insert(e);
                 }
                 Some(Err(e)) if e.is_cancelled() => {}
                 Some(Err(e)) => {
                     tasks.abort_all();
-                    first_error.get_or_insert(ReplayError::Invalid(format!("a product task failed: {e}")));
+                    first_error.get_or_insert(ReplayError::Invalid(format!("a replay task failed: {e}")));
                 }
             },
             _ = ticker.tick() => report(),
@@ -585,43 +641,86 @@ async fn drive(
     }
 }
 
-/// One product's replay in progress.
-struct ProductRun<'a> {
-    shared: &'a Shared,
-    spec: &'a ProductSpec,
-    loc: &'a Located,
-    report: ProductReport,
-    state: ProductState,
-    sink: Option<ProjectionSink>,
-    last_position: u64,
-}
-
-/// Replays one product's range in order.
-async fn replay_product(
+/// Reads the `ranges` of `MD_RAW` on `filters` once, in stream order, and
+/// hands each message of a replayed product, in that product's range, to its
+/// worker (`route`); tells every worker when all was read.
+async fn read(
     shared: &Shared,
-    spec: &ProductSpec,
-    loc: &Located,
+    (filters, ranges): (Vec<String>, Vec<(u64, u64)>),
+    route: &std::collections::HashMap<String, (usize, Located)>,
+    workers: Vec<tokio::sync::mpsc::Sender<Item>>,
     mut shutdown: Shutdown,
-) -> Result<ProductReport, ReplayError> {
-    let mut run = ProductRun::start(shared, spec, loc).await?;
-    let mut messages = source::open(&shared.js, &spec.name, loc.runs()).await?;
+) -> Result<(), ReplayError> {
+    let label = match filters.as_slice() {
+        [one] => one.clone(),
+        _ => format!("{} products", filters.len()),
+    };
+    let mut messages = source::open(&shared.js, &label, filters, ranges).await?;
     loop {
         let next = tokio::select! {
             biased;
-            _ = shutdown.wait() => break,
+            _ = shutdown.wait() => return Ok(()),
             next = messages.next() => next,
         };
         let Some(m) = next? else {
-            run.completed();
-            break;
+            for w in &workers {
+                // A worker that is gone failed, and says why.
+                let _ = w.send(Item::End).await;
+            }
+            return Ok(());
         };
+        let product = ds_schemas::subjects::product_or_unknown(&m.subject);
+        let Some((w, loc)) = route.get(product) else {
+            continue;
+        };
+        if !loc.contains(m.seq) {
+            continue;
+        }
         if shared.throttle.rate().is_finite() {
             tokio::select! {
                 biased;
-                _ = shutdown.wait() => break,
+                _ = shutdown.wait() => return Ok(()),
                 _ = shared.throttle.admit() => {}
             }
         }
+        if workers[*w].send(Item::Message(m)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Applies its products' messages as the reader hands them over, in order,
+/// and writes what they produce; their reports once the reader is done (or
+/// the replay stops).
+async fn apply(
+    shared: &Shared,
+    members: &[Member],
+    mut messages: tokio::sync::mpsc::Receiver<Item>,
+    mut shutdown: Shutdown,
+) -> Result<Vec<(usize, ProductReport)>, ReplayError> {
+    let mut runs = Vec::with_capacity(members.len());
+    for (_, spec, loc) in members {
+        runs.push(ProductRun::start(shared, spec, loc).await?);
+    }
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            item = messages.recv() => item,
+        };
+        let m = match item {
+            Some(Item::Message(m)) => m,
+            Some(Item::End) => {
+                runs.iter_mut().for_each(ProductRun::completed);
+                break;
+            }
+            // The reader stopped early.
+            None => break,
+        };
+        let product = ds_schemas::subjects::product_or_unknown(&m.subject);
+        let Some(run) = runs.iter_mut().find(|r| r.spec.name == product) else {
+            continue;
+        };
         let Some((outputs, event)) = run.apply(&m) else {
             continue;
         };
@@ -634,7 +733,24 @@ async fn replay_product(
         }
         run.emit(&outputs, m.seq).await?;
     }
-    run.finish().await
+    let finished = runs.into_iter().map(ProductRun::finish);
+    let reports = futures::future::try_join_all(finished).await?;
+    shared
+        .counters
+        .products_done
+        .fetch_add(members.len() as u64, Ordering::Relaxed);
+    Ok(members.iter().map(|(i, _, _)| *i).zip(reports).collect())
+}
+
+/// One product's replay in progress.
+struct ProductRun<'a> {
+    shared: &'a Shared,
+    spec: &'a ProductSpec,
+    loc: &'a Located,
+    report: ProductReport,
+    state: ProductState,
+    sink: Option<ProjectionSink>,
+    last_position: u64,
 }
 
 impl<'a> ProductRun<'a> {

@@ -1,7 +1,7 @@
-//! Reading one product's range of `MD_RAW` in order: an ephemeral ordered
-//! consumer filtered to `md.raw.<P>.>` from each run's first sequence, ended
-//! after its last (or when the stream has nothing more). Nothing durable is
-//! created and no live consumer moves.
+//! Reading ranges of `MD_RAW` in order: an ephemeral ordered consumer with the
+//! given filter subjects from each run's first sequence, ended after its last
+//! (or when the stream has nothing more). Nothing durable is created and no
+//! live consumer moves.
 
 use super::ReplayError;
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
@@ -26,29 +26,35 @@ pub struct RawMessage {
     pub payload: Bytes,
 }
 
-/// The messages of one product in runs of sequences (each `[first, last]`), in
-/// stream order: one ordered consumer per run, opened when the run before ends.
+/// The messages on some subjects in runs of sequences (each `[first, last]`),
+/// in stream order: one ordered consumer per run, opened when the run before ends.
 pub struct RangeReader {
     js: Context,
-    product: String,
+    /// What the reader reads, for its errors and its consumers' description.
+    label: String,
+    /// The subjects read.
+    filters: Vec<String>,
     /// Runs not opened yet.
     runs: VecDeque<(u64, u64)>,
     messages: Option<Ordered>,
     last: u64,
 }
 
-/// Opens `product`'s `runs` of `MD_RAW` (see [`Located::runs`](super::locate::Located::runs)).
+/// Opens the `runs` of `MD_RAW` (see [`Located::runs`](super::locate::Located::runs)
+/// and [`union`]) on the subjects `filters`; `label` names them in errors.
 ///
 /// # Errors
 /// When `MD_RAW` is missing or the consumer cannot be created.
 pub async fn open(
     js: &Context,
-    product: &str,
+    label: &str,
+    filters: Vec<String>,
     runs: Vec<(u64, u64)>,
 ) -> Result<RangeReader, ReplayError> {
     let mut reader = RangeReader {
         js: js.clone(),
-        product: product.to_owned(),
+        label: label.to_owned(),
+        filters,
         runs: runs.into(),
         messages: None,
         last: 0,
@@ -73,18 +79,18 @@ impl RangeReader {
                 .map_err(|e| {
                     ReplayError::nats(format!("MD_RAW: {e} (run `deltastream topology apply`)"))
                 })?;
-            let product = &self.product;
+            let label = &self.label;
             let consumer = stream
                 .create_consumer(OrderedConfig {
-                    description: Some(format!("replay of {product} (ephemeral)")),
-                    filter_subject: subjects::raw_product(product),
+                    description: Some(format!("replay of {label} (ephemeral)")),
+                    filter_subjects: self.filters.clone(),
                     deliver_policy: DeliverPolicy::ByStartSequence {
                         start_sequence: first.max(1),
                     },
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| ReplayError::nats(format!("ordered consumer on {product}: {e}")))?;
+                .map_err(|e| ReplayError::nats(format!("ordered consumer on {label}: {e}")))?;
             if consumer.cached_info().num_pending == 0 {
                 // Nothing from `first` on: no later run holds anything either.
                 self.runs.clear();
@@ -94,7 +100,7 @@ impl RangeReader {
                 consumer
                     .messages()
                     .await
-                    .map_err(|e| ReplayError::nats(format!("reading {product}: {e}")))?,
+                    .map_err(|e| ReplayError::nats(format!("reading {label}: {e}")))?,
             );
             self.runs.pop_front();
             self.last = last;
@@ -150,6 +156,21 @@ impl RangeReader {
     }
 }
 
+/// The runs (each `[first, last]`) that cover every sequence of any of `runs`,
+/// in order, overlapping or adjacent ones merged.
+pub fn union(runs: impl IntoIterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = runs.into_iter().filter(|(f, l)| f <= l).collect();
+    runs.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(runs.len());
+    for (first, last) in runs {
+        match merged.last_mut() {
+            Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    merged
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct TickTime {
     #[prost(int64, tag = "3")]
@@ -177,6 +198,40 @@ pub fn event_time(subject: &str, payload: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn union_merges_overlapping_and_adjacent_runs() {
+        assert_eq!(union([]), vec![]);
+        assert_eq!(union([(5, 3)]), vec![]);
+        assert_eq!(
+            union([(10, 20), (1, 4), (5, 7), (15, 30), (40, 40)]),
+            vec![(1, 7), (10, 30), (40, 40)]
+        );
+        assert_eq!(union([(1, u64::MAX), (3, 4)]), vec![(1, u64::MAX)]);
+    }
+
+    #[test]
+    fn union_covers_exactly_the_runs_sequences() {
+        // Brute force over small random run sets (a fixed LCG: reproducible).
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % n
+        };
+        for _ in 0..2_000 {
+            let runs: Vec<(u64, u64)> = (0..next(6)).map(|_| (next(40), next(40))).collect();
+            let merged = union(runs.clone());
+            for seq in 0..45 {
+                let in_runs = runs.iter().any(|&(f, l)| (f..=l).contains(&seq));
+                let in_merged = merged.iter().any(|&(f, l)| (f..=l).contains(&seq));
+                assert_eq!(in_runs, in_merged, "{runs:?} -> {merged:?} at {seq}");
+            }
+            // Ordered, disjoint and not adjacent: no run could be merged further.
+            for w in merged.windows(2) {
+                assert!(w[0].1 + 1 < w[1].0, "{merged:?}");
+            }
+        }
+    }
 
     #[test]
     fn event_time_matches_the_full_messages() {

@@ -162,22 +162,16 @@ pub async fn collect_enriched(
     Ok(split)
 }
 
-/// The event time of an enriched (or raw, `raw`) tick or chain, by its subject.
-fn event_time(subject: &str, payload: bytes::Bytes, raw: bool) -> Option<i64> {
-    let tick = subject.ends_with(".underlying");
-    match (tick, raw) {
-        (true, false) => ds_schemas::EnrichedUnderlying::decode(payload)
+/// The event time of an enriched tick or chain, by its subject.
+fn enriched_time(subject: &str, payload: bytes::Bytes) -> Option<i64> {
+    if subject.ends_with(".underlying") {
+        ds_schemas::EnrichedUnderlying::decode(payload)
             .map(|u| u.ts_unix_ns)
-            .ok(),
-        (false, false) => ds_schemas::EnrichedChain::decode(payload)
+            .ok()
+    } else {
+        ds_schemas::EnrichedChain::decode(payload)
             .map(|c| c.ts_unix_ns)
-            .ok(),
-        (true, true) => ds_schemas::UnderlyingTick::decode(payload)
-            .map(|u| u.ts_unix_ns)
-            .ok(),
-        (false, true) => ds_schemas::OptionChain::decode(payload)
-            .map(|c| c.ts_unix_ns)
-            .ok(),
+            .ok()
     }
 }
 
@@ -210,9 +204,12 @@ async fn collect(
             .strip_prefix(if is_raw { "md.raw." } else { "md.enriched." })
             .unwrap_or(subject)
             .to_owned();
-        let Some(ts) =
-            event_time(subject, m.payload, is_raw).filter(|ts| (window.0..window.1).contains(ts))
-        else {
+        let ts = if is_raw {
+            ds_processors::replay::source::event_time(subject, &m.payload)
+        } else {
+            enriched_time(subject, m.payload)
+        };
+        let Some(ts) = ts.filter(|ts| (window.0..window.1).contains(ts)) else {
             continue;
         };
         let ms = |ns: i64| ns as f64 / 1e6;

@@ -47,8 +47,9 @@ pub struct ReplayArgs {
     /// applied it), scan its subject in MD_RAW instead of failing.
     #[arg(long)]
     pub scan: bool,
-    /// Products replayed at once (enrichment is CPU-bound; leave room for live
-    /// processing). Paced replays run every product at once.
+    /// Workers applying products at once: one reader hands each product's
+    /// messages, in order, to one of them (enrichment is CPU-bound; leave room
+    /// for live processing). Paced replays give every product its own.
     #[arg(long, default_value_t = ds_processors::replay::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// At most this many MD_RAW messages per second in all, beside live traffic
