@@ -2,7 +2,8 @@
 //! nothing live (with an injected clock, no waiting for real hours), the 205
 //! products of `nse-fo` (16 groups and the guard) are shared fairly by enrichers and
 //! taken over when one dies or leaves, a slice of an `nse-fo` day goes through
-//! two enrichers and the projector exactly as the reference says, and REST
+//! two enrichers and the projector exactly as the reference says (and its
+//! replay rebuilds the same projections), and REST
 //! lists the universe in pages with each product's market status.
 
 use ds_analytics::market::{market_status, Exchange, Universe};
@@ -230,9 +231,28 @@ async fn a_slice_of_an_nse_fo_day_through_two_enrichers() {
     );
     let (got, want) = projections_and_reference(&env.db, &expected, Duration::from_secs(120)).await;
     assert_eq!(got, want, "projections differ from the reference");
+    // The day replayed (one reader over the universe's subjects, two workers)
+    // rebuilds the same projections.
     for e in enrichers {
         e.stop().await.expect("enricher stops");
     }
+    let mut opts = ds_processors::replay::ReplayOptions::new("2025-11-24".parse().expect("date"));
+    opts.target = ds_processors::replay::Target::Database("nse_fo_replay".into());
+    let (_t, no_stop) = ds_runtime::shutdown::Shutdown::new();
+    let report = ds_processors::replay::run(
+        &cfg,
+        &env.js_as(ds_runtime::auth::Component::Replay).await,
+        Some(env.db.client()),
+        opts,
+        &|_| {},
+        no_stop,
+    )
+    .await
+    .expect("replay");
+    assert_eq!(report.products.len(), slice.len());
+    assert!(report.products.iter().all(|p| p.completed));
+    let replayed = projection_snapshot(&env.db.client().database("nse_fo_replay")).await;
+    assert_eq!(replayed, got, "the replayed day differs from the live one");
     project.stop().await.expect("projector stops");
 }
 
