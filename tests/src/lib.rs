@@ -498,6 +498,27 @@ pub async fn projections_and_reference(
     (got, want)
 }
 
+/// Runs a replay of `opts` under the replay's identity, to the end.
+///
+/// # Errors
+/// As [`ds_processors::replay::run`].
+pub async fn run_replay(
+    env: &TestEnv,
+    cfg: &Config,
+    opts: ds_processors::replay::ReplayOptions,
+) -> Result<ds_processors::replay::ReplayReport, ds_processors::replay::ReplayError> {
+    let (_t, shutdown) = Shutdown::new();
+    ds_processors::replay::run(
+        cfg,
+        &env.js_as(Component::Replay).await,
+        Some(env.db.client()),
+        opts,
+        &|_| {},
+        shutdown,
+    )
+    .await
+}
+
 /// Every projection document (processing-time `*_at` fields removed), per
 /// collection, sorted by `_id`: what must be equal between two runs of a day.
 pub async fn projection_snapshot(db: &mongodb::Database) -> Snapshot {

@@ -3,14 +3,11 @@
 //! live projections, paced re-publishing keeps the relative timing, and a
 //! back-filled day interleaved with another day replays like its live run.
 
-use ds_processors::replay::{
-    self, locate::Location, ReplayError, ReplayOptions, ReplayReport, Target,
-};
+use ds_processors::replay::{self, locate::Location, ReplayError, ReplayOptions, Target};
 use ds_runtime::collections::{
     BARS, CHAIN_LATEST, OPTION_CHAINS, UNDERLYING_LATEST, UNDERLYING_TICKS,
 };
 use ds_runtime::config::Config;
-use ds_runtime::shutdown::Shutdown;
 use ds_schemas::subjects::{STREAM_ENRICHED, STREAM_RAW};
 use ds_tests::*;
 use futures::StreamExt;
@@ -66,23 +63,6 @@ async fn live_day(env: &TestEnv, cfg: &Config, products: &[&str], seed: u64) -> 
     enrich.stop().await.expect("enricher stops");
     project.stop().await.expect("projector stops");
     snap
-}
-
-async fn run_replay(
-    env: &TestEnv,
-    cfg: &Config,
-    opts: ReplayOptions,
-) -> Result<ReplayReport, ReplayError> {
-    let (_t, shutdown) = Shutdown::new();
-    replay::run(
-        cfg,
-        &env.js_as(ds_runtime::auth::Component::Replay).await,
-        Some(env.db.client()),
-        opts,
-        &|_| {},
-        shutdown,
-    )
-    .await
 }
 
 fn only_product(snap: &Snapshot, product: &str) -> Snapshot {

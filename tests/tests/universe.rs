@@ -238,17 +238,7 @@ async fn a_slice_of_an_nse_fo_day_through_two_enrichers() {
     }
     let mut opts = ds_processors::replay::ReplayOptions::new("2025-11-24".parse().expect("date"));
     opts.target = ds_processors::replay::Target::Database("nse_fo_replay".into());
-    let (_t, no_stop) = ds_runtime::shutdown::Shutdown::new();
-    let report = ds_processors::replay::run(
-        &cfg,
-        &env.js_as(ds_runtime::auth::Component::Replay).await,
-        Some(env.db.client()),
-        opts,
-        &|_| {},
-        no_stop,
-    )
-    .await
-    .expect("replay");
+    let report = run_replay(&env, &cfg, opts).await.expect("replay");
     assert_eq!(report.products.len(), slice.len());
     assert!(report.products.iter().all(|p| p.completed));
     let replayed = projection_snapshot(&env.db.client().database("nse_fo_replay")).await;
