@@ -236,6 +236,9 @@ fn report_day(
 async fn replay(env: &mut Env, cfg: &Config, t_projected: f64) -> anyhow::Result<()> {
     env.progress
         .line("universe: replaying the day into a new database");
+    // The day's database had its collections and indexes before its timer
+    // started; so does the replay's (its own set-up then finds them there).
+    ds_runtime::collections::ensure_indexes(&env.db.client().database(REPLAY_DB)).await?;
     let opts = ReplayOptions {
         target: Target::Database(REPLAY_DB.into()),
         concurrency: 2,
