@@ -28,7 +28,7 @@ pub struct Publisher {
 /// while the publisher goes on sending.
 pub struct InFlight {
     /// The identity's inbox prefix, for its permission violations.
-    prefix: String,
+    prefix: std::sync::Arc<str>,
     pending: VecDeque<(String, PublishAckFuture)>,
     published: u64,
     duplicates: u64,
@@ -76,7 +76,7 @@ impl InFlight {
 impl Publisher {
     /// A publisher on `js` with at most `window` unacknowledged messages.
     pub fn new(js: Context, window: usize) -> Self {
-        let prefix = crate::auth::violations::prefix_of(&js.client());
+        let prefix = crate::auth::violations::prefix_of(&js.client()).into();
         Self {
             js,
             window: window.max(1),
@@ -141,15 +141,15 @@ impl Publisher {
 
     /// The acks awaited so far, to be awaited elsewhere ([`InFlight::wait`]);
     /// the publisher goes on with none (its window counts only what it sends
-    /// from now on).
+    /// from now on) and keeps its queue's capacity: called per batch, this
+    /// allocates only what it takes.
     pub fn take_in_flight(&mut self) -> InFlight {
-        let empty = InFlight {
+        InFlight {
             prefix: self.acks.prefix.clone(),
-            pending: VecDeque::with_capacity(self.window),
-            published: self.acks.published,
-            duplicates: self.acks.duplicates,
-        };
-        std::mem::replace(&mut self.acks, empty)
+            pending: self.acks.pending.drain(..).collect(),
+            published: 0,
+            duplicates: 0,
+        }
     }
 
     /// Messages acknowledged so far through this publisher, and how many of them

@@ -101,7 +101,7 @@ impl Guard {
         let mut listing = self
             .stream
             .info_builder()
-            .subjects("md.raw.>")
+            .subjects(ds_schemas::subjects::ALL_RAW)
             .fetch()
             .await
             .context("listing MD_RAW subjects")?;

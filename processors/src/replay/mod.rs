@@ -532,10 +532,21 @@ type Member = (usize, ProductSpec, Located);
 
 /// What the reader hands a worker.
 enum Item {
-    /// The next message of one of the worker's products, in its range.
-    Message(source::RawMessage),
+    /// The next message of one of the worker's products (the index of that
+    /// product among the worker's), in its range.
+    Message(usize, source::RawMessage),
     /// Every range was read to its end.
     End,
+}
+
+/// Where the reader sends a product's messages.
+struct Route {
+    /// Its worker.
+    worker: usize,
+    /// Its place among that worker's products.
+    run: usize,
+    /// Its range.
+    loc: Located,
 }
 
 /// What a task of the replay ended with.
@@ -577,11 +588,20 @@ async fn drive(
             .collect()
     };
     let ranges = source::union(work.iter().flat_map(|(_, loc)| loc.runs()));
+    // Each product's worker, its place among that worker's products, its range.
     let mut route = std::collections::HashMap::new();
     let mut members: Vec<Vec<Member>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, (spec, loc)) in work.into_iter().enumerate() {
-        route.insert(spec.name.clone(), (i % workers, loc.clone()));
-        members[i % workers].push((i, spec, loc));
+        let own = &mut members[i % workers];
+        route.insert(
+            spec.name.clone(),
+            Route {
+                worker: i % workers,
+                run: own.len(),
+                loc: loc.clone(),
+            },
+        );
+        own.push((i, spec, loc));
     }
     let mut tasks = tokio::task::JoinSet::new();
     let mut senders = Vec::with_capacity(workers);
@@ -647,7 +667,7 @@ async fn drive(
 async fn read(
     shared: &Shared,
     (filters, ranges): (Vec<String>, Vec<(u64, u64)>),
-    route: &std::collections::HashMap<String, (usize, Located)>,
+    route: &std::collections::HashMap<String, Route>,
     workers: Vec<tokio::sync::mpsc::Sender<Item>>,
     mut shutdown: Shutdown,
 ) -> Result<(), ReplayError> {
@@ -670,12 +690,9 @@ async fn read(
             return Ok(());
         };
         let product = ds_schemas::subjects::product_or_unknown(&m.subject);
-        let Some((w, loc)) = route.get(product) else {
+        let Some(to) = route.get(product).filter(|to| to.loc.contains(m.seq)) else {
             continue;
         };
-        if !loc.contains(m.seq) {
-            continue;
-        }
         if shared.throttle.rate().is_finite() {
             tokio::select! {
                 biased;
@@ -683,7 +700,11 @@ async fn read(
                 _ = shared.throttle.admit() => {}
             }
         }
-        if workers[*w].send(Item::Message(m)).await.is_err() {
+        if workers[to.worker]
+            .send(Item::Message(to.run, m))
+            .await
+            .is_err()
+        {
             return Ok(());
         }
     }
@@ -708,8 +729,8 @@ async fn apply(
             _ = shutdown.wait() => break,
             item = messages.recv() => item,
         };
-        let m = match item {
-            Some(Item::Message(m)) => m,
+        let (run, m) = match item {
+            Some(Item::Message(run, m)) => (run, m),
             Some(Item::End) => {
                 runs.iter_mut().for_each(ProductRun::completed);
                 break;
@@ -717,8 +738,7 @@ async fn apply(
             // The reader stopped early.
             None => break,
         };
-        let product = ds_schemas::subjects::product_or_unknown(&m.subject);
-        let Some(run) = runs.iter_mut().find(|r| r.spec.name == product) else {
+        let Some(run) = runs.get_mut(run) else {
             continue;
         };
         let Some((outputs, event)) = run.apply(&m) else {

@@ -147,7 +147,7 @@ pub async fn collect_enriched(
 ) -> anyhow::Result<Split> {
     let sub_ticks = client.subscribe("md.enriched.*.underlying").await?;
     let sub_chains = client.subscribe("md.enriched.*.chain.*").await?;
-    let sub_raw = client.subscribe("md.raw.>").await?;
+    let sub_raw = client.subscribe(ds_schemas::subjects::ALL_RAW).await?;
     let from_ns = ds_processors::time::now_unix_ns() + LIVE_WARMUP.as_nanos() as i64;
     let range = (from_ns, from_ns + window.as_nanos() as i64);
     let closes = Instant::now() + LIVE_WARMUP + window;
@@ -192,18 +192,17 @@ async fn collect(
     let deadline = tokio::time::Instant::from_std(closes) + Duration::from_secs(5);
     loop {
         let (m, is_raw) = tokio::select! {
+            // A raw message and its enriched one both waiting: the raw one
+            // first, or the pair is not matched.
+            biased;
+            Some(m) = async { raw.as_mut()?.next().await } => (Some(m), true),
             m = sub_ticks.next() => (m, false),
             m = sub_chains.next() => (m, false),
-            Some(m) = async { raw.as_mut()?.next().await } => (Some(m), true),
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let Some(m) = m else { break };
         let now = ds_processors::time::now_unix_ns();
         let subject = m.subject.as_str();
-        let tail = subject
-            .strip_prefix(if is_raw { "md.raw." } else { "md.enriched." })
-            .unwrap_or(subject)
-            .to_owned();
         let ts = if is_raw {
             ds_processors::replay::source::event_time(subject, &m.payload)
         } else {
@@ -213,6 +212,10 @@ async fn collect(
             continue;
         };
         let ms = |ns: i64| ns as f64 / 1e6;
+        let tail = subject
+            .strip_prefix(if is_raw { "md.raw." } else { "md.enriched." })
+            .unwrap_or(subject)
+            .to_owned();
         if is_raw {
             split.to_raw.push(ms(now - ts));
             seen.insert((tail, ts), now);
