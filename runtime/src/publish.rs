@@ -20,72 +20,24 @@ pub const DEFAULT_WINDOW: usize = 512;
 pub struct Publisher {
     js: Context,
     window: usize,
-    acks: InFlight,
-}
-
-/// Publishes awaiting their acks, in the order they were sent. A publisher's
-/// can be taken away ([`Publisher::take_in_flight`]) and awaited elsewhere
-/// while the publisher goes on sending.
-pub struct InFlight {
     /// The identity's inbox prefix, for its permission violations.
-    prefix: std::sync::Arc<str>,
+    prefix: String,
     pending: VecDeque<(String, PublishAckFuture)>,
     published: u64,
     duplicates: u64,
 }
 
-impl InFlight {
-    /// Awaits the oldest ack.
-    async fn next(&mut self) -> Result<()> {
-        if let Some((subject, fut)) = self.pending.pop_front() {
-            let ack = tokio::select! {
-                biased;
-                ack = fut => ack.map_err(|e| match violations::denied_publish(&self.prefix, &subject) {
-                    Some(v) => Error::PermissionDenied(v),
-                    None => Error::js(e),
-                })?,
-                v = violations::wait_denied_publish(&self.prefix, &subject) => {
-                    return Err(Error::PermissionDenied(v));
-                }
-            };
-            self.published += 1;
-            if ack.duplicate {
-                self.duplicates += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether no ack is awaited.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    /// Waits until every one is acknowledged by JetStream.
-    ///
-    /// # Errors
-    /// The first refused or timed-out publish.
-    pub async fn wait(&mut self) -> Result<()> {
-        while !self.pending.is_empty() {
-            self.next().await?;
-        }
-        Ok(())
-    }
-}
-
 impl Publisher {
     /// A publisher on `js` with at most `window` unacknowledged messages.
     pub fn new(js: Context, window: usize) -> Self {
-        let prefix = crate::auth::violations::prefix_of(&js.client()).into();
+        let prefix = crate::auth::violations::prefix_of(&js.client());
         Self {
             js,
             window: window.max(1),
-            acks: InFlight {
-                prefix,
-                pending: VecDeque::with_capacity(window.max(1)),
-                published: 0,
-                duplicates: 0,
-            },
+            prefix,
+            pending: VecDeque::with_capacity(window.max(1)),
+            published: 0,
+            duplicates: 0,
         }
     }
 
@@ -116,10 +68,10 @@ impl Publisher {
         h: HeaderMap,
         payload: Bytes,
     ) -> Result<()> {
-        while self.acks.pending.len() >= self.window {
-            self.acks.next().await?;
+        while self.pending.len() >= self.window {
+            self.await_oldest().await?;
         }
-        if let Some(v) = violations::denied_publish(&self.acks.prefix, &subject) {
+        if let Some(v) = violations::denied_publish(&self.prefix, &subject) {
             return Err(Error::PermissionDenied(v));
         }
         let fut = self
@@ -127,7 +79,27 @@ impl Publisher {
             .publish_with_headers(subject.clone(), h, payload)
             .await
             .map_err(Error::js)?;
-        self.acks.pending.push_back((subject, fut));
+        self.pending.push_back((subject, fut));
+        Ok(())
+    }
+
+    async fn await_oldest(&mut self) -> Result<()> {
+        if let Some((subject, fut)) = self.pending.pop_front() {
+            let ack = tokio::select! {
+                biased;
+                ack = fut => ack.map_err(|e| match violations::denied_publish(&self.prefix, &subject) {
+                    Some(v) => Error::PermissionDenied(v),
+                    None => Error::js(e),
+                })?,
+                v = violations::wait_denied_publish(&self.prefix, &subject) => {
+                    return Err(Error::PermissionDenied(v));
+                }
+            };
+            self.published += 1;
+            if ack.duplicate {
+                self.duplicates += 1;
+            }
+        }
         Ok(())
     }
 
@@ -136,25 +108,14 @@ impl Publisher {
     /// # Errors
     /// The first refused or timed-out publish.
     pub async fn flush(&mut self) -> Result<()> {
-        self.acks.wait().await
-    }
-
-    /// The acks awaited so far, to be awaited elsewhere ([`InFlight::wait`]);
-    /// the publisher goes on with none (its window counts only what it sends
-    /// from now on) and keeps its queue's capacity: called per batch, this
-    /// allocates only what it takes.
-    pub fn take_in_flight(&mut self) -> InFlight {
-        InFlight {
-            prefix: self.acks.prefix.clone(),
-            pending: self.acks.pending.drain(..).collect(),
-            published: 0,
-            duplicates: 0,
+        while !self.pending.is_empty() {
+            self.await_oldest().await?;
         }
+        Ok(())
     }
 
-    /// Messages acknowledged so far through this publisher, and how many of them
-    /// JetStream reported as duplicates (acks taken away are not counted).
+    /// Messages acknowledged so far, and how many of them JetStream reported as duplicates.
     pub fn counts(&self) -> (u64, u64) {
-        (self.acks.published, self.acks.duplicates)
+        (self.published, self.duplicates)
     }
 }

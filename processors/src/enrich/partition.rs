@@ -1,10 +1,15 @@
 //! One group's enrichment loop: restore each product's checkpoint, (re)build the
 //! group's durable consumer from the lowest checkpointed sequence, then in
-//! batches apply each product's pure [`ProductState`], publish outputs and
-//! dead-letter poison, and hand the batch's publish acks to a task that awaits
-//! them; every [`CHECKPOINT_EVERY`] another task makes what was applied durable
-//! in order (those acks received, the products that moved checkpointed, then
-//! the messages acked) while the loop goes on enriching.
+//! batches apply each product's pure [`ProductState`], publish outputs,
+//! dead-letter poison and wait for the batch's publish acks; every
+//! [`CHECKPOINT_EVERY`] a task makes what was applied durable (the products
+//! that moved checkpointed, then the messages acked) while the loop goes on
+//! enriching.
+//!
+//! The publish acks stay in the loop: an output the servers lost (a cluster
+//! node died) is noticed before the next batch is published, and re-published
+//! from the checkpoint before anything later on its subject, so each enriched
+//! subject keeps its order.
 //!
 //! Acks come last: a crash anywhere re-delivers from the lowest checkpoint, each
 //! product's state machine skips what it already applied, and re-published
@@ -243,32 +248,17 @@ impl Write {
     }
 }
 
-/// A batch's publishes whose acks a task awaits: at once, not when the
-/// checkpoint is due, so the connection's permits for acks in flight (which
-/// every partition of the process shares) come back as soon as the acks do.
-type Acking = tokio::task::JoinHandle<ds_runtime::Result<()>>;
-
 /// A checkpoint written: the slots back, and how the partition goes on.
 struct Written {
     slots: Vec<(String, Slot)>,
     flow: anyhow::Result<Flow>,
 }
 
-/// Makes a snapshot durable: the outputs and dead letters of the messages it
-/// covers, then each product's day index and checkpoint (at once, each to its
-/// own key), then the acks of those messages. Acks come last.
-async fn write(
-    outputs: Vec<Acking>,
-    mut writes: Vec<Write>,
-    index: Store,
-    mut acks: Unsettled,
-) -> Written {
+/// Makes a snapshot durable (its outputs and dead letters already are): each
+/// product's day index and checkpoint (at once, each to its own key), then
+/// the acks of the messages it covers. Acks come last.
+async fn write(mut writes: Vec<Write>, index: Store, mut acks: Unsettled) -> Written {
     let flow = async {
-        for batch in outputs {
-            batch
-                .await
-                .map_err(|e| anyhow::anyhow!("awaiting publish acks: {e}"))??;
-        }
         let flows = futures::future::join_all(writes.iter_mut().map(|w| w.run(&index))).await;
         for flow in flows {
             if flow? == Flow::Fenced {
@@ -289,8 +279,8 @@ async fn write(
 /// applied but have not checkpointed yet.
 ///
 /// A checkpoint is taken at most every [`CHECKPOINT_EVERY`], and when the
-/// partition stops: the products' states as they are, the acks of the outputs
-/// published since the last one and the messages applied, handed to a task that makes
+/// partition stops: the products' states as they are and the messages applied
+/// (whose outputs are acknowledged already), handed to a task that makes
 /// them durable in order ([`write`]) while the partition goes on enriching. One
 /// checkpoint is written at a time. A crash re-applies what came after the
 /// last written checkpoint, and the re-published outputs are de-duplicated by
@@ -301,8 +291,6 @@ struct Partition<'a> {
     index: Store,
     unsettled: Unsettled,
     last_persist: Instant,
-    /// The acks of the batches since the last checkpoint.
-    acking: Vec<Acking>,
     /// The checkpoint being written, if any.
     writing: Option<tokio::task::JoinHandle<Written>>,
     processed_tick: IntCounter,
@@ -327,7 +315,6 @@ impl<'a> Partition<'a> {
             index: crate::day_index::open(js).await?,
             unsettled: Unsettled::new(Acks::UpTo, ORIGIN),
             last_persist: Instant::now(),
-            acking: Vec::new(),
             writing: None,
             processed_tick: m.processed.with_label_values(&[PROCESSOR, "underlying"]),
             processed_chain: m.processed.with_label_values(&[PROCESSOR, "chain"]),
@@ -400,29 +387,18 @@ impl<'a> Partition<'a> {
             .await
     }
 
-    /// Hands a checkpoint of every product that moved, with the outputs and
-    /// messages it covers, to a task that writes it ([`write`]).
+    /// Hands a checkpoint of every product that moved, with the messages it
+    /// covers, to a task that writes it ([`write`]).
     fn checkpoint(&mut self) -> anyhow::Result<()> {
         let mut writes = Vec::new();
         for product in self.products.values_mut() {
             writes.extend(product.snapshot()?);
         }
-        self.await_acks();
-        let outputs = std::mem::take(&mut self.acking);
         let acks = std::mem::replace(&mut self.unsettled, Unsettled::new(Acks::UpTo, ORIGIN));
         let index = self.index.clone();
-        self.writing = Some(tokio::spawn(write(outputs, writes, index, acks)));
+        self.writing = Some(tokio::spawn(write(writes, index, acks)));
         self.last_persist = Instant::now();
         Ok(())
-    }
-
-    /// Hands the acks awaited so far to a task of their own.
-    fn await_acks(&mut self) {
-        let mut acks = self.publisher.take_in_flight();
-        if !acks.is_empty() {
-            self.acking
-                .push(tokio::spawn(async move { acks.wait().await }));
-        }
     }
 
     /// Takes back the slots of a checkpoint written.
@@ -469,7 +445,7 @@ impl Handler for Partition<'_> {
         for msg in batch {
             self.apply(msg).await?;
         }
-        self.await_acks();
+        self.publisher.flush().await?;
         let per_msg = started.elapsed().as_secs_f64() / n.max(1) as f64;
         for _ in 0..n {
             self.seconds.observe(per_msg);
